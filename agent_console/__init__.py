@@ -1,0 +1,1 @@
+"""Agent console: login, inbox, conversation view and the console websocket."""

@@ -1,0 +1,121 @@
+"""Console sessions, CSRF tokens and same-origin checks.
+
+The session lives in Starlette's signed, http-only, SameSite=lax cookie
+(installed in `hub.app`). It holds two keys:
+
+    agent_id   the logged-in agent (absent when anonymous)
+    csrf       a random token every POST must echo back, in the form field
+               `csrf_token` or the `X-CSRF-Token` header
+
+Logging in rotates the session: it is cleared and gets a fresh token, so a
+token planted before login is worthless afterwards.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from starlette.requests import HTTPConnection
+
+from hub.core import Hub
+from hub.models import Agent
+
+SESSION_AGENT = "agent_id"
+SESSION_CSRF = "csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+# 32 random bytes, URL-safe: unguessable and fits a header or form field.
+CSRF_TOKEN_BYTES = 32
+
+# A `next` target is a path on this site: one leading slash, no scheme or
+# host, no backslash (browsers read `/\evil.example` as `//evil.example`),
+# nothing invisible.
+MAX_NEXT_CHARS = 2000
+_SAFE_NEXT = re.compile(r"^/(?![/\\])[^\\\s\x00-\x1f\x7f]*$")
+
+DEFAULT_NEXT = "/console/"
+
+
+def csrf_token(conn: HTTPConnection) -> str:
+    """This session's CSRF token, created on first use."""
+    token = conn.session.get(SESSION_CSRF)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(CSRF_TOKEN_BYTES)
+        conn.session[SESSION_CSRF] = token
+    return token
+
+
+def csrf_matches(conn: HTTPConnection, presented: object) -> bool:
+    expected = conn.session.get(SESSION_CSRF)
+    if not isinstance(expected, str) or not expected or not isinstance(presented, str):
+        return False
+    return hmac.compare_digest(expected.encode(), presented.encode())
+
+
+def log_in(conn: HTTPConnection, agent: Agent) -> None:
+    """Rotate the session: forget everything from before, then remember the agent."""
+    conn.session.clear()
+    conn.session[SESSION_AGENT] = agent.id
+    conn.session[SESSION_CSRF] = secrets.token_urlsafe(CSRF_TOKEN_BYTES)
+
+
+def log_out(conn: HTTPConnection) -> None:
+    conn.session.clear()
+
+
+async def current_agent(conn: HTTPConnection) -> Agent | None:
+    """The logged-in agent, read from the store each time (a deleted agent is logged out)."""
+    agent_id = conn.session.get(SESSION_AGENT)
+    if not isinstance(agent_id, int):
+        return None
+    hub: Hub = conn.app.state.hub
+    agent = await hub.agents.get(agent_id)
+    if agent is None:
+        log_out(conn)
+    return agent
+
+
+def safe_next(value: str | None) -> str:
+    """`value` if it is a local path, else the console's start page."""
+    if value and len(value) <= MAX_NEXT_CHARS and _SAFE_NEXT.match(value):
+        return value
+    return DEFAULT_NEXT
+
+
+def own_origins(headers: Mapping[str, str], public_url: str) -> set[str]:
+    """Origins this hub answers as: the Host header under http or https, and the public URL.
+
+    Both schemes are accepted for the Host header because a TLS-terminating
+    proxy in front of the hub hands it plain http.
+    """
+    origins = {_origin(public_url)}
+    host = headers.get("host", "").strip().lower()
+    if host:
+        origins.add(f"http://{host}")
+        origins.add(f"https://{host}")
+    origins.discard("")
+    return origins
+
+
+def origin_allowed(headers: Mapping[str, str], public_url: str, required: bool) -> bool:
+    """Whether the `Origin` header names this hub (a missing one passes unless `required`)."""
+    origin = headers.get("origin")
+    if origin is None:
+        return not required
+    return origin.strip().lower() in own_origins(headers, public_url)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip().lower())
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return ""
+    netloc = parts.netloc
+    default = ":443" if parts.scheme == "https" else ":80"
+    if netloc.endswith(default):
+        netloc = netloc[: -len(default)]
+    return f"{parts.scheme}://{netloc}"

@@ -1,0 +1,1 @@
+"""Web chat channel: the widget's websocket, its protocol and the widget files."""

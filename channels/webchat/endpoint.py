@@ -1,0 +1,333 @@
+"""The widget's websocket: one `WidgetSession` per connection.
+
+The edge parses and limits frames, the hub decides and stores, the edge
+answers in the protocol's words. Every reply to a `message` frame comes after
+the hub has committed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.responses import PlainTextResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from channels.webchat import protocol
+from channels.webchat.protocol import ProtocolError
+from hub import events
+from hub.bus import SubscriberDropped
+from hub.core import Hub
+from hub.errors import HubError
+from hub.inboxes import normalize_origin
+from hub.models import Conversation, Inbound, Inbox, Visitor
+from hub.ratelimit import ConnectionCounter, TokenBucket
+
+log = logging.getLogger(__name__)
+
+# Welcome pages through history in chunks so that a long conversation is
+# delivered in full without one huge query.
+HISTORY_CHUNK = 500
+
+
+class WebchatLimits:
+    """Per-process limiters shared by all widget sockets."""
+
+    def __init__(self) -> None:
+        self.connections = ConnectionCounter(protocol.MAX_CONNECTIONS_PER_IP)
+        self.messages = TokenBucket(protocol.MESSAGES_PER_SECOND, protocol.MESSAGE_BURST)
+        self.frames = TokenBucket(protocol.FRAMES_PER_SECOND, protocol.FRAME_BURST)
+
+
+def origin_allowed(origin: str | None, inbox: Inbox) -> bool:
+    if not origin:
+        return False
+    try:
+        return normalize_origin(origin) in inbox.allowed_origins
+    except HubError:
+        return False
+
+
+async def widget_socket(websocket: WebSocket) -> None:
+    hub: Hub = websocket.app.state.hub
+    limits: WebchatLimits = websocket.app.state.webchat_limits
+    site = websocket.query_params.get("site", "")
+    inbox = await hub.inboxes.by_site_token(site) if 0 < len(site) <= 64 else None
+    if inbox is None or not origin_allowed(websocket.headers.get("origin"), inbox):
+        log.info(
+            "widget handshake refused: site %r origin %r",
+            site[:64],
+            websocket.headers.get("origin"),
+        )
+        await websocket.send_denial_response(
+            PlainTextResponse("Unknown site or origin not allowed for it.", status_code=403)
+        )
+        return
+    ip = websocket.client.host if websocket.client else "unknown"
+    if not limits.connections.acquire(ip):
+        await websocket.send_denial_response(
+            PlainTextResponse("Too many connections from this address.", status_code=429)
+        )
+        return
+    try:
+        await websocket.accept()
+        await WidgetSession(hub, inbox, websocket, limits).run()
+    finally:
+        limits.connections.release(ip)
+
+
+class WidgetSession:
+    """States: awaiting hello → live (reader and event forwarder) → closed."""
+
+    def __init__(self, hub: Hub, inbox: Inbox, websocket: WebSocket, limits: WebchatLimits) -> None:
+        self.hub = hub
+        self.inbox = inbox
+        self.ws = websocket
+        self.limits = limits
+        self.visitor: Visitor | None = None
+        self.conversation_id: int | None = None
+        self._send_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        try:
+            hello = await self._await_hello()
+            if hello is None:
+                return
+            visitor = await self._visitor_for(hello)
+            if visitor is None:
+                return
+            self.visitor = visitor
+            channels = (events.visitor_channel(visitor.id), events.WIDGETS)
+            # Subscribe before reading the store so nothing falls between the two;
+            # the widget de-duplicates by seq.
+            async with self.hub.bus.subscribe(*channels) as subscription:
+                await self._welcome(hello)
+                await self._serve(subscription)
+        except WebSocketDisconnect:
+            return
+
+    async def _await_hello(self) -> protocol.Hello | None:
+        while True:
+            try:
+                text = await asyncio.wait_for(
+                    self._receive_text(), timeout=protocol.HELLO_TIMEOUT_SECONDS
+                )
+            except TimeoutError:
+                await self._close(protocol.CLOSE_HELLO_TIMEOUT, "hello expected")
+                return None
+            if text is None:
+                continue
+            try:
+                frame = protocol.decode(text)
+                if frame["type"] != "hello":
+                    raise ProtocolError("not_ready", "Send hello first.")
+                return protocol.parse_hello(frame)
+            except ProtocolError as exc:
+                await self._send(exc.frame())
+
+    async def _visitor_for(self, hello: protocol.Hello) -> Visitor | None:
+        if hello.visitor_token is None:
+            visitor = await self.hub.visitors.create(self.inbox, self.ws.headers.get("user-agent"))
+        else:
+            visitor_id = self.hub.tokens.verify(hello.visitor_token, self.inbox.id)
+            visitor = await self.hub.visitors.get(visitor_id) if visitor_id else None
+            if visitor is None or visitor.inbox_id != self.inbox.id:
+                await self._send(
+                    ProtocolError("bad_token", "Visitor token not valid for this site.").frame()
+                )
+                await self._close(protocol.CLOSE_BAD_TOKEN, "bad visitor token")
+                return None
+        await self.hub.visitors.seen(visitor.id, hello.page_url, hello.page_title)
+        return visitor
+
+    async def _welcome(self, hello: protocol.Hello) -> None:
+        assert self.visitor is not None
+        conversation = await self.hub.conversations.latest_for_visitor(self.visitor.id)
+        history: list[dict[str, Any]] = []
+        if conversation is not None:
+            self.conversation_id = conversation.id
+            after = hello.last_seq
+            while True:
+                chunk = await self.hub.conversations.messages(
+                    conversation.id, after, include_private=False, limit=HISTORY_CHUNK
+                )
+                history.extend(message.to_wire() for message in chunk)
+                if len(chunk) < HISTORY_CHUNK:
+                    break
+                after = chunk[-1].seq
+        await self._send(
+            {
+                "type": "welcome",
+                "visitor_token": self.hub.tokens.issue(self.visitor.id, self.inbox.id),
+                "visitor_id": self.visitor.id,
+                "conversation": conversation.to_visitor_wire() if conversation else None,
+                "messages": history,
+                "agents_online": self.hub.presence.any_online(),
+            }
+        )
+
+    async def _serve(self, subscription) -> None:  # type: ignore[no-untyped-def]
+        forward = asyncio.create_task(self._forward(subscription))
+        try:
+            while True:
+                text = await self._receive_text()
+                if text is None:
+                    continue
+                await self._handle(text)
+        finally:
+            forward.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                await forward
+
+    async def _forward(self, subscription) -> None:  # type: ignore[no-untyped-def]
+        try:
+            async for event in subscription:
+                if event.channel != events.WIDGETS:
+                    payload = event.json()
+                    if payload.get("type") == "conversation":
+                        self.conversation_id = payload["conversation"]["id"]
+                await self._send_text(event.data)
+        except SubscriberDropped:
+            await self._close(protocol.CLOSE_FELL_BEHIND, "fell behind; reconnect and resume")
+        except (WebSocketDisconnect, RuntimeError):
+            return
+
+    async def _receive_text(self) -> str | None:
+        """The next text frame; None after answering a binary frame."""
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        if message.get("text") is None:
+            await self._send(ProtocolError("bad_frame", "Binary frames are not accepted.").frame())
+            return None
+        return message["text"]
+
+    async def _handle(self, text: str) -> None:
+        assert self.visitor is not None
+        try:
+            if not self.limits.frames.allow(self.visitor.id):
+                raise ProtocolError("rate_limited", "Too many frames; slow down.")
+            frame = protocol.decode(text)
+            handler = _HANDLERS.get(frame["type"])
+            if handler is None:
+                raise ProtocolError("invalid", "hello was already received.")
+            await handler(self, frame)
+        except ProtocolError as exc:
+            await self._send(exc.frame())
+        except HubError as exc:
+            client_id = text_client_id(text)
+            await self._send(ProtocolError(exc.code, exc.message, client_id).frame())
+        except (WebSocketDisconnect, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("widget frame failed for visitor %s", self.visitor.id)
+            await self._send(
+                ProtocolError(
+                    "internal",
+                    "The hub failed; nothing was stored. Try again.",
+                    text_client_id(text),
+                ).frame()
+            )
+
+    async def _on_message(self, frame: dict[str, Any]) -> None:
+        assert self.visitor is not None
+        message = protocol.parse_message(frame)
+        if not self.limits.messages.allow(self.visitor.id):
+            raise ProtocolError(
+                "rate_limited", "Too many messages; wait a moment.", message.client_id
+            )
+        try:
+            posted = await self.hub.conversations.ingest(
+                Inbound(
+                    inbox_id=self.inbox.id,
+                    text=message.text,
+                    client_id=message.client_id,
+                    visitor_id=self.visitor.id,
+                    conversation_id=message.conversation_id,
+                    contact=message.contact,
+                )
+            )
+        except HubError as exc:
+            raise ProtocolError(exc.code, exc.message, message.client_id) from None
+        self.conversation_id = posted.conversation.id
+        await self._send(
+            {
+                "type": "ack",
+                "client_id": message.client_id,
+                "conversation_id": posted.conversation.id,
+                "seq": posted.message.seq,
+                "created_at": posted.message.to_wire()["created_at"],
+            }
+        )
+
+    async def _current_conversation(self) -> Conversation | None:
+        if self.conversation_id is None:
+            return None
+        return await self.hub.conversations.get(self.conversation_id)
+
+    async def _on_typing(self, frame: dict[str, Any]) -> None:
+        on = protocol.parse_typing(frame)
+        conversation = await self._current_conversation()
+        if conversation is not None:
+            await self.hub.conversations.typing(conversation, on)
+
+    async def _on_read(self, frame: dict[str, Any]) -> None:
+        assert self.visitor is not None
+        seq = protocol.parse_read(frame)
+        if self.conversation_id is not None:
+            await self.hub.conversations.mark_read_by_visitor(
+                self.visitor.id, self.conversation_id, seq
+            )
+
+    async def _on_identify(self, frame: dict[str, Any]) -> None:
+        assert self.visitor is not None
+        contact = await self.hub.visitors.identify(
+            self.visitor,
+            self.inbox,
+            external_id=frame.get("id"),
+            email=frame.get("email"),
+            name=frame.get("name"),
+            claimed_hash=frame.get("hash"),
+        )
+        await self._send(
+            {"type": "identified", "contact": {"name": contact.name, "email": contact.email}}
+        )
+
+    async def _on_attributes(self, frame: dict[str, Any]) -> None:
+        assert self.visitor is not None
+        await self.hub.visitors.set_attributes(self.visitor, frame.get("attributes"))
+
+    async def _on_ping(self, frame: dict[str, Any]) -> None:
+        await self._send({"type": "pong"})
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self._send_text(protocol.encode(frame))
+
+    async def _send_text(self, text: str) -> None:
+        async with self._send_lock:
+            await self.ws.send_text(text)
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await self.ws.close(code=code, reason=reason)
+
+
+def text_client_id(text: str) -> str | None:
+    """The client id of a message frame, if it has a valid one (for error frames)."""
+    try:
+        frame = protocol.decode(text)
+        return protocol.parse_message(frame).client_id if frame["type"] == "message" else None
+    except ProtocolError as exc:
+        return exc.client_id
+
+
+_HANDLERS = {
+    "message": WidgetSession._on_message,
+    "typing": WidgetSession._on_typing,
+    "read": WidgetSession._on_read,
+    "identify": WidgetSession._on_identify,
+    "attributes": WidgetSession._on_attributes,
+    "ping": WidgetSession._on_ping,
+}

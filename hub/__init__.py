@@ -1,0 +1,1 @@
+"""Contact hub core: domain model, services, event bus, settings and app assembly."""

@@ -1,0 +1,90 @@
+"""Agents: accounts, roles and authentication."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from hub.errors import InvalidInput
+from hub.models import Agent, Role, utcnow
+from hub.security import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, verify_password
+from hub.text import clean_email, clean_text
+from storage.db import Database
+from storage.tables import agents
+
+
+def _agent(row: sa.Row) -> Agent:
+    return Agent(id=row.id, email=row.email, name=row.name, role=Role(row.role))
+
+
+class AgentService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, email: str, name: str, password: str, role: Role = Role.AGENT) -> Agent:
+        address = clean_email(email)
+        if address is None:
+            raise InvalidInput("email is required")
+        display = clean_text(name, 100, "name")
+        _check_password(password)
+        async with self._db.write() as conn:
+            if await conn.scalar(sa.select(agents.c.id).where(agents.c.email == address)):
+                raise InvalidInput(f"an agent with email {address} already exists")
+            agent_id = await conn.scalar(
+                agents.insert()
+                .values(
+                    email=address,
+                    name=display,
+                    password_hash=hash_password(password),
+                    role=Role(role).value,
+                    created_at=utcnow(),
+                )
+                .returning(agents.c.id)
+            )
+        return Agent(id=agent_id, email=address, name=display, role=Role(role))
+
+    async def set_password(self, email: str, password: str) -> None:
+        _check_password(password)
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                agents.update()
+                .where(agents.c.email == email.strip().lower())
+                .values(password_hash=hash_password(password))
+            )
+            if result.rowcount == 0:
+                raise InvalidInput(f"no agent with email {email}")
+
+    async def authenticate(self, email: str, password: str) -> Agent | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(sa.select(agents).where(agents.c.email == email.strip().lower()))
+            ).first()
+        if row is None:
+            verify_password(DUMMY_HASH, password)
+            return None
+        return _agent(row) if verify_password(row.password_hash, password) else None
+
+    async def get(self, agent_id: int) -> Agent | None:
+        async with self._db.read() as conn:
+            row = (await conn.execute(sa.select(agents).where(agents.c.id == agent_id))).first()
+        return _agent(row) if row else None
+
+    async def list(self) -> list[Agent]:
+        async with self._db.read() as conn:
+            rows = (await conn.execute(sa.select(agents).order_by(agents.c.name))).all()
+        return [_agent(row) for row in rows]
+
+    async def count_admins(self) -> int:
+        async with self._db.read() as conn:
+            return (
+                await conn.scalar(
+                    sa.select(sa.func.count()).where(agents.c.role == Role.ADMIN.value)
+                )
+                or 0
+            )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        raise InvalidInput("password must be at most 1024 characters")

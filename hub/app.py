@@ -1,0 +1,64 @@
+"""Assembles the Starlette application from the channels and the console."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+
+from agent_console.routes import routes as console_routes
+from channels.webchat.endpoint import WebchatLimits
+from channels.webchat.routes import routes as webchat_routes
+from hub.core import Hub
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Agents stay logged in for a working day and a half; after that they log in again.
+SESSION_MAX_AGE_SECONDS = 36 * 3600
+
+
+async def _home(request) -> RedirectResponse:  # type: ignore[no-untyped-def]
+    return RedirectResponse("/console/", status_code=303)
+
+
+def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
+    """The web application. Pass a started `hub` to share it (tests); else it starts its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = hub is None
+        app.state.hub = hub if hub is not None else await Hub.start(settings)
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.hub.stop()
+
+    app = Starlette(
+        routes=[Route("/", _home), *webchat_routes, *console_routes],
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=1000),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key.get(),
+                session_cookie="hub_session",
+                max_age=SESSION_MAX_AGE_SECONDS,
+                same_site="lax",
+                https_only=settings.cookie_secure,
+            ),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.webchat_limits = WebchatLimits()
+    if hub is not None:
+        app.state.hub = hub
+    return app

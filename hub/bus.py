@@ -1,0 +1,197 @@
+"""Event bus: publish after commit, fan out to local subscribers.
+
+One small backend interface (connect, disconnect, subscribe, unsubscribe,
+publish, next_published), chosen by URL scheme. A single listener task per
+process reads the backend and fans events out to per-subscriber bounded
+queues; the backend is touched only for the first and last local subscriber of
+a channel. A subscriber that falls behind is dropped (its socket closes and the
+client resumes from the store) rather than buffered without end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Enough for a burst of activity on a busy console; a socket further behind
+# than this is cheaper to resume from the store than to keep buffering.
+SUBSCRIBER_QUEUE_SIZE = 1000
+
+# Scheme -> "module:Class", imported only when chosen.
+BACKENDS = {
+    "memory": "hub.bus:MemoryBackend",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    channel: str
+    data: str  # JSON text, serialized once per publish
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class Backend(ABC):
+    """Transport between processes. Implementations must be safe to reconnect."""
+
+    @abstractmethod
+    async def connect(self) -> None: ...
+
+    @abstractmethod
+    async def disconnect(self) -> None: ...
+
+    @abstractmethod
+    async def subscribe(self, channel: str) -> None: ...
+
+    @abstractmethod
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    @abstractmethod
+    async def publish(self, channel: str, data: str) -> None: ...
+
+    @abstractmethod
+    async def next_published(self) -> Event: ...
+
+
+class MemoryBackend(Backend):
+    """In-process backend for the embedded default (one process)."""
+
+    def __init__(self, url: str) -> None:
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._channels: set[str] = set()
+
+    async def connect(self) -> None:
+        return None
+
+    async def disconnect(self) -> None:
+        return None
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+
+    async def publish(self, channel: str, data: str) -> None:
+        if channel in self._channels:
+            self._queue.put_nowait(Event(channel, data))
+
+    async def next_published(self) -> Event:
+        return await self._queue.get()
+
+
+class SubscriberDropped(Exception):
+    """The subscriber fell too far behind and was dropped; resume from the store."""
+
+
+class Subscription:
+    """One local subscriber's view of the bus: an async iterator of events."""
+
+    def __init__(self, channels: tuple[str, ...], max_queue: int) -> None:
+        self.channels = channels
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(max_queue)
+        self.dropped = False
+
+    def _offer(self, event: Event) -> None:
+        if self.dropped:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped = True
+            # Make room for the wake-up marker so a waiting reader notices.
+            self._queue.get_nowait()
+            self._queue.put_nowait(None)
+
+    async def get(self) -> Event:
+        event = await self._queue.get()
+        if event is None:
+            raise SubscriberDropped("subscriber fell behind and was dropped")
+        return event
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self.get()
+
+
+class EventBus:
+    """Publish JSON events to named channels; subscribe locally to any of them."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        scheme = url.split("://", 1)[0]
+        if scheme not in BACKENDS:
+            known = ", ".join(f"{name}://" for name in BACKENDS)
+            raise ValueError(f"Unsupported event bus URL {url!r}; use one of {known}")
+        module_name, class_name = BACKENDS[scheme].split(":")
+        backend_class = getattr(importlib.import_module(module_name), class_name)
+        self.backend: Backend = backend_class(url)
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        await self.backend.connect()
+        self._listener = asyncio.create_task(self._listen(), name="event-bus-listener")
+
+    async def disconnect(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            try:
+                await self._listener
+            except asyncio.CancelledError:
+                pass
+            self._listener = None
+        await self.backend.disconnect()
+
+    async def publish(self, channel: str, payload: dict[str, Any]) -> None:
+        await self.backend.publish(channel, json.dumps(payload, separators=(",", ":")))
+
+    @asynccontextmanager
+    async def subscribe(
+        self, *channels: str, max_queue: int = SUBSCRIBER_QUEUE_SIZE
+    ) -> AsyncIterator[Subscription]:
+        subscription = Subscription(channels, max_queue)
+        for channel in channels:
+            local = self._subscribers.setdefault(channel, set())
+            if not local:
+                await self.backend.subscribe(channel)
+            local.add(subscription)
+        try:
+            yield subscription
+        finally:
+            for channel in channels:
+                local = self._subscribers.get(channel)
+                if local is None:
+                    continue
+                local.discard(subscription)
+                if not local:
+                    del self._subscribers[channel]
+                    await self.backend.unsubscribe(channel)
+
+    def subscriber_count(self, channel: str) -> int:
+        return len(self._subscribers.get(channel, ()))
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                event = await self.backend.next_published()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event bus: reading the backend failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            for subscription in tuple(self._subscribers.get(event.channel, ())):
+                subscription._offer(event)

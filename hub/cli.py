@@ -1,0 +1,183 @@
+"""The `hub` command line: serve, migrate, bootstrap, create-agent, set-password."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import secrets
+import sys
+
+from hub.errors import HubError
+from hub.models import Role
+from hub.settings import Settings, SettingsError
+
+DEMO_ADMIN_EMAIL = "admin@example.com"
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from channels.webchat.protocol import WS_MAX_SIZE
+    from hub.app import create_app
+    from hub.core import Hub
+
+    async def check() -> None:
+        hub = await Hub.start(settings)
+        await hub.stop()
+
+    asyncio.run(check())  # refuse to start on an unmigrated database, with the reason
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    print(f"Contact hub on http://{host}:{port}/  (console /console/, demo page /demo)")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        ws_max_size=WS_MAX_SIZE,
+        proxy_headers=True,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.migrate import head_revision, upgrade
+
+    upgrade(settings.database_url)
+    print(f"Database is at revision {head_revision()}.")
+    return 0
+
+
+async def _bootstrap(settings: Settings) -> None:
+    from channels.webchat.routes import DEMO_SITE_TOKEN
+    from hub.core import Hub
+
+    hub = await Hub.start(settings)
+    try:
+        if await hub.agents.count_admins() == 0:
+            password = secrets.token_urlsafe(12)
+            await hub.agents.create(DEMO_ADMIN_EMAIL, "Admin", password, Role.ADMIN)
+            print(
+                "Created the first admin. Log in at "
+                f"{settings.public_url}/console/ with\n"
+                f"    email:    {DEMO_ADMIN_EMAIL}\n    password: {password}\n"
+                "(shown once; `hub set-password EMAIL` sets a new one)"
+            )
+        else:
+            print(
+                f"Log in at {settings.public_url}/console/ "
+                "(forgot the password? `hub set-password EMAIL`)."
+            )
+        if settings.demo and await hub.inboxes.by_site_token(DEMO_SITE_TOKEN) is None:
+            origins = {
+                settings.public_url,
+                f"http://127.0.0.1:{settings.port}",
+                f"http://localhost:{settings.port}",
+            }
+            await hub.inboxes.create_website(
+                "Demo shop", sorted(origins), site_token=DEMO_SITE_TOKEN
+            )
+        if settings.demo:
+            print(f"Demo shop with the chat widget: {settings.public_url}/demo")
+    finally:
+        await hub.stop()
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_env:
+        value = os.environ.get(args.password_env)
+        if not value:
+            raise HubError(f"environment variable {args.password_env} is empty")
+        return value
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        raise HubError("the two passwords differ")
+    return first
+
+
+async def _create_agent(settings: Settings, args: argparse.Namespace) -> None:
+    from hub.core import Hub
+
+    password = _password(args)
+    hub = await Hub.start(settings)
+    try:
+        agent = await hub.agents.create(args.email, args.name, password, Role(args.role))
+    finally:
+        await hub.stop()
+    print(f"Created {agent.role.value} {agent.name} <{agent.email}>.")
+
+
+async def _set_password(settings: Settings, args: argparse.Namespace) -> None:
+    from hub.core import Hub
+
+    password = _password(args)
+    hub = await Hub.start(settings)
+    try:
+        await hub.agents.set_password(args.email, password)
+    finally:
+        await hub.stop()
+    print(f"Password set for {args.email}.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hub",
+        description="Omnichannel contact hub with live chat. Settings come from HUB_* "
+        "environment variables or a .env file (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the web server (console, widget, websockets)")
+    serve.add_argument("--host", help="address to bind (default HUB_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default HUB_PORT or 8000)")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser(
+        "bootstrap", help="create the first admin (printing its password) and the demo site"
+    )
+    for name, helptext in (
+        ("create-agent", "add an agent or admin"),
+        ("set-password", "set an agent's password"),
+    ):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("email")
+        if name == "create-agent":
+            sub.add_argument("--name", required=True, help="display name shown to visitors")
+            sub.add_argument("--role", choices=[r.value for r in Role], default=Role.AGENT.value)
+        sub.add_argument(
+            "--password-env",
+            metavar="VAR",
+            help="read the password from this environment variable instead of prompting",
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        settings = Settings.load()
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "migrate":
+            return _migrate(settings, args)
+        if args.command == "bootstrap":
+            asyncio.run(_bootstrap(settings))
+        elif args.command == "create-agent":
+            asyncio.run(_create_agent(settings, args))
+        elif args.command == "set-password":
+            asyncio.run(_set_password(settings, args))
+        return 0
+    except (SettingsError, HubError) as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

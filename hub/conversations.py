@@ -1,0 +1,646 @@
+"""Conversations and messages: the only place that writes them.
+
+Every change runs in one transaction; its events go out after the commit.
+Messages are numbered per conversation (`seq` 1, 2, 3 …) by incrementing the
+conversation row's counter inside the same transaction, which serializes
+writers to one conversation on every engine and leaves no gaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub import events
+from hub.bus import EventBus
+from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.models import (
+    Agent,
+    AuthorType,
+    ContactDetails,
+    Conversation,
+    Direction,
+    Inbound,
+    Kind,
+    Message,
+    Status,
+    utcnow,
+)
+from hub.text import clean_email, clean_optional, clean_text
+from storage.db import Database
+from storage.tables import (
+    agent_reads,
+    agents,
+    contacts,
+    conversations,
+    inboxes,
+    messages,
+    visitors,
+)
+
+MAX_INBOUND_CHARS = 5000
+MAX_REPLY_CHARS = 20000
+PREVIEW_CHARS = 140
+DEFAULT_PAGE = 200
+
+Scope = Literal["mine", "unassigned", "all"]
+
+_assignees = agents.alias("assignee")
+_authors = agents.alias("author")
+
+
+@dataclass(frozen=True)
+class Posted:
+    """Result of storing a message: `duplicate` when its client id was seen before."""
+
+    message: Message
+    conversation: Conversation
+    duplicate: bool = False
+
+
+def _conversation_query() -> sa.Select:
+    return sa.select(
+        conversations,
+        inboxes.c.name.label("inbox_name"),
+        contacts.c.name.label("contact_name"),
+        contacts.c.email.label("contact_email"),
+        _assignees.c.name.label("assignee_name"),
+    ).select_from(
+        conversations.join(inboxes, inboxes.c.id == conversations.c.inbox_id)
+        .join(contacts, contacts.c.id == conversations.c.contact_id)
+        .outerjoin(_assignees, _assignees.c.id == conversations.c.assignee_id)
+    )
+
+
+def _conversation(row: sa.Row, unread: int = 0) -> Conversation:
+    return Conversation(
+        id=row.id,
+        inbox_id=row.inbox_id,
+        inbox_name=row.inbox_name,
+        contact_id=row.contact_id,
+        contact_name=row.contact_name,
+        contact_email=row.contact_email,
+        visitor_id=row.visitor_id,
+        status=Status(row.status),
+        assignee_id=row.assignee_id,
+        assignee_name=row.assignee_name,
+        last_seq=row.last_seq,
+        visitor_read_seq=row.visitor_read_seq,
+        preview=row.preview,
+        created_at=row.created_at,
+        last_activity_at=row.last_activity_at,
+        unread=unread,
+    )
+
+
+def _message_query() -> sa.Select:
+    return sa.select(messages, _authors.c.name.label("author_name")).select_from(
+        messages.outerjoin(
+            _authors,
+            sa.and_(
+                messages.c.author_type == AuthorType.AGENT.value,
+                _authors.c.id == messages.c.author_id,
+            ),
+        )
+    )
+
+
+def _message(row: sa.Row) -> Message:
+    return Message(
+        conversation_id=row.conversation_id,
+        seq=row.seq,
+        direction=Direction(row.direction),
+        kind=Kind(row.kind),
+        author_type=AuthorType(row.author_type),
+        author_id=row.author_id,
+        author_name=row.author_name,
+        text=row.text,
+        client_id=row.client_id,
+        created_at=row.created_at,
+    )
+
+
+_PUBLIC_KINDS = (Kind.TEXT.value,)
+
+
+def _contact_values(details: ContactDetails | None) -> dict[str, Any]:
+    """Validated contact fields a visitor typed (the away form), before any write."""
+    if details is None:
+        return {}
+    values: dict[str, Any] = {}
+    if details.name:
+        values["name"] = clean_optional(details.name, 200, "name")
+    if details.email:
+        values["email"] = clean_email(details.email)
+    return values
+
+
+class ConversationService:
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+
+    # ---- incoming -------------------------------------------------------
+
+    async def ingest(self, inbound: Inbound) -> Posted:
+        """Store one inbound message from a visitor; publish after commit."""
+        text = clean_text(inbound.text, MAX_INBOUND_CHARS)
+        if inbound.visitor_id is None:
+            raise InvalidInput("inbound web chat message without a visitor")
+        contact_values = _contact_values(inbound.contact)
+        async with self._db.write() as conn:
+            visitor_row = (
+                await conn.execute(
+                    sa.select(visitors.c.contact_id, visitors.c.inbox_id).where(
+                        visitors.c.id == inbound.visitor_id
+                    )
+                )
+            ).first()
+            if visitor_row is None or visitor_row.inbox_id != inbound.inbox_id:
+                raise Forbidden("unknown visitor for this inbox")
+            conversation_id = await self._target_conversation(conn, inbound)
+            if contact_values:
+                await conn.execute(
+                    contacts.update()
+                    .where(contacts.c.id == visitor_row.contact_id)
+                    .values(contact_values)
+                )
+            opened = conversation_id is None
+            if conversation_id is None:
+                conversation_id = await self._open(conn, inbound, visitor_row.contact_id, text)
+            elif inbound.client_id is not None:
+                earlier = await self._by_client_id(conn, conversation_id, inbound.client_id)
+                if earlier is not None:
+                    return Posted(earlier, await self._get(conn, conversation_id), duplicate=True)
+            before = await conn.scalar(
+                sa.select(conversations.c.status).where(conversations.c.id == conversation_id)
+            )
+            message = await self._append(
+                conn,
+                conversation_id,
+                direction=Direction.IN,
+                kind=Kind.TEXT,
+                author_type=AuthorType.VISITOR,
+                author_id=None,
+                text=text,
+                client_id=inbound.client_id,
+                extra={"status": Status.OPEN.value, "snoozed_until": None, "resolved_at": None},
+            )
+            conversation = await self._get(conn, conversation_id)
+        await self._publish_message(conversation, message)
+        if opened or before != Status.OPEN.value:
+            await self._publish_conversation(conversation, to_visitor=True)
+        return Posted(message, conversation)
+
+    async def _target_conversation(self, conn: AsyncConnection, inbound: Inbound) -> int | None:
+        if inbound.conversation_id is not None:
+            owner = await conn.scalar(
+                sa.select(conversations.c.visitor_id).where(
+                    conversations.c.id == inbound.conversation_id
+                )
+            )
+            if owner is None or owner != inbound.visitor_id:
+                raise Forbidden("that conversation is not yours")
+            return inbound.conversation_id
+        return await conn.scalar(
+            sa.select(conversations.c.id)
+            .where(conversations.c.visitor_id == inbound.visitor_id)
+            .order_by(conversations.c.id.desc())
+            .limit(1)
+        )
+
+    async def _open(
+        self, conn: AsyncConnection, inbound: Inbound, contact_id: int, text: str
+    ) -> int:
+        now = utcnow()
+        return await conn.scalar(
+            conversations.insert()
+            .values(
+                inbox_id=inbound.inbox_id,
+                contact_id=contact_id,
+                visitor_id=inbound.visitor_id,
+                status=Status.OPEN.value,
+                last_seq=0,
+                last_in_seq=0,
+                visitor_read_seq=0,
+                created_at=now,
+                last_activity_at=now,
+            )
+            .returning(conversations.c.id)
+        )
+
+    # ---- agents' actions --------------------------------------------------
+
+    async def reply(
+        self,
+        agent: Agent,
+        conversation_id: int,
+        text: str,
+        client_id: str | None = None,
+        private: bool = False,
+    ) -> Posted:
+        """An agent's reply (to the visitor) or private note (agents only)."""
+        body = clean_text(text, MAX_REPLY_CHARS)
+        async with self._db.write() as conn:
+            current = await self._get(conn, conversation_id)
+            if client_id is not None:
+                earlier = await self._by_client_id(conn, conversation_id, client_id)
+                if earlier is not None:
+                    return Posted(earlier, current, duplicate=True)
+            extra: dict[str, Any] = {}
+            if not private:
+                extra["first_reply_at"] = sa.func.coalesce(conversations.c.first_reply_at, utcnow())
+            message = await self._append(
+                conn,
+                conversation_id,
+                direction=Direction.OUT,
+                kind=Kind.NOTE if private else Kind.TEXT,
+                author_type=AuthorType.AGENT,
+                author_id=agent.id,
+                text=body,
+                client_id=client_id,
+                extra=extra,
+                preview=not private,
+            )
+            await self._mark_agent_read(conn, agent.id, conversation_id, message.seq)
+            conversation = await self._get(conn, conversation_id)
+        await self._publish_message(conversation, message)
+        return Posted(message, conversation)
+
+    async def assign(
+        self, actor: Agent, conversation_id: int, assignee_id: int | None
+    ) -> Conversation:
+        async with self._db.write() as conn:
+            current = await self._get(conn, conversation_id)
+            assignee_name = None
+            if assignee_id is not None:
+                assignee_name = await conn.scalar(
+                    sa.select(agents.c.name).where(agents.c.id == assignee_id)
+                )
+                if assignee_name is None:
+                    raise InvalidInput(f"no agent {assignee_id}")
+            if current.assignee_id == assignee_id:
+                return current
+            if assignee_id is None:
+                note = f"{actor.name} unassigned the conversation"
+            elif assignee_id == actor.id:
+                note = f"{actor.name} self-assigned the conversation"
+            else:
+                note = f"{actor.name} assigned the conversation to {assignee_name}"
+            activity = await self._append(
+                conn,
+                conversation_id,
+                direction=Direction.OUT,
+                kind=Kind.ACTIVITY,
+                author_type=AuthorType.SYSTEM,
+                author_id=None,
+                text=note,
+                client_id=None,
+                extra={"assignee_id": assignee_id},
+                preview=False,
+            )
+            conversation = await self._get(conn, conversation_id)
+        await self._publish_message(conversation, activity)
+        await self._publish_conversation(conversation, to_visitor=True)
+        return conversation
+
+    async def set_status(self, actor: Agent, conversation_id: int, status: Status) -> Conversation:
+        status = Status(status)
+        async with self._db.write() as conn:
+            current = await self._get(conn, conversation_id)
+            if current.status is status:
+                return current
+            now = utcnow()
+            extra: dict[str, Any] = {
+                "status": status.value,
+                "resolved_at": now if status is Status.RESOLVED else None,
+            }
+            if status is not Status.SNOOZED:
+                extra["snoozed_until"] = None
+            verb = {
+                Status.OPEN: "reopened",
+                Status.PENDING: "marked the conversation pending",
+                Status.SNOOZED: "snoozed the conversation",
+                Status.RESOLVED: "resolved the conversation",
+            }[status]
+            text = f"{actor.name} {verb}" + (" the conversation" if status is Status.OPEN else "")
+            activity = await self._append(
+                conn,
+                conversation_id,
+                direction=Direction.OUT,
+                kind=Kind.ACTIVITY,
+                author_type=AuthorType.SYSTEM,
+                author_id=None,
+                text=text,
+                client_id=None,
+                extra=extra,
+                preview=False,
+            )
+            conversation = await self._get(conn, conversation_id)
+        await self._publish_message(conversation, activity)
+        await self._publish_conversation(conversation, to_visitor=True)
+        return conversation
+
+    async def mark_read_by_agent(self, agent: Agent, conversation_id: int, seq: int) -> None:
+        async with self._db.write() as conn:
+            conversation = await self._get(conn, conversation_id)
+            seq = min(seq, conversation.last_seq)
+            await self._mark_agent_read(conn, agent.id, conversation_id, seq)
+        if conversation.visitor_id:
+            await self._bus.publish(
+                events.visitor_channel(conversation.visitor_id),
+                {"type": "read", "conversation_id": conversation_id, "seq": seq},
+            )
+
+    async def mark_read_by_visitor(self, visitor_id: str, conversation_id: int, seq: int) -> None:
+        async with self._db.write() as conn:
+            owner = await conn.scalar(
+                sa.select(conversations.c.visitor_id).where(conversations.c.id == conversation_id)
+            )
+            if owner is None or owner != visitor_id:
+                raise Forbidden("that conversation is not yours")
+            last_seq = await conn.scalar(
+                sa.select(conversations.c.last_seq).where(conversations.c.id == conversation_id)
+            )
+            seq = min(seq, last_seq or 0)
+            await conn.execute(
+                conversations.update()
+                .where(conversations.c.id == conversation_id)
+                .where(conversations.c.visitor_read_seq < seq)
+                .values(visitor_read_seq=seq)
+            )
+        await self._bus.publish(
+            events.AGENTS,
+            {"type": "read", "by": "visitor", "conversation_id": conversation_id, "seq": seq},
+        )
+
+    async def typing(
+        self, conversation: Conversation, on: bool, agent: Agent | None = None
+    ) -> None:
+        """Relay a typing indicator; nothing is stored."""
+        if agent is None:
+            await self._bus.publish(
+                events.AGENTS,
+                {
+                    "type": "typing",
+                    "conversation_id": conversation.id,
+                    "on": on,
+                    "author": {"type": "visitor", "name": conversation.display_name},
+                },
+            )
+            return
+        await self._bus.publish(
+            events.AGENTS,
+            {
+                "type": "typing",
+                "conversation_id": conversation.id,
+                "on": on,
+                "author": {"type": "agent", "id": agent.id, "name": agent.name},
+            },
+        )
+        if conversation.visitor_id:
+            await self._bus.publish(
+                events.visitor_channel(conversation.visitor_id),
+                {"type": "typing", "on": on, "agent": {"name": agent.name}},
+            )
+
+    # ---- reading ------------------------------------------------------------
+
+    async def get(self, conversation_id: int) -> Conversation:
+        async with self._db.read() as conn:
+            return await self._get(conn, conversation_id)
+
+    async def latest_for_visitor(self, visitor_id: str) -> Conversation | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    _conversation_query()
+                    .where(conversations.c.visitor_id == visitor_id)
+                    .order_by(conversations.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        return _conversation(row) if row else None
+
+    async def messages(
+        self,
+        conversation_id: int,
+        after_seq: int = 0,
+        include_private: bool = True,
+        limit: int = DEFAULT_PAGE,
+    ) -> list[Message]:
+        """Messages after `after_seq`, oldest first."""
+        query = (
+            _message_query()
+            .where(messages.c.conversation_id == conversation_id)
+            .where(messages.c.seq > after_seq)
+            .order_by(messages.c.seq)
+            .limit(limit)
+        )
+        if not include_private:
+            query = query.where(messages.c.kind.in_(_PUBLIC_KINDS))
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_message(row) for row in rows]
+
+    async def recent_messages(
+        self, conversation_id: int, limit: int = DEFAULT_PAGE
+    ) -> list[Message]:
+        """The newest `limit` messages (all kinds), oldest first."""
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    _message_query()
+                    .where(messages.c.conversation_id == conversation_id)
+                    .order_by(messages.c.seq.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [_message(row) for row in reversed(rows)]
+
+    async def list_for_agent(
+        self,
+        agent: Agent,
+        status: Status | None = Status.OPEN,
+        scope: Scope = "all",
+        limit: int = DEFAULT_PAGE,
+    ) -> list[Conversation]:
+        """Conversations across inboxes, newest activity first, with unread counts."""
+        read_seq = (
+            sa.select(agent_reads.c.read_seq)
+            .where(agent_reads.c.agent_id == agent.id)
+            .where(agent_reads.c.conversation_id == conversations.c.id)
+            .scalar_subquery()
+        )
+        unread = (
+            sa.select(sa.func.count())
+            .select_from(messages)
+            .where(messages.c.conversation_id == conversations.c.id)
+            .where(messages.c.direction == Direction.IN.value)
+            .where(messages.c.seq > sa.func.coalesce(read_seq, 0))
+            .scalar_subquery()
+            .label("unread")
+        )
+        query = _conversation_query().add_columns(unread)
+        if status is not None:
+            query = query.where(conversations.c.status == Status(status).value)
+        if scope == "mine":
+            query = query.where(conversations.c.assignee_id == agent.id)
+        elif scope == "unassigned":
+            query = query.where(conversations.c.assignee_id.is_(None))
+        query = query.order_by(
+            conversations.c.last_activity_at.desc(), conversations.c.id.desc()
+        ).limit(limit)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_conversation(row, unread=row.unread) for row in rows]
+
+    async def counts_by_status(self) -> dict[str, int]:
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(conversations.c.status, sa.func.count()).group_by(
+                        conversations.c.status
+                    )
+                )
+            ).all()
+        counts = {status.value: 0 for status in Status}
+        counts.update({row[0]: row[1] for row in rows})
+        return counts
+
+    # ---- internals ------------------------------------------------------------
+
+    async def _get(self, conn: AsyncConnection, conversation_id: int) -> Conversation:
+        row = (
+            await conn.execute(_conversation_query().where(conversations.c.id == conversation_id))
+        ).first()
+        if row is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        return _conversation(row)
+
+    async def _by_client_id(
+        self, conn: AsyncConnection, conversation_id: int, client_id: str
+    ) -> Message | None:
+        row = (
+            await conn.execute(
+                _message_query()
+                .where(messages.c.conversation_id == conversation_id)
+                .where(messages.c.client_id == client_id)
+            )
+        ).first()
+        return _message(row) if row else None
+
+    async def _append(
+        self,
+        conn: AsyncConnection,
+        conversation_id: int,
+        *,
+        direction: Direction,
+        kind: Kind,
+        author_type: AuthorType,
+        author_id: int | None,
+        text: str,
+        client_id: str | None,
+        extra: dict[str, Any] | None = None,
+        preview: bool = True,
+    ) -> Message:
+        now = utcnow()
+        values: dict[str, Any] = {
+            "last_seq": conversations.c.last_seq + 1,
+            "last_activity_at": now,
+            **(extra or {}),
+        }
+        if direction is Direction.IN:
+            values["last_in_seq"] = conversations.c.last_seq + 1
+        if preview:
+            values["preview"] = text[:PREVIEW_CHARS]
+        seq = await conn.scalar(
+            conversations.update()
+            .where(conversations.c.id == conversation_id)
+            .values(values)
+            .returning(conversations.c.last_seq)
+        )
+        if seq is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        await conn.execute(
+            messages.insert().values(
+                conversation_id=conversation_id,
+                seq=seq,
+                direction=direction.value,
+                kind=kind.value,
+                author_type=author_type.value,
+                author_id=author_id,
+                text=text,
+                client_id=client_id,
+                created_at=now,
+            )
+        )
+        author_name = None
+        if author_type is AuthorType.AGENT and author_id is not None:
+            author_name = await conn.scalar(
+                sa.select(agents.c.name).where(agents.c.id == author_id)
+            )
+        return Message(
+            conversation_id=conversation_id,
+            seq=seq,
+            direction=direction,
+            kind=kind,
+            author_type=author_type,
+            author_id=author_id,
+            author_name=author_name,
+            text=text,
+            client_id=client_id,
+            created_at=now,
+        )
+
+    async def _mark_agent_read(
+        self, conn: AsyncConnection, agent_id: int, conversation_id: int, seq: int
+    ) -> None:
+        updated = await conn.execute(
+            agent_reads.update()
+            .where(agent_reads.c.agent_id == agent_id)
+            .where(agent_reads.c.conversation_id == conversation_id)
+            .where(agent_reads.c.read_seq < seq)
+            .values(read_seq=seq)
+        )
+        if updated.rowcount:
+            return
+        exists = await conn.scalar(
+            sa.select(agent_reads.c.read_seq)
+            .where(agent_reads.c.agent_id == agent_id)
+            .where(agent_reads.c.conversation_id == conversation_id)
+        )
+        if exists is None:
+            await conn.execute(
+                agent_reads.insert().values(
+                    agent_id=agent_id, conversation_id=conversation_id, read_seq=seq
+                )
+            )
+
+    async def _publish_message(self, conversation: Conversation, message: Message) -> None:
+        await self._bus.publish(
+            events.AGENTS,
+            {
+                "type": "message",
+                "conversation": conversation.to_wire(),
+                "message": message.to_wire(),
+            },
+        )
+        if conversation.visitor_id and not message.is_private:
+            await self._bus.publish(
+                events.visitor_channel(conversation.visitor_id),
+                {"type": "message", "message": message.to_wire()},
+            )
+
+    async def _publish_conversation(self, conversation: Conversation, to_visitor: bool) -> None:
+        await self._bus.publish(
+            events.AGENTS, {"type": "conversation", "conversation": conversation.to_wire()}
+        )
+        if to_visitor and conversation.visitor_id:
+            await self._bus.publish(
+                events.visitor_channel(conversation.visitor_id),
+                {"type": "conversation", "conversation": conversation.to_visitor_wire()},
+            )

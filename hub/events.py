@@ -1,0 +1,13 @@
+"""Event channel names. Only the services publish, and only after commit."""
+
+# Every agent console subscribes here: conversation and message events,
+# including private notes and activity, which never go to visitors.
+AGENTS = "agents"
+
+# Every widget socket subscribes here: whether any agent is online.
+WIDGETS = "widgets"
+
+
+def visitor_channel(visitor_id: str) -> str:
+    """Events one visitor may see: their messages, typing and read receipts."""
+    return f"visitor:{visitor_id}"

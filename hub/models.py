@@ -1,0 +1,204 @@
+"""Domain values shared by the services, channels and console."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC; SQLite hands timestamps back without a zone."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+class Status(enum.StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class Kind(enum.StrEnum):
+    TEXT = "text"
+    NOTE = "note"
+    ACTIVITY = "activity"
+
+
+class AuthorType(enum.StrEnum):
+    VISITOR = "visitor"
+    CONTACT = "contact"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+class Channel(enum.StrEnum):
+    WEBSITE = "website"
+
+
+@dataclass(frozen=True)
+class ContactDetails:
+    """What a sender told us about themself (all optional)."""
+
+    name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message arriving from a channel, normalized by its adapter."""
+
+    inbox_id: int
+    text: str
+    client_id: str | None
+    visitor_id: str | None = None
+    conversation_id: int | None = None
+    contact: ContactDetails | None = None
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    email: str
+    name: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True)
+class Inbox:
+    id: int
+    channel: Channel
+    name: str
+    site_token: str | None
+    allowed_origins: tuple[str, ...]
+    identity_secret: str | None
+    require_identity: bool
+
+
+@dataclass(frozen=True)
+class Message:
+    conversation_id: int
+    seq: int
+    direction: Direction
+    kind: Kind
+    author_type: AuthorType
+    author_id: int | None
+    author_name: str | None
+    text: str
+    client_id: str | None
+    created_at: datetime
+
+    @property
+    def is_private(self) -> bool:
+        return self.kind is not Kind.TEXT
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "seq": self.seq,
+            "direction": self.direction.value,
+            "kind": self.kind.value,
+            "author": {"type": self.author_type.value, "name": self.author_name},
+            "text": self.text,
+            "client_id": self.client_id,
+            "created_at": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    inbox_id: int
+    inbox_name: str
+    contact_id: int
+    contact_name: str | None
+    contact_email: str | None
+    visitor_id: str | None
+    status: Status
+    assignee_id: int | None
+    assignee_name: str | None
+    last_seq: int
+    visitor_read_seq: int
+    preview: str | None
+    created_at: datetime
+    last_activity_at: datetime
+    unread: int = 0
+
+    @property
+    def display_name(self) -> str:
+        return self.contact_name or self.contact_email or f"Visitor #{self.contact_id}"
+
+    def to_wire(self) -> dict[str, Any]:
+        """The agents' view (console)."""
+        return {
+            "id": self.id,
+            "inbox": {"id": self.inbox_id, "name": self.inbox_name},
+            "contact": {
+                "id": self.contact_id,
+                "name": self.contact_name,
+                "email": self.contact_email,
+                "display_name": self.display_name,
+            },
+            "status": self.status.value,
+            "assignee": (
+                {"id": self.assignee_id, "name": self.assignee_name} if self.assignee_id else None
+            ),
+            "last_seq": self.last_seq,
+            "preview": self.preview,
+            "created_at": iso(self.created_at),
+            "last_activity_at": iso(self.last_activity_at),
+            "unread": self.unread,
+        }
+
+    def to_visitor_wire(self) -> dict[str, Any]:
+        """What the visitor may see of their own conversation."""
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "assignee": {"name": self.assignee_name} if self.assignee_id else None,
+        }
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    name: str | None
+    email: str | None
+    phone: str | None
+    external_id: str | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Visitor:
+    id: str
+    inbox_id: int
+    contact_id: int
+    user_agent: str | None
+    last_page_url: str | None
+    last_page_title: str | None
+    created_at: datetime
+    last_seen_at: datetime

@@ -1,0 +1,125 @@
+"""Settings from `HUB_*` environment variables, then a `.env` file, then defaults.
+
+Read once at start-up and validated; a wrong value stops the start with a
+sentence naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Secret:
+    """A string that does not print itself."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    bus_url: str
+    secret_key: Secret
+    host: str
+    port: int
+    public_url: str
+    cookie_secure: bool
+    demo: bool
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, environ: dict[str, str] | None = None, env_file: str = ".env") -> Settings:
+        env = dict(_read_dotenv(Path(env_file)))
+        env.update(os.environ if environ is None else environ)
+
+        def get(name: str, default: str) -> str:
+            return env.get(f"HUB_{name}", default)
+
+        data_dir = Path(get("DATA_DIR", "data"))
+        port_text = get("PORT", "8000")
+        if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+            raise SettingsError(f"HUB_PORT must be a port number, got {port_text!r}")
+        host = get("HOST", "127.0.0.1")
+        port = int(port_text)
+        database_url = get("DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'hub.db'}")
+        if "://" not in database_url:
+            raise SettingsError(
+                "HUB_DATABASE_URL must be a URL such as sqlite+aiosqlite:///data/hub.db "
+                f"or postgresql+asyncpg://user@host/db, got {database_url!r}"
+            )
+        bus_url = get("REDIS_URL", "") or get("BUS_URL", "memory://")
+        public_url = get("PUBLIC_URL", f"http://{host}:{port}").rstrip("/")
+        if not public_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"HUB_PUBLIC_URL must start with http:// or https://, got {public_url!r}"
+            )
+        secret = get("SECRET_KEY", "")
+        if not secret:
+            secret = _embedded_secret(data_dir)
+        elif len(secret) < 32:
+            raise SettingsError("HUB_SECRET_KEY must be at least 32 characters long")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            bus_url=bus_url,
+            secret_key=Secret(secret),
+            host=host,
+            port=port,
+            public_url=public_url,
+            cookie_secure=_flag(env, "HUB_COOKIE_SECURE", public_url.startswith("https://")),
+            demo=_flag(env, "HUB_DEMO", True),
+        )
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def _embedded_secret(data_dir: Path) -> str:
+    """The embedded default keeps a generated key in the data directory."""
+    path = data_dir / "secret_key"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key, encoding="utf-8")
+    path.chmod(0o600)
+    return key

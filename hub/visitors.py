@@ -1,0 +1,203 @@
+"""Visitors of a website and the contacts they belong to."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub import events
+from hub.bus import EventBus
+from hub.errors import InvalidInput, TooLarge, Unverified
+from hub.models import Contact, Inbox, Visitor, utcnow
+from hub.security import verify_identity
+from hub.text import clean_email, clean_optional
+from storage.db import Database
+from storage.tables import contacts, conversations, visitors
+
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTE_NAME = 64
+MAX_ATTRIBUTE_VALUE = 500
+
+
+def _visitor(row: sa.Row) -> Visitor:
+    return Visitor(
+        id=row.id,
+        inbox_id=row.inbox_id,
+        contact_id=row.contact_id,
+        user_agent=row.user_agent,
+        last_page_url=row.last_page_url,
+        last_page_title=row.last_page_title,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+    )
+
+
+def _contact(row: sa.Row) -> Contact:
+    return Contact(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        external_id=row.external_id,
+        attributes=dict(row.attributes or {}),
+    )
+
+
+def clean_attributes(value: object) -> dict[str, Any]:
+    """Custom attributes from a site: flat, small, plain JSON scalars."""
+    if not isinstance(value, dict):
+        raise InvalidInput("attributes must be an object")
+    if len(value) > MAX_ATTRIBUTES:
+        raise TooLarge(f"at most {MAX_ATTRIBUTES} attributes")
+    cleaned: dict[str, Any] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_ATTRIBUTE_NAME:
+            raise InvalidInput(f"attribute names are 1-{MAX_ATTRIBUTE_NAME} characters")
+        if isinstance(item, str):
+            if len(item) > MAX_ATTRIBUTE_VALUE:
+                raise TooLarge(f"attribute {name} is longer than {MAX_ATTRIBUTE_VALUE}")
+        elif not (item is None or isinstance(item, bool | int | float)):
+            raise InvalidInput(f"attribute {name} must be a string, number, boolean or null")
+        cleaned[name] = item
+    return cleaned
+
+
+class VisitorService:
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+
+    async def create(self, inbox: Inbox, user_agent: str | None = None) -> Visitor:
+        now = utcnow()
+        visitor_id = "v_" + secrets.token_urlsafe(16)
+        async with self._db.write() as conn:
+            contact_id = await conn.scalar(
+                contacts.insert().values(attributes={}, created_at=now).returning(contacts.c.id)
+            )
+            await conn.execute(
+                visitors.insert().values(
+                    id=visitor_id,
+                    inbox_id=inbox.id,
+                    contact_id=contact_id,
+                    user_agent=(user_agent or "")[:400] or None,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
+        visitor = await self.get(visitor_id)
+        assert visitor is not None
+        return visitor
+
+    async def get(self, visitor_id: str) -> Visitor | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(sa.select(visitors).where(visitors.c.id == visitor_id))
+            ).first()
+        return _visitor(row) if row else None
+
+    async def contact(self, contact_id: int) -> Contact | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(sa.select(contacts).where(contacts.c.id == contact_id))
+            ).first()
+        return _contact(row) if row else None
+
+    async def seen(self, visitor_id: str, url: str | None, title: str | None) -> None:
+        """Record the visitor's current page and last-seen time."""
+        values: dict[str, Any] = {"last_seen_at": utcnow()}
+        if url is not None:
+            values["last_page_url"] = url[:2000]
+            values["last_page_title"] = (title or "")[:300] or None
+        async with self._db.write() as conn:
+            await conn.execute(visitors.update().where(visitors.c.id == visitor_id).values(values))
+
+    async def identify(
+        self,
+        visitor: Visitor,
+        inbox: Inbox,
+        external_id: object,
+        email: object = None,
+        name: object = None,
+        claimed_hash: object = None,
+    ) -> Contact:
+        """Attach a site's logged-in user to this visitor.
+
+        A verified claim (valid HMAC of the id) links the visitor to the contact
+        with that external id, merging their history. An unverified claim is
+        refused when the inbox requires verification, and otherwise only labels
+        the visitor's own contact: it never joins someone else's record.
+        """
+        user_id = clean_optional(external_id, 200, "id")
+        if user_id is None:
+            raise InvalidInput("id is required")
+        if claimed_hash is not None and not isinstance(claimed_hash, str):
+            raise InvalidInput("hash must be a string")
+        verified = bool(inbox.identity_secret) and verify_identity(
+            inbox.identity_secret or "", user_id, claimed_hash
+        )
+        if not verified and (inbox.require_identity or claimed_hash):
+            raise Unverified("identity not verified: the hash does not match the user id")
+        values: dict[str, Any] = {}
+        if name:
+            values["name"] = clean_optional(name, 200, "name")
+        if email:
+            values["email"] = clean_email(email)
+        async with self._db.write() as conn:
+            existing = await conn.scalar(
+                sa.select(contacts.c.id).where(contacts.c.external_id == user_id)
+            )
+            contact_id = visitor.contact_id
+            if existing is not None and existing != visitor.contact_id:
+                if verified:
+                    contact_id = existing
+                    await conn.execute(
+                        visitors.update()
+                        .where(visitors.c.id == visitor.id)
+                        .values(contact_id=contact_id)
+                    )
+                    await conn.execute(
+                        conversations.update()
+                        .where(conversations.c.visitor_id == visitor.id)
+                        .values(contact_id=contact_id)
+                    )
+            elif existing is None:
+                values["external_id"] = user_id
+            if values:
+                await conn.execute(
+                    contacts.update().where(contacts.c.id == contact_id).values(values)
+                )
+        contact = await self.contact(contact_id)
+        assert contact is not None
+        await self._bus.publish(
+            events.AGENTS, {"type": "contact", "contact": _contact_wire(contact)}
+        )
+        return contact
+
+    async def set_attributes(self, visitor: Visitor, attributes: object) -> Contact:
+        cleaned = clean_attributes(attributes)
+        async with self._db.write() as conn:
+            current = await conn.scalar(
+                sa.select(contacts.c.attributes).where(contacts.c.id == visitor.contact_id)
+            )
+            merged = {**(current or {}), **cleaned}
+            if len(merged) > MAX_ATTRIBUTES * 2:
+                raise TooLarge("too many attributes on this contact")
+            await conn.execute(
+                contacts.update()
+                .where(contacts.c.id == visitor.contact_id)
+                .values(attributes=merged)
+            )
+        contact = await self.contact(visitor.contact_id)
+        assert contact is not None
+        return contact
+
+
+def _contact_wire(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.id,
+        "name": contact.name,
+        "email": contact.email,
+        "external_id": contact.external_id,
+    }

@@ -1,0 +1,1 @@
+"""Conversation store: tables (SQLAlchemy Core), queries and Alembic migrations."""

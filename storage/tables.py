@@ -1,0 +1,112 @@
+"""Table definitions (SQLAlchemy Core). Migrations in `storage/migrations` follow them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+TIMESTAMP = sa.DateTime(timezone=True)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("email", sa.String(254), index=True),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("external_id", sa.String(200)),
+    sa.Column("attributes", sa.JSON, nullable=False, default=dict),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+)
+
+inboxes = sa.Table(
+    "inboxes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("site_token", sa.String(64), unique=True),
+    sa.Column("allowed_origins", sa.JSON, nullable=False, default=list),
+    sa.Column("identity_secret", sa.String(128)),
+    sa.Column("require_identity", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+)
+
+visitors = sa.Table(
+    "visitors",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("user_agent", sa.String(400)),
+    sa.Column("last_page_url", sa.String(2000)),
+    sa.Column("last_page_title", sa.String(300)),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("last_seen_at", TIMESTAMP, nullable=False),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("visitor_id", sa.String(40), sa.ForeignKey("visitors.id"), index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("assignee_id", sa.Integer, sa.ForeignKey("agents.id")),
+    sa.Column("subject", sa.String(300)),
+    sa.Column("last_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("last_in_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("visitor_read_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("preview", sa.String(200)),
+    sa.Column("snoozed_until", TIMESTAMP),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("last_activity_at", TIMESTAMP, nullable=False, index=True),
+    sa.Column("first_reply_at", TIMESTAMP),
+    sa.Column("resolved_at", TIMESTAMP),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("direction", sa.String(4), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("author_type", sa.String(16), nullable=False),
+    sa.Column("author_id", sa.Integer),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("client_id", sa.String(64)),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.UniqueConstraint("conversation_id", "seq"),
+    sa.UniqueConstraint("conversation_id", "client_id"),
+)
+
+agent_reads = sa.Table(
+    "agent_reads",
+    metadata,
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id"), primary_key=True),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), primary_key=True),
+    sa.Column("read_seq", sa.Integer, nullable=False),
+)

@@ -1,0 +1,100 @@
+"""Shared fixtures: a migrated temporary store, a started hub, a live server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from hub.app import create_app
+from hub.core import Hub
+from hub.models import Agent, Inbox, Role
+from hub.settings import Settings
+from storage.migrate import upgrade
+
+AGENT_PASSWORD = "correct horse battery"
+
+
+def make_settings(tmp_path: Path, **overrides: str) -> Settings:
+    environ = {
+        "HUB_DATA_DIR": str(tmp_path),
+        "HUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
+        "HUB_SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "HUB_DEMO": "false",
+        **overrides,
+    }
+    return Settings.load(environ=environ, env_file="/nonexistent")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    s = make_settings(tmp_path)
+    upgrade(s.database_url)
+    return s
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[Hub]:
+    started = await Hub.start(settings)
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+@pytest.fixture
+async def admin(hub: Hub) -> Agent:
+    return await hub.agents.create("admin@example.com", "Ada Admin", AGENT_PASSWORD, Role.ADMIN)
+
+
+@pytest.fixture
+async def agent(hub: Hub) -> Agent:
+    return await hub.agents.create("sam@example.com", "Sam Agent", AGENT_PASSWORD, Role.AGENT)
+
+
+@pytest.fixture
+async def website(hub: Hub) -> Inbox:
+    return await hub.inboxes.create_website("Acme shop", ["http://shop.test", "http://127.0.0.2:1"])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    ws_url: str
+    hub: Hub
+    port: int
+
+
+def _bound_socket(host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+@pytest.fixture
+async def live_server(hub: Hub, settings: Settings) -> AsyncIterator[LiveServer]:
+    """The whole app served by uvicorn on 127.0.0.1, port chosen by the OS."""
+    sock = _bound_socket()
+    port = sock.getsockname()[1]
+    app = create_app(settings, hub=hub)
+    config = uvicorn.Config(
+        app, log_level="warning", ws_max_size=64 * 1024, lifespan="on", ws_ping_interval=None
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", hub, port)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

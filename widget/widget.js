@@ -1,0 +1,708 @@
+/*
+ * HubChat — embeddable live-chat widget for the customer-contact hub.
+ *
+ *   <script src="https://HUB/widget.js" data-site="SITE_TOKEN" async></script>
+ *
+ * Plain JavaScript, no dependencies, no build step. Wire protocol:
+ * docs/widget-protocol.md. All UI lives in a Shadow DOM so that the host
+ * page's CSS cannot break it and it cannot affect the page. Every piece of
+ * text from the network or the user is inserted as text, never as HTML.
+ *
+ * Optional script attributes: data-title (header title, default
+ * "Chat with us"), data-color (accent colour). The accent colour can also be
+ * set from the page's CSS with the custom property --hubchat-accent.
+ */
+(function () {
+  "use strict";
+
+  var W = window, D = document;
+  if (W.HubChat && W.HubChat.__hubchat) return; // already loaded
+
+  function log(kind, args) {
+    try { console[kind].apply(console, ["HubChat:"].concat([].slice.call(args))); } catch (e) { /* no console */ }
+  }
+  function warn() { log("warn", arguments); }
+  // Every entry point from the outside world goes through guard(): the widget
+  // never throws into the host page.
+  function guard(fn) {
+    return function () {
+      try { return fn.apply(this, arguments); } catch (e) { log("error", [e]); }
+    };
+  }
+
+  // ---------------------------------------------------------------- config
+  var script = D.currentScript || D.querySelector('script[data-site][src*="widget.js"]');
+  var site = script && script.getAttribute("data-site");
+  if (!site) { warn("script tag has no data-site attribute"); return; }
+  var hubUrl, wsUrl;
+  try {
+    var src = new URL(script.src, location.href);
+    var i = src.pathname.lastIndexOf("/widget.js");
+    hubUrl = src.origin + (i > 0 ? src.pathname.slice(0, i) : "");
+    wsUrl = hubUrl.replace(/^http/, "ws") + "/widget/ws?site=" + encodeURIComponent(site);
+  } catch (e) { warn("cannot derive the hub URL from the script src"); return; }
+  var TITLE = script.getAttribute("data-title") || "Chat with us";
+  var COLOR = script.getAttribute("data-color");
+
+  // --------------------------------------------------------------- storage
+  // Falls back to memory when storage is unavailable (private mode, quota,
+  // sandboxed iframes).
+  function store(kind) {
+    var mem = {}, s = null;
+    try { s = W[kind]; s.setItem("hubchat:t", "1"); s.removeItem("hubchat:t"); } catch (e) { s = null; }
+    return {
+      get: function (k) {
+        if (s) { try { var v = s.getItem(k); mem[k] = v; return v; } catch (e) { s = null; } }
+        return Object.prototype.hasOwnProperty.call(mem, k) ? mem[k] : null;
+      },
+      set: function (k, v) { mem[k] = v; if (s) { try { s.setItem(k, v); } catch (e) { s = null; } } },
+      del: function (k) { mem[k] = null; if (s) { try { s.removeItem(k); } catch (e) { s = null; } } }
+    };
+  }
+  var LS = store("localStorage"), SS = store("sessionStorage");
+  var K = "hubchat:" + site + ":";
+  var K_TOKEN = K + "token", K_OUTBOX = K + "outbox", K_READ = K + "read", K_OPEN = K + "open";
+  function parse(s) { try { return JSON.parse(s); } catch (e) { return null; } }
+
+  // ----------------------------------------------------------------- state
+  var token = LS.get(K_TOKEN) || null;
+  var conv = null;          // {id, status, assignee: {name}|null}
+  var online = null;        // agents_online; null until the first welcome
+  var msgs = [];            // confirmed messages, sorted by (conversation_id, seq)
+  var seen = {};            // "conv:seq" -> 1
+  var cids = {};            // client_id -> 1 for confirmed messages
+  var failed = [];          // [{id, text, t, err}] dropped by the hub
+  var agentRead = 0;        // agents have read up to this seq
+  var typingName = null, typingT = null;
+  var awayId = null;        // client id of the message sent by the away form
+  var isOpen = SS.get(K_OPEN) === "1";
+  var ws = null, welcomed = false, hadWelcome = false, firstWelcome = true;
+  var attempt = 0, reconnT = null, pingT = null, quiet = false;
+  var sentLastSeq = 0, fullNext = false, sentRead = 0;
+  var identity = null, identitySent = false, attrs = null;
+  var myTyping = false, myTypingAt = 0, myTypingT = null;
+  var retryT = {};
+  var listeners = {};
+  var ui = null, listDirty = true, renderQ = false, stick = true;
+
+  // ---------------------------------------------------------------- outbox
+  // Persisted before sending; an entry leaves only on its ack (or on a
+  // permanent error). Re-read on every change so that tabs sharing the
+  // storage do not overwrite each other.
+  function obx() {
+    var a = parse(LS.get(K_OUTBOX));
+    return Array.isArray(a) ? a.filter(function (x) { return x && typeof x.id === "string" && typeof x.text === "string"; }) : [];
+  }
+  function obxSave(a) { if (a.length) LS.set(K_OUTBOX, JSON.stringify(a)); else LS.del(K_OUTBOX); }
+  function obxGet(id) { return obx().filter(function (x) { return x.id === id; })[0] || null; }
+  function obxDrop(id) {
+    var a = obx(), b = a.filter(function (x) { return x.id !== id; });
+    if (b.length !== a.length) obxSave(b);
+  }
+
+  function newId() {
+    var c = W.crypto;
+    try { if (c && c.randomUUID) return "c-" + c.randomUUID(); } catch (e) { /* insecure context */ }
+    var h = "";
+    try {
+      var b = new Uint8Array(16); c.getRandomValues(b);
+      for (var j = 0; j < 16; j++) h += (b[j] + 256).toString(16).slice(1);
+    } catch (e) {
+      while (h.length < 32) h += Math.random().toString(16).slice(2);
+    }
+    return "c-" + h.slice(0, 32) + Date.now().toString(36);
+  }
+
+  // -------------------------------------------------------------- events
+  function emit(name, arg) {
+    (listeners[name] || []).slice().forEach(function (cb) {
+      try { cb(arg); } catch (e) { log("error", [e]); }
+    });
+  }
+  function copy(m) { return parse(JSON.stringify(m)); }
+
+  // ------------------------------------------------------------- messages
+  function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
+  function isAgent(m) { return m.author && m.author.type === "agent"; }
+  function isSystem(m) { return m.author && m.author.type === "system"; }
+  function convId() { return conv ? conv.id : null; }
+
+  function addMsg(m, notify) {
+    if (!m || typeof m !== "object" || typeof m.seq !== "number") return false;
+    var k = m.conversation_id + ":" + m.seq;
+    if (seen[k]) return false;
+    seen[k] = 1;
+    if (m.client_id) cids[m.client_id] = 1;
+    msgs.push(m);
+    msgs.sort(function (a, b) { return cmp(a.conversation_id, b.conversation_id) || cmp(a.seq, b.seq); });
+    if (isAgent(m) && typingName) setTyping(false);
+    listDirty = true;
+    if (notify) emit("message", copy(m));
+    return true;
+  }
+  function lastSeq() {
+    var c = convId(), s = 0;
+    msgs.forEach(function (m) { if ((c == null || m.conversation_id === c) && m.seq > s) s = m.seq; });
+    return s;
+  }
+  function maxAgentSeq() {
+    var c = convId(), s = 0;
+    msgs.forEach(function (m) { if (isAgent(m) && m.conversation_id === c && m.seq > s) s = m.seq; });
+    return s;
+  }
+  function readSeq() {
+    var r = parse(LS.get(K_READ));
+    return r && r.c === convId() && typeof r.s === "number" ? r.s : 0;
+  }
+  function unread() {
+    var c = convId(), r = readSeq(), n = 0;
+    msgs.forEach(function (m) { if (isAgent(m) && m.conversation_id === c && m.seq > r) n++; });
+    return n;
+  }
+  function markRead() {
+    if (!isOpen || D.visibilityState === "hidden" || convId() == null) return;
+    var s = maxAgentSeq();
+    if (s > readSeq()) LS.set(K_READ, JSON.stringify({ c: convId(), s: s }));
+    if (welcomed && s > sentRead) { sentRead = s; send({ type: "read", seq: s }); }
+  }
+  function hasThread() { return msgs.length > 0 || obx().length > 0 || failed.length > 0; }
+
+  // ------------------------------------------------------------ websocket
+  function sendRaw(f) {
+    if (ws && ws.readyState === 1) { ws.send(JSON.stringify(f)); return true; }
+    return false;
+  }
+  function send(f) { return welcomed && sendRaw(f); }
+
+  function sendItem(it) {
+    var f = { type: "message", client_id: it.id, text: it.text };
+    if (it.contact) f.contact = it.contact;
+    send(f);
+  }
+  function flush() {
+    obx().forEach(sendItem);
+    if (identity && !identitySent) { identitySent = true; send(identity); }
+    sendAttrs();
+  }
+  function sendAttrs() {
+    if (attrs && send({ type: "attributes", attributes: attrs })) attrs = null;
+  }
+
+  function connect() {
+    clearTimeout(reconnT); reconnT = null;
+    if (ws) return;
+    var s;
+    try { s = new WebSocket(wsUrl); } catch (e) { schedule(); return; }
+    ws = s;
+    s.onopen = guard(function () {
+      if (ws !== s) return;
+      sentLastSeq = fullNext ? 0 : lastSeq();
+      fullNext = false;
+      sendRaw({ type: "hello", visitor_token: token, last_seq: sentLastSeq,
+        page: { url: location.href, title: D.title } });
+      clearInterval(pingT);
+      pingT = setInterval(guard(function () {
+        if (ws !== s) return;
+        // No frame at all since the previous ping: the link is dead.
+        if (quiet) { drop(); return; }
+        quiet = true;
+        sendRaw({ type: "ping" });
+      }), 25000);
+    });
+    s.onmessage = guard(function (ev) {
+      if (ws !== s) return;
+      quiet = false;
+      if (typeof ev.data !== "string") return;
+      var f = parse(ev.data);
+      if (f && typeof f === "object" && Object.prototype.hasOwnProperty.call(H, f.type)) H[f.type](f);
+      render();
+    });
+    s.onclose = guard(function (ev) {
+      if (ws !== s) return;
+      if (ev.code === 4401) forget();
+      lost();
+    });
+  }
+  // Abandon the current socket without waiting for its closing handshake.
+  function drop() {
+    var s = ws;
+    lost();
+    try { s.close(); } catch (e) { /* already closed */ }
+  }
+  function lost() {
+    ws = null; welcomed = false; quiet = false;
+    clearInterval(pingT);
+    setTyping(false);
+    myTyping = false;
+    schedule();
+    render();
+  }
+  function schedule() {
+    if (reconnT) return;
+    var d = Math.min(30000, 500 * Math.pow(2, attempt));
+    d = d / 2 + Math.random() * d / 2; // jitter
+    attempt++;
+    reconnT = setTimeout(guard(connect), d);
+  }
+  function reconnectNow() {
+    if (ws) return;
+    clearTimeout(reconnT); reconnT = null;
+    connect();
+  }
+  // The stored token is not (or no longer) valid: start as a new visitor.
+  function forget() {
+    token = null; LS.del(K_TOKEN);
+    conv = null; msgs = []; seen = {}; cids = {}; agentRead = 0; sentRead = 0;
+    identitySent = false; attempt = 0; listDirty = true;
+  }
+
+  // ------------------------------------------------------- frame handlers
+  var H = {
+    welcome: function (f) {
+      if (typeof f.visitor_token === "string" && f.visitor_token) {
+        token = f.visitor_token; LS.set(K_TOKEN, token);
+      }
+      var c = f.conversation && typeof f.conversation === "object" ? f.conversation : null;
+      // The conversation changed while we were away and we asked only for
+      // the tail of the old one: ask again for the whole history.
+      if (sentLastSeq > 0 && c && c.id !== convId()) { fullNext = true; conv = c; attempt = 0; drop(); return; }
+      conv = c;
+      online = f.agents_online !== false;
+      (Array.isArray(f.messages) ? f.messages : []).forEach(function (m) { addMsg(m, !firstWelcome); });
+      firstWelcome = false;
+      welcomed = true; hadWelcome = true; attempt = 0;
+      clearTimeout(reconnT); reconnT = null;
+      flush();
+      markRead();
+      listDirty = true;
+    },
+    ack: function (f) {
+      var it = obxGet(f.client_id);
+      obxDrop(f.client_id);
+      clearTimeout(retryT[f.client_id]);
+      if (f.conversation_id != null && convId() !== f.conversation_id) {
+        conv = { id: f.conversation_id, status: "open", assignee: null };
+      }
+      if (it && typeof f.seq === "number") {
+        addMsg({ conversation_id: f.conversation_id, seq: f.seq, direction: "in", kind: "text",
+          author: { type: "visitor", name: null }, text: it.text, client_id: it.id,
+          created_at: f.created_at }, true);
+      }
+      listDirty = true;
+    },
+    message: function (f) {
+      var m = f.message;
+      if (m && typeof m === "object" && m.conversation_id != null && conv == null) {
+        conv = { id: m.conversation_id, status: "open", assignee: null };
+      }
+      if (addMsg(m, true)) markRead();
+    },
+    typing: function (f) {
+      setTyping(!!f.on, (f.agent && f.agent.name) || "Support");
+    },
+    read: function (f) {
+      if (typeof f.seq === "number" && f.seq > agentRead) { agentRead = f.seq; listDirty = true; }
+    },
+    conversation: function (f) {
+      if (f.conversation && typeof f.conversation === "object") { conv = f.conversation; listDirty = true; }
+    },
+    presence: function (f) { online = f.agents_online !== false; },
+    identified: function () { /* the hub linked us to a contact; nothing to show */ },
+    pong: function () { /* any frame proves the link is alive */ },
+    error: function (f) {
+      var code = f.code, id = f.client_id;
+      if (code === "bad_token") { forget(); drop(); return; }
+      if (code === "unverified_identity") { warn(f.message || "identity claim refused (unverified_identity)"); return; }
+      if (!id) return;
+      if (code === "rate_limited" || code === "internal" || code === "not_ready") {
+        if (retryT[id]) return;
+        retryT[id] = setTimeout(guard(function () {
+          delete retryT[id];
+          var it = obxGet(id);
+          if (it) sendItem(it);
+        }), 2000);
+        return;
+      }
+      var it = obxGet(id);
+      obxDrop(id);
+      if (it && !cids[id]) {
+        failed.push({ id: id, text: it.text, t: it.t, err: f.message || code || "error" });
+        listDirty = true;
+      }
+    }
+  };
+
+  function setTyping(on, name) {
+    clearTimeout(typingT);
+    typingName = on ? name : null;
+    if (on) typingT = setTimeout(guard(function () { typingName = null; render(); }), 6000);
+    render();
+  }
+
+  // ------------------------------------------------------- visitor actions
+  function sendText(text, contact) {
+    text = String(text || "").trim();
+    if (!text) return false;
+    var it = { id: newId(), text: text.slice(0, 5000), t: Date.now() };
+    if (contact) it.contact = contact;
+    var a = obx(); a.push(it); obxSave(a);
+    stopTyping();
+    sendItem(it);
+    stick = true; listDirty = true;
+    render();
+    return it.id;
+  }
+  function onType() {
+    if (!welcomed) return;
+    var now = Date.now();
+    if (!myTyping || now - myTypingAt >= 3000) {
+      myTyping = true; myTypingAt = now;
+      send({ type: "typing", on: true });
+    }
+    clearTimeout(myTypingT);
+    myTypingT = setTimeout(guard(stopTyping), 4000);
+  }
+  function stopTyping() {
+    clearTimeout(myTypingT);
+    if (myTyping) { myTyping = false; send({ type: "typing", on: false }); }
+  }
+  function setOpen(on, focus) {
+    on = !!on;
+    var changed = on !== isOpen;
+    isOpen = on;
+    SS.set(K_OPEN, on ? "1" : "0");
+    listDirty = true;
+    stick = true;
+    render();
+    if (on) markRead();
+    if (ui && focus) {
+      setTimeout(guard(function () {
+        if (!isOpen) { ui.bub.focus(); return; }
+        var f = ui.away.hidden ? ui.ta : ui.away.querySelector("input");
+        f.focus();
+      }), 30);
+    }
+    if (changed) emit(on ? "open" : "close");
+  }
+
+  // --------------------------------------------------------------------- UI
+  var CSS = [
+    ":host{all:initial}",
+    "*,*::before,*::after{box-sizing:border-box}",
+    "[hidden]{display:none!important}",
+    ".w{--a:var(--hubchat-accent,#2563eb);font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif;color:#0f172a;-webkit-font-smoothing:antialiased;text-align:left;direction:ltr}",
+    "button,input,textarea{font:inherit;color:inherit;margin:0}",
+    "button{cursor:pointer}",
+    "svg{display:block;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}",
+    ":focus-visible{outline:2px solid var(--a);outline-offset:2px}",
+    // bubble
+    ".bub{position:fixed;right:20px;bottom:20px;width:60px;height:60px;border:0;border-radius:50%;padding:0;background:var(--a);color:#fff;box-shadow:0 8px 24px rgba(15,23,42,.25);display:flex;align-items:center;justify-content:center;transition:transform .18s ease,box-shadow .18s ease}",
+    ".bub:hover{transform:translateY(-2px);box-shadow:0 12px 28px rgba(15,23,42,.3)}",
+    ".bub:focus-visible{outline:3px solid #fff;box-shadow:0 0 0 6px var(--a)}",
+    ".bub svg{width:28px;height:28px}",
+    ".bub .i2,.open .bub .i1{display:none}.open .bub .i2{display:block}",
+    ".badge{position:absolute;top:-3px;right:-3px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#ef4444;color:#fff;border:2px solid #fff;font-size:12px;font-weight:700;line-height:18px;text-align:center}",
+    // panel
+    ".panel{position:fixed;right:20px;bottom:92px;width:370px;height:540px;max-height:calc(100vh - 112px);background:#fff;border-radius:18px;box-shadow:0 20px 60px rgba(15,23,42,.22),0 0 0 1px rgba(15,23,42,.06);display:flex;flex-direction:column;overflow:hidden;animation:in .2s ease-out}",
+    "@keyframes in{from{opacity:0;transform:translateY(14px) scale(.98)}}",
+    ".hd{display:flex;align-items:center;gap:12px;padding:16px 14px 16px 18px;background:var(--a);background-image:linear-gradient(135deg,rgba(255,255,255,.16),rgba(0,0,0,.1));color:#fff;flex:none}",
+    ".av{position:relative;flex:none;width:40px;height:40px;border-radius:50%;background:rgba(255,255,255,.2);display:flex;align-items:center;justify-content:center;font-weight:700;font-size:17px}",
+    ".av svg{width:20px;height:20px}",
+    ".dot{position:absolute;right:-1px;bottom:-1px;width:12px;height:12px;border-radius:50%;background:#94a3b8;border:2px solid #fff}",
+    ".on .dot{background:#22c55e}",
+    ".ht{flex:1;min-width:0}",
+    ".tt{font-size:16px;font-weight:650;line-height:1.25;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".st{font-size:12.5px;opacity:.88;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".x{flex:none;width:36px;height:36px;border:0;border-radius:10px;background:transparent;color:#fff;display:flex;align-items:center;justify-content:center}",
+    ".x:hover{background:rgba(255,255,255,.16)}.x:focus-visible{outline-color:#fff}",
+    ".x svg{width:20px;height:20px}",
+    ".cb{flex:none;padding:6px 12px;background:#fffbeb;color:#92400e;font-size:12px;text-align:center;border-bottom:1px solid #fde68a}",
+    // thread
+    ".log{flex:1;overflow-y:auto;padding:16px 14px 8px;background:#f8fafc;overscroll-behavior:contain}",
+    ".intro{margin:4px 8px 16px;text-align:center;color:#475569;font-size:13px}",
+    ".intro b{display:block;color:#0f172a;font-size:15px;margin-bottom:2px}",
+    ".row{display:flex;flex-direction:column;align-items:flex-start;margin-top:2px}",
+    ".row.first{margin-top:12px}",
+    ".me{align-items:flex-end}",
+    ".nm{font-size:12px;color:#64748b;margin:0 0 3px 10px;font-weight:600}",
+    ".b{max-width:80%;padding:9px 13px;border-radius:18px;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word;background:#fff;box-shadow:0 1px 2px rgba(15,23,42,.08);border:1px solid #e2e8f0}",
+    ".agent .b{border-bottom-left-radius:6px}",
+    ".me .b{background:var(--a);color:#fff;border-color:transparent;border-bottom-right-radius:6px}",
+    ".pend .b{opacity:.55}",
+    ".fail .b{background:#fef2f2;color:#991b1b;border-color:#fecaca}",
+    ".meta{display:flex;align-items:center;gap:4px;font-size:11px;color:#94a3b8;margin:3px 8px 0}",
+    ".meta svg{width:12px;height:12px}",
+    ".fail .meta{color:#dc2626}",
+    ".sys{margin:12px auto 4px;max-width:85%;text-align:center;font-size:12px;color:#64748b;white-space:pre-wrap;overflow-wrap:anywhere}",
+    ".ty{flex:none;display:flex;align-items:center;gap:8px;padding:2px 18px 8px;font-size:12px;color:#64748b;background:#f8fafc}",
+    ".dots{display:inline-flex;gap:3px}.dots i{width:5px;height:5px;border-radius:50%;background:#94a3b8;animation:bl 1.2s infinite}",
+    ".dots i:nth-child(2){animation-delay:.2s}.dots i:nth-child(3){animation-delay:.4s}",
+    "@keyframes bl{0%,60%,100%{opacity:.3;transform:none}30%{opacity:1;transform:translateY(-2px)}}",
+    // composer
+    ".cmp{flex:none;display:flex;align-items:flex-end;gap:8px;padding:10px 10px 10px 14px;border-top:1px solid #e2e8f0;background:#fff}",
+    ".cmp textarea{flex:1;resize:none;border:0;outline:0;background:transparent;padding:8px 0;max-height:120px;min-height:36px;line-height:1.4;color:#0f172a}",
+    ".cmp textarea::placeholder,.away ::placeholder{color:#94a3b8}",
+    ".snd{flex:none;width:38px;height:38px;border:0;border-radius:50%;background:var(--a);color:#fff;display:flex;align-items:center;justify-content:center;transition:opacity .15s}",
+    ".snd:disabled{opacity:.35;cursor:default}",
+    ".snd svg{width:18px;height:18px}",
+    ".cmp:focus-within{box-shadow:inset 0 2px 0 -1px var(--a)}",
+    // away form
+    ".away{flex:1;overflow-y:auto;padding:20px 18px;display:flex;flex-direction:column;gap:12px;background:#f8fafc}",
+    ".away p{margin:0 0 4px;color:#475569}",
+    ".away p b{display:block;color:#0f172a;font-size:15px;margin-bottom:2px}",
+    ".away label{display:flex;flex-direction:column;gap:5px;font-size:12.5px;font-weight:600;color:#334155}",
+    ".away input,.away textarea{width:100%;padding:9px 11px;border:1px solid #cbd5e1;border-radius:10px;background:#fff;font-weight:400;font-size:14px;color:#0f172a}",
+    ".away textarea{resize:vertical;min-height:96px}",
+    ".away input:focus,.away textarea:focus{outline:0;border-color:var(--a);box-shadow:0 0 0 3px rgba(37,99,235,.15)}",
+    ".btn{margin-top:4px;padding:11px 14px;border:0;border-radius:10px;background:var(--a);color:#fff;font-weight:600}",
+    ".btn:hover,.snd:not(:disabled):hover{filter:brightness(1.08)}",
+    "@media (max-width:480px){.panel{right:0;bottom:0;width:100%;height:100%;max-height:none;border-radius:0}.open .bub{display:none}.cmp textarea,.away input,.away textarea{font-size:16px}}",
+    "@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}"
+  ].join("\n");
+
+  var I_CHAT = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-4.9A8 8 0 1 1 21 12z"/></svg>';
+  var I_DOWN = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 9l6 6 6-6"/></svg>';
+  var I_X = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>';
+  var I_SEND = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 19V5M5 12l7-7 7 7"/></svg>';
+  var I_CLOCK = '<svg viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="9"/><path d="M12 7v5l3 2"/></svg>';
+
+  // Static markup only: every dynamic string is set with textContent below.
+  var HTML =
+    '<div class="w">' +
+    '<section class="panel" id="hc-panel" role="dialog" aria-label="Chat" hidden>' +
+      '<header class="hd"><div class="av" aria-hidden="true"><span class="ini"></span>' + I_CHAT + '<span class="dot"></span></div>' +
+      '<div class="ht"><div class="tt"></div><div class="st"></div></div>' +
+      '<button class="x" type="button" aria-label="Close chat">' + I_X + '</button></header>' +
+      '<div class="cb" role="status" hidden></div>' +
+      '<div class="log" role="log" aria-live="polite" aria-label="Conversation" tabindex="0"></div>' +
+      '<div class="ty" aria-live="polite" hidden><span class="dots" aria-hidden="true"><i></i><i></i><i></i></span><span class="tyt"></span></div>' +
+      '<form class="cmp"><textarea rows="1" maxlength="5000" placeholder="Write a message…" aria-label="Message"></textarea>' +
+      '<button class="snd" type="submit" aria-label="Send message" disabled>' + I_SEND + '</button></form>' +
+      '<form class="away" hidden><p><b>We\'re away right now</b>Leave us a message and we\'ll get back to you by email.</p>' +
+      '<label>Name<input name="name" autocomplete="name" maxlength="200" placeholder="Your name"></label>' +
+      '<label>Email<input name="email" type="email" required autocomplete="email" maxlength="254" placeholder="you@example.com"></label>' +
+      '<label>Message<textarea name="message" required maxlength="5000" rows="4" placeholder="How can we help?"></textarea></label>' +
+      '<button class="btn" type="submit">Send message</button></form>' +
+    '</section>' +
+    '<button class="bub" type="button" aria-label="Open chat" aria-expanded="false" aria-controls="hc-panel">' +
+      '<span class="i1">' + I_CHAT + '</span><span class="i2">' + I_DOWN + '</span><span class="badge" hidden></span></button>' +
+    '</div>';
+
+  function el(tag, cls, text) {
+    var e = D.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function mount() {
+    var host = D.createElement("div");
+    host.id = "hubchat-root";
+    host.setAttribute("style", "all:initial !important;position:fixed !important;z-index:2147483000 !important;" +
+      "right:0 !important;bottom:0 !important;width:0 !important;height:0 !important;display:block !important");
+    if (COLOR) host.style.setProperty("--hubchat-accent", COLOR);
+    var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+    root.innerHTML = "<style>" + CSS + "</style>" + HTML;
+    var q = function (s) { return root.querySelector(s); };
+    ui = { w: q(".w"), panel: q(".panel"), bub: q(".bub"), badge: q(".badge"), x: q(".x"), tt: q(".tt"),
+      st: q(".st"), ini: q(".ini"), avs: q(".av svg"), cb: q(".cb"), log: q(".log"), ty: q(".ty"), tyt: q(".tyt"),
+      cmp: q(".cmp"), ta: q(".cmp textarea"), snd: q(".snd"), away: q(".away") };
+
+    ui.bub.addEventListener("click", guard(function () { setOpen(!isOpen, true); }));
+    ui.x.addEventListener("click", guard(function () { setOpen(false, true); }));
+    ui.panel.addEventListener("keydown", guard(function (e) {
+      if (e.key === "Escape") { e.stopPropagation(); setOpen(false, true); }
+    }));
+    ui.log.addEventListener("scroll", guard(function () {
+      var l = ui.log; stick = l.scrollHeight - l.scrollTop - l.clientHeight < 40;
+    }));
+    ui.ta.addEventListener("input", guard(function () {
+      autosize();
+      ui.snd.disabled = !ui.ta.value.trim();
+      if (ui.ta.value) onType(); else stopTyping();
+    }));
+    ui.ta.addEventListener("keydown", guard(function (e) {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+        e.preventDefault(); submit();
+      }
+    }));
+    ui.cmp.addEventListener("submit", guard(function (e) { e.preventDefault(); submit(); }));
+    ui.away.addEventListener("submit", guard(function (e) {
+      e.preventDefault();
+      var f = ui.away.elements, email = f.email.value.trim(), name = f.name.value.trim();
+      if (!email || !f.message.value.trim() || !ui.away.checkValidity()) { ui.away.reportValidity(); return; }
+      var contact = { email: email };
+      if (name) contact.name = name;
+      var id = sendText(f.message.value, contact);
+      if (id) { awayId = id; ui.away.reset(); render(); setTimeout(guard(function () { ui.ta.focus(); }), 30); }
+    }));
+    D.body.appendChild(host);
+    render();
+  }
+
+  function submit() {
+    if (sendText(ui.ta.value)) { ui.ta.value = ""; ui.snd.disabled = true; autosize(); }
+  }
+  function autosize() {
+    ui.ta.style.height = "auto";
+    ui.ta.style.height = Math.min(ui.ta.scrollHeight, 120) + "px";
+  }
+
+  function render() {
+    if (renderQ) return;
+    renderQ = true;
+    Promise.resolve().then(guard(function () { renderQ = false; draw(); }));
+  }
+
+  function draw() {
+    if (!ui) return;
+    var a = conv && conv.assignee && conv.assignee.name ? String(conv.assignee.name) : "";
+    var n = unread();
+    ui.w.classList.toggle("open", isOpen);
+    ui.panel.hidden = !isOpen;
+    ui.bub.setAttribute("aria-expanded", String(isOpen));
+    ui.bub.setAttribute("aria-label", isOpen ? "Close chat" : n ? "Open chat, " + n + " unread" : "Open chat");
+    ui.badge.hidden = isOpen || !n;
+    ui.badge.textContent = n > 99 ? "99+" : String(n);
+    if (!isOpen) return;
+
+    ui.tt.textContent = TITLE;
+    ui.st.textContent = (a ? a + " · " : "") +
+      (online === null ? "Connecting…" : online ? (a ? "Online" : "We're online") : (a ? "Away" : "We're away"));
+    ui.panel.classList.toggle("on", online === true);
+    ui.ini.textContent = a ? a.charAt(0).toUpperCase() : "";
+    ui.avs.style.display = a ? "none" : "";
+
+    var offline = W.navigator && navigator.onLine === false;
+    ui.cb.hidden = welcomed || !(attempt > 1 || hadWelcome || offline);
+    ui.cb.textContent = offline ? "You're offline. Messages will be sent when you reconnect." :
+      hadWelcome ? "Reconnecting…" : "Connecting…";
+
+    var form = online === false && !hasThread();
+    ui.away.hidden = !form;
+    ui.log.hidden = ui.cmp.hidden = form;
+    ui.ty.hidden = form || !typingName;
+    ui.tyt.textContent = typingName ? typingName + " is typing…" : "";
+    if (!form && listDirty) drawList();
+    if (!form && stick) ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  function fmtTime(s) {
+    var d = s ? new Date(s) : null;
+    return d && !isNaN(d) ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+  }
+
+  function drawList() {
+    listDirty = false;
+    var items = msgs.slice();
+    obx().forEach(function (it) { if (!cids[it.id]) items.push({ pend: 1, id: it.id, text: it.text, t: it.t }); });
+    failed.forEach(function (it) { items.push({ fail: 1, id: it.id, text: it.text, t: it.t, err: it.err }); });
+    var frag = D.createDocumentFragment();
+    var intro = el("div", "intro");
+    intro.appendChild(el("b", null, "Hi there 👋"));
+    intro.appendChild(D.createTextNode(online === false ?
+      "We're away right now, but leave a message and we'll get back to you." :
+      "Ask us anything — we usually reply in a few minutes."));
+    frag.appendChild(intro);
+
+    function who(m) {
+      if (m.pend || m.fail) return "me";
+      if (isSystem(m)) return "sys";
+      return m.direction === "in" || (m.author && m.author.type === "visitor") ? "me" : "agent:" + ((m.author && m.author.name) || "");
+    }
+    var lastMine = null;
+    items.forEach(function (m) { if (!m.pend && !m.fail && who(m) === "me") lastMine = m; });
+
+    items.forEach(function (m, k) {
+      var w = who(m), prev = items[k - 1], next = items[k + 1];
+      var text = typeof m.text === "string" ? m.text : "";
+      if (w === "sys") { if (text) frag.appendChild(el("div", "sys", text)); return; }
+      var first = !prev || who(prev) !== w, last = !next || who(next) !== w;
+      var row = el("div", "row " + (w === "me" ? "me" : "agent") + (first ? " first" : "") +
+        (m.pend ? " pend" : "") + (m.fail ? " fail" : ""));
+      if (first && w !== "me") row.appendChild(el("div", "nm", (m.author && m.author.name) || "Support"));
+      var b = el("div", "b", text);
+      if (m.created_at) b.title = new Date(m.created_at).toLocaleString();
+      row.appendChild(b);
+      var meta = null;
+      if (m.pend) {
+        meta = el("div", "meta");
+        meta.innerHTML = I_CLOCK;
+        meta.appendChild(D.createTextNode("Sending…"));
+      } else if (m.fail) {
+        meta = el("div", "meta", "Not delivered: " + m.err);
+      } else if (last) {
+        var t = fmtTime(m.created_at);
+        if (m === lastMine && agentRead >= m.seq) t += (t ? " · " : "") + "Seen";
+        if (t) meta = el("div", "meta", t);
+      }
+      if (meta) row.appendChild(meta);
+      frag.appendChild(row);
+      if (m.id && m.id === awayId || m.client_id && m.client_id === awayId) {
+        frag.appendChild(el("div", "sys", "We'll reply by email as soon as we can."));
+      }
+    });
+    if (conv && conv.status === "resolved" && items.length) {
+      frag.appendChild(el("div", "sys", "This conversation was resolved. Send a message to reopen it."));
+    }
+    ui.log.textContent = "";
+    ui.log.appendChild(frag);
+  }
+
+  // -------------------------------------------------------------- public API
+  var api = {
+    __hubchat: true,
+    open: guard(function () { setOpen(true, false); }),
+    close: guard(function () { setOpen(false, false); }),
+    toggle: guard(function () { setOpen(!isOpen, false); }),
+    identify: guard(function (o) {
+      o = o || {};
+      identity = { type: "identify", id: o.id, email: o.email, name: o.name, hash: o.hash };
+      identitySent = false;
+      if (welcomed) { identitySent = true; send(identity); }
+    }),
+    setAttributes: guard(function (o) {
+      if (!o || typeof o !== "object") return;
+      attrs = attrs || {};
+      Object.keys(o).forEach(function (k) { attrs[k] = o[k]; });
+      sendAttrs();
+    }),
+    on: guard(function (name, cb) {
+      if (typeof cb !== "function") return function () {};
+      (listeners[name] = listeners[name] || []).push(cb);
+      if (name === "ready" && api.ready) setTimeout(function () { try { cb(); } catch (e) { log("error", [e]); } }, 0);
+      return function () {
+        listeners[name] = (listeners[name] || []).filter(function (f) { return f !== cb; });
+      };
+    }),
+    push: guard(function (call) {
+      if (Array.isArray(call) && typeof api[call[0]] === "function" && call[0] !== "push") {
+        api[call[0]].apply(api, call.slice(1));
+      }
+    }),
+    ready: false
+  };
+
+  var queued = Array.isArray(W.HubChat) ? W.HubChat : [];
+  W.HubChat = api;
+
+  var init = guard(function () {
+    mount();
+    queued.forEach(api.push);
+    connect();
+    W.addEventListener("online", guard(function () { attempt = 0; reconnectNow(); render(); }));
+    W.addEventListener("offline", guard(render));
+    D.addEventListener("visibilitychange", guard(function () {
+      if (D.visibilityState === "visible") { markRead(); reconnectNow(); render(); }
+    }));
+    W.addEventListener("storage", guard(function (e) {
+      if (e.key === K_OUTBOX) { listDirty = true; render(); }
+    }));
+    api.ready = true;
+    emit("ready");
+    try { W.dispatchEvent(new CustomEvent("hubchat:ready")); } catch (e) { /* very old browser */ }
+  });
+
+  if (D.body) init();
+  else D.addEventListener("DOMContentLoaded", init);
+})();

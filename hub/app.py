@@ -29,6 +29,15 @@ async def _home(request) -> RedirectResponse:  # type: ignore[no-untyped-def]
     return RedirectResponse("/console/", status_code=303)
 
 
+class _DenialFalseAlarm(logging.Filter):
+    """uvicorn's websockets-sansio protocol logs a refused handshake (HTTP 403/429
+    sent through the denial-response extension) as an error although the client
+    got the response; drop that one line so real errors stand out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing handshake" not in record.getMessage()
+
+
 def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
     """The web application. Pass a started `hub` to share it (tests); else it starts its own."""
 
@@ -57,6 +66,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    logging.getLogger("uvicorn.error").addFilter(_DenialFalseAlarm())
     app.state.settings = settings
     app.state.webchat_limits = WebchatLimits()
     if hub is not None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
+from channels.webchat.protocol import WS_MAX_SIZE
 from hub.app import create_app
 from hub.core import Hub
 from hub.models import Agent, Inbox, Role
@@ -68,6 +70,7 @@ class LiveServer:
     ws_url: str
     hub: Hub
     port: int
+    app: Starlette
 
 
 def _bound_socket(host: str = "127.0.0.1") -> socket.socket:
@@ -84,7 +87,12 @@ async def live_server(hub: Hub, settings: Settings) -> AsyncIterator[LiveServer]
     port = sock.getsockname()[1]
     app = create_app(settings, hub=hub)
     config = uvicorn.Config(
-        app, log_level="warning", ws_max_size=64 * 1024, lifespan="on", ws_ping_interval=None
+        app,
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_max_size=WS_MAX_SIZE,
+        lifespan="on",
+        ws_ping_interval=None,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -93,7 +101,7 @@ async def live_server(hub: Hub, settings: Settings) -> AsyncIterator[LiveServer]
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", hub, port)
+        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", hub, port, app)
     finally:
         server.should_exit = True
         await task

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup clean
+.PHONY: run test lint setup servers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+## make run: install, migrate, create the first admin and the demo site, serve on :8000
 run: $(STAMP)
 	$(BIN)/hub migrate
 	$(BIN)/hub bootstrap
 	$(BIN)/hub serve
 
-test: $(STAMP)
+servers:
+	@bash tests/start-servers.sh
+
+## make test: install, start the test servers, lint, run every test
+test: $(STAMP) servers
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

@@ -91,7 +91,7 @@ def _password(args: argparse.Namespace) -> str:
     if args.password_env:
         value = os.environ.get(args.password_env)
         if not value:
-            raise HubError(f"environment variable {args.password_env} is empty")
+            raise HubError(f"the password variable {args.password_env} is empty")
         return value
     first = getpass.getpass("Password: ")
     if first != getpass.getpass("Again: "):

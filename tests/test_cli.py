@@ -1,0 +1,107 @@
+"""The `hub` command line, run as a user would, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def hub(tmp_path, *args: str, extra_env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")} | {
+        "HUB_DATA_DIR": str(tmp_path / "data"),
+        **(extra_env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_lists_the_commands(tmp_path):
+    result = hub(tmp_path, "--help")
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "bootstrap", "create-agent", "set-password"):
+        assert command in result.stdout
+
+
+def test_serve_refuses_an_unmigrated_database_with_the_fix(tmp_path):
+    result = hub(tmp_path, "serve", "--port", "0")
+    assert result.returncode == 2
+    assert "Run `hub migrate`" in result.stderr
+
+
+def test_bootstrap_creates_one_admin_and_the_demo_site_once(tmp_path):
+    assert hub(tmp_path, "migrate").returncode == 0
+    first = hub(tmp_path, "bootstrap")
+    assert first.returncode == 0, first.stderr
+    assert "email:    admin@example.com" in first.stdout
+    assert "password: " in first.stdout
+    assert "/demo" in first.stdout
+    second = hub(tmp_path, "bootstrap")
+    assert second.returncode == 0
+    assert "password: " not in second.stdout
+
+
+def test_create_agent_and_set_password(tmp_path):
+    hub(tmp_path, "migrate")
+    env = {"NEW_PW": "a long enough password"}
+    made = hub(
+        tmp_path,
+        "create-agent",
+        "kim@example.com",
+        "--name",
+        "Kim",
+        "--role",
+        "admin",
+        "--password-env",
+        "NEW_PW",
+        extra_env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "Created admin Kim <kim@example.com>." in made.stdout
+    again = hub(
+        tmp_path,
+        "create-agent",
+        "kim@example.com",
+        "--name",
+        "Kim",
+        "--password-env",
+        "NEW_PW",
+        extra_env=env,
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr
+    reset = hub(
+        tmp_path, "set-password", "kim@example.com", "--password-env", "NEW_PW", extra_env=env
+    )
+    assert reset.returncode == 0
+
+
+@pytest.mark.parametrize("password", ["short", ""])
+def test_weak_or_missing_passwords_are_refused(tmp_path, password):
+    hub(tmp_path, "migrate")
+    result = hub(
+        tmp_path,
+        "create-agent",
+        "lee@example.com",
+        "--name",
+        "Lee",
+        "--password-env",
+        "PW",
+        extra_env={"PW": password},
+    )
+    assert result.returncode == 2
+    assert "password" in result.stderr
+
+
+def test_a_bad_setting_stops_with_the_variable_named(tmp_path):
+    result = hub(tmp_path, "migrate", extra_env={"HUB_PORT": "http"})
+    assert result.returncode == 2
+    assert "HUB_PORT must be a port number" in result.stderr

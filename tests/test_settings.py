@@ -1,0 +1,62 @@
+"""Settings: environment, .env file, validation, secrets that do not print."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.settings import Settings, SettingsError
+
+
+def load(tmp_path, **env):  # type: ignore[no-untyped-def]
+    return Settings.load(
+        environ={"HUB_DATA_DIR": str(tmp_path), **env}, env_file=str(tmp_path / ".env")
+    )
+
+
+def test_defaults_are_the_embedded_setup(tmp_path):
+    settings = load(tmp_path)
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+    assert settings.bus_url == "memory://"
+    assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.cookie_secure is False
+
+
+def test_a_generated_secret_key_is_kept_between_starts(tmp_path):
+    first = load(tmp_path).secret_key.get()
+    assert len(first) >= 32
+    assert load(tmp_path).secret_key.get() == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_secrets_do_not_print_themselves(tmp_path):
+    settings = load(tmp_path, HUB_SECRET_KEY="s" * 40)
+    assert "sss" not in repr(settings) and "sss" not in str(settings.secret_key)
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path):
+    (tmp_path / ".env").write_text("HUB_PORT=9000\nHUB_HOST='0.0.0.0'\n# comment\n")
+    settings = load(tmp_path, HUB_HOST="127.0.0.9")
+    assert (settings.port, settings.host) == (9000, "127.0.0.9")
+
+
+def test_https_public_url_makes_cookies_secure(tmp_path):
+    assert load(tmp_path, HUB_PUBLIC_URL="https://help.example/").cookie_secure is True
+    assert (
+        load(tmp_path, HUB_PUBLIC_URL="https://help.example").public_url == "https://help.example"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("HUB_PORT", "eighty", "HUB_PORT must be a port number"),
+        ("HUB_PORT", "70000", "HUB_PORT must be a port number"),
+        ("HUB_DATABASE_URL", "hub.db", "HUB_DATABASE_URL must be a URL"),
+        ("HUB_SECRET_KEY", "short", "HUB_SECRET_KEY must be at least 32 characters"),
+        ("HUB_PUBLIC_URL", "help.example", "HUB_PUBLIC_URL must start with http"),
+        ("HUB_COOKIE_SECURE", "maybe", "HUB_COOKIE_SECURE must be true or false"),
+    ],
+)
+def test_bad_values_name_the_variable(tmp_path, name, value, message):
+    with pytest.raises(SettingsError, match=message):
+        load(tmp_path, **{name: value})

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import events
@@ -599,26 +601,18 @@ class ConversationService:
     async def _mark_agent_read(
         self, conn: AsyncConnection, agent_id: int, conversation_id: int, seq: int
     ) -> None:
-        updated = await conn.execute(
-            agent_reads.update()
-            .where(agent_reads.c.agent_id == agent_id)
-            .where(agent_reads.c.conversation_id == conversation_id)
-            .where(agent_reads.c.read_seq < seq)
-            .values(read_seq=seq)
+        """Raise the agent's read mark (never lower it); one statement, race-free."""
+        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
+        statement = insert(agent_reads).values(
+            agent_id=agent_id, conversation_id=conversation_id, read_seq=seq
         )
-        if updated.rowcount:
-            return
-        exists = await conn.scalar(
-            sa.select(agent_reads.c.read_seq)
-            .where(agent_reads.c.agent_id == agent_id)
-            .where(agent_reads.c.conversation_id == conversation_id)
-        )
-        if exists is None:
-            await conn.execute(
-                agent_reads.insert().values(
-                    agent_id=agent_id, conversation_id=conversation_id, read_seq=seq
-                )
+        await conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[agent_reads.c.agent_id, agent_reads.c.conversation_id],
+                set_={"read_seq": statement.excluded.read_seq},
+                where=agent_reads.c.read_seq < statement.excluded.read_seq,
             )
+        )
 
     async def _publish_message(self, conversation: Conversation, message: Message) -> None:
         await self._bus.publish(

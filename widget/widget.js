@@ -78,7 +78,7 @@
   var isOpen = SS.get(K_OPEN) === "1";
   var ws = null, welcomed = false, hadWelcome = false, firstWelcome = true;
   var attempt = 0, reconnT = null, pingT = null, quiet = false;
-  var sentLastSeq = 0, fullNext = false, sentRead = 0;
+  var sentLastSeq = 0, fullNext = false, sentRead = {};
   var identity = null, identitySent = false, attrs = null;
   var myTyping = false, myTypingAt = 0, myTypingT = null;
   var retryT = {};
@@ -163,7 +163,10 @@
     if (!isOpen || D.visibilityState === "hidden" || convId() == null) return;
     var s = maxAgentSeq();
     if (s > readSeq()) LS.set(K_READ, JSON.stringify({ c: convId(), s: s }));
-    if (welcomed && s > sentRead) { sentRead = s; send({ type: "read", seq: s }); }
+    if (welcomed && s > 0 && (sentRead.c !== convId() || s > sentRead.s)) {
+      sentRead = { c: convId(), s: s };
+      send({ type: "read", seq: s });
+    }
   }
   function hasThread() { return msgs.length > 0 || obx().length > 0 || failed.length > 0; }
 
@@ -252,7 +255,7 @@
   // The stored token is not (or no longer) valid: start as a new visitor.
   function forget() {
     token = null; LS.del(K_TOKEN);
-    conv = null; msgs = []; seen = {}; cids = {}; agentRead = 0; sentRead = 0;
+    conv = null; msgs = []; seen = {}; cids = {}; agentRead = 0; sentRead = {};
     identitySent = false; attempt = 0; listDirty = true;
   }
 
@@ -279,7 +282,7 @@
     ack: function (f) {
       var it = obxGet(f.client_id);
       obxDrop(f.client_id);
-      clearTimeout(retryT[f.client_id]);
+      clearTimeout(retryT[f.client_id]); delete retryT[f.client_id];
       if (f.conversation_id != null && convId() !== f.conversation_id) {
         conv = { id: f.conversation_id, status: "open", assignee: null };
       }
@@ -292,7 +295,10 @@
     },
     message: function (f) {
       var m = f.message;
-      if (m && typeof m === "object" && m.conversation_id != null && conv == null) {
+      // A message from a newer conversation than the one we know: follow it
+      // (the hub normally also sends a `conversation` frame).
+      if (m && typeof m === "object" && m.conversation_id != null &&
+          (conv == null || cmp(m.conversation_id, conv.id) > 0)) {
         conv = { id: m.conversation_id, status: "open", assignee: null };
       }
       if (addMsg(m, true)) markRead();
@@ -397,7 +403,7 @@
     ":focus-visible{outline:2px solid var(--a);outline-offset:2px}",
     // bubble
     ".bub{position:fixed;right:20px;bottom:20px;width:60px;height:60px;border:0;border-radius:50%;padding:0;background:var(--a);color:#fff;box-shadow:0 8px 24px rgba(15,23,42,.25);display:flex;align-items:center;justify-content:center;transition:transform .18s ease,box-shadow .18s ease}",
-    ".bub:hover{transform:translateY(-2px);box-shadow:0 12px 28px rgba(15,23,42,.3)}",
+    ".bub:hover{transform:translateY(-2px)}",
     ".bub:focus-visible{outline:3px solid #fff;box-shadow:0 0 0 6px var(--a)}",
     ".bub svg{width:28px;height:28px}",
     ".bub .i2,.open .bub .i1{display:none}.open .bub .i2{display:block}",
@@ -411,8 +417,8 @@
     ".dot{position:absolute;right:-1px;bottom:-1px;width:12px;height:12px;border-radius:50%;background:#94a3b8;border:2px solid #fff}",
     ".on .dot{background:#22c55e}",
     ".ht{flex:1;min-width:0}",
-    ".tt{font-size:16px;font-weight:650;line-height:1.25;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
-    ".st{font-size:12.5px;opacity:.88;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".tt,.st{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".tt{font-size:16px;font-weight:650;line-height:1.25}.st{font-size:12.5px;opacity:.88}",
     ".x{flex:none;width:36px;height:36px;border:0;border-radius:10px;background:transparent;color:#fff;display:flex;align-items:center;justify-content:center}",
     ".x:hover{background:rgba(255,255,255,.16)}.x:focus-visible{outline-color:#fff}",
     ".x svg{width:20px;height:20px}",
@@ -420,7 +426,7 @@
     // thread
     ".log{flex:1;overflow-y:auto;padding:16px 14px 8px;background:#f8fafc;overscroll-behavior:contain}",
     ".intro{margin:4px 8px 16px;text-align:center;color:#475569;font-size:13px}",
-    ".intro b{display:block;color:#0f172a;font-size:15px;margin-bottom:2px}",
+    ".intro b,.away p b{display:block;color:#0f172a;font-size:15px;margin-bottom:2px}",
     ".row{display:flex;flex-direction:column;align-items:flex-start;margin-top:2px}",
     ".row.first{margin-top:12px}",
     ".me{align-items:flex-end}",
@@ -437,7 +443,7 @@
     ".ty{flex:none;display:flex;align-items:center;gap:8px;padding:2px 18px 8px;font-size:12px;color:#64748b;background:#f8fafc}",
     ".dots{display:inline-flex;gap:3px}.dots i{width:5px;height:5px;border-radius:50%;background:#94a3b8;animation:bl 1.2s infinite}",
     ".dots i:nth-child(2){animation-delay:.2s}.dots i:nth-child(3){animation-delay:.4s}",
-    "@keyframes bl{0%,60%,100%{opacity:.3;transform:none}30%{opacity:1;transform:translateY(-2px)}}",
+    "@keyframes bl{0%,60%,100%{opacity:.3}30%{opacity:1}}",
     // composer
     ".cmp{flex:none;display:flex;align-items:flex-end;gap:8px;padding:10px 10px 10px 14px;border-top:1px solid #e2e8f0;background:#fff}",
     ".cmp textarea{flex:1;resize:none;border:0;outline:0;background:transparent;padding:8px 0;max-height:120px;min-height:36px;line-height:1.4;color:#0f172a}",
@@ -449,14 +455,13 @@
     // away form
     ".away{flex:1;overflow-y:auto;padding:20px 18px;display:flex;flex-direction:column;gap:12px;background:#f8fafc}",
     ".away p{margin:0 0 4px;color:#475569}",
-    ".away p b{display:block;color:#0f172a;font-size:15px;margin-bottom:2px}",
     ".away label{display:flex;flex-direction:column;gap:5px;font-size:12.5px;font-weight:600;color:#334155}",
     ".away input,.away textarea{width:100%;padding:9px 11px;border:1px solid #cbd5e1;border-radius:10px;background:#fff;font-weight:400;font-size:14px;color:#0f172a}",
     ".away textarea{resize:vertical;min-height:96px}",
     ".away input:focus,.away textarea:focus{outline:0;border-color:var(--a);box-shadow:0 0 0 3px rgba(37,99,235,.15)}",
     ".btn{margin-top:4px;padding:11px 14px;border:0;border-radius:10px;background:var(--a);color:#fff;font-weight:600}",
-    ".btn:hover,.snd:not(:disabled):hover{filter:brightness(1.08)}",
-    "@media (max-width:480px){.panel{right:0;bottom:0;width:100%;height:100%;max-height:none;border-radius:0}.open .bub{display:none}.cmp textarea,.away input,.away textarea{font-size:16px}}",
+    ".btn:hover,.snd:hover{filter:brightness(1.08)}",
+    "@media (max-width:480px){.panel{right:0;bottom:0;width:100%;height:100%;max-height:none;border-radius:0}.open .bub{display:none}.cmp textarea,.away input,.away textarea{font-size:16px}.cmp{padding-bottom:calc(10px + env(safe-area-inset-bottom))}}",
     "@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}"
   ].join("\n");
 
@@ -589,7 +594,7 @@
 
   function fmtTime(s) {
     var d = s ? new Date(s) : null;
-    return d && !isNaN(d) ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+    return d && !isNaN(d) ? d.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" }) : "";
   }
 
   function drawList() {
@@ -599,7 +604,7 @@
     failed.forEach(function (it) { items.push({ fail: 1, id: it.id, text: it.text, t: it.t, err: it.err }); });
     var frag = D.createDocumentFragment();
     var intro = el("div", "intro");
-    intro.appendChild(el("b", null, "Hi there 👋"));
+    intro.appendChild(el("b", null, "Hi there!"));
     intro.appendChild(D.createTextNode(online === false ?
       "We're away right now, but leave a message and we'll get back to you." :
       "Ask us anything — we usually reply in a few minutes."));

@@ -1,1 +1,65 @@
-routes: list = []
+"""The console's routes, all under /console/ (mounted by `hub.app`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from agent_console import views
+from agent_console.socket import console_socket
+from agent_console.web import SecurityHeaders
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+routes: list = [
+    Mount(
+        "/console",
+        name="console",
+        middleware=[Middleware(SecurityHeaders)],
+        routes=[
+            Route("/", views.inbox, methods=["GET"], name="inbox"),
+            Route("/login", views.login_page, methods=["GET"], name="login_page"),
+            Route("/login", views.login, methods=["POST"], name="login"),
+            Route("/logout", views.logout, methods=["POST"], name="logout"),
+            Route(
+                "/conversations/{conversation_id:int}",
+                views.conversation_page,
+                methods=["GET"],
+                name="conversation",
+            ),
+            Route(
+                "/conversations/{conversation_id:int}/messages",
+                views.api_messages,
+                methods=["GET"],
+                name="messages",
+            ),
+            Route(
+                "/conversations/{conversation_id:int}/messages",
+                views.post_message,
+                methods=["POST"],
+                name="post_message",
+            ),
+            Route(
+                "/conversations/{conversation_id:int}/assign",
+                views.assign,
+                methods=["POST"],
+                name="assign",
+            ),
+            Route(
+                "/conversations/{conversation_id:int}/status",
+                views.set_status,
+                methods=["POST"],
+                name="status",
+            ),
+            Route("/api/conversations", views.api_conversations, methods=["GET"], name="api"),
+            Route("/agents", views.agents_page, methods=["GET"], name="agents"),
+            Route("/agents", views.create_agent, methods=["POST"], name="create_agent"),
+            Route("/inboxes", views.inboxes_page, methods=["GET"], name="inboxes"),
+            WebSocketRoute("/ws", console_socket, name="socket"),
+            Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+    )
+]

@@ -1,4 +1,4 @@
-"""ConversationService against a real store (SQLite here; PostgreSQL in test_postgres)."""
+"""ConversationService against a real store on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import asyncio
 import pytest
 
 from hub import events
+from hub.errors import Forbidden, InvalidInput, NotFound, TooLarge
+from hub.models import Inbound, Kind, Status
 from hub.settings import Settings
 from storage.migrate import upgrade_async
 from tests.conftest import make_settings
 from tests.servers import postgres_database
-from hub.errors import Forbidden, InvalidInput, NotFound, TooLarge
-from hub.models import Inbound, Kind, Status
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

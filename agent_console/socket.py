@@ -1,0 +1,228 @@
+"""The console websocket (`/console/ws`): live events to agents, typing and reads from them.
+
+Handshake: the socket is accepted, then closed at once with
+
+    4403  the Origin header is not this hub's own origin (cross-site hijacking)
+    4401  no agent is logged in (or the agent has been deleted since)
+
+Hub → console: `{"type": "ready", "agent": {...}}` once subscribed, then every
+event of the `agents` channel as published (already JSON, serialized once).
+If the console falls too far behind the bus drops it and the socket closes
+with 4000; the console then reloads what it shows from the server.
+
+Console → hub, JSON text frames up to `MAX_FRAME_BYTES`:
+
+    {"type": "typing", "conversation_id": N, "on": true}
+    {"type": "read", "conversation_id": N, "seq": S}
+    {"type": "ping"}                                     answered {"type": "pong"}
+
+Anything else is answered `{"type": "error", "code": ..., "message": ...}`
+and the socket stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from agent_console import auth
+from hub import events
+from hub.bus import SUBSCRIBER_QUEUE_SIZE, SubscriberDropped, Subscription
+from hub.core import Hub
+from hub.errors import HubError, InvalidInput
+from hub.models import Agent
+from hub.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 16 * 1024
+# Events buffered for one console before the bus drops it (read at connect
+# time, so tests can make it small).
+QUEUE_SIZE = SUBSCRIBER_QUEUE_SIZE
+# Typing frames come at most every few seconds and reads once per message;
+# a console sending more than this is broken or hostile.
+FRAME_BURST = 30
+FRAMES_PER_SECOND = 10
+# An idle socket of a deleted agent closes within this time (frames are
+# checked as they come).
+AGENT_RECHECK_SECONDS = 30
+
+# Ids and seqs fit a 64-bit column; larger numbers are nonsense, not lookups.
+MAX_ID = 2**53
+
+CLOSE_DROPPED = 4000
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_BAD_ORIGIN = 4403
+
+
+class _AgentGone(Exception):
+    """The agent behind this socket no longer exists."""
+
+
+async def console_socket(websocket: WebSocket) -> None:
+    hub: Hub = websocket.app.state.hub
+    public_url: str = websocket.app.state.settings.public_url
+    # Accept first: a close code reaches the browser only on an open socket.
+    await websocket.accept()
+    if not auth.origin_allowed(websocket.headers, public_url, required=True):
+        await websocket.close(CLOSE_BAD_ORIGIN, "origin not allowed")
+        return
+    agent = await auth.current_agent(websocket)
+    if agent is None:
+        await websocket.close(CLOSE_UNAUTHENTICATED, "log in first")
+        return
+    async with hub.bus.subscribe(events.AGENTS, max_queue=QUEUE_SIZE) as subscription:
+        await hub.presence.connected(agent.id)
+        try:
+            await _ConsoleSocket(websocket, hub, agent, subscription).run()
+        finally:
+            await hub.presence.disconnected(agent.id)
+
+
+class _ConsoleSocket:
+    def __init__(
+        self, websocket: WebSocket, hub: Hub, agent: Agent, subscription: Subscription
+    ) -> None:
+        self.websocket = websocket
+        self.hub = hub
+        self.agent = agent
+        self.subscription = subscription
+        self._send_lock = asyncio.Lock()
+        self._frames = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST)
+
+    async def run(self) -> None:
+        await self._send_json(
+            {"type": "ready", "agent": {"id": self.agent.id, "name": self.agent.name}}
+        )
+        tasks = {
+            asyncio.create_task(self._forward(), name="console-forward"),
+            asyncio.create_task(self._receive(), name="console-receive"),
+            asyncio.create_task(self._watch_agent(), name="console-watch"),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        error = next((t.exception() for t in done if t.exception() is not None), None)
+        if error is None or isinstance(error, WebSocketDisconnect):
+            return  # the console went away; nobody to tell
+        if isinstance(error, SubscriberDropped):
+            await self._close(CLOSE_DROPPED, "fell behind; reload")
+        elif isinstance(error, _AgentGone):
+            await self._close(CLOSE_UNAUTHENTICATED, "log in again")
+        else:
+            log.error("console socket failed", exc_info=error)
+            await self._close(1011, "internal error")
+
+    # ---- hub -> console -------------------------------------------------------
+
+    async def _forward(self) -> None:
+        async for event in self.subscription:
+            await self._send_text(event.data)
+
+    async def _watch_agent(self) -> None:
+        while True:
+            await asyncio.sleep(AGENT_RECHECK_SECONDS)
+            await self._check_agent()
+
+    async def _check_agent(self) -> None:
+        if await self.hub.agents.get(self.agent.id) is None:
+            raise _AgentGone
+
+    # ---- console -> hub ---------------------------------------------------------
+
+    async def _receive(self) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            reply = await self._answer(message)
+            if reply is not None:
+                await self._send_json(reply)
+
+    async def _answer(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        text = message.get("text")
+        if text is None:
+            return _error("bad_frame", "Send JSON objects in text frames.")
+        if len(text) > MAX_FRAME_BYTES or len(text.encode()) > MAX_FRAME_BYTES:
+            return _error("too_large", f"Frames are at most {MAX_FRAME_BYTES} bytes.")
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return _error("bad_frame", "That frame is not valid JSON.")
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            return _error("bad_frame", 'A frame is a JSON object with a "type".')
+        if not self._frames.allow("frames"):
+            return _error("rate_limited", "Too many frames; slow down.")
+        handler = _HANDLERS.get(frame["type"])
+        if handler is None:
+            return _error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
+        try:
+            await self._check_agent()
+            return await handler(self, frame)
+        except HubError as exc:
+            return _error(exc.code, exc.message)
+        except _AgentGone:
+            raise
+        except Exception:
+            # One bad frame must not take the agent's live view down with it.
+            log.exception("console socket: handling a %s frame failed", frame["type"])
+            return _error("internal", "That did not work; try again.")
+
+    async def _typing(self, frame: dict[str, Any]) -> dict[str, Any] | None:
+        on = frame.get("on")
+        if not isinstance(on, bool):
+            raise InvalidInput('"on" must be true or false')
+        conversation = await self.hub.conversations.get(_conversation_id(frame))
+        await self.hub.conversations.typing(conversation, on, agent=self.agent)
+        return None
+
+    async def _read(self, frame: dict[str, Any]) -> dict[str, Any] | None:
+        seq = frame.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_ID:
+            raise InvalidInput('"seq" must be a message seq (a whole number)')
+        await self.hub.conversations.mark_read_by_agent(self.agent, _conversation_id(frame), seq)
+        return None
+
+    async def _ping(self, frame: dict[str, Any]) -> dict[str, Any] | None:
+        return {"type": "pong"}
+
+    # ---- sending ------------------------------------------------------------------
+
+    async def _send_text(self, data: str) -> None:
+        async with self._send_lock:
+            await self.websocket.send_text(data)
+
+    async def _send_json(self, payload: dict[str, Any]) -> None:
+        await self._send_text(json.dumps(payload, separators=(",", ":")))
+
+    async def _close(self, code: int, reason: str) -> None:
+        # The client may be gone already; then there is nobody to tell.
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            async with self._send_lock:
+                await self.websocket.close(code, reason)
+
+
+_HANDLERS = {
+    "typing": _ConsoleSocket._typing,
+    "read": _ConsoleSocket._read,
+    "ping": _ConsoleSocket._ping,
+}
+
+
+def _conversation_id(frame: dict[str, Any]) -> int:
+    value = frame.get("conversation_id")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_ID:
+        raise InvalidInput('"conversation_id" must be a conversation id')
+    return value
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}

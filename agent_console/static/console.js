@@ -1,0 +1,399 @@
+// Agent console: live list, open conversation, composer. Plain ES modules, no build step.
+// Every page works without this script; it adds live updates and sending without reloads.
+
+import { api, ApiError, displayName, goToLogin, refreshTimes, toast } from "./dom.js";
+import { ConversationList } from "./list.js";
+import { LiveSocket } from "./live.js";
+import { Thread } from "./thread.js";
+
+// Typing indicator: tell the visitor at most this often while keys are pressed,
+// and say "stopped" after this long without a key.
+const TYPING_RESEND_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+// Hide someone else's typing indicator if its "stopped" never arrives.
+const TYPING_SHOW_MS = 6000;
+const TIMES_REFRESH_MS = 30000;
+const MAX_CATCH_UP_PAGES = 50;
+
+const dataEl = document.getElementById("console-data");
+const data = dataEl ? JSON.parse(dataEl.textContent) : {};
+const me = data.me || null;
+
+const listEl = document.getElementById("conv-list");
+const convEl = document.getElementById("conv");
+const open = data.open || null;
+
+let list = null;
+let thread = null;
+let socket = null;
+let unreadWhileHidden = false;
+
+// ---- conversation list -------------------------------------------------------
+
+if (listEl && me) {
+  list = new ConversationList({
+    listEl,
+    emptyEl: document.getElementById("list-empty"),
+    filter: data.filter,
+    me,
+    openId: open ? open.id : null,
+    rows: data.conversations || [],
+  });
+  list.render();
+  restoreListScroll();
+}
+
+function listScrollKey() {
+  return `console-list-scroll:${data.filter.status}:${data.filter.scope}`;
+}
+
+function restoreListScroll() {
+  const saved = Number(sessionStorage.getItem(listScrollKey()));
+  if (saved) listEl.scrollTop = saved;
+  const active = listEl.querySelector(".conv-row.is-active");
+  if (active) active.scrollIntoView({ block: "nearest" });
+  window.addEventListener("pagehide", () => {
+    sessionStorage.setItem(listScrollKey(), String(listEl.scrollTop));
+  });
+}
+
+// ---- open conversation ---------------------------------------------------------
+
+const composer = document.getElementById("composer");
+const textarea = document.getElementById("composer-text");
+const composerError = document.getElementById("composer-error");
+const typingEl = document.getElementById("typing");
+const typingText = document.getElementById("typing-text");
+let typingHideTimer = 0;
+
+if (convEl && open) {
+  const threadEl = document.getElementById("thread");
+  thread = new Thread({
+    threadEl,
+    scrollEl: document.getElementById("thread-scroll"),
+    contactName: threadEl.dataset.contactName,
+    visitorReadSeq: open.visitor_read_seq,
+  });
+  thread.scrollToBottom();
+  setUpComposer();
+  setUpActions();
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && unreadWhileHidden) markRead();
+  });
+}
+
+function isOpen(conversationId) {
+  return Boolean(open) && open.id === conversationId;
+}
+
+function markRead() {
+  if (!thread) return;
+  unreadWhileHidden = false;
+  const seq = thread.lastSeq;
+  if (seq > 0 && socket) socket.send({ type: "read", conversation_id: open.id, seq });
+  if (list) list.clearUnread(open.id);
+}
+
+/** Show a conversation's new state in the header, actions and side panel. */
+function applyConversation(conversation) {
+  if (!isOpen(conversation.id)) return;
+  for (const button of document.querySelectorAll("#status-buttons .seg")) {
+    const active = button.value === conversation.status;
+    button.classList.toggle("is-active", active);
+    button.setAttribute("aria-pressed", active ? "true" : "false");
+  }
+  const assigneeId = conversation.assignee ? String(conversation.assignee.id) : "";
+  const select = document.getElementById("assignee-select");
+  if (select && select.value !== assigneeId) select.value = assigneeId;
+  document.getElementById("assign-me-form").hidden = assigneeId === String(me.id);
+  document.getElementById("conv-assignee").textContent = conversation.assignee
+    ? `Assigned to ${conversation.assignee.name}`
+    : "Unassigned";
+  const name = displayName(conversation.contact);
+  document.getElementById("conv-name").textContent = name;
+  document.getElementById("side-name").textContent = name;
+}
+
+async function catchUp() {
+  if (!thread) return;
+  try {
+    for (let page = 0; page < MAX_CATCH_UP_PAGES; page += 1) {
+      const result = await api(`/console/conversations/${open.id}/messages?after=${thread.lastSeq}`);
+      for (const message of result.messages) thread.add(message);
+      thread.markSeen(result.visitor_read_seq);
+      applyConversation(result.conversation);
+      if (!result.more) break;
+    }
+    if (document.visibilityState === "visible") markRead();
+    else unreadWhileHidden = true;
+  } catch (error) {
+    if (error.status !== 401) toast(error.message);
+  }
+}
+
+// ---- composer ---------------------------------------------------------------------
+
+let typingOn = false;
+let typingSentAt = 0;
+let typingIdleTimer = 0;
+
+function composerMode() {
+  const checked = composer.querySelector('input[name="mode"]:checked');
+  return checked ? checked.value : "reply";
+}
+
+function setTyping(on) {
+  clearTimeout(typingIdleTimer);
+  if (!socket) return;
+  if (on) {
+    const now = Date.now();
+    if (!typingOn || now - typingSentAt >= TYPING_RESEND_MS) {
+      if (socket.send({ type: "typing", conversation_id: open.id, on: true })) {
+        typingOn = true;
+        typingSentAt = now;
+      }
+    }
+    typingIdleTimer = setTimeout(() => setTyping(false), TYPING_IDLE_MS);
+  } else if (typingOn) {
+    typingOn = false;
+    socket.send({ type: "typing", conversation_id: open.id, on: false });
+  }
+}
+
+function showComposerError(message) {
+  composerError.textContent = message;
+  composerError.hidden = !message;
+  document.getElementById("composer-hint").hidden = Boolean(message);
+}
+
+function applyMode() {
+  const note = composerMode() === "note";
+  const name = document.getElementById("conv-name").textContent;
+  textarea.placeholder = note
+    ? "Write a private note. Only agents see it…"
+    : `Reply to ${name}…`;
+  document.getElementById("composer-send-label").textContent = note ? "Add note" : "Send";
+  // A note is not a reply being written: the visitor must not see "typing".
+  if (note) setTyping(false);
+}
+
+function autosize() {
+  textarea.style.height = "auto";
+  textarea.style.height = `${Math.min(textarea.scrollHeight, 240)}px`;
+}
+
+function newClientId() {
+  if (crypto.randomUUID) return `c-${crypto.randomUUID()}`;
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `c-${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+async function send() {
+  const text = textarea.value.trim();
+  if (!text) return;
+  const isPrivate = composerMode() === "note";
+  const clientId = newClientId();
+  showComposerError("");
+  setTyping(false);
+  textarea.value = "";
+  autosize();
+  thread.addPending(clientId, text, isPrivate, me.name);
+  try {
+    const result = await api(`/console/conversations/${open.id}/messages`, {
+      method: "POST",
+      json: { text, private: isPrivate, client_id: clientId },
+    });
+    thread.add(result.message, { follow: true });
+    if (list) list.upsert(result.conversation);
+  } catch (error) {
+    thread.removePending(clientId);
+    if (!textarea.value) {
+      textarea.value = text;
+      autosize();
+    }
+    showComposerError(error instanceof ApiError ? error.message : "Sending failed; try again.");
+  }
+}
+
+function setUpComposer() {
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  textarea.addEventListener("input", () => {
+    autosize();
+    if (composerMode() === "reply") setTyping(textarea.value.trim() !== "");
+  });
+  for (const radio of composer.querySelectorAll('input[name="mode"]')) {
+    radio.addEventListener("change", () => {
+      applyMode();
+      textarea.focus();
+    });
+  }
+  applyMode();
+  textarea.focus();
+}
+
+// ---- header actions (assign, status) -------------------------------------------------
+
+function setUpActions() {
+  for (const form of document.querySelectorAll("form[data-fetch]")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = new URLSearchParams(new FormData(form, event.submitter || null));
+      const buttons = form.querySelectorAll("button, select");
+      for (const b of buttons) b.disabled = true;
+      try {
+        const result = await api(form.action, { method: "POST", form: body });
+        if (result && result.conversation) {
+          applyConversation(result.conversation);
+          if (list) list.upsert(result.conversation);
+        }
+      } catch (error) {
+        if (error.status !== 401) toast(error.message);
+      } finally {
+        for (const b of buttons) b.disabled = false;
+      }
+    });
+  }
+  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+    select.addEventListener("change", () => select.form.requestSubmit());
+  }
+}
+
+// ---- typing indicator from others ---------------------------------------------------
+
+function showTyping(frame) {
+  if (!typingEl || !isOpen(frame.conversation_id)) return;
+  const author = frame.author || {};
+  if (author.type === "agent" && author.id === me.id) return;
+  clearTimeout(typingHideTimer);
+  if (!frame.on) {
+    typingEl.hidden = true;
+    return;
+  }
+  typingText.textContent = author.type === "agent" ? `${author.name || "An agent"} is typing…` : "Visitor is typing…";
+  typingEl.hidden = false;
+  typingHideTimer = setTimeout(() => { typingEl.hidden = true; }, TYPING_SHOW_MS);
+}
+
+// ---- live events -----------------------------------------------------------------------
+
+function onEvent(frame) {
+  switch (frame.type) {
+    case "message": {
+      const { conversation, message } = frame;
+      const incoming = message.direction === "in";
+      if (isOpen(conversation.id) && thread) {
+        thread.add(message);
+        applyConversation(conversation);
+        if (incoming) {
+          if (typingEl) typingEl.hidden = true;
+          if (document.visibilityState === "visible") markRead();
+          else unreadWhileHidden = true;
+        }
+      }
+      if (list) list.upsert(conversation, { unreadDelta: incoming && !isOpen(conversation.id) ? 1 : 0 });
+      break;
+    }
+    case "conversation":
+      applyConversation(frame.conversation);
+      if (list) {
+        list.upsert(frame.conversation);
+        list.scheduleRefresh();
+      }
+      break;
+    case "typing":
+      showTyping(frame);
+      break;
+    case "read":
+      if (frame.by === "visitor" && isOpen(frame.conversation_id) && thread) thread.markSeen(frame.seq);
+      break;
+    case "contact":
+      if (list) list.updateContact(frame.contact);
+      updateOpenContact(frame.contact);
+      break;
+    default:
+      break; // agent_presence and future events: nothing to show yet
+  }
+}
+
+function updateOpenContact(contact) {
+  if (!open || open.conversation.contact.id !== contact.id) return;
+  const name = contact.name || contact.email || `Visitor #${contact.id}`;
+  document.getElementById("conv-name").textContent = name;
+  document.getElementById("side-name").textContent = name;
+  document.getElementById("side-email").textContent = contact.email || "No email yet";
+  document.getElementById("side-contact-name").textContent = contact.name || "—";
+  document.getElementById("side-contact-email").textContent = contact.email || "—";
+  document.getElementById("side-contact-external").textContent = contact.external_id || "—";
+  if (thread) thread.contactName = name;
+}
+
+const STATE_LABELS = { connecting: "Connecting…", online: "Online", offline: "Reconnecting…" };
+const LIVE_LABELS = { connecting: "Connecting…", online: "Live", offline: "Reconnecting…" };
+
+function showState(state) {
+  const dot = document.getElementById("me-presence");
+  if (dot) {
+    dot.dataset.state = state;
+    dot.title = STATE_LABELS[state];
+  }
+  const label = document.getElementById("me-presence-label");
+  if (label) label.textContent = STATE_LABELS[state];
+  const live = document.getElementById("live-state");
+  if (live) {
+    live.hidden = false;
+    live.dataset.state = state;
+    live.textContent = LIVE_LABELS[state];
+  }
+}
+
+if (me) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  socket = new LiveSocket(`${scheme}//${location.host}/console/ws`, {
+    onReady() {
+      // Whatever happened while we were not subscribed, fetch it now.
+      if (list) list.refresh();
+      catchUp();
+    },
+    onEvent,
+    onState: showState,
+    onUnauthenticated: goToLogin,
+    onError(frame) {
+      if (frame.code !== "rate_limited") console.warn("console socket:", frame.code, frame.message);
+    },
+  });
+  socket.start();
+  setInterval(() => refreshTimes(), TIMES_REFRESH_MS);
+}
+
+refreshTimes();
+
+// ---- copy buttons (inboxes page) ---------------------------------------------------------
+
+for (const button of document.querySelectorAll("button[data-copy]")) {
+  button.addEventListener("click", async () => {
+    const source = document.getElementById(button.dataset.copy);
+    if (!source) return;
+    const label = button.querySelector("span");
+    try {
+      await navigator.clipboard.writeText(source.textContent);
+      if (label) label.textContent = "Copied";
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      if (label) label.textContent = "Press Ctrl+C";
+    }
+    setTimeout(() => { if (label) label.textContent = "Copy"; }, 2000);
+  });
+}

@@ -1,0 +1,415 @@
+"""Console pages and the fetch endpoints behind them.
+
+Every handler takes a `Ctx` (see `agent_console.web`): by the time it runs
+the agent is logged in (unless declared otherwise), a POST has passed the
+Origin and CSRF checks, and hub errors it raises become HTTP answers.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from agent_console import auth
+from agent_console.web import Ctx, console_endpoint
+from hub.conversations import Scope
+from hub.errors import InvalidInput
+from hub.models import Agent, Conversation, Role, Status
+from hub.ratelimit import TokenBucket
+
+# Login attempts: ten in a row, then one every six seconds, per IP address and
+# per email address; enough for a person who mistypes, far too slow to guess.
+LOGIN_BURST = 10
+LOGIN_RATE_PER_SECOND = 1 / 6
+
+MAX_EMAIL_CHARS = 254
+MAX_PASSWORD_CHARS = 1024
+MAX_NAME_CHARS = 100
+# Same shape as the widget's client ids (docs/widget-protocol.md).
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+STATUS_FILTERS = ("open", "pending", "snoozed", "resolved", "all")
+SCOPES: tuple[Scope, ...] = ("mine", "unassigned", "all")
+STATUS_LABELS = {
+    "open": "Open",
+    "pending": "Pending",
+    "snoozed": "Snoozed",
+    "resolved": "Resolved",
+    "all": "All",
+}
+SCOPE_LABELS = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
+WRONG_LOGIN = "Email or password is wrong"
+
+
+# ---- login / logout ------------------------------------------------------------
+
+
+class LoginLimits:
+    def __init__(self) -> None:
+        self.by_ip = TokenBucket(LOGIN_RATE_PER_SECOND, LOGIN_BURST)
+        self.by_email = TokenBucket(LOGIN_RATE_PER_SECOND, LOGIN_BURST)
+
+    def allow(self, ip: str, email: str) -> bool:
+        # Both buckets are charged so that neither spreading attempts over
+        # addresses nor over accounts gets around the limit.
+        ip_ok = self.by_ip.allow(ip)
+        email_ok = self.by_email.allow(email)
+        return ip_ok and email_ok
+
+
+def _login_limits(ctx: Ctx) -> LoginLimits:
+    state = ctx.request.app.state
+    limits = getattr(state, "console_login_limits", None)
+    if limits is None:
+        limits = state.console_login_limits = LoginLimits()
+    return limits
+
+
+@console_endpoint(login_required=False)
+async def login_page(ctx: Ctx) -> Response:
+    next_path = auth.safe_next(ctx.request.query_params.get("next"))
+    if ctx.agent is not None:
+        return RedirectResponse(next_path, status_code=303)
+    return ctx.render("login.html", {"next": next_path, "email": "", "error": None})
+
+
+@console_endpoint(login_required=False)
+async def login(ctx: Ctx) -> Response:
+    next_path = auth.safe_next(ctx.text("next", auth.MAX_NEXT_CHARS))
+    email = ctx.text("email", 10_000).strip()
+    password = ctx.text("password", 10_000)
+    client = ctx.request.client.host if ctx.request.client else "unknown"
+    if not _login_limits(ctx).allow(client, email.lower()[:MAX_EMAIL_CHARS]):
+        return ctx.render(
+            "login.html",
+            {
+                "next": next_path,
+                "email": email[:MAX_EMAIL_CHARS],
+                "error": "Too many login attempts. Wait a minute, then try again.",
+            },
+            status=429,
+        )
+    agent = None
+    if 0 < len(email) <= MAX_EMAIL_CHARS and 0 < len(password) <= MAX_PASSWORD_CHARS:
+        agent = await ctx.hub.agents.authenticate(email, password)
+    if agent is None:
+        return ctx.render(
+            "login.html",
+            {"next": next_path, "email": email[:MAX_EMAIL_CHARS], "error": WRONG_LOGIN},
+            status=400,
+        )
+    auth.log_in(ctx.request, agent)
+    return RedirectResponse(next_path, status_code=303)
+
+
+@console_endpoint()
+async def logout(ctx: Ctx) -> Response:
+    auth.log_out(ctx.request)
+    if ctx.wants_json:
+        return JSONResponse({"ok": True})
+    return RedirectResponse("/console/login", status_code=303)
+
+
+# ---- inbox -----------------------------------------------------------------------
+
+
+def _filters(ctx: Ctx) -> tuple[str, Scope]:
+    params = ctx.request.query_params
+    status = params.get("status", "open")
+    scope = params.get("scope", "all")
+    if status not in STATUS_FILTERS:
+        status = "open"
+    if scope not in SCOPES:
+        scope = "all"
+    return status, scope  # type: ignore[return-value]
+
+
+def _list_query(status: str, scope: str) -> str:
+    return urlencode({"status": status, "scope": scope})
+
+
+def conversation_url(conversation_id: int, status: str, scope: str) -> str:
+    return f"/console/conversations/{conversation_id}?{_list_query(status, scope)}"
+
+
+async def _conversations(ctx: Ctx, status: str, scope: Scope) -> list[Conversation]:
+    return await ctx.hub.conversations.list_for_agent(
+        ctx.me, status=None if status == "all" else Status(status), scope=scope
+    )
+
+
+@console_endpoint()
+async def inbox(ctx: Ctx) -> Response:
+    return await _inbox_page(ctx, None)
+
+
+@console_endpoint()
+async def conversation_page(ctx: Ctx) -> Response:
+    return await _inbox_page(ctx, ctx.request.path_params["conversation_id"])
+
+
+async def _inbox_page(ctx: Ctx, conversation_id: int | None) -> Response:
+    hub = ctx.hub
+    status, scope = _filters(ctx)
+    open_view: dict[str, Any] | None = None
+    if conversation_id is not None:
+        conversation = await hub.conversations.get(conversation_id)
+        # Opening a conversation reads it: its unread count drops to zero.
+        await hub.conversations.mark_read_by_agent(ctx.me, conversation.id, conversation.last_seq)
+        open_view = await _open_view(ctx, conversation)
+    conversations = await _conversations(ctx, status, scope)
+    counts = await hub.conversations.counts_by_status()
+    counts["all"] = sum(counts.values())
+    query = _list_query(status, scope)
+    page_data = {
+        "me": {"id": ctx.me.id, "name": ctx.me.name, "role": ctx.me.role.value},
+        "filter": {"status": status, "scope": scope},
+        "conversations": [c.to_wire() for c in conversations],
+        "open": (
+            {
+                "id": open_view["conversation"].id,
+                "last_seq": open_view["conversation"].last_seq,
+                "visitor_read_seq": open_view["conversation"].visitor_read_seq,
+                "conversation": open_view["conversation"].to_wire(),
+            }
+            if open_view
+            else None
+        ),
+    }
+    return ctx.render(
+        "inbox.html",
+        {
+            "nav": "inbox",
+            "status": status,
+            "scope": scope,
+            "query": query,
+            "status_filters": STATUS_FILTERS,
+            "status_labels": STATUS_LABELS,
+            "scopes": SCOPES,
+            "scope_labels": SCOPE_LABELS,
+            "counts": counts,
+            "conversations": conversations,
+            "open": open_view,
+            "page_data": page_data,
+            "statuses": [s.value for s in Status],
+            "demo": ctx.settings.demo,
+            # Counts help where work waits; resolved and all only ever grow.
+            "counted": ("open", "pending", "snoozed"),
+        },
+    )
+
+
+async def _open_view(ctx: Ctx, conversation: Conversation) -> dict[str, Any]:
+    hub = ctx.hub
+    visitor = await hub.visitors.get(conversation.visitor_id) if conversation.visitor_id else None
+    page_url = visitor.last_page_url if visitor else None
+    return {
+        "conversation": conversation,
+        "messages": await hub.conversations.recent_messages(conversation.id),
+        "contact": await hub.visitors.contact(conversation.contact_id),
+        "visitor": visitor,
+        "page_url": page_url,
+        "page_url_linkable": _is_web_url(page_url),
+        "inbox": await hub.inboxes.get(conversation.inbox_id),
+        "agents": await hub.agents.list(),
+        "online": hub.presence.online_agent_ids(),
+        # A fresh id per rendered form: submitting the same form twice
+        # (double click, resubmit after reload) stores one message.
+        "client_id": "f-" + secrets.token_urlsafe(12),
+    }
+
+
+def _is_web_url(url: str | None) -> bool:
+    if not url:
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in {"http", "https"} and bool(parts.netloc)
+
+
+@console_endpoint()
+async def api_conversations(ctx: Ctx) -> Response:
+    status, scope = _filters(ctx)
+    conversations = await _conversations(ctx, status, scope)
+    counts = await ctx.hub.conversations.counts_by_status()
+    counts["all"] = sum(counts.values())
+    return JSONResponse(
+        {
+            "filter": {"status": status, "scope": scope},
+            "conversations": [c.to_wire() for c in conversations],
+            "counts": counts,
+        },
+        headers={"cache-control": "no-store"},
+    )
+
+
+@console_endpoint()
+async def api_messages(ctx: Ctx) -> Response:
+    conversation_id = ctx.request.path_params["conversation_id"]
+    after_text = ctx.request.query_params.get("after", "0")
+    if not after_text.isdigit() or len(after_text) > 12:
+        raise InvalidInput("after must be a message seq (a whole number)")
+    conversation = await ctx.hub.conversations.get(conversation_id)
+    messages = await ctx.hub.conversations.messages(conversation.id, after_seq=int(after_text))
+    return JSONResponse(
+        {
+            "conversation": conversation.to_wire(),
+            "visitor_read_seq": conversation.visitor_read_seq,
+            "messages": [m.to_wire() for m in messages],
+            "more": bool(messages) and messages[-1].seq < conversation.last_seq,
+        },
+        headers={"cache-control": "no-store"},
+    )
+
+
+# ---- agents' actions on a conversation -----------------------------------------------
+
+
+def _back_to_conversation(ctx: Ctx, conversation_id: int) -> RedirectResponse:
+    status, scope = _filters(ctx)
+    return RedirectResponse(conversation_url(conversation_id, status, scope), status_code=303)
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, str) and value.lower() in {"1", "true", "on", "yes"}
+
+
+@console_endpoint()
+async def post_message(ctx: Ctx) -> Response:
+    conversation_id = ctx.request.path_params["conversation_id"]
+    text = ctx.data.get("text", "")  # the hub checks it: 1-20,000 characters
+    private = _flag(ctx.data.get("private")) or ctx.data.get("mode") == "note"
+    client_id = ctx.data.get("client_id") or None
+    if client_id is not None and not (isinstance(client_id, str) and _CLIENT_ID.match(client_id)):
+        raise InvalidInput("client_id must be 1-64 letters, digits, '-' or '_'")
+    posted = await ctx.hub.conversations.reply(
+        ctx.me, conversation_id, text, client_id=client_id, private=private
+    )
+    if ctx.wants_json:
+        return JSONResponse(
+            {
+                "message": posted.message.to_wire(),
+                "conversation": posted.conversation.to_wire(),
+                "duplicate": posted.duplicate,
+            },
+            status_code=200 if posted.duplicate else 201,
+        )
+    return _back_to_conversation(ctx, conversation_id)
+
+
+def _assignee(ctx: Ctx) -> int | None:
+    value = ctx.data.get("assignee_id")
+    if value in (None, "", "none"):
+        return None
+    if value == "me":
+        return ctx.me.id
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) < 12:
+        return int(value)
+    raise InvalidInput("assignee_id must be an agent id, 'me' or empty")
+
+
+@console_endpoint()
+async def assign(ctx: Ctx) -> Response:
+    conversation_id = ctx.request.path_params["conversation_id"]
+    conversation = await ctx.hub.conversations.assign(ctx.me, conversation_id, _assignee(ctx))
+    if ctx.wants_json:
+        return JSONResponse({"conversation": conversation.to_wire()})
+    return _back_to_conversation(ctx, conversation_id)
+
+
+@console_endpoint()
+async def set_status(ctx: Ctx) -> Response:
+    conversation_id = ctx.request.path_params["conversation_id"]
+    value = ctx.data.get("status")
+    if value not in {s.value for s in Status}:
+        raise InvalidInput("status must be one of open, pending, snoozed, resolved")
+    conversation = await ctx.hub.conversations.set_status(ctx.me, conversation_id, Status(value))
+    if ctx.wants_json:
+        return JSONResponse({"conversation": conversation.to_wire()})
+    return _back_to_conversation(ctx, conversation_id)
+
+
+# ---- admin pages -------------------------------------------------------------------
+
+
+async def _agents_page(
+    ctx: Ctx, form: dict[str, str], error: str | None, created: Agent | None, status: int = 200
+) -> Response:
+    return ctx.render(
+        "agents.html",
+        {
+            "nav": "agents",
+            "agents": await ctx.hub.agents.list(),
+            "online": ctx.hub.presence.online_agent_ids(),
+            "roles": [r.value for r in Role],
+            "form": form,
+            "error": error,
+            "created": created,
+        },
+        status,
+    )
+
+
+@console_endpoint(admin=True)
+async def agents_page(ctx: Ctx) -> Response:
+    created = None
+    created_id = ctx.request.query_params.get("created", "")
+    if created_id.isdigit() and len(created_id) < 12:
+        created = await ctx.hub.agents.get(int(created_id))
+    return await _agents_page(ctx, {"role": Role.AGENT.value}, None, created)
+
+
+@console_endpoint(admin=True)
+async def create_agent(ctx: Ctx) -> Response:
+    form = {
+        "name": ctx.text("name", MAX_NAME_CHARS),
+        "email": ctx.text("email", MAX_EMAIL_CHARS),
+        "role": ctx.text("role", 16) or Role.AGENT.value,
+    }
+    password = ctx.text("password", MAX_PASSWORD_CHARS)
+    try:
+        if form["role"] not in {r.value for r in Role}:
+            raise InvalidInput("role must be admin or agent")
+        agent = await ctx.hub.agents.create(
+            form["email"], form["name"], password, Role(form["role"])
+        )
+    except InvalidInput as exc:
+        if ctx.wants_json:
+            raise
+        return await _agents_page(ctx, form, exc.message, None, status=400)
+    if ctx.wants_json:
+        return JSONResponse(
+            {
+                "agent": {
+                    "id": agent.id,
+                    "name": agent.name,
+                    "email": agent.email,
+                    "role": agent.role.value,
+                }
+            },
+            status_code=201,
+        )
+    return RedirectResponse(f"/console/agents?created={agent.id}", status_code=303)
+
+
+@console_endpoint(admin=True)
+async def inboxes_page(ctx: Ctx) -> Response:
+    public_url = ctx.settings.public_url
+    inboxes = [
+        {
+            "inbox": inbox,
+            "snippet": (
+                f'<script src="{public_url}/widget.js" data-site="{inbox.site_token}" '
+                "async></script>"
+            ),
+        }
+        for inbox in await ctx.hub.inboxes.list()
+    ]
+    return ctx.render("inboxes.html", {"nav": "inboxes", "inboxes": inboxes})

@@ -1,0 +1,293 @@
+"""The console's HTTP plumbing: one wrapper around every endpoint.
+
+`console_endpoint` does, in order: the Origin check for POSTs, the login
+check (a redirect for pages, 401 JSON for fetch calls), the admin check, the
+body size limit, parsing (form or JSON) and the CSRF check. It is also the one
+place where hub errors become HTTP answers (`HUB_ERROR_STATUS`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent_console import auth
+from agent_console.templating import templates
+from hub.core import Hub
+from hub.errors import (
+    Forbidden,
+    HubError,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unverified,
+)
+from hub.models import Agent
+from hub.settings import Settings
+
+# Forms and JSON bodies: a 20,000-character reply is at most 80 KB of UTF-8,
+# or a few times that once percent-encoded; nothing legitimate comes near this.
+MAX_BODY_BYTES = 256 * 1024
+# A console form has a handful of fields; many more means someone is probing.
+MAX_FORM_FIELDS = 50
+
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+
+# Most specific class first: TooLarge is an InvalidInput.
+HUB_ERROR_STATUS: tuple[tuple[type[HubError], int], ...] = (
+    (NotFound, 404),
+    (TooLarge, 413),
+    (InvalidInput, 400),
+    (Forbidden, 403),
+    (Unverified, 403),
+    (RateLimited, 429),
+)
+
+
+class Refused(Exception):
+    """An answer other than success, raised anywhere inside an endpoint."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class LoginRequired(Exception):
+    """No agent is logged in (or the agent was deleted)."""
+
+
+class SecurityHeaders:
+    """ASGI middleware adding `SECURITY_HEADERS` to every console response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self._headers if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# ---- requests ----------------------------------------------------------------
+
+
+@dataclass
+class Ctx:
+    """What an endpoint gets: the request, the agent, and the parsed body of a POST."""
+
+    request: Request
+    agent: Agent | None
+    data: dict[str, Any] = field(default_factory=dict)
+    is_json: bool = False
+
+    @property
+    def hub(self) -> Hub:
+        return self.request.app.state.hub
+
+    @property
+    def settings(self) -> Settings:
+        return self.request.app.state.settings
+
+    @property
+    def me(self) -> Agent:
+        assert self.agent is not None, "this endpoint is declared login_required=False"
+        return self.agent
+
+    @property
+    def wants_json(self) -> bool:
+        return self.is_json or wants_json(self.request)
+
+    def render(self, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        return render(self.request, name, {"me": self.agent, **context}, status)
+
+    def text(self, name: str, max_chars: int = 1000) -> str:
+        """A string field; absent means empty, anything else is refused."""
+        value = self.data.get(name, "")
+        if not isinstance(value, str):
+            raise InvalidInput(f"{name} must be a string")
+        if len(value) > max_chars:
+            raise TooLarge(f"{name} is longer than {max_chars} characters")
+        return value
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    context.setdefault("me", None)
+    context["csrf_token"] = auth.csrf_token(request)
+    return templates.TemplateResponse(
+        request, name, context, status_code=status, headers={"cache-control": "no-store"}
+    )
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    content_type = request.headers.get("content-type", "")
+    return (
+        "application/json" in accept
+        or content_type.startswith("application/json")
+        or request.url.path.startswith("/console/api/")
+    )
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refusing (413) anything over `MAX_BODY_BYTES` without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.isdigit():
+        raise Refused(400, "bad_request", "Content-Length is not a number.")
+    if declared is not None and int(declared) > MAX_BODY_BYTES:
+        raise Refused(413, "too_large", "The request is too large.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise Refused(413, "too_large", "The request is too large.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(request: Request, body: bytes) -> tuple[dict[str, Any], bool]:
+    """(fields, is_json) from a urlencoded form or a JSON object."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise Refused(400, "bad_json", "The request body is not valid JSON.") from exc
+        if not isinstance(data, dict):
+            raise Refused(400, "bad_json", "The request body must be a JSON object.")
+        return data, True
+    if content_type in {"application/x-www-form-urlencoded", ""}:
+        try:
+            pairs = parse_qsl(
+                body.decode("utf-8"),
+                keep_blank_values=True,
+                strict_parsing=False,
+                max_num_fields=MAX_FORM_FIELDS,
+            )
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise Refused(400, "bad_form", "The form could not be read.") from exc
+        return dict(pairs), False
+    raise Refused(415, "unsupported_media_type", "Send a form or JSON.")
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        target = _back_link(request)
+    return RedirectResponse("/console/login?" + urlencode({"next": target}), status_code=303)
+
+
+def _local_path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> Response:
+    """The one way errors leave the console: JSON for fetch calls, a page otherwise."""
+    if wants_json(request):
+        return JSONResponse(
+            {"error": {"code": code, "message": message}},
+            status_code=status,
+            headers={"cache-control": "no-store"},
+        )
+    return render(
+        request,
+        "error.html",
+        {"status": status, "code": code, "message": message, "back": _back_link(request)},
+        status,
+    )
+
+
+def _back_link(request: Request) -> str:
+    """Where "Back" goes on an error page: the referring console page, if it is ours."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc.lower() == request.headers.get("host", "").lower():
+        return auth.safe_next(_local_path(referer.geturl()))
+    return auth.DEFAULT_NEXT
+
+
+def hub_error_status(exc: HubError) -> int:
+    for kind, status in HUB_ERROR_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+Handler = Callable[[Ctx], Awaitable[Response]]
+
+
+def console_endpoint(
+    *, login_required: bool = True, admin: bool = False
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a console handler with the checks every endpoint needs (see module doc)."""
+
+    def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await _run(request, handler, login_required, admin)
+            except LoginRequired:
+                if wants_json(request):
+                    return error_response(request, 401, "login_required", "Log in first.")
+                return login_redirect(request)
+            except Refused as exc:
+                return error_response(request, exc.status, exc.code, exc.message)
+            except HubError as exc:
+                return error_response(request, hub_error_status(exc), exc.code, exc.message)
+
+        return endpoint
+
+    return decorate
+
+
+async def _run(request: Request, handler: Handler, login_required: bool, admin: bool) -> Response:
+    settings: Settings = request.app.state.settings
+    posting = request.method == "POST"
+    if posting and not auth.origin_allowed(request.headers, settings.public_url, required=False):
+        raise Refused(403, "bad_origin", "This request came from another site and was refused.")
+    agent = await auth.current_agent(request)
+    if agent is None and login_required:
+        raise LoginRequired
+    if admin and (agent is None or not agent.is_admin):
+        raise Refused(403, "forbidden", "Only admins can open this page.")
+    ctx = Ctx(request, agent)
+    if posting:
+        ctx.data, ctx.is_json = parse_body(request, await read_body(request))
+        presented = request.headers.get(auth.CSRF_HEADER) or ctx.data.get(auth.CSRF_FIELD)
+        if not auth.csrf_matches(request, presented):
+            raise Refused(
+                403,
+                "bad_csrf",
+                "This form has expired or did not come from the console. Reload and try again.",
+            )
+    return await handler(ctx)

@@ -1,0 +1,126 @@
+"""End to end in headless Chromium: a shop on another origin, a visitor, an agent."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser import ARTIFACTS, chromium, shop_site
+from tests.conftest import AGENT_PASSWORD
+
+XSS = '<img src=x onerror="window.__xss = 1">'
+
+
+@pytest.fixture
+async def shop(live_server, hub):  # type: ignore[no-untyped-def]
+    """A website inbox whose only allowed origin is a shop page on 127.0.0.2."""
+    inbox = await hub.inboxes.create_website("Browser shop", ["http://placeholder.test"])
+    async with shop_site(live_server.url, inbox.site_token) as shop_url:
+        await hub.inboxes.set_allowed_origins(inbox.id, [shop_url])
+        yield shop_url
+
+
+@pytest.fixture
+async def browser():  # type: ignore[no-untyped-def]
+    async with chromium() as started:
+        yield started
+
+
+async def log_in(page: Page, base_url: str, email: str) -> None:
+    await page.goto(f"{base_url}/console/login")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", AGENT_PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base_url}/console/")
+    # The console socket is up once the page says it is live.
+    await expect(page.locator("#live-state")).to_have_attribute("data-state", "online")
+
+
+async def visitor_says(page: Page, text: str) -> None:
+    composer = page.locator("form.cmp textarea")
+    await expect(composer).to_be_visible()
+    await composer.fill(text)
+    await composer.press("Enter")
+    # Delivered (acknowledged after the hub stored it): no longer pending.
+    await expect(page.locator(".log").get_by_text(text, exact=True)).to_be_visible()
+
+
+async def test_visitor_and_agent_chat_both_ways_and_history_survives_a_reload(
+    live_server, admin, shop, browser
+):
+    ARTIFACTS.mkdir(exist_ok=True)
+    agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    console = await agent_context.new_page()
+    await log_in(console, live_server.url, admin.email)
+
+    visitor_context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    visitor = await visitor_context.new_page()
+    await visitor.goto(shop)
+    await visitor.get_by_role("button", name="Open chat").click()
+    await visitor_says(visitor, "Hello from the shop page")
+
+    # The agent's inbox shows the new conversation live, without a reload.
+    row = console.locator(".conv-row", has_text="Hello from the shop page")
+    await expect(row).to_be_visible()
+    await row.locator("a").click()
+    thread = console.locator("#thread")
+    await expect(thread.locator(".msg-in .msg-bubble")).to_have_text(["Hello from the shop page"])
+    await console.fill("#composer-text", "Hi! How can I help?")
+    await console.press("#composer-text", "Enter")
+    await expect(thread.locator(".msg-out .msg-bubble")).to_have_text(["Hi! How can I help?"])
+
+    # The visitor sees the reply live, with the agent's name.
+    log = visitor.locator(".log")
+    await expect(log).to_contain_text("Hi! How can I help?")
+    await expect(log).to_contain_text(admin.name)
+    await visitor.screenshot(path=ARTIFACTS / "browser-widget.png")
+    await console.screenshot(path=ARTIFACTS / "browser-console.png")
+
+    # After a reload the whole history is still there.
+    await visitor.reload()
+    panel = visitor.locator("#hc-panel")
+    if not await panel.is_visible():
+        await visitor.get_by_role("button", name="Open chat").click()
+    await expect(log.get_by_text("Hello from the shop page", exact=True)).to_be_visible()
+    await expect(log.get_by_text("Hi! How can I help?", exact=True)).to_be_visible()
+
+    # And the visitor's reply reaches the open conversation live.
+    await visitor_says(visitor, "Thanks, that was quick")
+    await expect(thread.locator(".msg-in .msg-bubble")).to_have_text(
+        ["Hello from the shop page", "Thanks, that was quick"]
+    )
+    await agent_context.close()
+    await visitor_context.close()
+
+
+async def test_visitor_html_is_shown_as_text_in_the_console_and_runs_nothing(
+    live_server, admin, shop, browser
+):
+    agent_context = await browser.new_context()
+    console = await agent_context.new_page()
+    await log_in(console, live_server.url, admin.email)
+    visitor_context = await browser.new_context()
+    visitor = await visitor_context.new_page()
+    await visitor.goto(shop)
+    await visitor.get_by_role("button", name="Open chat").click()
+    await visitor_says(visitor, XSS)
+
+    # Live: the list row shows the markup as text.
+    row = console.locator(".conv-row", has_text=XSS)
+    await expect(row.locator(".conv-preview")).to_have_text(XSS)
+    # Rendered by the server: the conversation shows it as text too.
+    await row.locator("a").click()
+    bubble = console.locator("#thread .msg-in .msg-bubble")
+    await expect(bubble).to_have_text([XSS])
+    assert await console.locator("#thread img, .conv-list img").count() == 0
+    assert await console.evaluate("window.__xss") is None
+
+    # An agent's reply with markup is text in the widget as well.
+    await console.fill("#composer-text", XSS)
+    await console.press("#composer-text", "Enter")
+    log = visitor.locator(".log")
+    await expect(log.get_by_text(XSS, exact=True)).to_have_count(2)
+    assert await visitor.evaluate("window.__xss") is None
+    assert await visitor.locator(".log img").count() == 0
+    await agent_context.close()
+    await visitor_context.close()

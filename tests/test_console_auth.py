@@ -1,0 +1,466 @@
+"""Console login, sessions, CSRF, same-origin checks and roles, over real HTTP on loopback.
+
+The helpers at the top (logging in, making a visitor talk) are shared by the
+other console test modules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from hub.conversations import Posted
+from hub.core import Hub
+from hub.models import Agent, Inbound, Inbox, Role, Visitor
+from storage.tables import agents as agents_table
+from tests.conftest import AGENT_PASSWORD, LiveServer
+
+# ---- helpers shared by the console tests ---------------------------------------------
+
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = _CSRF_FIELD.search(html)
+    assert match, "no csrf_token field on the page"
+    return match.group(1)
+
+
+@dataclass
+class Console:
+    """A logged-in agent's browser: its HTTP client (with the session cookie) and CSRF token."""
+
+    http: httpx.AsyncClient
+    csrf: str
+
+    @property
+    def cookie(self) -> str:
+        value = self.http.cookies.get("hub_session")
+        assert value, "not logged in"
+        return value
+
+    async def post_json(self, path: str, payload: dict) -> httpx.Response:
+        return await self.http.post(
+            path,
+            json=payload,
+            headers={"X-CSRF-Token": self.csrf, "Accept": "application/json"},
+        )
+
+    async def post_form(self, path: str, fields: dict) -> httpx.Response:
+        return await self.http.post(path, data={"csrf_token": self.csrf, **fields})
+
+
+def new_http(live_server: LiveServer, **kwargs) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=live_server.url, follow_redirects=False, timeout=10, **kwargs)
+
+
+async def log_in(http: httpx.AsyncClient, email: str, password: str = AGENT_PASSWORD) -> Console:
+    page = await http.get("/console/login")
+    response = await http.post(
+        "/console/login",
+        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 303, response.text
+    home = await http.get("/console/")
+    assert home.status_code == 200
+    return Console(http, csrf_from(home.text))
+
+
+@pytest.fixture
+async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with new_http(live_server) as client:
+        yield client
+
+
+@pytest.fixture
+async def as_admin(live_server: LiveServer, admin: Agent) -> AsyncIterator[Console]:
+    async with new_http(live_server) as client:
+        yield await log_in(client, admin.email)
+
+
+@pytest.fixture
+async def as_agent(live_server: LiveServer, agent: Agent) -> AsyncIterator[Console]:
+    async with new_http(live_server) as client:
+        yield await log_in(client, agent.email)
+
+
+async def visitor_says(
+    hub: Hub, inbox: Inbox, text: str, visitor: Visitor | None = None, client_id: str | None = None
+) -> tuple[Visitor, Posted]:
+    """A website visitor sends a chat message (as the widget channel would)."""
+    if visitor is None:
+        visitor = await hub.visitors.create(inbox, user_agent="Mozilla/5.0 Firefox/127.0")
+    posted = await hub.conversations.ingest(
+        Inbound(inbox_id=inbox.id, text=text, client_id=client_id, visitor_id=visitor.id)
+    )
+    return visitor, posted
+
+
+# ---- login ------------------------------------------------------------------------------
+
+
+async def test_login_page_is_served_with_security_headers(http: httpx.AsyncClient) -> None:
+    response = await http.get("/console/login")
+    assert response.status_code == 200
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert 'name="csrf_token"' in response.text
+
+
+async def test_right_password_logs_in_and_redirects_to_console(
+    http: httpx.AsyncClient, agent: Agent
+) -> None:
+    page = await http.get("/console/login")
+    response = await http.post(
+        "/console/login",
+        data={"email": agent.email, "password": AGENT_PASSWORD, "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/"
+    home = await http.get("/console/")
+    assert home.status_code == 200
+    assert agent.name in home.text
+
+
+async def test_login_rotates_the_session_and_its_csrf_token(
+    http: httpx.AsyncClient, agent: Agent
+) -> None:
+    page = await http.get("/console/login")
+    anonymous_cookie = http.cookies.get("hub_session")
+    anonymous_csrf = csrf_from(page.text)
+    console = await log_in(http, agent.email)
+    assert console.cookie != anonymous_cookie
+    assert console.csrf != anonymous_csrf
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("sam@example.com", "wrong password"), ("nobody@example.com", AGENT_PASSWORD)],
+    ids=["wrong-password", "unknown-email"],
+)
+async def test_wrong_credentials_get_one_generic_answer(
+    http: httpx.AsyncClient, agent: Agent, email: str, password: str
+) -> None:
+    page = await http.get("/console/login")
+    response = await http.post(
+        "/console/login",
+        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 400
+    assert "Email or password is wrong" in response.text
+    assert (await http.get("/console/")).status_code == 303
+
+
+async def test_login_is_rate_limited_per_ip(http: httpx.AsyncClient, agent: Agent) -> None:
+    csrf = csrf_from((await http.get("/console/login")).text)
+    for attempt in range(10):
+        response = await http.post(
+            "/console/login",
+            data={"email": f"guess{attempt}@example.com", "password": "x" * 8, "csrf_token": csrf},
+        )
+        assert response.status_code == 400
+    response = await http.post(
+        "/console/login",
+        data={"email": agent.email, "password": AGENT_PASSWORD, "csrf_token": csrf},
+    )
+    assert response.status_code == 429
+    assert "Too many login attempts" in response.text
+    assert (await http.get("/console/")).status_code == 303
+
+
+async def test_login_is_rate_limited_per_email_across_addresses(
+    live_server: LiveServer, agent: Agent
+) -> None:
+    # Attempts from 127.0.0.2 and 127.0.0.3 (both loopback) share one email's budget.
+    for address in ["127.0.0.2", "127.0.0.3"]:
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        async with new_http(live_server, transport=transport) as client:
+            csrf = csrf_from((await client.get("/console/login")).text)
+            for _ in range(5):
+                response = await client.post(
+                    "/console/login",
+                    data={"email": agent.email, "password": "wrong password", "csrf_token": csrf},
+                )
+                assert response.status_code == 400
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.4")
+    async with new_http(live_server, transport=transport) as client:
+        csrf = csrf_from((await client.get("/console/login")).text)
+        response = await client.post(
+            "/console/login",
+            data={"email": agent.email, "password": AGENT_PASSWORD, "csrf_token": csrf},
+        )
+    assert response.status_code == 429
+
+
+async def test_login_without_csrf_token_is_refused(http: httpx.AsyncClient, agent: Agent) -> None:
+    await http.get("/console/login")
+    response = await http.post(
+        "/console/login", data={"email": agent.email, "password": AGENT_PASSWORD}
+    )
+    assert response.status_code == 403
+    assert (await http.get("/console/")).status_code == 303
+
+
+async def test_login_follows_a_local_next_path(http: httpx.AsyncClient, agent: Agent) -> None:
+    page = await http.get("/console/login?next=/console/conversations/7")
+    response = await http.post(
+        "/console/login",
+        data={
+            "email": agent.email,
+            "password": AGENT_PASSWORD,
+            "csrf_token": csrf_from(page.text),
+            "next": "/console/conversations/7",
+        },
+    )
+    assert response.headers["location"] == "/console/conversations/7"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"],
+)
+async def test_login_ignores_a_next_target_off_the_site(
+    http: httpx.AsyncClient, agent: Agent, target: str
+) -> None:
+    page = await http.get("/console/login")
+    response = await http.post(
+        "/console/login",
+        data={
+            "email": agent.email,
+            "password": AGENT_PASSWORD,
+            "csrf_token": csrf_from(page.text),
+            "next": target,
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/"
+
+
+async def test_logged_in_agent_visiting_login_goes_to_console(as_agent: Console) -> None:
+    response = await as_agent.http.get("/console/login")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/"
+
+
+# ---- logged out ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/console/", "/console/conversations/1", "/console/agents", "/console/inboxes"]
+)
+async def test_pages_redirect_to_login_when_logged_out(http: httpx.AsyncClient, path: str) -> None:
+    response = await http.get(path)
+    assert response.status_code == 303
+    location = urlsplit(response.headers["location"])
+    assert location.path == "/console/login"
+    assert parse_qs(location.query)["next"] == [path]
+
+
+@pytest.mark.parametrize(
+    "path", ["/console/api/conversations", "/console/conversations/1/messages?after=0"]
+)
+async def test_fetch_endpoints_answer_401_json_when_logged_out(
+    http: httpx.AsyncClient, path: str
+) -> None:
+    response = await http.get(path, headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "login_required"
+
+
+async def test_logout_clears_the_session(as_agent: Console) -> None:
+    response = await as_agent.post_form("/console/logout", {})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/login"
+    assert (await as_agent.http.get("/console/")).status_code == 303
+
+
+async def test_logout_without_csrf_token_is_refused(as_agent: Console) -> None:
+    response = await as_agent.http.post("/console/logout")
+    assert response.status_code == 403
+    assert (await as_agent.http.get("/console/")).status_code == 200
+
+
+async def test_a_deleted_agent_is_logged_out(hub: Hub, as_agent: Console, agent: Agent) -> None:
+    async with hub.db.write() as conn:
+        await conn.execute(sa.delete(agents_table).where(agents_table.c.id == agent.id))
+    response = await as_agent.http.get("/console/")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/console/login")
+
+
+# ---- CSRF and origin -----------------------------------------------------------------------
+
+
+async def _conversation(hub: Hub, website: Inbox) -> int:
+    _, posted = await visitor_says(hub, website, "Hello?")
+    return posted.conversation.id
+
+
+async def test_post_without_csrf_token_is_refused_and_stores_nothing(
+    hub: Hub, website: Inbox, as_agent: Console
+) -> None:
+    conversation_id = await _conversation(hub, website)
+    response = await as_agent.http.post(
+        f"/console/conversations/{conversation_id}/messages", data={"text": "sneaky"}
+    )
+    assert response.status_code == 403
+    assert [m.text for m in await hub.conversations.messages(conversation_id)] == ["Hello?"]
+
+
+async def test_post_with_wrong_csrf_token_is_refused_and_stores_nothing(
+    hub: Hub, website: Inbox, as_agent: Console
+) -> None:
+    conversation_id = await _conversation(hub, website)
+    response = await as_agent.http.post(
+        f"/console/conversations/{conversation_id}/messages",
+        json={"text": "sneaky"},
+        headers={"X-CSRF-Token": as_agent.csrf[:-2] + "xx", "Accept": "application/json"},
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "bad_csrf"
+    assert [m.text for m in await hub.conversations.messages(conversation_id)] == ["Hello?"]
+
+
+async def test_another_sessions_csrf_token_is_refused(
+    hub: Hub, website: Inbox, as_agent: Console, as_admin: Console
+) -> None:
+    conversation_id = await _conversation(hub, website)
+    response = await as_agent.http.post(
+        f"/console/conversations/{conversation_id}/status",
+        data={"status": "resolved", "csrf_token": as_admin.csrf},
+    )
+    assert response.status_code == 403
+    assert (await hub.conversations.get(conversation_id)).status.value == "open"
+
+
+async def test_cross_origin_post_is_refused_even_with_a_valid_token(
+    hub: Hub, website: Inbox, as_agent: Console
+) -> None:
+    conversation_id = await _conversation(hub, website)
+    response = await as_agent.http.post(
+        f"/console/conversations/{conversation_id}/messages",
+        data={"text": "from elsewhere", "csrf_token": as_agent.csrf},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert response.status_code == 403
+    assert [m.text for m in await hub.conversations.messages(conversation_id)] == ["Hello?"]
+
+
+async def test_same_origin_post_with_origin_header_is_accepted(
+    hub: Hub, website: Inbox, as_agent: Console, live_server: LiveServer
+) -> None:
+    conversation_id = await _conversation(hub, website)
+    response = await as_agent.http.post(
+        f"/console/conversations/{conversation_id}/messages",
+        data={"text": "from the console", "csrf_token": as_agent.csrf},
+        headers={"Origin": live_server.url},
+    )
+    assert response.status_code == 303
+
+
+async def test_body_over_the_limit_is_refused_with_413(
+    hub: Hub, website: Inbox, as_agent: Console
+) -> None:
+    conversation_id = await _conversation(hub, website)
+    response = await as_agent.http.post(
+        f"/console/conversations/{conversation_id}/messages",
+        data={"text": "x" * (300 * 1024), "csrf_token": as_agent.csrf},
+    )
+    assert response.status_code == 413
+    assert len(await hub.conversations.messages(conversation_id)) == 1
+
+
+# ---- roles -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/console/agents", "/console/inboxes"])
+async def test_agents_may_not_open_admin_pages(as_agent: Console, path: str) -> None:
+    response = await as_agent.http.get(path)
+    assert response.status_code == 403
+
+
+async def test_agents_may_not_create_agents(hub: Hub, as_agent: Console) -> None:
+    response = await as_agent.post_form(
+        "/console/agents",
+        {
+            "name": "Mallory",
+            "email": "mallory@example.com",
+            "password": "long enough",
+            "role": "admin",
+        },
+    )
+    assert response.status_code == 403
+    assert await hub.agents.authenticate("mallory@example.com", "long enough") is None
+
+
+async def test_agents_do_not_see_admin_links(as_agent: Console) -> None:
+    page = await as_agent.http.get("/console/")
+    assert 'href="/console/agents"' not in page.text
+
+
+async def test_admin_creates_an_agent_who_can_log_in(
+    hub: Hub, as_admin: Console, live_server: LiveServer
+) -> None:
+    response = await as_admin.post_form(
+        "/console/agents",
+        {
+            "name": "Nia Agent",
+            "email": "nia@example.com",
+            "password": "nia's password",
+            "role": "agent",
+        },
+    )
+    assert response.status_code == 303
+    created = await hub.agents.authenticate("nia@example.com", "nia's password")
+    assert created is not None and created.role is Role.AGENT and created.name == "Nia Agent"
+    page = await as_admin.http.get(response.headers["location"])
+    assert "Nia Agent" in page.text
+    async with new_http(live_server) as client:
+        await log_in(client, "nia@example.com", "nia's password")
+
+
+async def test_creating_an_agent_with_a_short_password_shows_why(
+    hub: Hub, as_admin: Console
+) -> None:
+    response = await as_admin.post_form(
+        "/console/agents",
+        {"name": "Short", "email": "short@example.com", "password": "123", "role": "agent"},
+    )
+    assert response.status_code == 400
+    assert "at least 8 characters" in response.text
+    assert "short@example.com" in response.text  # the form keeps what was typed
+    assert [a.email for a in await hub.agents.list()] == ["admin@example.com"]
+
+
+async def test_creating_an_agent_with_an_unknown_role_is_refused(
+    hub: Hub, as_admin: Console
+) -> None:
+    response = await as_admin.post_form(
+        "/console/agents",
+        {"name": "Odd", "email": "odd@example.com", "password": "long enough", "role": "root"},
+    )
+    assert response.status_code == 400
+    assert await hub.agents.authenticate("odd@example.com", "long enough") is None
+
+
+async def test_inboxes_page_shows_the_script_tag_and_identity_secret(
+    as_admin: Console, website: Inbox, live_server: LiveServer
+) -> None:
+    page = await as_admin.http.get("/console/inboxes")
+    assert page.status_code == 200
+    url = live_server.hub.settings.public_url
+    snippet = (
+        f"&lt;script src=&#34;{url}/widget.js&#34; data-site=&#34;{website.site_token}&#34; "
+        "async&gt;&lt;/script&gt;"
+    )
+    assert snippet in page.text
+    assert website.identity_secret and website.identity_secret in page.text
+    assert "HMAC-SHA256" in page.text

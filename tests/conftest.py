@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -18,8 +19,7 @@ from hub.core import Hub
 from hub.models import Agent, Inbox, Role
 from hub.settings import Settings
 from storage.migrate import upgrade
-
-AGENT_PASSWORD = "correct horse battery"
+from tests.console_client import AGENT_PASSWORD, Console, log_in, new_http
 
 
 def make_settings(tmp_path: Path, **overrides: str) -> Settings:
@@ -106,3 +106,24 @@ async def live_server(hub: Hub, settings: Settings) -> AsyncIterator[LiveServer]
         server.should_exit = True
         await task
         sock.close()
+
+
+# ---- console clients (helpers in tests/console_client.py) ----
+
+
+@pytest.fixture
+async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with new_http(live_server) as client:
+        yield client
+
+
+@pytest.fixture
+async def as_admin(live_server: LiveServer, admin: Agent) -> AsyncIterator[Console]:
+    async with new_http(live_server) as client:
+        yield await log_in(client, admin.email)
+
+
+@pytest.fixture
+async def as_agent(live_server: LiveServer, agent: Agent) -> AsyncIterator[Console]:
+    async with new_http(live_server) as client:
+        yield await log_in(client, agent.email)

@@ -6,7 +6,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser import ARTIFACTS, chromium, shop_site
-from tests.conftest import AGENT_PASSWORD
+from tests.console_client import AGENT_PASSWORD
 
 XSS = '<img src=x onerror="window.__xss = 1">'
 

@@ -1,106 +1,18 @@
-"""Console login, sessions, CSRF, same-origin checks and roles, over real HTTP on loopback.
-
-The helpers at the top (logging in, making a visitor talk) are shared by the
-other console test modules.
-"""
+"""Console login, sessions, CSRF, same-origin checks and roles, over real HTTP on loopback."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from hub.conversations import Posted
 from hub.core import Hub
-from hub.models import Agent, Inbound, Inbox, Role, Visitor
+from hub.models import Agent, Inbox, Role
 from storage.tables import agents as agents_table
-from tests.conftest import AGENT_PASSWORD, LiveServer
-
-# ---- helpers shared by the console tests ---------------------------------------------
-
-_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_from(html: str) -> str:
-    match = _CSRF_FIELD.search(html)
-    assert match, "no csrf_token field on the page"
-    return match.group(1)
-
-
-@dataclass
-class Console:
-    """A logged-in agent's browser: its HTTP client (with the session cookie) and CSRF token."""
-
-    http: httpx.AsyncClient
-    csrf: str
-
-    @property
-    def cookie(self) -> str:
-        value = self.http.cookies.get("hub_session")
-        assert value, "not logged in"
-        return value
-
-    async def post_json(self, path: str, payload: dict) -> httpx.Response:
-        return await self.http.post(
-            path,
-            json=payload,
-            headers={"X-CSRF-Token": self.csrf, "Accept": "application/json"},
-        )
-
-    async def post_form(self, path: str, fields: dict) -> httpx.Response:
-        return await self.http.post(path, data={"csrf_token": self.csrf, **fields})
-
-
-def new_http(live_server: LiveServer, **kwargs) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=live_server.url, follow_redirects=False, timeout=10, **kwargs)
-
-
-async def log_in(http: httpx.AsyncClient, email: str, password: str = AGENT_PASSWORD) -> Console:
-    page = await http.get("/console/login")
-    response = await http.post(
-        "/console/login",
-        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
-    )
-    assert response.status_code == 303, response.text
-    home = await http.get("/console/")
-    assert home.status_code == 200
-    return Console(http, csrf_from(home.text))
-
-
-@pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with new_http(live_server) as client:
-        yield client
-
-
-@pytest.fixture
-async def as_admin(live_server: LiveServer, admin: Agent) -> AsyncIterator[Console]:
-    async with new_http(live_server) as client:
-        yield await log_in(client, admin.email)
-
-
-@pytest.fixture
-async def as_agent(live_server: LiveServer, agent: Agent) -> AsyncIterator[Console]:
-    async with new_http(live_server) as client:
-        yield await log_in(client, agent.email)
-
-
-async def visitor_says(
-    hub: Hub, inbox: Inbox, text: str, visitor: Visitor | None = None, client_id: str | None = None
-) -> tuple[Visitor, Posted]:
-    """A website visitor sends a chat message (as the widget channel would)."""
-    if visitor is None:
-        visitor = await hub.visitors.create(inbox, user_agent="Mozilla/5.0 Firefox/127.0")
-    posted = await hub.conversations.ingest(
-        Inbound(inbox_id=inbox.id, text=text, client_id=client_id, visitor_id=visitor.id)
-    )
-    return visitor, posted
-
+from tests.conftest import LiveServer
+from tests.console_client import AGENT_PASSWORD, Console, csrf_from, log_in, new_http, visitor_says
 
 # ---- login ------------------------------------------------------------------------------
 

@@ -1,9 +1,5 @@
 """The console websocket over real loopback connections."""
 
-# The shared fixtures are imported from test_console_auth; using them as
-# parameters is what ruff calls redefinition.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import asyncio
@@ -23,10 +19,8 @@ from hub.core import Hub
 from hub.models import Agent, Inbox
 from storage.tables import agents as agents_table
 from tests.conftest import LiveServer
-from tests.test_console_auth import (  # noqa: F401  (fixtures)
+from tests.console_client import (
     Console,
-    as_admin,
-    as_agent,
     visitor_says,
 )
 

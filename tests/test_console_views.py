@@ -1,9 +1,5 @@
 """Console pages and fetch endpoints: the inbox list, a conversation, replies and actions."""
 
-# The shared fixtures are imported from test_console_auth; using them as
-# parameters is what ruff calls redefinition.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import json
@@ -14,10 +10,8 @@ import pytest
 from hub import events
 from hub.core import Hub
 from hub.models import Agent, Inbox, Kind, Status
-from tests.test_console_auth import (  # noqa: F401  (fixtures)
+from tests.console_client import (
     Console,
-    as_admin,
-    as_agent,
     visitor_says,
 )
 

@@ -87,6 +87,40 @@ async def _bootstrap(settings: Settings) -> None:
         await hub.stop()
 
 
+def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.copy import copy_store
+
+    source = args.source or settings.database_url
+    if source == args.target:
+        raise HubError("source and target are the same database")
+
+    def progress(table: str, done: int, total: int) -> None:
+        width = 30
+        filled = width if total == 0 else width * done // total
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        print(f"\r  {table:<16} [{bar}] {done:>8,}/{total:,}", end=end, file=sys.stderr, flush=True)
+
+    print(f"Copying {_safe_url(source)} -> {_safe_url(args.target)}", file=sys.stderr)
+    counts = asyncio.run(copy_store(source, args.target, progress))
+    print(f"{'table':<16} {'source':>10} {'target':>10}")
+    for count in counts:
+        mark = "" if count.matches else "   MISMATCH"
+        print(f"{count.table:<16} {count.source:>10,} {count.target:>10,}{mark}")
+    if not all(count.matches for count in counts):
+        print("hub: row counts differ; do not switch HUB_DATABASE_URL yet", file=sys.stderr)
+        return 1
+    print(f"All rows copied. Set HUB_DATABASE_URL={_safe_url(args.target)} and restart.")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """A database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _password(args: argparse.Namespace) -> str:
     if args.password_env:
         value = os.environ.get(args.password_env)
@@ -137,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     commands.add_parser("migrate", help="create or upgrade the database schema")
+    move = commands.add_parser(
+        "migrate-store",
+        help="copy every row into another (empty) database, e.g. SQLite to PostgreSQL",
+    )
+    move.add_argument("target", help="target URL, e.g. postgresql+asyncpg://hub@db/hub")
+    move.add_argument("--from", dest="source", help="source URL (default HUB_DATABASE_URL)")
     commands.add_parser(
         "bootstrap", help="create the first admin (printing its password) and the demo site"
     )
@@ -167,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings, args)
         if args.command == "migrate":
             return _migrate(settings, args)
+        if args.command == "migrate-store":
+            return _migrate_store(settings, args)
         if args.command == "bootstrap":
             asyncio.run(_bootstrap(settings))
         elif args.command == "create-agent":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from channels.webchat.endpoint import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
 from hub.core import Hub
 from hub.settings import Settings
+from hub.worker import job_runner
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +40,30 @@ class _DenialFalseAlarm(logging.Filter):
         return "returned without completing handshake" not in record.getMessage()
 
 
-def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
-    """The web application. Pass a started `hub` to share it (tests); else it starts its own."""
+def create_app(settings: Settings, hub: Hub | None = None, run_jobs: bool = False) -> Starlette:
+    """The web application. Pass a started `hub` to share it (tests); else it starts its own.
+
+    With `run_jobs` the background jobs run in this process too (the embedded
+    default); with several nodes they may still run everywhere, or only in
+    `hub worker` processes.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = hub is None
         app.state.hub = hub if hub is not None else await Hub.start(settings)
+        stop = asyncio.Event()
+        jobs = (
+            asyncio.create_task(job_runner(app.state.hub).run_forever(stop), name="jobs")
+            if run_jobs
+            else None
+        )
         try:
             yield
         finally:
+            stop.set()
+            if jobs is not None:
+                await jobs
             if own:
                 await app.state.hub.stop()
 

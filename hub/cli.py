@@ -33,7 +33,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.port
     print(f"Contact hub on http://{host}:{port}/  (console /console/, demo page /demo)")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, run_jobs=not args.no_jobs),
         host=host,
         port=port,
         ws="websockets-sansio",
@@ -41,6 +41,34 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=True,
         log_level=args.log_level,
     )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from hub.core import Hub
+    from hub.worker import job_runner
+
+    async def run() -> None:
+        hub = await Hub.start(settings)
+        try:
+            runner = job_runner(hub)
+            if args.once:
+                results = await runner.run_due()
+                for name in sorted(results):
+                    print(f"{name}: {results[name]}")
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            print(f"Worker {runner.owner} running {len(runner.jobs)} jobs; Ctrl-C stops it.")
+            await runner.run_forever(stop)
+        finally:
+            await hub.stop()
+
+    asyncio.run(run())
     return 0
 
 
@@ -171,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     commands.add_parser("migrate", help="create or upgrade the database schema")
+    worker = commands.add_parser(
+        "worker", help="run background jobs (snooze wake-ups, …); safe to run on several machines"
+    )
+    worker.add_argument("--once", action="store_true", help="run the due jobs once and exit")
     move = commands.add_parser(
         "migrate-store",
         help="copy every row into another (empty) database, e.g. SQLite to PostgreSQL",
@@ -207,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings, args)
         if args.command == "migrate":
             return _migrate(settings, args)
+        if args.command == "worker":
+            return _worker(settings, args)
         if args.command == "migrate-store":
             return _migrate_store(settings, args)
         if args.command == "bootstrap":

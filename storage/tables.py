@@ -110,3 +110,13 @@ agent_reads = sa.Table(
     sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), primary_key=True),
     sa.Column("read_seq", sa.Integer, nullable=False),
 )
+
+job_leases = sa.Table(
+    "job_leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("lease_until", TIMESTAMP),
+    sa.Column("last_run_at", TIMESTAMP),
+    sa.Column("last_result", sa.Integer),
+)

@@ -28,7 +28,15 @@ def hub(tmp_path, *args: str, extra_env: dict[str, str] | None = None):  # type:
 def test_help_lists_the_commands(tmp_path):
     result = hub(tmp_path, "--help")
     assert result.returncode == 0
-    for command in ("serve", "migrate", "bootstrap", "create-agent", "set-password"):
+    for command in (
+        "serve",
+        "migrate",
+        "bootstrap",
+        "create-agent",
+        "set-password",
+        "worker",
+        "migrate-store",
+    ):
         assert command in result.stdout
 
 
@@ -105,3 +113,13 @@ def test_a_bad_setting_stops_with_the_variable_named(tmp_path):
     result = hub(tmp_path, "migrate", extra_env={"HUB_PORT": "http"})
     assert result.returncode == 2
     assert "HUB_PORT must be a port number" in result.stderr
+
+
+def test_worker_once_runs_the_due_jobs_and_exits(tmp_path):
+    hub(tmp_path, "migrate")
+    first = hub(tmp_path, "worker", "--once")
+    assert first.returncode == 0, first.stderr
+    assert "wake-snoozed: 0" in first.stdout
+    # Ran a moment ago: not due again yet, so nothing runs.
+    second = hub(tmp_path, "worker", "--once")
+    assert second.returncode == 0 and second.stdout == ""

@@ -1,0 +1,23 @@
+"""The background jobs of the hub, and running them (`hub worker`, or inside `hub serve`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hub.core import Hub
+from hub.jobs import Clock, Job, JobRunner
+from hub.models import utcnow
+
+# A snoozed conversation reopens within this long after its snooze ends.
+SNOOZE_CHECK_EVERY = timedelta(seconds=30)
+
+
+def hub_jobs(hub: Hub) -> list[Job]:
+    """Every periodic job; each runs on one worker at a time (see hub.jobs)."""
+    return [
+        Job("wake-snoozed", SNOOZE_CHECK_EVERY, hub.conversations.wake_snoozed),
+    ]
+
+
+def job_runner(hub: Hub, clock: Clock = utcnow) -> JobRunner:
+    return JobRunner(hub.db, hub_jobs(hub), clock=clock)

@@ -198,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    serve.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="leave background jobs to `hub worker` processes (several nodes)",
+    )
     commands.add_parser("migrate", help="create or upgrade the database schema")
     worker = commands.add_parser(
         "worker", help="run background jobs (snooze wake-ups, …); safe to run on several machines"

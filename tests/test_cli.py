@@ -123,3 +123,9 @@ def test_worker_once_runs_the_due_jobs_and_exits(tmp_path):
     # Ran a moment ago: not due again yet, so nothing runs.
     second = hub(tmp_path, "worker", "--once")
     assert second.returncode == 0 and second.stdout == ""
+
+
+def test_serve_help_offers_leaving_jobs_to_workers(tmp_path):
+    result = hub(tmp_path, "serve", "--help")
+    assert result.returncode == 0
+    assert "--no-jobs" in result.stdout

@@ -293,17 +293,8 @@ class ConversationService:
                 note = f"{actor.name} self-assigned the conversation"
             else:
                 note = f"{actor.name} assigned the conversation to {assignee_name}"
-            activity = await self._append(
-                conn,
-                conversation_id,
-                direction=Direction.OUT,
-                kind=Kind.ACTIVITY,
-                author_type=AuthorType.SYSTEM,
-                author_id=None,
-                text=note,
-                client_id=None,
-                extra={"assignee_id": assignee_id},
-                preview=False,
+            activity = await self._record_activity(
+                conn, conversation_id, note, {"assignee_id": assignee_id}
             )
             conversation = await self._get(conn, conversation_id)
         await self._publish_message(conversation, activity)
@@ -385,7 +376,19 @@ class ConversationService:
         snoozed_until: datetime | None = None,
     ) -> tuple[Message, Conversation]:
         now = utcnow()
-        activity = await self._append(
+        changes = {
+            "status": status.value,
+            "resolved_at": now if status is Status.RESOLVED else None,
+            "snoozed_until": snoozed_until if status is Status.SNOOZED else None,
+        }
+        activity = await self._record_activity(conn, conversation_id, text, changes)
+        return activity, await self._get(conn, conversation_id)
+
+    async def _record_activity(
+        self, conn: AsyncConnection, conversation_id: int, text: str, changes: dict[str, Any]
+    ) -> Message:
+        """Apply `changes` to the conversation with an activity line (agents only) saying so."""
+        return await self._append(
             conn,
             conversation_id,
             direction=Direction.OUT,
@@ -394,14 +397,9 @@ class ConversationService:
             author_id=None,
             text=text,
             client_id=None,
-            extra={
-                "status": status.value,
-                "resolved_at": now if status is Status.RESOLVED else None,
-                "snoozed_until": snoozed_until if status is Status.SNOOZED else None,
-            },
+            extra=changes,
             preview=False,
         )
-        return activity, await self._get(conn, conversation_id)
 
     async def mark_read_by_agent(self, agent: Agent, conversation_id: int, seq: int) -> None:
         async with self._db.write() as conn:

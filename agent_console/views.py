@@ -112,13 +112,13 @@ async def login(ctx: Ctx) -> Response:
             {"next": next_path, "email": email[:MAX_EMAIL_CHARS], "error": WRONG_LOGIN},
             status=400,
         )
-    auth.log_in(ctx.request, agent)
+    await auth.log_in(ctx.request, agent)
     return RedirectResponse(next_path, status_code=303)
 
 
 @console_endpoint()
 async def logout(ctx: Ctx) -> Response:
-    auth.log_out(ctx.request)
+    await auth.log_out(ctx.request)
     if ctx.wants_json:
         return JSONResponse({"ok": True})
     return RedirectResponse("/console/login", status_code=303)

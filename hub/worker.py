@@ -10,12 +10,15 @@ from hub.models import utcnow
 
 # A snoozed conversation reopens within this long after its snooze ends.
 SNOOZE_CHECK_EVERY = timedelta(seconds=30)
+# Expired sessions are refused anyway; deleting them only keeps the table small.
+SESSION_CLEANUP_EVERY = timedelta(hours=1)
 
 
 def hub_jobs(hub: Hub) -> list[Job]:
     """Every periodic job; each runs on one worker at a time (see hub.jobs)."""
     return [
         Job("wake-snoozed", SNOOZE_CHECK_EVERY, hub.conversations.wake_snoozed),
+        Job("expire-sessions", SESSION_CLEANUP_EVERY, hub.agents.delete_expired_sessions),
     ]
 
 

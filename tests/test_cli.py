@@ -120,6 +120,7 @@ def test_worker_once_runs_the_due_jobs_and_exits(tmp_path):
     first = hub(tmp_path, "worker", "--once")
     assert first.returncode == 0, first.stderr
     assert "wake-snoozed: 0" in first.stdout
+    assert "expire-sessions: 0" in first.stdout
     # Ran a moment ago: not due again yet, so nothing runs.
     second = hub(tmp_path, "worker", "--once")
     assert second.returncode == 0 and second.stdout == ""

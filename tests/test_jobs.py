@@ -110,9 +110,9 @@ async def test_the_hub_worker_wakes_snoozed_conversations(hub, website, agent):
     )
     clock = Clock()
     runner = job_runner(hub, clock)
-    assert await runner.run_due() == {"wake-snoozed": 0}
+    assert (await runner.run_due())["wake-snoozed"] == 0
     clock.now += timedelta(hours=2)
-    assert await runner.run_due() == {"wake-snoozed": 1}
+    assert (await runner.run_due())["wake-snoozed"] == 1
     assert (await hub.conversations.get(posted.conversation.id)).status is Status.OPEN
 
 

@@ -34,7 +34,18 @@ SUBSCRIBE_TIMEOUT = 5.0
 _LOST = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-def _split_url(url: str) -> tuple[str, str]:
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation that redis-py swallowed while opening its connection.
+
+    Seen with redis-py 8 on Python 3.11: a task cancelled before its first
+    SUBSCRIBE ran went on as if nothing happened, and could never be stopped.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def split_redis_url(url: str) -> tuple[str, str]:
     """Our own `prefix=` query parameter out of a redis URL; redis-py gets the rest."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query)
@@ -45,7 +56,7 @@ def _split_url(url: str) -> tuple[str, str]:
 
 class RedisBackend(Backend):
     def __init__(self, url: str) -> None:
-        self._url, self.prefix = _split_url(url)
+        self._url, self.prefix = split_redis_url(url)
         self._client: redis.Redis | None = None
         self._pubsub: redis.client.PubSub | None = None
         self._channels: set[str] = set()
@@ -82,8 +93,12 @@ class RedisBackend(Backend):
         finally:
             # Only now: the listener must not read before the connection exists.
             self._has_channels.set()
-        # The listener reads the confirmation and resolves the future.
-        await asyncio.wait_for(confirmed, SUBSCRIBE_TIMEOUT)
+        _raise_if_cancelled()
+        # The listener reads the confirmation and resolves the future. (Not
+        # asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
+        # arrives as the future completes, leaving the caller uncancellable.)
+        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            await confirmed
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)

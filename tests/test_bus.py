@@ -155,3 +155,17 @@ async def test_publishing_while_redis_is_unreachable_does_not_raise(redis_url, c
     await bus.publish("room", {"n": 1})  # logged, not raised: the data is already stored
     assert "publishing to room failed" in caplog.text
     await bus.backend._client.aclose()
+
+
+async def test_a_subscriber_cancelled_while_subscribing_stops(bus):
+    async def listen() -> None:
+        async with bus.subscribe("room") as sub:
+            await sub.get()
+
+    task = asyncio.create_task(listen())
+    await asyncio.sleep(0)  # let it start: the cancel lands while it subscribes
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(WAIT):
+            await task
+    assert bus.subscriber_count("room") == 0

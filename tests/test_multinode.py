@@ -79,6 +79,12 @@ async def test_visitor_and_agent_on_different_nodes_survive_a_node_being_killed(
                 visitor = WidgetClient.connect(node_a.ws_url, inbox.site_token, origin)
                 async with visitor as on_a:
                     welcome = await on_a.hello()
+                    # The agent's console is on node B; node A's widget knows someone is in.
+                    online = (
+                        welcome["agents_online"]
+                        or (await on_a.recv_type("presence"))["agents_online"]
+                    )
+                    assert online is True
                     ack = await on_a.say("Hello from node A", "c-1")
                     seen = await agent_view.next("message")
                     assert seen["message"]["text"] == "Hello from node A"

@@ -53,17 +53,20 @@ async def open_widget(ws_url: str) -> ClientConnection:
     )
 
 
-async def open_console(ws_url: str, http_url: str, cookie: str) -> ClientConnection:
+async def open_console(ws_url: str, origin: str, cookie: str | None) -> ClientConnection:
+    """A console socket (the hub's wants the agent's session cookie), after its `ready`."""
+    headers = {"Cookie": f"hub_session={cookie}"} if cookie else {}
     ws = await connect(
-        f"{ws_url}/console/ws",
-        origin=http_url,
-        additional_headers={"Cookie": f"hub_session={cookie}"},
-        **_options(),
+        f"{ws_url}/console/ws", origin=origin, additional_headers=headers, **_options()
     )
     ready = json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT))
     if ready.get("type") != "ready":
         raise RuntimeError(f"console socket refused: {ready}")
     return ws
+
+
+async def open_plain(url: str) -> ClientConnection:
+    return await connect(url, **_options())
 
 
 async def recv_type(ws: ClientConnection, kind: str) -> dict[str, Any]:

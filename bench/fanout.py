@@ -130,7 +130,9 @@ async def _hub_target(server: Server) -> Target:
         frame = {"type": "message", "client_id": f"f{event}", "text": latency.text(event)}
         await trigger.send(json.dumps(frame))
 
-    return Target(server, lambda: clients.open_console(server.ws_url, server.url, cookie), trigger, send)
+    return Target(
+        server, lambda: clients.open_console(server.ws_url, server.url, cookie), trigger, send
+    )
 
 
 async def _bare_target(server: Server, frame_length: int) -> Target:
@@ -141,7 +143,9 @@ async def _bare_target(server: Server, frame_length: int) -> Target:
         frame = json.dumps(body, separators=(",", ":"))
         await trigger.send(frame[:-2] + "x" * max(0, frame_length - len(frame)) + '"}')
 
-    return Target(server, lambda: clients.open_console(server.ws_url, server.url, None), trigger, send)
+    return Target(
+        server, lambda: clients.open_console(server.ws_url, server.url, None), trigger, send
+    )
 
 
 async def run(ctx: Context) -> None:
@@ -150,7 +154,9 @@ async def run(ctx: Context) -> None:
     hub_server = await setup.serve()
     hub_deliveries = latency.Deliveries()
     try:
-        hub = await measure(await _hub_target(hub_server), sizes, hub_deliveries, ctx.progress, "hub")
+        hub = await measure(
+            await _hub_target(hub_server), sizes, hub_deliveries, ctx.progress, "hub"
+        )
     finally:
         await hub_server.stop()
     setup.remove()
@@ -164,10 +170,26 @@ async def run(ctx: Context) -> None:
         size = f"{h.subscribers:,} consoles"
         rate_ratio = h.deliveries_per_second / b.deliveries_per_second
         ctx.results.add(
-            Figure(NAME, size, "deliveries per second", h.deliveries_per_second,
-                   b.deliveries_per_second, "/s", "≥ 0.5× baseline", rate_ratio >= 0.5),
-            Figure(NAME, size, "p99 latency", h.p99_ms, b.p99_ms, "ms", "≤ 2× baseline",
-                   h.p99_ms <= 2 * b.p99_ms),
+            Figure(
+                NAME,
+                size,
+                "deliveries per second",
+                h.deliveries_per_second,
+                b.deliveries_per_second,
+                "/s",
+                "≥ 0.5× baseline",
+                rate_ratio >= 0.5,
+            ),
+            Figure(
+                NAME,
+                size,
+                "p99 latency",
+                h.p99_ms,
+                b.p99_ms,
+                "ms",
+                "≤ 2× baseline",
+                h.p99_ms <= 2 * b.p99_ms,
+            ),
             Figure(NAME, size, "p50 latency", h.p50_ms, b.p50_ms, "ms"),
         )
         ctx.results.note(

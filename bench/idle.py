@@ -135,10 +135,16 @@ async def run(ctx: Context) -> None:
             "≤ 2× baseline",
             memory_ratio <= 2,
         ),
-        Figure(NAME, size, "server CPU while idle", hub.idle_cpu_percent, bare.idle_cpu_percent, "%"),
         Figure(
-            NAME, size, "time to open all (hello → welcome)", hub.connect_seconds,
-            bare.connect_seconds, "s",
+            NAME, size, "server CPU while idle", hub.idle_cpu_percent, bare.idle_cpu_percent, "%"
+        ),
+        Figure(
+            NAME,
+            size,
+            "time to open all (hello → welcome)",
+            hub.connect_seconds,
+            bare.connect_seconds,
+            "s",
         ),
     )
     ctx.results.note(

@@ -58,7 +58,9 @@ class Progress:
 def number(value: float | None, unit: str = "") -> str:
     if value is None or math.isnan(value):
         return "—"
-    if abs(value) >= 100:
+    if value == int(value) and not unit:
+        text = f"{int(value):,}"
+    elif abs(value) >= 100:
         text = f"{value:,.0f}"
     elif abs(value) >= 10:
         text = f"{value:.1f}"

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench import clients, latency
 from bench.context import Context
-from bench.procs import HubSetup, Server, agent_email, pinned
+from bench.procs import ROOT, HubSetup, Server, agent_email, pinned
 from bench.report import Figure
 from bench.stats import CpuMeter, ms, percentiles
 
@@ -80,6 +80,7 @@ class Visitors:
         self.ack_ns: list[int] = []
         self.last_ack = 0
         self.errors = 0
+        self.drained = asyncio.Event()
 
     async def read(self, ws: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -89,8 +90,18 @@ class Visitors:
                     if sent is not None:
                         self.last_ack = time.monotonic_ns()
                         self.ack_ns.append(self.last_ack - sent)
+                        if not self.pending:
+                            self.drained.set()
                 elif frame.startswith('{"type":"error"'):
                     self.errors += 1
+
+    async def wait_drained(self, seconds: float) -> None:
+        """Until every message sent has its ack, or `seconds` passed."""
+        if self.pending:
+            self.drained.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self.drained.wait()
 
     async def talk(self, index: int, rate: float, step: int, until: float) -> None:
         loop = asyncio.get_running_loop()
@@ -122,12 +133,6 @@ async def _consoles_read(ws: ClientConnection, deliveries: latency.Deliveries) -
                 deliveries.receive(frame)
 
 
-async def _wait_until(condition, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)  # polling counters the readers update
-
-
 async def _step(
     server: Server,
     visitors: Visitors,
@@ -146,10 +151,10 @@ async def _step(
     await asyncio.gather(
         *(visitors.talk(i, per_visitor, number, until) for i in range(len(visitors.sockets)))
     )
-    await _wait_until(lambda: not visitors.pending, DRAIN_SECONDS)
+    await visitors.wait_drained(DRAIN_SECONDS)
     acked = len(visitors.ack_ns) - first_ack
     expected = acked * agents
-    await _wait_until(lambda: deliveries.counts[number] >= expected, DRAIN_SECONDS)
+    await deliveries.wait(number, expected, DRAIN_SECONDS)
     step = Step(offered, generator_cpu=generator.percent(), hub_cpu=hub.percent())
     step.acked_per_second = acked / max(seconds, (visitors.last_ack - started) / 1e9)
     step.ack = percentiles([ms(x) for x in visitors.ack_ns[first_ack:]])
@@ -215,7 +220,7 @@ def _baseline(sizes: Sizes) -> dict[str, float]:
         "--conversations",
         str(sizes.visitors),
     ]
-    done = subprocess.run(pinned(argv), capture_output=True, text=True, check=True)
+    done = subprocess.run(pinned(argv), capture_output=True, text=True, check=True, cwd=ROOT)  # noqa: S603 - our own argv
     return json.loads(done.stdout)
 
 

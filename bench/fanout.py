@@ -177,7 +177,7 @@ async def run(ctx: Context) -> None:
                 h.deliveries_per_second,
                 b.deliveries_per_second,
                 "/s",
-                "≥ 0.5× baseline",
+                "≥ 0.5x baseline",
                 rate_ratio >= 0.5,
             ),
             Figure(
@@ -187,7 +187,7 @@ async def run(ctx: Context) -> None:
                 h.p99_ms,
                 b.p99_ms,
                 "ms",
-                "≤ 2× baseline",
+                "≤ 2x baseline",
                 h.p99_ms <= 2 * b.p99_ms,
             ),
             Figure(NAME, size, "p50 latency", h.p50_ms, b.p50_ms, "ms"),

@@ -132,7 +132,7 @@ async def run(ctx: Context) -> None:
             hub.per_connection_kib,
             bare.per_connection_kib,
             "KiB",
-            "≤ 2× baseline",
+            "≤ 2x baseline",
             memory_ratio <= 2,
         ),
         Figure(

@@ -55,14 +55,14 @@ class Deliveries:
         if waiting is not None and self.counts[event] >= waiting[0]:
             waiting[1].set()
 
-    async def wait(self, event: int, expected: int, timeout: float) -> bool:
-        """Whether all `expected` deliveries of `event` arrived within `timeout`."""
+    async def wait(self, event: int, expected: int, seconds: float) -> bool:
+        """Whether all `expected` deliveries of `event` arrived within `seconds`."""
         if self.counts[event] >= expected:
             return True
         done = asyncio.Event()
         self._waiting[event] = (expected, done)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 await done.wait()
             return True
         except TimeoutError:

@@ -21,15 +21,17 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Subprocesses run `python -m bench.…` and `python -m hub.cli` from the checkout.
+ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = 0
 GENERATOR_CORE = 1
 # Migrations, seeding and start-up take a few seconds; far longer means a failure.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 
-SITE_TOKEN = "bench-site"
+SITE_TOKEN = "bench-site"  # noqa: S105 - a public site token, not a secret
 SITE_ORIGIN = "http://shop.bench.test"
-AGENT_PASSWORD = "bench password 1234"
+AGENT_PASSWORD = "bench password 1234"  # noqa: S105 - throw-away bench agents
 
 
 def agent_email(index: int) -> str:
@@ -114,19 +116,21 @@ class Server:
     async def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT
-            while self.process.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if self.process.poll() is None:
+            try:
+                await asyncio.to_thread(self.process.wait, STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.wait()
+                await asyncio.to_thread(self.process.wait)
+
+
+def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        command = pinned(argv)
+        return subprocess.Popen(command, env=env, stdout=out, stderr=out, cwd=ROOT)  # noqa: S603
 
 
 async def _start(argv: list[str], env: dict[str, str], port: int, log: Path) -> Server:
-    with open(log, "ab") as out:
-        process = subprocess.Popen(  # noqa: ASYNC220 - returns at once; we poll below
-            pinned(argv), env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    process = _spawn(argv, env, log)
     server = Server(process, port, log)
     try:
         await wait_listening(port, process, log)
@@ -164,7 +168,8 @@ class HubSetup:
         return setup
 
     def _run(self, argv: list[str]) -> None:
-        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, check=False)
+        options = {"env": self.env, "cwd": ROOT, "capture_output": True, "text": True}
+        done = subprocess.run(argv, check=False, **options)  # noqa: S603 - our own argv
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
 

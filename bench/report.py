@@ -129,7 +129,7 @@ def markdown(results: Results, mode: str, pinned: bool, fd_limit: int, elapsed: 
         met = {True: "yes", False: "**no**", None: "—"}[f.met]
         lines.append(
             f"| {f.benchmark} | {f.size} | {f.measure} | {number(f.hub, f.unit)} "
-            f"| {number(f.baseline, f.unit)} | {'—' if ratio is None else f'{ratio:.2f}×'} "
+            f"| {number(f.baseline, f.unit)} | {'—' if ratio is None else f'{ratio:.2f}x'} "
             f"| {f.target or '—'} | {met} |"
         )
     for benchmark, notes in results.notes.items():

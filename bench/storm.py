@@ -27,6 +27,8 @@ from bench.stats import ms, percentiles
 NAME = "Connection storm"
 MESSAGES = CANNED_SEQS  # the bare server's canned conversation has as many
 RESUME_FROM = 1
+FULL_VISITORS = 2_000
+QUICK_VISITORS = 100
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def _check_canned(welcomes: list[dict]) -> tuple[int, int, int]:
 
 
 async def run(ctx: Context) -> None:
-    count = 100 if ctx.quick else 2_000
+    count = QUICK_VISITORS if ctx.quick else FULL_VISITORS
     setup = HubSetup.create(agents=1, root=ctx.work)
     server = await setup.serve()
     try:

@@ -46,7 +46,7 @@ class Sizes:
 
 
 FULL = Sizes(1_000, 20, (250, 500, 1_000, 2_500, 5_000, 7_500), 5.0, 3.0)
-QUICK = Sizes(50, 3, (100, 300), 2.5, 0.5)
+QUICK = Sizes(50, 3, (50, 100, 200, 300), 1.5, 0.5)
 
 
 @dataclass
@@ -236,8 +236,7 @@ async def run(ctx: Context) -> None:
         Figure(
             NAME,
             size,
-            "stored, acked and delivered msg/s (ack p99 < 100 ms) vs raw "
-            "sqlite3, one commit per message",
+            "sustained msg/s (ack p99 < 100 ms) vs sqlite3, a commit per message",
             sustained,
             raw["per_commit"],
             "/s",

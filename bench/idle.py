@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+import resource
+from dataclasses import dataclass, replace
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -25,6 +26,7 @@ WARMUP_SOCKETS = 20
 # Let the servers finish their start-up work for the new sockets before measuring.
 SETTLE_SECONDS = 2.0
 HEARTBEAT_TICK = 0.1
+FD_HEADROOM = 200
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,11 @@ async def measure(server: Server, sizes: Sizes, progress, label: str) -> Measure
 
 async def run(ctx: Context) -> None:
     sizes = QUICK if ctx.quick else FULL
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < sizes.connections + FD_HEADROOM:
+        # Each process (server and generator) needs a descriptor per socket.
+        ctx.results.note(NAME, f"only {soft - FD_HEADROOM:,} sockets: open-file limit {soft}")
+        sizes = replace(sizes, connections=soft - FD_HEADROOM)
     setup = HubSetup.create(agents=1, root=ctx.work)
     hub_server = await setup.serve()
     try:

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from bench import clients, latency
 from bench.context import Context
 from bench.procs import HubSetup, Server, agent_email, start_bare
-from bench.report import Figure
+from bench.report import relative
 from bench.stats import CpuMeter, ms, percentiles
 
 NAME = "Fan-out"
@@ -171,29 +171,18 @@ async def run(ctx: Context) -> None:
         await bare_server.stop()
     for h, b in zip(hub, bare, strict=True):
         size = f"{h.subscribers:,} consoles"
-        rate_ratio = h.deliveries_per_second / b.deliveries_per_second
         ctx.results.add(
-            Figure(
+            relative(
                 NAME,
                 size,
                 "deliveries per second",
                 h.deliveries_per_second,
                 b.deliveries_per_second,
                 "/s",
-                "≥ 0.5x baseline",
-                rate_ratio >= 0.5,
+                at_least=0.5,
             ),
-            Figure(
-                NAME,
-                size,
-                "p99 latency",
-                h.p99_ms,
-                b.p99_ms,
-                "ms",
-                "≤ 2x baseline",
-                h.p99_ms <= 2 * b.p99_ms,
-            ),
-            Figure(NAME, size, "p50 latency", h.p50_ms, b.p50_ms, "ms"),
+            relative(NAME, size, "p99 latency", h.p99_ms, b.p99_ms, "ms", at_most=2),
+            relative(NAME, size, "p50 latency", h.p50_ms, b.p50_ms, "ms"),
         )
         ctx.results.note(
             NAME,

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from bench import clients
 from bench.context import Context
 from bench.procs import HubSetup, Server, start_bare
-from bench.report import Figure
+from bench.report import relative
 from bench.stats import CpuMeter, rss_bytes
 
 NAME = "Idle visitors"
@@ -130,22 +130,20 @@ async def run(ctx: Context) -> None:
     finally:
         await bare_server.stop()
     size = f"{sizes.connections:,} sockets"
-    memory_ratio = hub.per_connection_kib / bare.per_connection_kib
     ctx.results.add(
-        Figure(
+        relative(
             NAME,
             size,
             "memory per connection",
             hub.per_connection_kib,
             bare.per_connection_kib,
             "KiB",
-            "≤ 2x baseline",
-            memory_ratio <= 2,
+            at_most=2,
         ),
-        Figure(
+        relative(
             NAME, size, "server CPU while idle", hub.idle_cpu_percent, bare.idle_cpu_percent, "%"
         ),
-        Figure(
+        relative(
             NAME,
             size,
             "time to open all (hello → welcome)",

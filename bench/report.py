@@ -34,6 +34,26 @@ class Figure:
         return self.hub / self.baseline
 
 
+def relative(
+    benchmark: str,
+    size: str,
+    measure: str,
+    hub: float,
+    baseline: float,
+    unit: str,
+    *,
+    at_most: float | None = None,
+    at_least: float | None = None,
+) -> Figure:
+    """A figure whose target is a multiple of the baseline (at most or at least)."""
+    figure = Figure(benchmark, size, measure, hub, baseline, unit)
+    if at_most is not None:
+        figure.target, figure.met = f"≤ {at_most:g}x baseline", hub <= at_most * baseline
+    elif at_least is not None:
+        figure.target, figure.met = f"≥ {at_least:g}x baseline", hub >= at_least * baseline
+    return figure
+
+
 @dataclass
 class Results:
     figures: list[Figure] = field(default_factory=list)

@@ -24,10 +24,10 @@ from bench.report import Progress, Results, markdown, write
 
 # name -> (run, estimated seconds at full size, at --quick size)
 BENCHMARKS: dict[str, tuple[Callable[[Context], Awaitable[None]], int, int]] = {
-    "idle": (idle.run, 110, 25),
-    "fanout": (fanout.run, 90, 20),
-    "chat": (chatload.run, 110, 30),
-    "storm": (storm.run, 70, 15),
+    "idle": (idle.run, 130, 25),
+    "fanout": (fanout.run, 90, 15),
+    "chat": (chatload.run, 110, 20),
+    "storm": (storm.run, 80, 10),
 }
 HERE = Path(__file__).parent
 

@@ -23,8 +23,6 @@ from pathlib import Path
 
 # Subprocesses run `python -m bench.…` and `python -m hub.cli` from the checkout.
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_CORE = 0
-GENERATOR_CORE = 1
 # Migrations, seeding and start-up take a few seconds; far longer means a failure.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -46,8 +44,20 @@ def raise_fd_limit() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
+def _cores() -> list[int]:
+    """The cores this process may use (all of them, unless a cpuset says otherwise)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+# Chosen at import, before the generator pins itself: servers on the first
+# core we may use (core 0 on a plain machine), the generator on the second.
+_ALLOWED = _cores()
+SERVER_CORE = _ALLOWED[0] if _ALLOWED else 0
+GENERATOR_CORE = _ALLOWED[1] if len(_ALLOWED) > 1 else SERVER_CORE
+
+
 def pinning_possible() -> bool:
-    return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+    return len(_ALLOWED) >= 2
 
 
 def pin_self(core: int = GENERATOR_CORE) -> bool:

@@ -89,6 +89,12 @@ def number(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+def _ratio(ratio: float | None) -> str:
+    if ratio is None or math.isnan(ratio):
+        return "—"
+    return f"{ratio:.3f}x" if ratio < 0.1 else f"{ratio:.2f}x"
+
+
 def _versions() -> str:
     parts = [f"Python {platform.python_version()}", f"SQLite {sqlite3.sqlite_version}"]
     for package in ("websockets", "uvicorn", "starlette", "SQLAlchemy", "aiosqlite"):
@@ -135,7 +141,7 @@ def markdown(results: Results, mode: str, pinned: bool, fd_limit: int, elapsed: 
         f"- versions: {_versions()}",
         f"- mode: {mode}; run took {elapsed:.0f} s; command: `make bench` "
         f"(`python -m bench.run{' --quick' if mode == 'quick' else ''}`)",
-        f"- hub and baseline servers on core 0, load generator on core 1: "
+        f"- servers under test pinned to one core, the load generator to another: "
         f"{'yes' if pinned else 'no (fewer than 2 cores or no sched_setaffinity)'}; "
         f"open-file limit raised to {fd_limit}",
         "",
@@ -149,7 +155,7 @@ def markdown(results: Results, mode: str, pinned: bool, fd_limit: int, elapsed: 
         met = {True: "yes", False: "**no**", None: "—"}[f.met]
         lines.append(
             f"| {f.benchmark} | {f.size} | {f.measure} | {number(f.hub, f.unit)} "
-            f"| {number(f.baseline, f.unit)} | {'—' if ratio is None else f'{ratio:.2f}x'} "
+            f"| {number(f.baseline, f.unit)} | {_ratio(ratio)} "
             f"| {f.target or '—'} | {met} |"
         )
     for benchmark, notes in results.notes.items():

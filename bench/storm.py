@@ -22,7 +22,7 @@ from bench.bare import CANNED_SEQS
 from bench.context import Context
 from bench.procs import HubSetup, Server, start_bare
 from bench.report import Figure
-from bench.stats import ms, percentiles
+from bench.stats import CpuMeter, ms, percentiles
 
 NAME = "Connection storm"
 MESSAGES = CANNED_SEQS  # the bare server's canned conversation has as many
@@ -43,10 +43,12 @@ class Storm:
     welcome_ms: dict[str, float]
     welcomes: list[dict]
     failures: int
+    generator_cpu: float
 
 
 async def _storm(server: Server, tokens: list[str]) -> Storm:
     """Every visitor connects and says hello at the same moment."""
+    generator = CpuMeter().start()
     started = time.monotonic_ns()
     sockets: list[ClientConnection] = []
 
@@ -58,6 +60,7 @@ async def _storm(server: Server, tokens: list[str]) -> Storm:
 
     outcomes = await asyncio.gather(*(resume(t) for t in tokens), return_exceptions=True)
     seconds = (time.monotonic_ns() - started) / 1e9
+    generator_cpu = generator.percent()
     await clients.close_all(sockets)
     done = [o for o in outcomes if not isinstance(o, BaseException)]
     return Storm(
@@ -65,6 +68,7 @@ async def _storm(server: Server, tokens: list[str]) -> Storm:
         percentiles([ms(elapsed) for elapsed, _ in done]),
         [welcome for _, welcome in done],
         len(outcomes) - len(done),
+        generator_cpu,
     )
 
 
@@ -171,5 +175,6 @@ async def run(ctx: Context) -> None:
         f"duplicated {hub_check[1]}, out of order {hub_check[2]}, failed reconnects "
         f"{hub.failures} (checked against the store); welcome p50 hub "
         f"{hub.welcome_ms['p50']:.0f} ms, bare {bare.welcome_ms['p50']:.0f} ms; max hub "
-        f"{hub.welcome_ms['max']:.0f} ms, bare {bare.welcome_ms['max']:.0f} ms.",
+        f"{hub.welcome_ms['max']:.0f} ms, bare {bare.welcome_ms['max']:.0f} ms; generator "
+        f"CPU in the storm: hub run {hub.generator_cpu:.0f} %, bare {bare.generator_cpu:.0f} %.",
     )

@@ -24,7 +24,7 @@ from bench.report import Progress, Results, markdown, write
 
 # name -> (run, estimated seconds at full size, at --quick size)
 BENCHMARKS: dict[str, tuple[Callable[[Context], Awaitable[None]], int, int]] = {
-    "idle": (idle.run, 130, 25),
+    "idle": (idle.run, 140, 25),
     "fanout": (fanout.run, 90, 15),
     "chat": (chatload.run, 110, 20),
     "storm": (storm.run, 80, 10),

@@ -7,6 +7,8 @@ The load generator (this process) pins itself to core 1, so that on a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import os
 import resource
 import secrets
@@ -26,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Migrations, seeding and start-up take a few seconds; far longer means a failure.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
+_PR_SET_PDEATHSIG = 1
 
 SITE_TOKEN = "bench-site"  # noqa: S105 - a public site token, not a secret
 SITE_ORIGIN = "http://shop.bench.test"
@@ -133,10 +136,19 @@ class Server:
                 await asyncio.to_thread(self.process.wait)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the generator dies, even by SIGKILL,
+    so that no server outlives an interrupted run (Linux prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
         command = pinned(argv)
-        return subprocess.Popen(command, env=env, stdout=out, stderr=out, cwd=ROOT)  # noqa: S603
+        return subprocess.Popen(  # noqa: S603 - our own argv
+            command, env=env, stdout=out, stderr=out, cwd=ROOT, preexec_fn=_die_with_parent
+        )
 
 
 async def _start(argv: list[str], env: dict[str, str], port: int, log: Path) -> Server:

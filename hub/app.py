@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,9 +47,15 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = hub is None
         app.state.hub = hub if hub is not None else await Hub.start(settings)
+        # Presence sweep and page-view retention run inside the web process
+        # until a separate worker process exists.
+        maintenance = asyncio.create_task(app.state.hub.tracking.maintain())
         try:
             yield
         finally:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
             if own:
                 await app.state.hub.stop()
 

@@ -1,4 +1,4 @@
-"""The `hub` command line: serve, migrate, bootstrap, create-agent, set-password."""
+"""The `hub` command line: serve, migrate, bootstrap, create-agent, set-password, cleanup."""
 
 from __future__ import annotations
 
@@ -123,6 +123,20 @@ async def _set_password(settings: Settings, args: argparse.Namespace) -> None:
     print(f"Password set for {args.email}.")
 
 
+async def _cleanup(settings: Settings) -> None:
+    from hub.core import Hub
+
+    hub = await Hub.start(settings)
+    try:
+        removed = await hub.tracking.cleanup()
+    finally:
+        await hub.stop()
+    print(
+        f"Removed {removed} page views older than {settings.pageview_retention_days} days "
+        "(HUB_PAGEVIEW_RETENTION_DAYS)."
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hub",
@@ -137,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser(
+        "cleanup", help="delete page views older than HUB_PAGEVIEW_RETENTION_DAYS (default 90)"
+    )
     commands.add_parser(
         "bootstrap", help="create the first admin (printing its password) and the demo site"
     )
@@ -173,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_create_agent(settings, args))
         elif args.command == "set-password":
             asyncio.run(_set_password(settings, args))
+        elif args.command == "cleanup":
+            asyncio.run(_cleanup(settings))
         return 0
     except (SettingsError, HubError) as exc:
         print(f"hub: {exc}", file=sys.stderr)

@@ -1,0 +1,471 @@
+"""Live visitors: page views, visits and presence. The only code that writes page views.
+
+The widget reports each page (load and single-page-app navigation),
+visibility changes, heartbeats and leaving. Each report updates the visitor's
+presence snapshot (hub.visitor_presence) and, for pages, the stored trail;
+agents get a `visitor` event on the `visitors` channel after every commit.
+A visitor whose widget said "do not track" (GPC, DNT, or the site's script
+attribute) is never stored nor shown here; their chat works as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from hub import events
+from hub.bus import EventBus
+from hub.devices import describe
+from hub.errors import NotFound
+from hub.models import Inbox, Status, Visitor, iso
+from hub.pages import clean_optional_url, clean_title, clean_url, source, strip_pattern
+from hub.visitor_presence import (
+    IDLE_AFTER_SECONDS,
+    LEAVE_AFTER_SECONDS,
+    RECONNECT_GRACE_SECONDS,
+    PresenceBackend,
+    Snapshot,
+)
+from storage.db import Database
+from storage.tables import contacts, conversations, page_views, visitors
+
+if TYPE_CHECKING:
+    from hub.campaigns import CampaignService
+
+log = logging.getLogger(__name__)
+
+# A visitor who comes back after this long without activity starts a new
+# visit (the usual analytics definition of a session).
+VISIT_GAP_SECONDS = 30 * 60
+# A tab left open overnight is not "time on page"; cap what is stored.
+MAX_PAGE_SECONDS = 6 * 3600
+# The console shows this much history of one visitor.
+TRAIL_VISITS = 10
+TRAIL_PAGES_PER_VISIT = 100
+# The maintenance loop: presence sweep often (idle and left show within
+# seconds), retention cleanup rarely (it is a bulk delete).
+SWEEP_EVERY_SECONDS = 5.0
+CLEANUP_EVERY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class PageView:
+    id: int
+    visitor_id: str
+    visit: int
+    url: str
+    title: str | None
+    referrer: str | None
+    seconds: int | None
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "visit": self.visit,
+            "url": self.url,
+            "title": self.title,
+            "referrer": self.referrer,
+            "seconds": self.seconds,
+            "at": iso(self.created_at),
+        }
+
+
+def _page_view(row: sa.Row) -> PageView:
+    return PageView(
+        id=row.id,
+        visitor_id=row.visitor_id,
+        visit=row.visit,
+        url=row.url,
+        title=row.title,
+        referrer=row.referrer,
+        seconds=row.seconds,
+        created_at=row.created_at,
+    )
+
+
+def public(snapshot: Snapshot) -> dict[str, Any]:
+    """A snapshot as agents see it (internal `_` keys left out)."""
+    return {k: v for k, v in snapshot.items() if not k.startswith("_")}
+
+
+class TrackingService:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        presence: PresenceBackend,
+        strip_params: str,
+        retention_days: int,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self.presence = presence
+        self._strip = strip_pattern(strip_params)
+        self.retention_days = retention_days
+        self.campaigns: CampaignService | None = None
+        # Open widget sockets per visitor in this process (several tabs).
+        self._sockets: dict[str, int] = {}
+
+    # ---- time ------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.presence.clock(), UTC)
+
+    def _ts(self) -> float:
+        return self.presence.clock()
+
+    # ---- widget events ---------------------------------------------------------
+
+    async def arrive(
+        self,
+        visitor: Visitor,
+        inbox: Inbox,
+        url: object = None,
+        title: object = None,
+        referrer: object = None,
+    ) -> Snapshot:
+        """A widget socket opened (a page load). Continues or starts a visit; records the page."""
+        self._sockets[visitor.id] = self._sockets.get(visitor.id, 0) + 1
+        snapshot = await self.presence.get(inbox.id, visitor.id)
+        if snapshot is None:
+            snapshot = await self._start_visit(visitor, inbox)
+        if url is not None:
+            return await self.page_view(visitor, inbox, url, title, referrer, snapshot=snapshot)
+        return await self._touch_and_publish(inbox.id, snapshot, None)
+
+    async def page_view(
+        self,
+        visitor: Visitor,
+        inbox: Inbox,
+        url: object,
+        title: object = None,
+        referrer: object = None,
+        snapshot: Snapshot | None = None,
+    ) -> Snapshot:
+        """Store one page of the trail (validated and stripped) and tell the agents."""
+        clean = clean_url(url, self._strip)
+        page_title = clean_title(title)
+        ref = clean_optional_url(referrer, self._strip)
+        if snapshot is None:
+            snapshot = await self.presence.get(inbox.id, visitor.id)
+            if snapshot is None:
+                snapshot = await self._start_visit(visitor, inbox)
+        now = self.now()
+        previous = snapshot.get("page")
+        async with self._db.write() as conn:
+            if previous:
+                await conn.execute(
+                    page_views.update()
+                    .where(page_views.c.id == previous["id"])
+                    .values(seconds=self._seconds_since(previous["_since"]))
+                )
+            page_id = await conn.scalar(
+                page_views.insert()
+                .values(
+                    visitor_id=visitor.id,
+                    contact_id=snapshot["contact"]["id"],
+                    inbox_id=inbox.id,
+                    visit=snapshot["visit"],
+                    url=clean,
+                    title=page_title,
+                    referrer=ref,
+                    created_at=now,
+                )
+                .returning(page_views.c.id)
+            )
+            await conn.execute(
+                visitors.update()
+                .where(visitors.c.id == visitor.id)
+                .values(last_page_url=clean, last_page_title=page_title, last_seen_at=now)
+            )
+        view = PageView(page_id, visitor.id, snapshot["visit"], clean, page_title, ref, None, now)
+        if snapshot["pages"] == 0 and ref is not None:
+            snapshot["referrer"] = ref
+            snapshot["source"] = source(ref, clean)
+        snapshot["pages"] += 1
+        snapshot["page"] = {
+            "id": page_id,
+            "url": clean,
+            "title": page_title,
+            "since": iso(now),
+            "_since": self._ts(),
+        }
+        self._activity(snapshot)
+        snapshot["state"] = "active"
+        await self._touch_and_publish(inbox.id, snapshot, view)
+        if self.campaigns is not None:
+            await self.campaigns.on_page(inbox.id, snapshot)
+        return snapshot
+
+    async def visibility(self, visitor: Visitor, inbox: Inbox, visible: bool) -> None:
+        snapshot = await self._current(visitor, inbox)
+        state = "active" if visible else "hidden"
+        if visible:
+            self._activity(snapshot)
+        if snapshot["state"] != state:
+            snapshot["state"] = state
+            await self._touch_and_publish(inbox.id, snapshot, None)
+        else:
+            await self._touch(inbox.id, snapshot, LEAVE_AFTER_SECONDS)
+
+    async def heartbeat(self, visitor: Visitor, inbox: Inbox) -> None:
+        """Keep the visitor online; after an expiry (a sleeping laptop) they come back."""
+        snapshot = await self.presence.get(inbox.id, visitor.id)
+        if snapshot is None:
+            snapshot = await self._start_visit(visitor, inbox)
+            await self._touch_and_publish(inbox.id, snapshot, None)
+            return
+        await self._touch(inbox.id, snapshot, LEAVE_AFTER_SECONDS)
+
+    async def left(self, visitor: Visitor, inbox: Inbox) -> None:
+        """A widget socket closed or said `leave`: gone unless another page reconnects soon."""
+        count = self._sockets.get(visitor.id, 0) - 1
+        if count > 0:
+            self._sockets[visitor.id] = count
+            return
+        self._sockets.pop(visitor.id, None)
+        if self.campaigns is not None:
+            self.campaigns.cancel(visitor.id)
+        snapshot = await self.presence.get(inbox.id, visitor.id)
+        if snapshot is not None:
+            await self._touch(inbox.id, snapshot, RECONNECT_GRACE_SECONDS)
+
+    async def refresh(self, visitor_id: str) -> None:
+        """Re-read who the visitor is and whether they chat (after a message or identify)."""
+        async with self._db.read() as conn:
+            inbox_id = await conn.scalar(
+                sa.select(visitors.c.inbox_id).where(visitors.c.id == visitor_id)
+            )
+        if inbox_id is None:
+            return
+        snapshot = await self.presence.get(inbox_id, visitor_id)
+        if snapshot is None:
+            return
+        async with self._db.read() as conn:
+            snapshot.update(await self._who(conn, visitor_id))
+        await self._touch_and_publish(inbox_id, snapshot, None)
+
+    # ---- agents' view ------------------------------------------------------------
+
+    async def online(self, site: int | None = None) -> list[dict[str, Any]]:
+        """Every visitor online now, most recently active first."""
+        snapshots = await self.presence.online(site)
+        for snapshot in snapshots:
+            self._idle_check(snapshot)
+        snapshots.sort(key=lambda s: s.get("_active", 0), reverse=True)
+        return [public(s) for s in snapshots]
+
+    async def visitor_view(self, visitor_id: str) -> dict[str, Any]:
+        """One visitor: live snapshot if online, and their trail by visit (newest first)."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(sa.select(visitors).where(visitors.c.id == visitor_id))
+            ).first()
+            if row is None:
+                raise NotFound(f"no visitor {visitor_id}")
+            who = await self._who(conn, visitor_id)
+            rows = (
+                await conn.execute(
+                    sa.select(page_views)
+                    .where(page_views.c.visitor_id == visitor_id)
+                    .where(page_views.c.visit > row.visit_count - TRAIL_VISITS)
+                    .order_by(page_views.c.id)
+                )
+            ).all()
+        snapshot = await self.presence.get(row.inbox_id, visitor_id)
+        by_visit: dict[int, list[dict[str, Any]]] = {}
+        for pv in rows:
+            by_visit.setdefault(pv.visit, []).append(_page_view(pv).to_wire())
+        visits = [
+            {"visit": n, "pages": pages[-TRAIL_PAGES_PER_VISIT:], "started_at": pages[0]["at"]}
+            for n, pages in sorted(by_visit.items(), reverse=True)
+        ]
+        return {
+            "id": visitor_id,
+            "online": snapshot is not None,
+            "live": public(snapshot) if snapshot else None,
+            "visit_count": row.visit_count,
+            "first_seen": iso(row.created_at),
+            "last_seen": iso(row.last_seen_at),
+            "device": describe(row.user_agent).to_wire(),
+            **who,
+            "visits": visits,
+        }
+
+    async def recent_pages(self, visitor_id: str, limit: int = 10) -> list[PageView]:
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(page_views)
+                    .where(page_views.c.visitor_id == visitor_id)
+                    .order_by(page_views.c.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [_page_view(row) for row in rows]
+
+    # ---- maintenance -------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Publish idle visitors and those who left; store their last page's time."""
+        for site, visitor_id, snapshot in await self.presence.expired():
+            self._sockets.pop(visitor_id, None)
+            if self.campaigns is not None:
+                self.campaigns.cancel(visitor_id)
+            page = snapshot.get("page")
+            if page:
+                async with self._db.write() as conn:
+                    await conn.execute(
+                        page_views.update()
+                        .where(page_views.c.id == page["id"])
+                        .where(page_views.c.seconds.is_(None))
+                        .values(seconds=self._seconds_since(page["_since"], snapshot["_active"]))
+                    )
+            await self._bus.publish(
+                events.VISITORS,
+                {"type": "visitor_left", "visitor_id": visitor_id, "inbox_id": site},
+            )
+        for snapshot in await self.presence.online():
+            if snapshot["state"] == "active" and self._idle_check(snapshot):
+                await self._touch_and_publish(snapshot["inbox"]["id"], snapshot, None, keep=True)
+
+    async def cleanup(self, now: datetime | None = None) -> int:
+        """Delete page views older than the retention period; returns how many."""
+        cutoff = (now or self.now()) - timedelta(days=self.retention_days)
+        async with self._db.write() as conn:
+            result = await conn.execute(page_views.delete().where(page_views.c.created_at < cutoff))
+        return result.rowcount or 0
+
+    async def maintain(self) -> None:
+        """Background loop inside `hub serve`: sweep presence, clean up old page views."""
+        since_cleanup = CLEANUP_EVERY_SECONDS  # clean once at start
+        while True:
+            try:
+                await self.sweep()
+                if since_cleanup >= CLEANUP_EVERY_SECONDS:
+                    since_cleanup = 0.0
+                    removed = await self.cleanup()
+                    if removed:
+                        log.info("removed %d page views older than the retention period", removed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("visitor maintenance failed; trying again shortly")
+            await asyncio.sleep(SWEEP_EVERY_SECONDS)
+            since_cleanup += SWEEP_EVERY_SECONDS
+
+    # ---- internals -----------------------------------------------------------------
+
+    def _seconds_since(self, since: float, until: float | None = None) -> int:
+        end = self._ts() if until is None else until
+        return int(min(max(0.0, end - since), MAX_PAGE_SECONDS))
+
+    def _activity(self, snapshot: Snapshot) -> None:
+        snapshot["_active"] = self._ts()
+        snapshot["last_active"] = iso(self.now())
+
+    def _idle_check(self, snapshot: Snapshot) -> bool:
+        """Mark an active visitor idle once IDLE_AFTER_SECONDS have passed; True if it changed."""
+        if snapshot["state"] == "active" and self._ts() - snapshot["_active"] >= IDLE_AFTER_SECONDS:
+            snapshot["state"] = "idle"
+            return True
+        return False
+
+    async def _current(self, visitor: Visitor, inbox: Inbox) -> Snapshot:
+        snapshot = await self.presence.get(inbox.id, visitor.id)
+        return snapshot if snapshot is not None else await self._start_visit(visitor, inbox)
+
+    async def _start_visit(self, visitor: Visitor, inbox: Inbox) -> Snapshot:
+        """Begin a visit, or continue the last one if it ended within VISIT_GAP_SECONDS."""
+        now = self.now()
+        async with self._db.write() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        visitors.c.visit_count,
+                        visitors.c.visit_started_at,
+                        visitors.c.last_seen_at,
+                        visitors.c.created_at,
+                    ).where(visitors.c.id == visitor.id)
+                )
+            ).one()
+            last_seen = row.last_seen_at.replace(tzinfo=row.last_seen_at.tzinfo or UTC)
+            count, started = row.visit_count, row.visit_started_at
+            if started is None:
+                started = now
+            elif (now - last_seen).total_seconds() > VISIT_GAP_SECONDS:
+                count, started = count + 1, now
+            await conn.execute(
+                visitors.update()
+                .where(visitors.c.id == visitor.id)
+                .values(visit_count=count, visit_started_at=started, last_seen_at=now)
+            )
+            who = await self._who(conn, visitor.id)
+        device = describe(visitor.user_agent)
+        snapshot: Snapshot = {
+            "id": visitor.id,
+            "inbox": {"id": inbox.id, "name": inbox.name},
+            "state": "active",
+            "visit": count,
+            "visit_count": count,
+            "returning": count > 1,
+            "first_seen": iso(row.created_at),
+            "site_since": iso(started),
+            "pages": 0,
+            "page": None,
+            "referrer": None,
+            "source": "Direct",
+            "device": device.to_wire(),
+            **who,
+        }
+        self._activity(snapshot)
+        return snapshot
+
+    async def _who(self, conn: sa.ext.asyncio.AsyncConnection, visitor_id: str) -> dict[str, Any]:
+        row = (
+            await conn.execute(
+                sa.select(contacts.c.id, contacts.c.name, contacts.c.email)
+                .select_from(visitors.join(contacts, contacts.c.id == visitors.c.contact_id))
+                .where(visitors.c.id == visitor_id)
+            )
+        ).one()
+        chat = (
+            await conn.execute(
+                sa.select(conversations.c.id, conversations.c.status)
+                .where(conversations.c.visitor_id == visitor_id)
+                .order_by(conversations.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+        chatting = chat is not None and chat.status != Status.RESOLVED.value
+        return {
+            "contact": {"id": row.id, "name": row.name, "email": row.email},
+            "known": bool(row.name or row.email),
+            "chatting": chatting,
+            "conversation_id": chat.id if chat else None,
+        }
+
+    async def _touch(self, site: int, snapshot: Snapshot, ttl: float) -> None:
+        snapshot["_expires"] = self._ts() + ttl
+        await self.presence.touch(site, snapshot["id"], snapshot, ttl)
+
+    async def _touch_and_publish(
+        self, site: int, snapshot: Snapshot, view: PageView | None, keep: bool = False
+    ) -> Snapshot:
+        ttl = max(0.0, snapshot["_expires"] - self._ts()) if keep else LEAVE_AFTER_SECONDS
+        await self._touch(site, snapshot, ttl)
+        await self._bus.publish(
+            events.VISITORS,
+            {
+                "type": "visitor",
+                "visitor": public(snapshot),
+                "page_view": view.to_wire() if view else None,
+            },
+        )
+        return snapshot

@@ -130,13 +130,19 @@ class TrackingService:
         title: object = None,
         referrer: object = None,
     ) -> Snapshot:
-        """A widget socket opened (a page load). Continues or starts a visit; records the page."""
+        """A widget socket opened (a page load). Continues or starts a visit; records the page.
+
+        A bad page address raises InvalidInput before anything changes.
+        """
+        clean = clean_url(url, self._strip) if url is not None else None
         self._sockets[visitor.id] = self._sockets.get(visitor.id, 0) + 1
         snapshot = await self.presence.get(inbox.id, visitor.id)
         if snapshot is None:
             snapshot = await self._start_visit(visitor, inbox)
-        if url is not None:
-            return await self.page_view(visitor, inbox, url, title, referrer, snapshot=snapshot)
+        page = snapshot.get("page")
+        if clean is not None and not (page and page["url"] == clean):
+            # (a reconnect on the same page is no new page view)
+            return await self.page_view(visitor, inbox, clean, title, referrer, snapshot=snapshot)
         return await self._touch_and_publish(inbox.id, snapshot, None)
 
     async def page_view(

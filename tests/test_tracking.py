@@ -6,55 +6,17 @@ advancing it, never by waiting.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from hub import events
 from hub.errors import InvalidInput, TooLarge
 from hub.models import ContactDetails, Inbound
-from hub.settings import Settings
 from hub.visitor_presence import (
     IDLE_AFTER_SECONDS,
     LEAVE_AFTER_SECONDS,
     RECONNECT_GRACE_SECONDS,
 )
-from storage.migrate import upgrade_async
-from tests.conftest import make_settings
-from tests.servers import postgres_database
-
-START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC).timestamp()
-
-
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def settings(request, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        chosen = make_settings(tmp_path)
-        await upgrade_async(chosen.database_url)
-        yield chosen
-        return
-    async with postgres_database() as url:
-        chosen = make_settings(tmp_path, HUB_DATABASE_URL=url)
-        await upgrade_async(url)
-        yield chosen
-
-
-@pytest.fixture
-def clock(hub) -> FakeClock:  # type: ignore[no-untyped-def]
-    fake = FakeClock()
-    hub.visitor_presence.clock = fake
-    return fake
+from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@
   // The address as reported: secret-looking parameters and e-mail values removed
   // (the hub strips again; this keeps them from ever leaving the browser).
   function pageUrl(href) {
+    if (!href) return null;
     try {
       var u = new URL(href, location.href);
       if (!/^https?:$/.test(u.protocol)) return null;

@@ -1,0 +1,94 @@
+"""Live visitors end to end in headless Chromium: a shop on another origin, an agent watching.
+
+Screenshots of the live view land in test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser import ARTIFACTS, chromium, shop_site
+from tests.test_browser_chat import log_in
+
+PUSH = (
+    '<p><a id="to-pricing" href="/pricing">Pricing</a></p>'
+    '<button id="team" onclick="history.pushState({}, &quot;&quot;, '
+    "&quot;/pricing/team?token=s3cret&quot;); document.title = &quot;Team plans&quot;;"
+    '">Team plans</button>'
+)
+PAGES = {
+    "/": ("Home", '<p><a id="to-pricing" href="/pricing">Pricing</a></p>'),
+    "/pricing": ("Pricing", PUSH),
+    "/pricing/team": ("Team plans", ""),
+}
+
+
+@pytest.fixture
+async def shop(live_server, hub):  # type: ignore[no-untyped-def]
+    inbox = await hub.inboxes.create_website("Browser shop", ["http://placeholder.test"])
+    async with shop_site(live_server.url, inbox.site_token, pages=PAGES) as shop_url:
+        await hub.inboxes.set_allowed_origins(inbox.id, [shop_url])
+        yield shop_url, inbox
+
+
+@pytest.fixture
+async def browser():  # type: ignore[no-untyped-def]
+    async with chromium() as started:
+        yield started
+
+
+async def test_agent_sees_each_page_live_follows_the_trail_and_starts_a_chat(
+    live_server, admin, shop, browser
+):
+    shop_url, _ = shop
+    ARTIFACTS.mkdir(exist_ok=True)
+    agent_context = await browser.new_context(viewport={"width": 1440, "height": 860})
+    console = await agent_context.new_page()
+    await log_in(console, live_server.url, admin.email)
+    await console.goto(f"{live_server.url}/console/visitors")
+    await expect(console.locator("#live-state")).to_have_attribute("data-state", "online")
+    await expect(console.locator("#vis-empty")).to_be_visible()
+
+    visitor_context = await browser.new_context(viewport={"width": 1100, "height": 760})
+    visitor = await visitor_context.new_page()
+    await visitor.goto(shop_url)
+    row = console.locator(".vis-row")
+    await expect(row.locator(".vis-page-title")).to_have_text("Home")
+
+    await visitor.click("#to-pricing")  # a full page load: the visit goes on
+    await expect(row.locator(".vis-page-title")).to_have_text("Pricing")
+    await expect(row).to_have_count(1)
+
+    await visitor.click("#team")  # single-page-app navigation through pushState
+    await expect(row.locator(".vis-page-title")).to_have_text("Team plans")
+    # The secret query parameter never reached the console.
+    await expect(row.locator(".vis-page-url")).to_have_text(
+        shop_url.removeprefix("http://") + "/pricing/team"
+    )
+    await expect(row.locator(".vis-meta")).to_contain_text("3 pages")
+
+    await row.click()
+    trail = console.locator("#vd-trail .trail-title")
+    await expect(trail).to_have_text(["Home", "Pricing", "Team plans"])
+    await expect(console.locator("#vd-page-title")).to_have_text("Team plans")
+    await console.screenshot(path=ARTIFACTS / "live-visitors.png")
+
+    await console.fill("#vd-start-text", "Hi! Can I help you choose a plan?")
+    await console.click("#vd-start-send")
+    await console.wait_for_url(f"{live_server.url}/console/conversations/*")
+    # The visitor's widget opens by itself with the agent's message.
+    await expect(visitor.locator("#hc-panel")).to_be_visible()
+    await expect(visitor.locator(".log")).to_contain_text("Hi! Can I help you choose a plan?")
+    await visitor.screenshot(path=ARTIFACTS / "live-visitors-widget.png")
+    # The conversation's side panel shows where the visitor is, and their trail.
+    await expect(console.locator("#side-page-title")).to_have_text("Team plans")
+    await expect(console.locator("#side-trail .trail-title")).to_have_text(
+        ["Team plans", "Pricing", "Home"]
+    )
+    await visitor.evaluate("history.pushState({}, '', '/pricing?plan=pro'); document.title = 'Pro'")
+    await expect(console.locator("#side-page-title")).to_have_text("Pro")
+    await expect(console.locator("#side-trail .trail-title").first).to_have_text("Pro")
+    await console.screenshot(path=ARTIFACTS / "live-visitors-conversation.png")
+    await agent_context.close()
+    await visitor_context.close()

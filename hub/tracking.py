@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +89,18 @@ def _page_view(row: sa.Row) -> PageView:
     )
 
 
+def _timed(views: list[PageView]) -> list[PageView]:
+    """Oldest-first page views with the time on each page: until the next page of
+    the same visit, or as stored when the visitor left."""
+    timed: list[PageView] = []
+    for view, following in zip(views, [*views[1:], None], strict=False):
+        if view.seconds is None and following is not None and following.visit == view.visit:
+            gap = (following.created_at - view.created_at).total_seconds()
+            view = replace(view, seconds=int(min(max(0.0, gap), MAX_PAGE_SECONDS)))
+        timed.append(view)
+    return timed
+
+
 def public(snapshot: Snapshot) -> dict[str, Any]:
     """A snapshot as agents see it (internal `_` keys left out)."""
     return {k: v for k, v in snapshot.items() if not k.startswith("_")}
@@ -163,14 +175,9 @@ class TrackingService:
             if snapshot is None:
                 snapshot = await self._start_visit(visitor, inbox)
         now = self.now()
-        previous = snapshot.get("page")
+        # Time on the previous page is the gap to this one (computed when read,
+        # see _timed); only a visit's last page stores it, when the visitor leaves.
         async with self._db.write() as conn:
-            if previous:
-                await conn.execute(
-                    page_views.update()
-                    .where(page_views.c.id == previous["id"])
-                    .values(seconds=self._seconds_since(previous["_since"]))
-                )
             page_id = await conn.scalar(
                 page_views.insert()
                 .values(
@@ -286,8 +293,8 @@ class TrackingService:
             ).all()
         snapshot = await self.presence.get(row.inbox_id, visitor_id)
         by_visit: dict[int, list[dict[str, Any]]] = {}
-        for pv in rows:
-            by_visit.setdefault(pv.visit, []).append(_page_view(pv).to_wire())
+        for pv in _timed([_page_view(row) for row in rows]):
+            by_visit.setdefault(pv.visit, []).append(pv.to_wire())
         visits = [
             {"visit": n, "pages": pages[-TRAIL_PAGES_PER_VISIT:], "started_at": pages[0]["at"]}
             for n, pages in sorted(by_visit.items(), reverse=True)
@@ -305,16 +312,17 @@ class TrackingService:
         }
 
     async def recent_pages(self, visitor_id: str, limit: int = 10) -> list[PageView]:
+        """The visitor's latest pages, newest first."""
         async with self._db.read() as conn:
             rows = (
                 await conn.execute(
                     sa.select(page_views)
                     .where(page_views.c.visitor_id == visitor_id)
                     .order_by(page_views.c.id.desc())
-                    .limit(limit)
+                    .limit(limit + 1)  # one more: the time on the oldest shown
                 )
             ).all()
-        return [_page_view(row) for row in rows]
+        return list(reversed(_timed([_page_view(row) for row in reversed(rows)])))[:limit]
 
     # ---- maintenance -------------------------------------------------------------
 

@@ -421,6 +421,15 @@ class TrackingService:
                 .values(visit_count=count, visit_started_at=started, last_seen_at=now)
             )
             who = await self._who(conn, visitor.id)
+            # Continuing a visit (back from a sleeping laptop): where they were.
+            visit_pages = (
+                await conn.execute(
+                    sa.select(page_views)
+                    .where(page_views.c.visitor_id == visitor.id)
+                    .where(page_views.c.visit == count)
+                    .order_by(page_views.c.id)
+                )
+            ).all()
         device = describe(visitor.user_agent)
         snapshot: Snapshot = {
             "id": visitor.id,
@@ -431,13 +440,24 @@ class TrackingService:
             "returning": count > 1,
             "first_seen": iso(row.created_at),
             "site_since": iso(started),
-            "pages": 0,
+            "pages": len(visit_pages),
             "page": None,
-            "referrer": None,
+            "referrer": visit_pages[0].referrer if visit_pages else None,
             "source": "Direct",
             "device": device.to_wire(),
             **who,
         }
+        if visit_pages:
+            last = visit_pages[-1]
+            snapshot["source"] = source(visit_pages[0].referrer, visit_pages[0].url)
+            since = last.created_at.replace(tzinfo=last.created_at.tzinfo or UTC)
+            snapshot["page"] = {
+                "id": last.id,
+                "url": last.url,
+                "title": last.title,
+                "since": iso(since),
+                "_since": since.timestamp(),
+            }
         self._activity(snapshot)
         return snapshot
 

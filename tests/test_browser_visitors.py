@@ -92,3 +92,65 @@ async def test_agent_sees_each_page_live_follows_the_trail_and_starts_a_chat(
     await console.screenshot(path=ARTIFACTS / "live-visitors-conversation.png")
     await agent_context.close()
     await visitor_context.close()
+
+
+async def test_a_campaign_opens_the_widget_after_its_seconds_and_a_reply_is_counted(
+    live_server, admin, shop, browser
+):
+    shop_url, inbox = shop
+    hub = live_server.hub
+    campaign = await hub.campaigns.create(
+        inbox.id,
+        {
+            "name": "Pricing help",
+            "message": "Questions about our plans? I'm here.",
+            "sender_name": "Sales team",
+            "url_match": "prefix",
+            "url_pattern": "/pricing",
+            "min_seconds": 1,
+            "agents_online_only": True,
+        },
+    )
+    await hub.campaigns.create(
+        inbox.id,
+        {
+            "name": "Returning visitors",
+            "message": "Welcome back!",
+            "sender_name": "Ada",
+            "url_match": "exact",
+            "url_pattern": "/",
+            "min_seconds": 10,
+            "audience": "returning",
+            "business_hours_only": True,
+        },
+    )
+    agent_context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    console = await agent_context.new_page()
+    await log_in(console, live_server.url, admin.email)  # an agent is online
+
+    visitor_context = await browser.new_context(viewport={"width": 1100, "height": 760})
+    visitor = await visitor_context.new_page()
+    await visitor.goto(shop_url)
+    await visitor.click("#to-pricing")
+    panel = visitor.locator("#hc-panel")
+    await expect(panel).to_be_visible()  # opened by the campaign after its second
+    await expect(visitor.locator(".log")).to_contain_text("Questions about our plans? I'm here.")
+    await expect(visitor.locator(".log")).to_contain_text("Sales team")
+    await visitor.screenshot(path=ARTIFACTS / "campaign-widget.png")
+    composer = visitor.locator("form.cmp textarea")
+    await composer.fill("Is there a discount for teams?")
+    await composer.press("Enter")
+
+    row = console.locator(".conv-row", has_text="Is there a discount for teams?")
+    await expect(row).to_be_visible()
+    await row.locator("a").click()
+    await expect(console.locator("#thread .msg-bubble")).to_have_text(
+        ["Questions about our plans? I'm here.", "Is there a discount for teams?"]
+    )
+    stats = await hub.campaigns.get(campaign.id)
+    assert (stats.shown, stats.replied) == (1, 1)
+    await console.goto(f"{live_server.url}/console/campaigns")
+    await expect(console.locator('td[data-stat="replied"]').first).to_have_text("1")
+    await console.screenshot(path=ARTIFACTS / "campaigns.png", full_page=True)
+    await agent_context.close()
+    await visitor_context.close()

@@ -250,3 +250,17 @@ async def test_retention_cleanup_deletes_only_page_views_past_the_period(
     clock.advance(1 * 86400 + 60)
     assert await hub.tracking.cleanup() == 1
     assert [p.url for p in await hub.tracking.recent_pages(visitor.id)] == ["https://shop.test/new"]
+
+
+async def test_a_visitor_back_within_the_visit_keeps_their_page_and_count(
+    hub, website, visitor, clock
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home", "https://a.test/")
+    await hub.tracking.page_view(visitor, website, "https://shop.test/cart", "Cart")
+    clock.advance(LEAVE_AFTER_SECONDS + 1)  # the laptop slept: presence expired
+    await hub.tracking.sweep()
+    assert await hub.tracking.online() == []
+    await hub.tracking.heartbeat(visitor, website)  # awake again, same visit
+    [live] = await hub.tracking.online()
+    assert (live["visit"], live["pages"], live["page"]["title"]) == (1, 2, "Cart")
+    assert live["source"] == "a.test"

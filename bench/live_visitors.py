@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ORIGIN = "http://bench.test"
-PASSWORD = "bench-password-1234"
+PASSWORD = "bench-password-1234"  # noqa: S105 - throw-away agents of a throw-away hub
 VISITORS_PER_ADDRESS = 16
 CONNECT_TIMEOUT = 20.0
 
@@ -176,10 +176,14 @@ class Load:
 
         address = f"127.0.0.{2 + n // VISITORS_PER_ADDRESS}"
         home = f"{ORIGIN}/v{n}/0"
-        async with connect(url, origin=ORIGIN, local_addr=(address, 0),
-                           open_timeout=CONNECT_TIMEOUT) as ws:
-            await ws.send(json.dumps({"type": "hello", "visitor_token": None,
-                                      "page": {"url": home, "title": "Home"}}))
+        async with connect(
+            url, origin=ORIGIN, local_addr=(address, 0), open_timeout=CONNECT_TIMEOUT
+        ) as ws:
+            await ws.send(
+                json.dumps(
+                    {"type": "hello", "visitor_token": None, "page": {"url": home, "title": "Home"}}
+                )
+            )
             await ws.recv()
 
             async def drain() -> None:
@@ -200,8 +204,10 @@ class Load:
 
     async def run(self, visitor_url: str, agent_urls: list[tuple[str, dict[str, str]]]) -> dict:
         readies = [asyncio.Event() for _ in agent_urls]
-        agents = [asyncio.create_task(self.agent(u, h, r)) for (u, h), r in
-                  zip(agent_urls, readies, strict=True)]
+        agents = [
+            asyncio.create_task(self.agent(u, h, r))
+            for (u, h), r in zip(agent_urls, readies, strict=True)
+        ]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), CONNECT_TIMEOUT)
         visitors = []
         for n in range(self.args.visitors):
@@ -244,16 +250,19 @@ async def bench_hub(args: argparse.Namespace) -> dict:
     port = free_port()
     site = await prepare_hub(data_dir, args.agents)
     env = {**os.environ, **hub_env(data_dir, port)}
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(  # noqa: S603, ASYNC220 - started once, before the load
         [*pinned(0), sys.executable, "-m", "hub.cli", "serve", "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        cwd=ROOT,
+        env=env,
     )
     try:
         await wait_port(port, proc)
         base = f"http://127.0.0.1:{port}"
         cookies = [await agent_cookie(base, n) for n in range(args.agents)]
-        agents = [(f"ws://127.0.0.1:{port}/console/ws",
-                   {"Cookie": f"hub_session={c}", "Origin": base}) for c in cookies]
+        agents = [
+            (f"ws://127.0.0.1:{port}/console/ws", {"Cookie": f"hub_session={c}", "Origin": base})
+            for c in cookies
+        ]
         result = await Load(args).run(f"ws://127.0.0.1:{port}/widget/ws?site={site}", agents)
         result["server_peak_mb"] = peak_memory_kb(proc.pid) / 1024
         return result
@@ -265,7 +274,7 @@ async def bench_hub(args: argparse.Namespace) -> dict:
 
 async def bench_relay(args: argparse.Namespace) -> dict:
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(  # noqa: S603, ASYNC220 - started once, before the load
         [*pinned(0), sys.executable, __file__, "--serve-relay", str(port)], cwd=ROOT
     )
     try:
@@ -295,14 +304,20 @@ def main() -> None:
     if pinned(1):
         os.sched_setaffinity(0, {1})
     offered = args.visitors / args.interval
-    print(f"{args.visitors} visitors, a page every ~{args.interval:g} s "
-          f"(~{offered:.0f} page views/s offered), {args.agents} agents, {args.seconds:g} s window")
+    print(
+        f"{args.visitors} visitors, a page every ~{args.interval:g} s "
+        f"(~{offered:.0f} page views/s offered), {args.agents} agents, {args.seconds:g} s window"
+    )
     rows = [("hub", asyncio.run(bench_hub(args))), ("bare relay", asyncio.run(bench_relay(args)))]
-    print(f"{'server':<11} {'views/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak MB':>8} "
-          f"{'gen CPU s':>9} {'errors':>6}")
+    print(
+        f"{'server':<11} {'views/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak MB':>8} "
+        f"{'gen CPU s':>9} {'errors':>6}"
+    )
     for name, r in rows:
-        print(f"{name:<11} {r['page_views_per_s']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-              f"{r['server_peak_mb']:>8.0f} {r['generator_cpu_s']:>9.1f} {r['errors']:>6}")
+        print(
+            f"{name:<11} {r['page_views_per_s']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+            f"{r['server_peak_mb']:>8.0f} {r['generator_cpu_s']:>9.1f} {r['errors']:>6}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,16 @@ from hub.models import Role
 from hub.settings import Settings, SettingsError
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
+# Shown on the demo shop's pricing page after 20 seconds while an agent is online.
+DEMO_CAMPAIGN = {
+    "name": "Membership help",
+    "message": "Comparing memberships? Ask me anything, I'm happy to help you choose.",
+    "sender_name": "Acme Outdoor team",
+    "url_match": "prefix",
+    "url_pattern": "/demo/pricing",
+    "min_seconds": 20,
+    "agents_online_only": True,
+}
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -78,9 +88,10 @@ async def _bootstrap(settings: Settings) -> None:
                 f"http://127.0.0.1:{settings.port}",
                 f"http://localhost:{settings.port}",
             }
-            await hub.inboxes.create_website(
+            demo = await hub.inboxes.create_website(
                 "Demo shop", sorted(origins), site_token=DEMO_SITE_TOKEN
             )
+            await hub.campaigns.create(demo.id, DEMO_CAMPAIGN)
         if settings.demo:
             print(f"Demo shop with the chat widget: {settings.public_url}/demo")
     finally:

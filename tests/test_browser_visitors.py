@@ -154,3 +154,32 @@ async def test_a_campaign_opens_the_widget_after_its_seconds_and_a_reply_is_coun
     await console.screenshot(path=ARTIFACTS / "campaigns.png", full_page=True)
     await agent_context.close()
     await visitor_context.close()
+
+
+async def test_the_demo_shop_menu_shows_up_live_as_pages(live_server, admin, hub, browser):
+    from dataclasses import replace
+
+    from channels.webchat.routes import DEMO_SITE_TOKEN
+    from hub.cli import DEMO_CAMPAIGN
+
+    demo = await hub.inboxes.create_website("Demo", [live_server.url], site_token=DEMO_SITE_TOKEN)
+    await hub.campaigns.create(demo.id, DEMO_CAMPAIGN)
+    live_server.app.state.settings = replace(
+        live_server.app.state.settings, demo=True, public_url=live_server.url
+    )
+    agent_context = await browser.new_context(viewport={"width": 1440, "height": 860})
+    console = await agent_context.new_page()
+    await log_in(console, live_server.url, admin.email)
+    await console.goto(f"{live_server.url}/console/visitors")
+    visitor_context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    shop = await visitor_context.new_page()
+    await shop.goto(f"{live_server.url}/demo")
+    row = console.locator(".vis-row")
+    await expect(row.locator(".vis-page-title")).to_have_text("Acme Outdoor — Gear for every trail")
+    await shop.get_by_role("link", name="Membership").click()
+    await expect(row.locator(".vis-page-title")).to_have_text("Membership & pricing — Acme Outdoor")
+    await expect(shop.get_by_role("heading", name="Membership & pricing")).to_be_visible()
+    await shop.reload()  # the section's own address serves the shop too
+    await expect(shop.get_by_role("heading", name="Membership & pricing")).to_be_visible()
+    await agent_context.close()
+    await visitor_context.close()

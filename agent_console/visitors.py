@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from agent_console.web import Ctx, console_endpoint
 from hub.business_hours import DAY_NAMES, DAYS, BusinessHours
-from hub.campaigns import AUDIENCES, URL_MATCHES, Campaign, clean_fields
+from hub.campaigns import AUDIENCES, FIELDS, URL_MATCHES, Campaign, clean_fields
 from hub.errors import InvalidInput, NotFound
 
 _VISITOR_ID = re.compile(r"^v_[A-Za-z0-9_-]{1,38}$")
@@ -80,7 +80,7 @@ async def api_visitor(ctx: Ctx) -> Response:
 
 @console_endpoint()
 async def start_chat(ctx: Ctx) -> Response:
-    """"Start chat" on a live visitor: any logged-in agent."""
+    """ "Start chat" on a live visitor: any logged-in agent."""
     visitor_id = _visitor_id(ctx)
     posted = await ctx.hub.conversations.start_proactive(
         ctx.me, visitor_id, ctx.text("text", 20_000)
@@ -144,19 +144,7 @@ def _blank_form(ctx: Ctx, inbox_id: int | None) -> dict[str, Any]:
 
 
 def _form_of(campaign: Campaign) -> dict[str, Any]:
-    return {
-        "inbox_id": campaign.inbox_id,
-        "name": campaign.name,
-        "message": campaign.message,
-        "sender_name": campaign.sender_name,
-        "url_match": campaign.url_match,
-        "url_pattern": campaign.url_pattern,
-        "min_seconds": campaign.min_seconds,
-        "audience": campaign.audience,
-        "business_hours_only": campaign.business_hours_only,
-        "agents_online_only": campaign.agents_online_only,
-        "enabled": campaign.enabled,
-    }
+    return {"inbox_id": campaign.inbox_id, **{k: getattr(campaign, k) for k in FIELDS}}
 
 
 def _submitted(ctx: Ctx) -> dict[str, Any]:

@@ -32,6 +32,19 @@ from storage.db import Database
 from storage.tables import campaign_deliveries, campaigns, inboxes
 
 URL_MATCHES = ("exact", "prefix", "wildcard")
+# What admins edit (clean_fields returns exactly these).
+FIELDS = (
+    "name",
+    "message",
+    "sender_name",
+    "url_match",
+    "url_pattern",
+    "min_seconds",
+    "audience",
+    "business_hours_only",
+    "agents_online_only",
+    "enabled",
+)
 AUDIENCES = ("all", "new", "returning")
 MAX_MESSAGE_CHARS = 1000
 MAX_PATTERN_CHARS = 500

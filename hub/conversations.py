@@ -297,6 +297,7 @@ class ConversationService:
         contact_id: int,
         visitor_id: str | None,
         campaign_id: int | None = None,
+        assignee_id: int | None = None,
     ) -> int:
         now = utcnow()
         return await conn.scalar(
@@ -306,6 +307,7 @@ class ConversationService:
                 contact_id=contact_id,
                 visitor_id=visitor_id,
                 campaign_id=campaign_id,
+                assignee_id=assignee_id,
                 status=Status.OPEN.value,
                 last_seq=0,
                 last_in_seq=0,
@@ -380,31 +382,20 @@ class ConversationService:
             )
             opened = latest is None
             conversation_id = latest or await self._open(
-                conn, visitor_row.inbox_id, visitor_row.contact_id, visitor_id
-            )
-            extra: dict[str, Any] = {
-                "first_reply_at": sa.func.coalesce(conversations.c.first_reply_at, utcnow())
-            }
-            if opened:
-                extra["assignee_id"] = agent.id
-            message = await self._append(
                 conn,
-                conversation_id,
-                direction=Direction.OUT,
-                kind=Kind.TEXT,
-                author_type=AuthorType.AGENT,
-                author_id=agent.id,
-                text=body,
-                client_id=None,
-                extra=extra,
+                visitor_row.inbox_id,
+                visitor_row.contact_id,
+                visitor_id,
+                assignee_id=agent.id,
             )
-            await self._mark_agent_read(conn, agent.id, conversation_id, message.seq)
             conversation = await self._get(conn, conversation_id)
         if opened:
             await self._publish_conversation(conversation, to_visitor=True)
-        await self._publish_message(conversation, message)
+        # The text was checked above, so the conversation never stays empty
+        # unless the store itself fails between the two transactions.
+        posted = await self.reply(agent, conversation_id, body)
         await self._bus.publish(events.visitor_channel(visitor_id), {"type": "open"})
-        return Posted(message, conversation)
+        return posted
 
     async def assign(
         self, actor: Agent, conversation_id: int, assignee_id: int | None

@@ -152,6 +152,8 @@ class Load:
         self.delivered = 0
         self.errors = 0
         self.stop = asyncio.Event()
+        self.welcomed = 0
+        self.all_welcomed = asyncio.Event()
 
     async def agent(self, url: str, headers: dict[str, str], ready: asyncio.Event) -> None:
         from websockets.asyncio.client import connect
@@ -185,6 +187,9 @@ class Load:
                 )
             )
             await ws.recv()
+            self.welcomed += 1
+            if self.welcomed == self.args.visitors:
+                self.all_welcomed.set()
 
             async def drain() -> None:
                 async for text in ws:
@@ -214,6 +219,15 @@ class Load:
             visitors.append(asyncio.create_task(self.visitor(n, visitor_url)))
             if n % 50 == 49:
                 await asyncio.sleep(0.05)  # ramp up instead of 1,000 handshakes at once
+        # Measure the steady state: from when every visitor is connected.
+        ramp0 = time.perf_counter()
+        await asyncio.wait_for(self.all_welcomed.wait(), 120)
+        ramp = time.perf_counter() - ramp0
+        # The hub records each hello's page after the welcome; let that backlog
+        # and everyone's first page view pass before measuring.
+        await asyncio.sleep(self.args.settle)
+        self.delays.clear()
+        self.delivered = 0
         cpu0 = time.process_time()
         await asyncio.sleep(self.args.seconds)
         window_delivered = self.delivered
@@ -226,6 +240,7 @@ class Load:
             "p50_ms": 1000 * statistics.median(delays),
             "p99_ms": 1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))],
             "generator_cpu_s": cpu,
+            "ramp_s": ramp,
             "errors": self.errors,
             "connected": sum(1 for t in visitors if not t.cancelled() and t.exception() is None),
         }
@@ -294,6 +309,9 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=5)
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between pages")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
+    parser.add_argument(
+        "--settle", type=float, default=15.0, help="seconds after connecting before measuring"
+    )
     parser.add_argument("--serve-relay", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_relay:
@@ -311,12 +329,13 @@ def main() -> None:
     rows = [("hub", asyncio.run(bench_hub(args))), ("bare relay", asyncio.run(bench_relay(args)))]
     print(
         f"{'server':<11} {'views/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak MB':>8} "
-        f"{'gen CPU s':>9} {'errors':>6}"
+        f"{'gen CPU s':>9} {'errors':>6} {'connect s':>9}"
     )
     for name, r in rows:
         print(
             f"{name:<11} {r['page_views_per_s']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-            f"{r['server_peak_mb']:>8.0f} {r['generator_cpu_s']:>9.1f} {r['errors']:>6}"
+            f"{r['server_peak_mb']:>8.0f} {r['generator_cpu_s']:>9.1f} {r['errors']:>6} "
+            f"{r['ramp_s']:>9.1f}"
         )
 
 

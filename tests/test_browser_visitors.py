@@ -183,3 +183,37 @@ async def test_the_demo_shop_menu_shows_up_live_as_pages(live_server, admin, hub
     await expect(shop.get_by_role("heading", name="Membership & pricing")).to_be_visible()
     await agent_context.close()
     await visitor_context.close()
+
+
+async def test_global_privacy_control_means_no_trail_but_chat_works(
+    live_server, admin, shop, browser
+):
+    shop_url, _ = shop
+    hub = live_server.hub
+    agent_context = await browser.new_context()
+    console = await agent_context.new_page()
+    await log_in(console, live_server.url, admin.email)
+    await console.goto(f"{live_server.url}/console/visitors")
+    visitor_context = await browser.new_context()
+    # The browser says "do not sell or share" (navigator.globalPrivacyControl).
+    await visitor_context.add_init_script(
+        "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
+    )
+    visitor = await visitor_context.new_page()
+    await visitor.goto(shop_url)
+    await visitor.click("#to-pricing")
+    await visitor.get_by_role("button", name="Open chat").click()
+    composer = visitor.locator("form.cmp textarea")
+    await composer.fill("Private hello")
+    await composer.press("Enter")
+    await expect(visitor.locator(".log").get_by_text("Private hello", exact=True)).to_be_visible()
+    conversation = console.locator(".conv-row", has_text="Private hello")
+    await console.goto(f"{live_server.url}/console/")
+    await expect(conversation).to_be_visible()  # chat works
+    await console.goto(f"{live_server.url}/console/visitors")
+    await expect(console.locator("#vis-empty")).to_be_visible()  # nobody is tracked
+    [row] = await hub.conversations.list_for_agent(admin)
+    assert await hub.tracking.recent_pages(row.visitor_id) == []
+    assert (await hub.visitors.get(row.visitor_id)).last_page_url is None
+    await agent_context.close()
+    await visitor_context.close()

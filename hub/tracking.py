@@ -269,10 +269,14 @@ class TrackingService:
     async def online(self, site: int | None = None) -> list[dict[str, Any]]:
         """Every visitor online now, most recently active first."""
         snapshots = await self.presence.online(site)
-        for snapshot in snapshots:
-            self._idle_check(snapshot)
         snapshots.sort(key=lambda s: s.get("_active", 0), reverse=True)
-        return [public(s) for s in snapshots]
+        views = []
+        for snapshot in snapshots:
+            view = public(snapshot)
+            if self._idle_due(snapshot):  # the sweep will tell everyone; show it already
+                view["state"] = "idle"
+            views.append(view)
+        return views
 
     async def visitor_view(self, visitor_id: str) -> dict[str, Any]:
         """One visitor: live snapshot if online, and their trail by visit (newest first)."""
@@ -346,7 +350,8 @@ class TrackingService:
                 {"type": "visitor_left", "visitor_id": visitor_id, "inbox_id": site},
             )
         for snapshot in await self.presence.online():
-            if snapshot["state"] == "active" and self._idle_check(snapshot):
+            if self._idle_due(snapshot):
+                snapshot["state"] = "idle"
                 await self._touch_and_publish(snapshot["inbox"]["id"], snapshot, None, keep=True)
 
     async def cleanup(self, now: datetime | None = None) -> int:
@@ -384,12 +389,11 @@ class TrackingService:
         snapshot["_active"] = self._ts()
         snapshot["last_active"] = iso(self.now())
 
-    def _idle_check(self, snapshot: Snapshot) -> bool:
-        """Mark an active visitor idle once IDLE_AFTER_SECONDS have passed; True if it changed."""
-        if snapshot["state"] == "active" and self._ts() - snapshot["_active"] >= IDLE_AFTER_SECONDS:
-            snapshot["state"] = "idle"
-            return True
-        return False
+    def _idle_due(self, snapshot: Snapshot) -> bool:
+        """An active visitor without activity for IDLE_AFTER_SECONDS."""
+        return (
+            snapshot["state"] == "active" and self._ts() - snapshot["_active"] >= IDLE_AFTER_SECONDS
+        )
 
     async def _current(self, visitor: Visitor, inbox: Inbox) -> Snapshot:
         snapshot = await self.presence.get(inbox.id, visitor.id)

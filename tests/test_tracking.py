@@ -128,7 +128,8 @@ async def test_idle_after_minutes_without_activity_and_active_again_on_a_page(
             await hub.tracking.sweep()
         assert await drain(subscription) == []
         clock.advance(1)
-        await hub.tracking.sweep()
+        assert (await hub.tracking.online())[0]["state"] == "idle"  # shown at once
+        await hub.tracking.sweep()  # and published to every console
         idle = await drain(subscription)
     assert [(f["type"], f["visitor"]["state"]) for f in idle] == [("visitor", "idle")]
     await hub.tracking.page_view(visitor, website, "https://shop.test/b", "B")

@@ -140,10 +140,15 @@ async def test_pings_are_heartbeats_and_leave_ends_the_visit_after_the_grace(
         await hub.tracking.sweep()
         assert [v["id"] for v in await hub.tracking.online()] == [welcome["visitor_id"]]
         await c.send({"type": "leave"})
-        await c.ping()
+        await c.send({"type": "visibility", "visible": False})  # ignored after leave
+        await c.send({"type": "leave"})  # once only
+        await c.send({"type": "read", "seq": "x"})  # a round trip with no effect
+        await c.recv_type("error")
         clock.advance(RECONNECT_GRACE_SECONDS + 1)
         await hub.tracking.sweep()
         assert await hub.tracking.online() == []
+        await c.ping()  # the page came back from the browser's cache: online again
+        assert [v["id"] for v in await hub.tracking.online()] == [welcome["visitor_id"]]
 
 
 async def test_visibility_frames_show_a_hidden_tab(live_server, website):

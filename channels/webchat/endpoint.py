@@ -91,6 +91,7 @@ class WidgetSession:
         self.conversation_id: int | None = None
         self.track = True
         self._present = False
+        self._left = False  # said `leave` but the socket stays (a page restored from cache)
         self._send_lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -133,9 +134,20 @@ class WidgetSession:
     async def leave(self) -> None:
         """The page is going away (a `leave` frame, or the socket closed); once only."""
         if self._present and self.visitor is not None:
-            self._present = False
+            self._present, self._left = False, True
             with contextlib.suppress(HubError):
                 await self.hub.tracking.left(self.visitor, self.inbox)
+
+    @property
+    def present(self) -> bool:
+        """Shown in the live view (tracked, and not gone with `leave`)."""
+        return self._present
+
+    async def back(self) -> None:
+        """Any frame after `leave` on the same socket: the page is in use again."""
+        if self._left and self.visitor is not None:
+            self._present, self._left = True, False
+            await self.hub.tracking.arrive(self.visitor, self.inbox)
 
     async def _await_hello(self) -> protocol.Hello | None:
         while True:
@@ -335,6 +347,7 @@ class WidgetSession:
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
         # The ping is also the presence heartbeat (hub.visitor_presence).
+        await self.back()
         if self._present and self.visitor is not None:
             await self.hub.tracking.heartbeat(self.visitor, self.inbox)
         await self._send({"type": "pong"})

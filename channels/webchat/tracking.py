@@ -58,6 +58,7 @@ async def on_page(session: WidgetSession, frame: dict[str, Any]) -> None:
         return
     if not session.limits.pages.allow(session.visitor.id):
         raise ProtocolError("rate_limited", "Too many page views; this one was not recorded.")
+    await session.back()
     await session.hub.tracking.page_view(
         session.visitor, session.inbox, page.url, page.title, page.referrer
     )
@@ -66,7 +67,9 @@ async def on_page(session: WidgetSession, frame: dict[str, Any]) -> None:
 async def on_visibility(session: WidgetSession, frame: dict[str, Any]) -> None:
     assert session.visitor is not None
     visible = parse_visibility(frame)
-    if session.track:
+    if visible:
+        await session.back()
+    if session.track and session.present:
         await session.hub.tracking.visibility(session.visitor, session.inbox, visible)
 
 

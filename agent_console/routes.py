@@ -8,7 +8,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from agent_console import views
+from agent_console import views, visitors
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders
 
@@ -58,6 +58,16 @@ routes: list = [
             Route("/agents", views.agents_page, methods=["GET"], name="agents"),
             Route("/agents", views.create_agent, methods=["POST"], name="create_agent"),
             Route("/inboxes", views.inboxes_page, methods=["GET"], name="inboxes"),
+            # Live visitors and campaigns (agent_console/visitors.py)
+            Route("/visitors", visitors.visitors_page, methods=["GET"], name="visitors"),
+            Route("/api/visitors", visitors.api_visitors, methods=["GET"]),
+            Route("/api/visitors/{visitor_id}", visitors.api_visitor, methods=["GET"]),
+            Route("/visitors/{visitor_id}/chat", visitors.start_chat, methods=["POST"]),
+            Route("/campaigns", visitors.campaigns_page, methods=["GET"], name="campaigns"),
+            Route("/campaigns", visitors.create_campaign, methods=["POST"]),
+            Route("/campaigns/{campaign_id:int}", visitors.campaign_page, methods=["GET"]),
+            Route("/campaigns/{campaign_id:int}", visitors.update_campaign, methods=["POST"]),
+            Route("/inboxes/{inbox_id:int}/hours", visitors.set_hours, methods=["POST"]),
             WebSocketRoute("/ws", console_socket, name="socket"),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ],

@@ -6,7 +6,9 @@ Handshake: the socket is accepted, then closed at once with
     4401  no agent is logged in (or the agent has been deleted since)
 
 Hub → console: `{"type": "ready", "agent": {...}}` once subscribed, then every
-event of the `agents` channel as published (already JSON, serialized once).
+event of the `agents` and `visitors` channels as published (already JSON,
+serialized once): live visitors send `visitor` (a snapshot, with the new
+`page_view` if any) and `visitor_left`.
 If the console falls too far behind the bus drops it and the socket closes
 with 4000; the console then reloads what it shows from the server.
 
@@ -76,7 +78,9 @@ async def console_socket(websocket: WebSocket) -> None:
     if agent is None:
         await websocket.close(CLOSE_UNAUTHENTICATED, "log in first")
         return
-    async with hub.bus.subscribe(events.AGENTS, max_queue=QUEUE_SIZE) as subscription:
+    async with hub.bus.subscribe(
+        events.AGENTS, events.VISITORS, max_queue=QUEUE_SIZE
+    ) as subscription:
         await hub.presence.connected(agent.id)
         try:
             await _ConsoleSocket(websocket, hub, agent, subscription).run()

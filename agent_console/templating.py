@@ -91,6 +91,17 @@ def _browser(user_agent: str | None) -> str:
     return f"{name} on {system}" if system else name
 
 
+def _duration(seconds: int | None) -> str:
+    """Time on a page as the live view writes it: "42s", "3m 05s", "1h 4m"."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+
+
 def _attribute(value: object) -> str:
     """A custom attribute's value as a person reads it."""
     if value is None or value == "":
@@ -116,6 +127,7 @@ def _make_templates() -> Jinja2Templates:
         initials=_initials,
         browser=_browser,
         attribute=_attribute,
+        duration=_duration,
     )
     return Jinja2Templates(env=env)
 

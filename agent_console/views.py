@@ -53,6 +53,8 @@ SNOOZE_DURATIONS = {
     "1w": (timedelta(weeks=1), "1 week"),
 }
 WRONG_LOGIN = "Email or password is wrong"
+# Pages of the visitor's trail in a conversation's side panel.
+SIDE_TRAIL = 8
 
 
 # ---- login / logout ------------------------------------------------------------
@@ -225,6 +227,8 @@ async def _open_view(ctx: Ctx, conversation: Conversation) -> dict[str, Any]:
         "visitor": visitor,
         "page_url": page_url,
         "page_url_linkable": _is_web_url(page_url),
+        # The visitor's latest pages, newest first (live updates: static/visitors.js).
+        "trail": await hub.tracking.recent_pages(visitor.id, SIDE_TRAIL) if visitor else [],
         "inbox": await hub.inboxes.get(conversation.inbox_id),
         "agents": await hub.agents.list(),
         "online": hub.presence.online_agent_ids(),

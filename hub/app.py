@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,10 +59,15 @@ def create_app(settings: Settings, hub: Hub | None = None, run_jobs: bool = Fals
             if run_jobs
             else None
         )
+        # Every web process sweeps the visitors whose sockets it holds.
+        sweep = asyncio.create_task(app.state.hub.tracking.sweep_forever(), name="visitor-sweep")
         try:
             yield
         finally:
             stop.set()
+            sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweep
             if jobs is not None:
                 await jobs
             if own:

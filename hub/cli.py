@@ -1,4 +1,4 @@
-"""The `hub` command line: serve, migrate, bootstrap, create-agent, set-password."""
+"""The `hub` command line: serve, migrate, bootstrap, create-agent, set-password, cleanup."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ from hub.models import Role
 from hub.settings import Settings, SettingsError
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
+# Shown on the demo shop's pricing page after 20 seconds while an agent is online.
+DEMO_CAMPAIGN = {
+    "name": "Membership help",
+    "message": "Comparing memberships? Ask me anything, I'm happy to help you choose.",
+    "sender_name": "Acme Outdoor team",
+    "url_match": "prefix",
+    "url_pattern": "/demo/pricing",
+    "min_seconds": 20,
+    "agents_online_only": True,
+}
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -106,9 +116,10 @@ async def _bootstrap(settings: Settings) -> None:
                 f"http://127.0.0.1:{settings.port}",
                 f"http://localhost:{settings.port}",
             }
-            await hub.inboxes.create_website(
+            demo = await hub.inboxes.create_website(
                 "Demo shop", sorted(origins), site_token=DEMO_SITE_TOKEN
             )
+            await hub.campaigns.create(demo.id, DEMO_CAMPAIGN)
         if settings.demo:
             print(f"Demo shop with the chat widget: {settings.public_url}/demo")
     finally:
@@ -185,6 +196,20 @@ async def _set_password(settings: Settings, args: argparse.Namespace) -> None:
     print(f"Password set for {args.email}.")
 
 
+async def _cleanup(settings: Settings) -> None:
+    from hub.core import Hub
+
+    hub = await Hub.start(settings)
+    try:
+        removed = await hub.tracking.cleanup()
+    finally:
+        await hub.stop()
+    print(
+        f"Removed {removed} page views older than {settings.pageview_retention_days} days "
+        "(HUB_PAGEVIEW_RETENTION_DAYS)."
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hub",
@@ -214,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     move.add_argument("target", help="target URL, e.g. postgresql+asyncpg://hub@db/hub")
     move.add_argument("--from", dest="source", help="source URL (default HUB_DATABASE_URL)")
+    commands.add_parser(
+        "cleanup", help="delete page views older than HUB_PAGEVIEW_RETENTION_DAYS (default 90)"
+    )
     commands.add_parser(
         "bootstrap", help="create the first admin (printing its password) and the demo site"
     )
@@ -254,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_create_agent(settings, args))
         elif args.command == "set-password":
             asyncio.run(_set_password(settings, args))
+        elif args.command == "cleanup":
+            asyncio.run(_cleanup(settings))
         return 0
     except (SettingsError, HubError) as exc:
         print(f"hub: {exc}", file=sys.stderr)

@@ -37,6 +37,8 @@ from storage.db import Database
 from storage.tables import (
     agent_reads,
     agents,
+    campaign_deliveries,
+    campaigns,
     contacts,
     conversations,
     inboxes,
@@ -100,12 +102,19 @@ def _conversation(row: sa.Row, unread: int = 0) -> Conversation:
 
 
 def _message_query() -> sa.Select:
-    return sa.select(messages, _authors.c.name.label("author_name")).select_from(
+    author_name = sa.func.coalesce(_authors.c.name, campaigns.c.sender_name)
+    return sa.select(messages, author_name.label("author_name")).select_from(
         messages.outerjoin(
             _authors,
             sa.and_(
                 messages.c.author_type == AuthorType.AGENT.value,
                 _authors.c.id == messages.c.author_id,
+            ),
+        ).outerjoin(
+            campaigns,
+            sa.and_(
+                messages.c.author_type == AuthorType.CAMPAIGN.value,
+                campaigns.c.id == messages.c.author_id,
             ),
         )
     )
@@ -171,9 +180,23 @@ class ConversationService:
                     .where(contacts.c.id == visitor_row.contact_id)
                     .values(contact_values)
                 )
+            campaign = await self._answered_campaign(conn, inbound, conversation_id)
+            if campaign is not None:
+                conversation_id = None  # a campaign reply starts its own conversation
             opened = conversation_id is None
+            opener: Message | None = None
             if conversation_id is None:
-                conversation_id = await self._open(conn, inbound, visitor_row.contact_id, text)
+                conversation_id = await self._open(
+                    conn,
+                    inbound.inbox_id,
+                    visitor_row.contact_id,
+                    inbound.visitor_id,
+                    campaign_id=campaign.id if campaign else None,
+                )
+                if campaign is not None:
+                    opener = await self._open_with_campaign(
+                        conn, conversation_id, campaign, inbound.visitor_id
+                    )
             elif inbound.client_id is not None:
                 earlier = await self._by_client_id(conn, conversation_id, inbound.client_id)
                 if earlier is not None:
@@ -193,6 +216,8 @@ class ConversationService:
                 extra={"status": Status.OPEN.value, "snoozed_until": None, "resolved_at": None},
             )
             conversation = await self._get(conn, conversation_id)
+        if opener is not None:
+            await self._publish_message(conversation, opener)
         await self._publish_message(conversation, message)
         if opened or before != Status.OPEN.value:
             await self._publish_conversation(conversation, to_visitor=True)
@@ -215,16 +240,75 @@ class ConversationService:
             .limit(1)
         )
 
+    async def _answered_campaign(
+        self, conn: AsyncConnection, inbound: Inbound, conversation_id: int | None
+    ) -> sa.Row | None:
+        """The campaign this message answers, if it was shown to this visitor and is
+        not answered yet, and the visitor has no conversation going already."""
+        if inbound.campaign_id is None or inbound.conversation_id is not None:
+            return None
+        if conversation_id is not None:
+            status = await conn.scalar(
+                sa.select(conversations.c.status).where(conversations.c.id == conversation_id)
+            )
+            if status != Status.RESOLVED.value:
+                return None
+        return (
+            await conn.execute(
+                sa.select(campaigns.c.id, campaigns.c.message, campaigns.c.sender_name)
+                .select_from(
+                    campaigns.join(
+                        campaign_deliveries, campaign_deliveries.c.campaign_id == campaigns.c.id
+                    )
+                )
+                .where(campaigns.c.id == inbound.campaign_id)
+                .where(campaigns.c.inbox_id == inbound.inbox_id)
+                .where(campaign_deliveries.c.visitor_id == inbound.visitor_id)
+                .where(campaign_deliveries.c.replied_at.is_(None))
+            )
+        ).first()
+
+    async def _open_with_campaign(
+        self, conn: AsyncConnection, conversation_id: int, campaign: sa.Row, visitor_id: str
+    ) -> Message:
+        """The campaign's message opens the conversation; its delivery counts as replied."""
+        opener = await self._append(
+            conn,
+            conversation_id,
+            direction=Direction.OUT,
+            kind=Kind.TEXT,
+            author_type=AuthorType.CAMPAIGN,
+            author_id=campaign.id,
+            author_name=campaign.sender_name,
+            text=campaign.message,
+            client_id=None,
+        )
+        await conn.execute(
+            campaign_deliveries.update()
+            .where(campaign_deliveries.c.campaign_id == campaign.id)
+            .where(campaign_deliveries.c.visitor_id == visitor_id)
+            .values(conversation_id=conversation_id, replied_at=utcnow())
+        )
+        return opener
+
     async def _open(
-        self, conn: AsyncConnection, inbound: Inbound, contact_id: int, text: str
+        self,
+        conn: AsyncConnection,
+        inbox_id: int,
+        contact_id: int,
+        visitor_id: str | None,
+        campaign_id: int | None = None,
+        assignee_id: int | None = None,
     ) -> int:
         now = utcnow()
         return await conn.scalar(
             conversations.insert()
             .values(
-                inbox_id=inbound.inbox_id,
+                inbox_id=inbox_id,
                 contact_id=contact_id,
-                visitor_id=inbound.visitor_id,
+                visitor_id=visitor_id,
+                campaign_id=campaign_id,
+                assignee_id=assignee_id,
                 status=Status.OPEN.value,
                 last_seq=0,
                 last_in_seq=0,
@@ -272,6 +356,47 @@ class ConversationService:
             conversation = await self._get(conn, conversation_id)
         await self._publish_message(conversation, message)
         return Posted(message, conversation)
+
+    async def start_proactive(self, agent: Agent, visitor_id: str, text: str) -> Posted:
+        """An agent writes first to a visitor on the site (live visitors' "Start chat").
+
+        The message goes to the visitor's open conversation, or opens a new one
+        assigned to the agent; the widget is told to open itself.
+        """
+        body = clean_text(text, MAX_REPLY_CHARS)
+        async with self._db.write() as conn:
+            visitor_row = (
+                await conn.execute(
+                    sa.select(visitors.c.inbox_id, visitors.c.contact_id).where(
+                        visitors.c.id == visitor_id
+                    )
+                )
+            ).first()
+            if visitor_row is None:
+                raise NotFound(f"no visitor {visitor_id}")
+            latest = await conn.scalar(
+                sa.select(conversations.c.id)
+                .where(conversations.c.visitor_id == visitor_id)
+                .where(conversations.c.status != Status.RESOLVED.value)
+                .order_by(conversations.c.id.desc())
+                .limit(1)
+            )
+            opened = latest is None
+            conversation_id = latest or await self._open(
+                conn,
+                visitor_row.inbox_id,
+                visitor_row.contact_id,
+                visitor_id,
+                assignee_id=agent.id,
+            )
+            conversation = await self._get(conn, conversation_id)
+        if opened:
+            await self._publish_conversation(conversation, to_visitor=True)
+        # The text was checked above, so the conversation never stays empty
+        # unless the store itself fails between the two transactions.
+        posted = await self.reply(agent, conversation_id, body)
+        await self._bus.publish(events.visitor_channel(visitor_id), {"type": "open"})
+        return posted
 
     async def assign(
         self, actor: Agent, conversation_id: int, assignee_id: int | None
@@ -603,6 +728,7 @@ class ConversationService:
         client_id: str | None,
         extra: dict[str, Any] | None = None,
         preview: bool = True,
+        author_name: str | None = None,
     ) -> Message:
         now = utcnow()
         values: dict[str, Any] = {
@@ -635,7 +761,6 @@ class ConversationService:
                 created_at=now,
             )
         )
-        author_name = None
         if author_type is AuthorType.AGENT and author_id is not None:
             author_name = await conn.scalar(
                 sa.select(agents.c.name).where(agents.c.id == author_id)

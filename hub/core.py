@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from hub.agents import AgentService
 from hub.bus import EventBus
+from hub.business_hours import BusinessHoursService
+from hub.campaigns import CampaignService
 from hub.conversations import ConversationService
 from hub.inboxes import InboxService
 from hub.presence import AgentPresence, shared_presence
 from hub.security import VisitorTokens
 from hub.settings import Settings
+from hub.tracking import TrackingService
+from hub.visitor_presence import presence_backend
 from hub.visitors import VisitorService
 from storage.db import Database
 from storage.migrate import ensure_migrated
@@ -27,6 +31,20 @@ class Hub:
         self.visitors = VisitorService(db, bus)
         self.conversations = ConversationService(db, bus)
         self.presence = AgentPresence(bus, shared_presence(settings.bus_url))
+        # Live visitors and proactive campaigns (hub/tracking.py, hub/campaigns.py).
+        self.visitor_presence = presence_backend(settings.bus_url)
+        self.tracking = TrackingService(
+            db,
+            bus,
+            self.visitor_presence,
+            settings.tracking_strip_params,
+            settings.pageview_retention_days,
+        )
+        self.business_hours = BusinessHoursService(db)
+        self.campaigns = CampaignService(
+            db, bus, self.visitor_presence, self.business_hours, self.presence.any_online
+        )
+        self.tracking.campaigns = self.campaigns
 
     @classmethod
     async def start(cls, settings: Settings) -> Hub:

@@ -14,3 +14,9 @@ PRESENCE_SYNC = "presence-sync"
 def visitor_channel(visitor_id: str) -> str:
     """Events one visitor may see: their messages, typing and read receipts."""
     return f"visitor:{visitor_id}"
+
+
+# Every agent console subscribes here too: live visitors (page views,
+# presence), which can be many; kept apart from AGENTS so that a later
+# consumer of conversation events alone need not filter them out.
+VISITORS = "visitors"

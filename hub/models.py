@@ -44,6 +44,7 @@ class AuthorType(enum.StrEnum):
     CONTACT = "contact"
     AGENT = "agent"
     SYSTEM = "system"
+    CAMPAIGN = "campaign"  # a proactive campaign's message (author_id: the campaign)
 
 
 class Role(enum.StrEnum):
@@ -73,6 +74,8 @@ class Inbound:
     visitor_id: str | None = None
     conversation_id: int | None = None
     contact: ContactDetails | None = None
+    # The visitor answers this proactive campaign's message (web chat only).
+    campaign_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -202,3 +205,5 @@ class Visitor:
     last_page_title: str | None
     created_at: datetime
     last_seen_at: datetime
+    visit_count: int = 1
+    visit_started_at: datetime | None = None

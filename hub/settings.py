@@ -7,6 +7,7 @@ sentence naming the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,10 @@ class Settings:
     cookie_secure: bool
     demo: bool
     extra: dict[str, str] = field(default_factory=dict)
+    # Live visitors: how long page views are kept, and which query parameters
+    # are removed from page addresses before they are stored.
+    pageview_retention_days: int = 90
+    tracking_strip_params: str = r"token|key|password|email|session"
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -98,6 +103,8 @@ class Settings:
             public_url=public_url,
             cookie_secure=_flag(env, "HUB_COOKIE_SECURE", public_url.startswith("https://")),
             demo=_flag(env, "HUB_DEMO", True),
+            pageview_retention_days=_retention_days(get("PAGEVIEW_RETENTION_DAYS", "90")),
+            tracking_strip_params=_strip_params(get("TRACKING_STRIP_PARAMS", "")),
         )
 
 
@@ -111,6 +118,27 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def _retention_days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise SettingsError(
+            f"HUB_PAGEVIEW_RETENTION_DAYS must be a number of days from 1 to 3650, got {text!r}"
+        )
+    return int(text)
+
+
+def _strip_params(pattern: str) -> str:
+    from hub.pages import DEFAULT_STRIP_PATTERN
+
+    pattern = pattern or DEFAULT_STRIP_PATTERN
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise SettingsError(
+            f"HUB_TRACKING_STRIP_PARAMS must be a regular expression: {exc}"
+        ) from None
+    return pattern
 
 
 def _embedded_secret(data_dir: Path) -> str:

@@ -14,7 +14,7 @@ from hub.models import Contact, Inbox, Visitor, utcnow
 from hub.security import verify_identity
 from hub.text import clean_email, clean_optional
 from storage.db import Database
-from storage.tables import contacts, conversations, visitors
+from storage.tables import contacts, conversations, page_views, visitors
 
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_NAME = 64
@@ -31,6 +31,8 @@ def _visitor(row: sa.Row) -> Visitor:
         last_page_title=row.last_page_title,
         created_at=row.created_at,
         last_seen_at=row.last_seen_at,
+        visit_count=row.visit_count,
+        visit_started_at=row.visit_started_at,
     )
 
 
@@ -160,6 +162,12 @@ class VisitorService:
                     await conn.execute(
                         conversations.update()
                         .where(conversations.c.visitor_id == visitor.id)
+                        .values(contact_id=contact_id)
+                    )
+                    # The page trail follows the visitor to the identified contact.
+                    await conn.execute(
+                        page_views.update()
+                        .where(page_views.c.visitor_id == visitor.id)
                         .values(contact_id=contact_id)
                     )
             elif existing is None:

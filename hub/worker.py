@@ -12,6 +12,8 @@ from hub.models import utcnow
 SNOOZE_CHECK_EVERY = timedelta(seconds=30)
 # Expired sessions are refused anyway; deleting them only keeps the table small.
 SESSION_CLEANUP_EVERY = timedelta(hours=1)
+# Page views past the retention period go in one bulk delete now and then.
+PAGEVIEW_RETENTION_EVERY = timedelta(hours=1)
 
 
 def hub_jobs(hub: Hub) -> list[Job]:
@@ -19,6 +21,7 @@ def hub_jobs(hub: Hub) -> list[Job]:
     return [
         Job("wake-snoozed", SNOOZE_CHECK_EVERY, hub.conversations.wake_snoozed),
         Job("expire-sessions", SESSION_CLEANUP_EVERY, hub.agents.delete_expired_sessions),
+        Job("pageview-retention", PAGEVIEW_RETENTION_EVERY, hub.tracking.cleanup),
     ]
 
 

@@ -63,6 +63,9 @@ visitors = sa.Table(
     sa.Column("last_page_title", sa.String(300)),
     sa.Column("created_at", TIMESTAMP, nullable=False),
     sa.Column("last_seen_at", TIMESTAMP, nullable=False),
+    # Live visitors (0002): how many visits, and when the current one began.
+    sa.Column("visit_count", sa.Integer, nullable=False, default=1, server_default="1"),
+    sa.Column("visit_started_at", TIMESTAMP),
 )
 
 conversations = sa.Table(
@@ -84,6 +87,9 @@ conversations = sa.Table(
     sa.Column("last_activity_at", TIMESTAMP, nullable=False, index=True),
     sa.Column("first_reply_at", TIMESTAMP),
     sa.Column("resolved_at", TIMESTAMP),
+    # The proactive campaign whose message the visitor answered (0002). No
+    # foreign key: SQLite cannot add one without rebuilding the table.
+    sa.Column("campaign_id", sa.Integer),
 )
 
 messages = sa.Table(
@@ -135,4 +141,60 @@ agent_sessions = sa.Table(
     ),
     sa.Column("created_at", TIMESTAMP, nullable=False),
     sa.Column("expires_at", TIMESTAMP, nullable=False, index=True),
+)
+
+
+# ---- live visitors and campaigns (revision 0004) ----------------------------
+
+page_views = sa.Table(
+    "page_views",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "visitor_id", sa.String(40), sa.ForeignKey("visitors.id"), nullable=False, index=True
+    ),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id"), nullable=False, index=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    sa.Column("visit", sa.Integer, nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("title", sa.String(300)),
+    sa.Column("referrer", sa.String(2000)),
+    sa.Column("seconds", sa.Integer),
+    sa.Column("created_at", TIMESTAMP, nullable=False, index=True),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("message", sa.String(1000), nullable=False),
+    sa.Column("sender_name", sa.String(100), nullable=False),
+    sa.Column("url_match", sa.String(16), nullable=False),
+    sa.Column("url_pattern", sa.String(500), nullable=False),
+    sa.Column("min_seconds", sa.Integer, nullable=False),
+    sa.Column("audience", sa.String(16), nullable=False),
+    sa.Column("business_hours_only", sa.Boolean, nullable=False),
+    sa.Column("agents_online_only", sa.Boolean, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+)
+
+campaign_deliveries = sa.Table(
+    "campaign_deliveries",
+    metadata,
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id"), primary_key=True),
+    sa.Column("visitor_id", sa.String(40), sa.ForeignKey("visitors.id"), primary_key=True),
+    sa.Column("shown_at", TIMESTAMP, nullable=False),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id")),
+    sa.Column("replied_at", TIMESTAMP),
+)
+
+business_hours = sa.Table(
+    "business_hours",
+    metadata,
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), primary_key=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("schedule", sa.JSON, nullable=False),
 )

@@ -50,19 +50,31 @@ async def chromium() -> AsyncIterator[object]:
 
 
 @asynccontextmanager
-async def shop_site(hub_url: str, site_token: str, host: str = "127.0.0.2") -> AsyncIterator[str]:
-    """A static shop page on another origin that embeds the widget's script tag."""
+async def shop_site(
+    hub_url: str,
+    site_token: str,
+    host: str = "127.0.0.2",
+    pages: dict[str, tuple[str, str]] | None = None,
+) -> AsyncIterator[str]:
+    """A static shop on another origin that embeds the widget's script tag.
 
-    async def page(request) -> HTMLResponse:  # type: ignore[no-untyped-def]
-        return HTMLResponse(
-            "<!doctype html><html><head><title>Test shop</title>"
-            "<style>* { font-family: serif !important; } button { all: unset; }</style>"
-            "</head><body><h1>Test shop</h1><p>Products.</p>"
-            f'<script src="{hub_url}/widget.js" data-site="{site_token}" async></script>'
-            "</body></html>"
-        )
+    `pages` maps paths to (title, body HTML); by default "/" and "/other".
+    """
+    pages = pages or {"/": ("Test shop", "<p>Products.</p>"), "/other": ("Test shop", "")}
 
-    app = Starlette(routes=[Route("/", page), Route("/other", page)])
+    def page_for(title: str, body: str):  # type: ignore[no-untyped-def]
+        async def page(request) -> HTMLResponse:  # type: ignore[no-untyped-def]
+            return HTMLResponse(
+                f"<!doctype html><html><head><title>{title}</title>"
+                "<style>* { font-family: serif !important; } button { all: unset; }</style>"
+                f"</head><body><h1>Test shop</h1>{body}"
+                f'<script src="{hub_url}/widget.js" data-site="{site_token}" async></script>'
+                "</body></html>"
+            )
+
+        return page
+
+    app = Starlette(routes=[Route(path, page_for(*pages[path])) for path in pages])
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:

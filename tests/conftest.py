@@ -19,6 +19,7 @@ from hub.core import Hub
 from hub.models import Agent, Inbox, Role
 from hub.settings import Settings
 from storage.migrate import upgrade
+from tests.clock import FakeClock
 from tests.console_client import AGENT_PASSWORD, Console, log_in, new_http
 
 
@@ -47,6 +48,14 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
         yield started
     finally:
         await started.stop()
+
+
+@pytest.fixture
+def clock(hub: Hub) -> FakeClock:
+    """Visitor presence and tracking on a clock the test moves (no waiting for timeouts)."""
+    fake = FakeClock()
+    hub.visitor_presence.clock = fake
+    return fake
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ def test_help_lists_the_commands(tmp_path):
         "set-password",
         "worker",
         "migrate-store",
+        "cleanup",
     ):
         assert command in result.stdout
 
@@ -121,6 +122,7 @@ def test_worker_once_runs_the_due_jobs_and_exits(tmp_path):
     assert first.returncode == 0, first.stderr
     assert "wake-snoozed: 0" in first.stdout
     assert "expire-sessions: 0" in first.stdout
+    assert "pageview-retention: 0" in first.stdout
     # Ran a moment ago: not due again yet, so nothing runs.
     second = hub(tmp_path, "worker", "--once")
     assert second.returncode == 0 and second.stdout == ""
@@ -130,3 +132,53 @@ def test_serve_help_offers_leaving_jobs_to_workers(tmp_path):
     result = hub(tmp_path, "serve", "--help")
     assert result.returncode == 0
     assert "--no-jobs" in result.stdout
+
+
+def test_cleanup_removes_page_views_past_the_retention_period(tmp_path):
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from storage.db import Database
+    from storage.tables import page_views
+
+    assert hub(tmp_path, "migrate").returncode == 0
+    assert hub(tmp_path, "bootstrap", extra_env={"HUB_DEMO": "true"}).returncode == 0
+
+    async def seed() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hub.db'}")
+        from hub.bus import EventBus
+        from hub.inboxes import InboxService
+        from hub.models import Inbox  # noqa: F401 - the demo inbox exists
+        from hub.visitors import VisitorService
+
+        inbox = (await InboxService(db).list())[0]
+        visitor = await VisitorService(db, EventBus()).create(inbox)
+        now = datetime.now(UTC)
+        async with db.write() as conn:
+            for days in (100, 10):
+                await conn.execute(
+                    page_views.insert().values(
+                        visitor_id=visitor.id,
+                        contact_id=visitor.contact_id,
+                        inbox_id=inbox.id,
+                        visit=1,
+                        url=f"https://shop.test/{days}",
+                        created_at=now - timedelta(days=days),
+                    )
+                )
+        await db.dispose()
+
+    async def left() -> list[str]:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hub.db'}")
+        async with db.read() as conn:
+            urls = (await conn.execute(sa.select(page_views.c.url))).scalars().all()
+        await db.dispose()
+        return list(urls)
+
+    asyncio.run(seed())
+    result = hub(tmp_path, "cleanup", extra_env={"HUB_PAGEVIEW_RETENTION_DAYS": "30"})
+    assert result.returncode == 0, result.stderr
+    assert "Removed 1 page views older than 30 days" in result.stdout
+    assert asyncio.run(left()) == ["https://shop.test/10"]

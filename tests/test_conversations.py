@@ -9,24 +9,7 @@ import pytest
 from hub import events
 from hub.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from hub.models import Inbound, Kind, Status
-from hub.settings import Settings
-from storage.migrate import upgrade_async
-from tests.conftest import make_settings
-from tests.servers import postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def settings(request, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    """Every test here runs on both engines the store supports."""
-    if request.param == "sqlite":
-        chosen = make_settings(tmp_path)
-        await upgrade_async(chosen.database_url)
-        yield chosen
-        return
-    async with postgres_database() as url:
-        chosen = make_settings(tmp_path, HUB_DATABASE_URL=url)
-        await upgrade_async(url)
-        yield chosen
+from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
 
 async def new_visitor(hub, inbox):  # type: ignore[no-untyped-def]

@@ -60,3 +60,24 @@ def test_https_public_url_makes_cookies_secure(tmp_path):
 def test_bad_values_name_the_variable(tmp_path, name, value, message):
     with pytest.raises(SettingsError, match=message):
         load(tmp_path, **{name: value})
+
+
+def test_page_view_retention_and_stripped_parameters_have_privacy_defaults(tmp_path):
+    settings = load(tmp_path)
+    assert settings.pageview_retention_days == 90
+    assert settings.tracking_strip_params == "token|key|password|email|session"
+    custom = load(tmp_path, HUB_PAGEVIEW_RETENTION_DAYS="7", HUB_TRACKING_STRIP_PARAMS="^utm_")
+    assert (custom.pageview_retention_days, custom.tracking_strip_params) == (7, "^utm_")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("HUB_PAGEVIEW_RETENTION_DAYS", "0", "number of days"),
+        ("HUB_PAGEVIEW_RETENTION_DAYS", "ninety", "number of days"),
+        ("HUB_TRACKING_STRIP_PARAMS", "token(", "regular expression"),
+    ],
+)
+def test_bad_tracking_settings_name_the_variable(tmp_path, name, value, message):
+    with pytest.raises(SettingsError, match=f"{name}.*{message}"):
+        load(tmp_path, **{name: value})

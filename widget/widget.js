@@ -9,8 +9,16 @@
  * text from the network or the user is inserted as text, never as HTML.
  *
  * Optional script attributes: data-title (header title, default
- * "Chat with us"), data-color (accent colour). The accent colour can also be
- * set from the page's CSS with the custom property --hubchat-accent.
+ * "Chat with us"), data-color (accent colour), data-track="off" (report no
+ * page views: agents do not see the visitor's navigation), data-strip-params
+ * (a regular expression of query parameter names removed from reported
+ * addresses; default token|key|password|email|session). The accent colour can
+ * also be set from the page's CSS with the custom property --hubchat-accent.
+ *
+ * Live visitors: the widget reports each page (load, and single-page-app
+ * navigation through pushState/replaceState/popstate/hashchange), tab
+ * visibility and leaving. It reports nothing of the kind when the browser
+ * sends Global Privacy Control or Do Not Track; chat works the same.
  */
 (function () {
   "use strict";
@@ -43,6 +51,27 @@
   } catch (e) { warn("cannot derive the hub URL from the script src"); return; }
   var TITLE = script.getAttribute("data-title") || "Chat with us";
   var COLOR = script.getAttribute("data-color");
+  var N = W.navigator || {};
+  var TRACK = script.getAttribute("data-track") !== "off" && N.globalPrivacyControl !== true &&
+    [N.doNotTrack, W.doNotTrack, N.msDoNotTrack].indexOf("1") < 0 && N.doNotTrack !== "yes";
+  var STRIP;
+  try { STRIP = new RegExp(script.getAttribute("data-strip-params") || "token|key|password|email|session", "i"); }
+  catch (e) { STRIP = /token|key|password|email|session/i; }
+  // The address as reported: secret-looking parameters and e-mail values removed
+  // (the hub strips again; this keeps them from ever leaving the browser).
+  function pageUrl(href) {
+    if (!href) return null;
+    try {
+      var u = new URL(href, location.href);
+      if (!/^https?:$/.test(u.protocol)) return null;
+      u.username = u.password = "";
+      var q = [];
+      u.searchParams.forEach(function (v, k) { if (!STRIP.test(k) && !/@.+\./.test(v)) q.push([k, v]); });
+      u.search = new URLSearchParams(q).toString();
+      if (u.hash.indexOf("=") > 0) u.hash = "";
+      return u.href;
+    } catch (e) { return null; }
+  }
 
   // --------------------------------------------------------------- storage
   // Falls back to memory when storage is unavailable (private mode, quota,
@@ -82,6 +111,7 @@
   var identity = null, identitySent = false, attrs = null;
   var myTyping = false, myTypingAt = 0, myTypingT = null;
   var retryT = {};
+  var sentUrl = null, navT = null, camp = null; // last reported page; campaign shown, unanswered
   var listeners = {};
   var ui = null, listDirty = true, renderQ = false, stick = true;
 
@@ -123,7 +153,7 @@
 
   // ------------------------------------------------------------- messages
   function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
-  function isAgent(m) { return m.author && m.author.type === "agent"; }
+  function isAgent(m) { return m.author && (m.author.type === "agent" || m.author.type === "campaign"); }
   function isSystem(m) { return m.author && m.author.type === "system"; }
   function convId() { return conv ? conv.id : null; }
 
@@ -133,6 +163,7 @@
     if (seen[k]) return false;
     seen[k] = 1;
     if (m.client_id) cids[m.client_id] = 1;
+    if (m.author && m.author.type === "campaign") camp = null; // stored now: shown from the thread
     msgs.push(m);
     msgs.sort(function (a, b) { return cmp(a.conversation_id, b.conversation_id) || cmp(a.seq, b.seq); });
     if (isAgent(m) && typingName) setTyping(false);
@@ -180,6 +211,7 @@
   function sendItem(it) {
     var f = { type: "message", client_id: it.id, text: it.text };
     if (it.contact) f.contact = it.contact;
+    if (it.camp) f.campaign_id = it.camp;
     send(f);
   }
   function flush() {
@@ -201,8 +233,9 @@
       if (ws !== s) return;
       sentLastSeq = fullNext ? 0 : lastSeq();
       fullNext = false;
-      sendRaw({ type: "hello", visitor_token: token, last_seq: sentLastSeq,
-        page: { url: location.href, title: D.title } });
+      sentUrl = TRACK ? pageUrl(location.href) : null;
+      sendRaw({ type: "hello", visitor_token: token, last_seq: sentLastSeq, track: TRACK,
+        page: TRACK ? { url: sentUrl, title: D.title, referrer: pageUrl(D.referrer) } : {} });
       clearInterval(pingT);
       pingT = setInterval(guard(function () {
         if (ws !== s) return;
@@ -313,6 +346,16 @@
       if (f.conversation && typeof f.conversation === "object") { conv = f.conversation; listDirty = true; }
     },
     presence: function (f) { online = f.agents_online !== false; },
+    // A proactive campaign: shown as the sender's message until the visitor answers.
+    campaign: function (f) {
+      var c = f.campaign;
+      if (!c || typeof c.text !== "string" || typeof c.id !== "number") return;
+      camp = { id: c.id, text: c.text, name: String((c.author && c.author.name) || ""), at: c.created_at };
+      listDirty = true;
+      setOpen(true, false);
+    },
+    // An agent started a chat from the live visitors view.
+    open: function () { setOpen(true, false); },
     identified: function () { /* the hub linked us to a contact; nothing to show */ },
     pong: function () { /* any frame proves the link is alive */ },
     error: function (f) {
@@ -338,6 +381,37 @@
     }
   };
 
+  // ------------------------------------------------------------ navigation
+  function navigated() {
+    clearTimeout(navT);
+    // Let the app set its new title first; also folds redirects into one view.
+    navT = setTimeout(guard(function () {
+      var u = pageUrl(location.href);
+      if (!u || u === sentUrl || !welcomed) return;
+      var ref = sentUrl;
+      sentUrl = u;
+      send({ type: "page", url: u, title: D.title, referrer: ref });
+    }), 150);
+  }
+  function track() {
+    var h = W.history;
+    ["pushState", "replaceState"].forEach(function (name) {
+      var orig = h && h[name];
+      if (typeof orig !== "function") return;
+      h[name] = function () {
+        var r = orig.apply(this, arguments);
+        navigated();
+        return r;
+      };
+    });
+    W.addEventListener("popstate", guard(navigated));
+    W.addEventListener("hashchange", guard(navigated));
+    D.addEventListener("visibilitychange", guard(function () {
+      send({ type: "visibility", visible: D.visibilityState !== "hidden" });
+    }));
+    W.addEventListener("pagehide", guard(function () { send({ type: "leave" }); }));
+  }
+
   function setTyping(on, name) {
     clearTimeout(typingT);
     typingName = on ? name : null;
@@ -351,6 +425,7 @@
     if (!text) return false;
     var it = { id: newId(), text: text.slice(0, 5000), t: Date.now() };
     if (contact) it.contact = contact;
+    if (camp && !camp.sent) { it.camp = camp.id; camp.sent = 1; }
     var a = obx(); a.push(it); obxSave(a);
     stopTyping();
     sendItem(it);
@@ -600,6 +675,7 @@
   function drawList() {
     listDirty = false;
     var items = msgs.slice();
+    if (camp) items.push({ direction: "out", author: { type: "campaign", name: camp.name }, text: camp.text, created_at: camp.at });
     obx().forEach(function (it) { if (!cids[it.id]) items.push({ pend: 1, id: it.id, text: it.text, t: it.t }); });
     failed.forEach(function (it) { items.push({ fail: 1, id: it.id, text: it.text, t: it.t, err: it.err }); });
     var frag = D.createDocumentFragment();
@@ -700,6 +776,7 @@
     D.addEventListener("visibilitychange", guard(function () {
       if (D.visibilityState === "visible") { markRead(); reconnectNow(); render(); }
     }));
+    if (TRACK) track();
     W.addEventListener("storage", guard(function (e) {
       if (e.key === K_OUTBOX) { listDirty = true; render(); }
     }));

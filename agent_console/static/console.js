@@ -288,6 +288,8 @@ function showTyping(frame) {
 // ---- live events -----------------------------------------------------------------------
 
 function onEvent(frame) {
+  // Other modules (visitors.js) listen for the socket's events here.
+  window.dispatchEvent(new CustomEvent("hub:event", { detail: frame }));
   switch (frame.type) {
     case "message": {
       const { conversation, message } = frame;
@@ -361,6 +363,7 @@ if (me) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   socket = new LiveSocket(`${scheme}//${location.host}/console/ws`, {
     onReady() {
+      window.dispatchEvent(new CustomEvent("hub:ready"));
       // Whatever happened while we were not subscribed, fetch it now.
       if (list) list.refresh();
       catchUp();

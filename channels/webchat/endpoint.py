@@ -15,7 +15,7 @@ from typing import Any
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from channels.webchat import protocol
+from channels.webchat import protocol, tracking
 from channels.webchat.protocol import ProtocolError
 from hub import events
 from hub.bus import SubscriberDropped
@@ -39,6 +39,7 @@ class WebchatLimits:
         self.connections = ConnectionCounter(protocol.MAX_CONNECTIONS_PER_IP)
         self.messages = TokenBucket(protocol.MESSAGES_PER_SECOND, protocol.MESSAGE_BURST)
         self.frames = TokenBucket(protocol.FRAMES_PER_SECOND, protocol.FRAME_BURST)
+        self.pages = TokenBucket(tracking.PAGES_PER_SECOND, tracking.PAGE_BURST)
 
 
 def origin_allowed(origin: str | None, inbox: Inbox) -> bool:
@@ -88,6 +89,9 @@ class WidgetSession:
         self.limits = limits
         self.visitor: Visitor | None = None
         self.conversation_id: int | None = None
+        self.track = True
+        self._present = False
+        self._left = False  # said `leave` but the socket stays (a page restored from cache)
         self._send_lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -104,9 +108,46 @@ class WidgetSession:
             # the widget de-duplicates by seq.
             async with self.hub.bus.subscribe(*channels) as subscription:
                 await self._welcome(hello)
-                await self._serve(subscription)
+                try:
+                    await self._arrive(hello)
+                    await self._serve(subscription)
+                finally:
+                    await self.leave()
         except WebSocketDisconnect:
             return
+
+    async def _arrive(self, hello: protocol.Hello) -> None:
+        """Live visitors: the page this socket was opened on (unless not tracked)."""
+        assert self.visitor is not None
+        self.track = hello.track
+        if not self.track:
+            return
+        self._present = True
+        try:
+            await self.hub.tracking.arrive(
+                self.visitor, self.inbox, hello.page_url, hello.page_title, hello.page_referrer
+            )
+        except HubError as exc:  # a bad page address: online, without a page
+            await self._send(ProtocolError(exc.code, exc.message).frame())
+            await self.hub.tracking.arrive(self.visitor, self.inbox)
+
+    async def leave(self) -> None:
+        """The page is going away (a `leave` frame, or the socket closed); once only."""
+        if self._present and self.visitor is not None:
+            self._present, self._left = False, True
+            with contextlib.suppress(HubError):
+                await self.hub.tracking.left(self.visitor, self.inbox)
+
+    @property
+    def present(self) -> bool:
+        """Shown in the live view (tracked, and not gone with `leave`)."""
+        return self._present
+
+    async def back(self) -> None:
+        """Any frame after `leave` on the same socket: the page is in use again."""
+        if self._left and self.visitor is not None:
+            self._present, self._left = True, False
+            await self.hub.tracking.arrive(self.visitor, self.inbox)
 
     async def _await_hello(self) -> protocol.Hello | None:
         while True:
@@ -139,7 +180,7 @@ class WidgetSession:
                 )
                 await self._close(protocol.CLOSE_BAD_TOKEN, "bad visitor token")
                 return None
-        await self.hub.visitors.seen(visitor.id, hello.page_url, hello.page_title)
+        await self.hub.visitors.seen(visitor.id, None, None)
         return visitor
 
     async def _welcome(self, hello: protocol.Hello) -> None:
@@ -247,10 +288,12 @@ class WidgetSession:
                     visitor_id=self.visitor.id,
                     conversation_id=message.conversation_id,
                     contact=message.contact,
+                    campaign_id=message.campaign_id,
                 )
             )
         except HubError as exc:
             raise ProtocolError(exc.code, exc.message, message.client_id) from None
+        opened = self.conversation_id != posted.conversation.id
         self.conversation_id = posted.conversation.id
         await self._send(
             {
@@ -261,6 +304,8 @@ class WidgetSession:
                 "created_at": posted.message.to_wire()["created_at"],
             }
         )
+        if opened or message.contact is not None:
+            await self.hub.tracking.refresh(self.visitor.id)  # now chatting, maybe known
 
     async def _current_conversation(self) -> Conversation | None:
         if self.conversation_id is None:
@@ -294,12 +339,17 @@ class WidgetSession:
         await self._send(
             {"type": "identified", "contact": {"name": contact.name, "email": contact.email}}
         )
+        await self.hub.tracking.refresh(self.visitor.id)
 
     async def _on_attributes(self, frame: dict[str, Any]) -> None:
         assert self.visitor is not None
         await self.hub.visitors.set_attributes(self.visitor, frame.get("attributes"))
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
+        # The ping is also the presence heartbeat (hub.visitor_presence).
+        await self.back()
+        if self._present and self.visitor is not None:
+            await self.hub.tracking.heartbeat(self.visitor, self.inbox)
         await self._send({"type": "pong"})
 
     async def _send(self, frame: dict[str, Any]) -> None:
@@ -330,4 +380,5 @@ _HANDLERS = {
     "identify": WidgetSession._on_identify,
     "attributes": WidgetSession._on_attributes,
     "ping": WidgetSession._on_ping,
+    **tracking.HANDLERS,
 }

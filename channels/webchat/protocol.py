@@ -32,7 +32,19 @@ CLOSE_FELL_BEHIND = 4000
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-CLIENT_TYPES = ("hello", "message", "typing", "read", "identify", "attributes", "ping")
+CLIENT_TYPES = (
+    "hello",
+    "message",
+    "typing",
+    "read",
+    "identify",
+    "attributes",
+    "ping",
+    # navigation (channels/webchat/tracking.py)
+    "page",
+    "visibility",
+    "leave",
+)
 
 
 class ProtocolError(Exception):
@@ -57,6 +69,10 @@ class Hello:
     last_seq: int
     page_url: str | None
     page_title: str | None
+    page_referrer: str | None = None
+    # False when the visitor's browser asks not to be tracked (GPC, DNT) or the
+    # site turned tracking off: no page trail is stored, chat works as ever.
+    track: bool = True
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class ChatMessage:
     text: str
     conversation_id: int | None
     contact: ContactDetails | None
+    campaign_id: int | None = None
 
 
 def decode(text: str) -> dict[str, Any]:
@@ -92,7 +109,7 @@ def _int(frame: dict[str, Any], name: str, default: int | None = None) -> int | 
     return value
 
 
-def _str(value: object, name: str, max_chars: int) -> str | None:
+def parse_str(value: object, name: str, max_chars: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > max_chars:
@@ -103,15 +120,20 @@ def _str(value: object, name: str, max_chars: int) -> str | None:
 
 
 def parse_hello(frame: dict[str, Any]) -> Hello:
-    token = _str(frame.get("visitor_token"), "visitor_token", 512)
+    token = parse_str(frame.get("visitor_token"), "visitor_token", 512)
     page = frame.get("page") or {}
     if not isinstance(page, dict):
         raise ProtocolError("invalid", "page must be an object.")
+    track = frame.get("track", True)
+    if not isinstance(track, bool):
+        raise ProtocolError("invalid", "track must be true or false.")
     return Hello(
         visitor_token=token or None,
         last_seq=_int(frame, "last_seq", 0) or 0,
-        page_url=_str(page.get("url"), "page.url", 2000),
-        page_title=_str(page.get("title"), "page.title", 300),
+        page_url=parse_str(page.get("url"), "page.url", 2000),
+        page_title=parse_str(page.get("title"), "page.title", 300),
+        page_referrer=parse_str(page.get("referrer"), "page.referrer", 2000),
+        track=track,
     )
 
 
@@ -128,18 +150,19 @@ def parse_message(frame: dict[str, Any]) -> ChatMessage:
         )
     try:
         conversation_id = _int(frame, "conversation_id")
+        campaign_id = _int(frame, "campaign_id")
         contact = frame.get("contact")
         details = None
         if contact is not None:
             if not isinstance(contact, dict):
                 raise ProtocolError("invalid", "contact must be an object.")
             details = ContactDetails(
-                name=_str(contact.get("name"), "contact.name", 200),
-                email=_str(contact.get("email"), "contact.email", 254),
+                name=parse_str(contact.get("name"), "contact.name", 200),
+                email=parse_str(contact.get("email"), "contact.email", 254),
             )
     except ProtocolError as exc:
         raise ProtocolError(exc.code, exc.message, client_id) from None
-    return ChatMessage(client_id, text, conversation_id, details)
+    return ChatMessage(client_id, text, conversation_id, details, campaign_id)
 
 
 def parse_typing(frame: dict[str, Any]) -> bool:

@@ -48,5 +48,6 @@ async def demo_page(request: Request) -> Response:
 routes = [
     Route("/widget.js", widget_js),
     Route("/demo", demo_page),
+    Route("/demo/{section}", demo_page),  # the demo shop's pages (one page, pushState)
     WebSocketRoute("/widget/ws", widget_socket),
 ]

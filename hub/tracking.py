@@ -1,0 +1,503 @@
+"""Live visitors: page views, visits and presence. The only code that writes page views.
+
+The widget reports each page (load and single-page-app navigation),
+visibility changes, heartbeats and leaving. Each report updates the visitor's
+presence snapshot (hub.visitor_presence) and, for pages, the stored trail;
+agents get a `visitor` event on the `visitors` channel after every commit.
+A visitor whose widget said "do not track" (GPC, DNT, or the site's script
+attribute) is never stored nor shown here; their chat works as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from hub import events
+from hub.bus import EventBus
+from hub.devices import describe
+from hub.errors import NotFound
+from hub.models import Inbox, Status, Visitor, iso
+from hub.pages import clean_optional_url, clean_title, clean_url, source, strip_pattern
+from hub.visitor_presence import (
+    IDLE_AFTER_SECONDS,
+    LEAVE_AFTER_SECONDS,
+    RECONNECT_GRACE_SECONDS,
+    PresenceBackend,
+    Snapshot,
+)
+from storage.db import Database
+from storage.tables import contacts, conversations, page_views, visitors
+
+if TYPE_CHECKING:
+    from hub.campaigns import CampaignService
+
+log = logging.getLogger(__name__)
+
+# A visitor who comes back after this long without activity starts a new
+# visit (the usual analytics definition of a session).
+VISIT_GAP_SECONDS = 30 * 60
+# A tab left open overnight is not "time on page"; cap what is stored.
+MAX_PAGE_SECONDS = 6 * 3600
+# The console shows this much history of one visitor.
+TRAIL_VISITS = 10
+TRAIL_PAGES_PER_VISIT = 100
+# Sweep presence often: idle and left show within seconds.
+SWEEP_EVERY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class PageView:
+    id: int
+    visitor_id: str
+    visit: int
+    url: str
+    title: str | None
+    referrer: str | None
+    seconds: int | None
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "visit": self.visit,
+            "url": self.url,
+            "title": self.title,
+            "referrer": self.referrer,
+            "seconds": self.seconds,
+            "at": iso(self.created_at),
+        }
+
+
+def _page_view(row: sa.Row) -> PageView:
+    return PageView(
+        id=row.id,
+        visitor_id=row.visitor_id,
+        visit=row.visit,
+        url=row.url,
+        title=row.title,
+        referrer=row.referrer,
+        seconds=row.seconds,
+        created_at=row.created_at,
+    )
+
+
+def _timed(views: list[PageView]) -> list[PageView]:
+    """Oldest-first page views with the time on each page: until the next page of
+    the same visit, or as stored when the visitor left."""
+    timed: list[PageView] = []
+    for view, following in zip(views, [*views[1:], None], strict=False):
+        if view.seconds is None and following is not None and following.visit == view.visit:
+            gap = (following.created_at - view.created_at).total_seconds()
+            view = replace(view, seconds=int(min(max(0.0, gap), MAX_PAGE_SECONDS)))
+        timed.append(view)
+    return timed
+
+
+def public(snapshot: Snapshot) -> dict[str, Any]:
+    """A snapshot as agents see it (internal `_` keys left out)."""
+    return {k: v for k, v in snapshot.items() if not k.startswith("_")}
+
+
+class TrackingService:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        presence: PresenceBackend,
+        strip_params: str,
+        retention_days: int,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self.presence = presence
+        self._strip = strip_pattern(strip_params)
+        self.retention_days = retention_days
+        self.campaigns: CampaignService | None = None
+        # Open widget sockets per visitor in this process (several tabs).
+        self._sockets: dict[str, int] = {}
+
+    # ---- time ------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.presence.clock(), UTC)
+
+    def _ts(self) -> float:
+        return self.presence.clock()
+
+    # ---- widget events ---------------------------------------------------------
+
+    async def arrive(
+        self,
+        visitor: Visitor,
+        inbox: Inbox,
+        url: object = None,
+        title: object = None,
+        referrer: object = None,
+    ) -> Snapshot:
+        """A widget socket opened (a page load). Continues or starts a visit; records the page.
+
+        A bad page address raises InvalidInput before anything changes.
+        """
+        clean = clean_url(url, self._strip) if url is not None else None
+        self._sockets[visitor.id] = self._sockets.get(visitor.id, 0) + 1
+        snapshot = await self.presence.get(inbox.id, visitor.id)
+        if snapshot is None:
+            snapshot = await self._start_visit(visitor, inbox)
+        page = snapshot.get("page")
+        if clean is not None and not (page and page["url"] == clean):
+            # (a reconnect on the same page is no new page view)
+            return await self.page_view(visitor, inbox, clean, title, referrer, snapshot=snapshot)
+        return await self._touch_and_publish(inbox.id, snapshot, None)
+
+    async def page_view(
+        self,
+        visitor: Visitor,
+        inbox: Inbox,
+        url: object,
+        title: object = None,
+        referrer: object = None,
+        snapshot: Snapshot | None = None,
+    ) -> Snapshot:
+        """Store one page of the trail (validated and stripped) and tell the agents."""
+        clean = clean_url(url, self._strip)
+        page_title = clean_title(title)
+        ref = clean_optional_url(referrer, self._strip)
+        if snapshot is None:
+            snapshot = await self.presence.get(inbox.id, visitor.id)
+            if snapshot is None:
+                snapshot = await self._start_visit(visitor, inbox)
+        now = self.now()
+        # Time on the previous page is the gap to this one (computed when read,
+        # see _timed); only a visit's last page stores it, when the visitor leaves.
+        async with self._db.write() as conn:
+            page_id = await conn.scalar(
+                page_views.insert()
+                .values(
+                    visitor_id=visitor.id,
+                    contact_id=snapshot["contact"]["id"],
+                    inbox_id=inbox.id,
+                    visit=snapshot["visit"],
+                    url=clean,
+                    title=page_title,
+                    referrer=ref,
+                    created_at=now,
+                )
+                .returning(page_views.c.id)
+            )
+            await conn.execute(
+                visitors.update()
+                .where(visitors.c.id == visitor.id)
+                .values(last_page_url=clean, last_page_title=page_title, last_seen_at=now)
+            )
+        view = PageView(page_id, visitor.id, snapshot["visit"], clean, page_title, ref, None, now)
+        if snapshot["pages"] == 0 and ref is not None:
+            snapshot["referrer"] = ref
+            snapshot["source"] = source(ref, clean)
+        snapshot["pages"] += 1
+        snapshot["page"] = {
+            "id": page_id,
+            "url": clean,
+            "title": page_title,
+            "since": iso(now),
+            "_since": self._ts(),
+        }
+        self._activity(snapshot)
+        snapshot["state"] = "active"
+        await self._touch_and_publish(inbox.id, snapshot, view)
+        if self.campaigns is not None:
+            await self.campaigns.on_page(inbox.id, snapshot)
+        return snapshot
+
+    async def visibility(self, visitor: Visitor, inbox: Inbox, visible: bool) -> None:
+        snapshot = await self._current(visitor, inbox)
+        state = "active" if visible else "hidden"
+        if visible:
+            self._activity(snapshot)
+        if snapshot["state"] != state:
+            snapshot["state"] = state
+            await self._touch_and_publish(inbox.id, snapshot, None)
+        else:
+            await self._touch(inbox.id, snapshot, LEAVE_AFTER_SECONDS)
+
+    async def heartbeat(self, visitor: Visitor, inbox: Inbox) -> None:
+        """Keep the visitor online; after an expiry (a sleeping laptop) they come back."""
+        snapshot = await self.presence.get(inbox.id, visitor.id)
+        if snapshot is None:
+            snapshot = await self._start_visit(visitor, inbox)
+            await self._touch_and_publish(inbox.id, snapshot, None)
+            return
+        await self._touch(inbox.id, snapshot, LEAVE_AFTER_SECONDS)
+
+    async def left(self, visitor: Visitor, inbox: Inbox) -> None:
+        """A widget socket closed or said `leave`: gone unless another page reconnects soon."""
+        count = self._sockets.get(visitor.id, 0) - 1
+        if count > 0:
+            self._sockets[visitor.id] = count
+            return
+        self._sockets.pop(visitor.id, None)
+        if self.campaigns is not None:
+            self.campaigns.cancel(visitor.id)
+        snapshot = await self.presence.get(inbox.id, visitor.id)
+        if snapshot is not None:
+            await self._touch(inbox.id, snapshot, RECONNECT_GRACE_SECONDS)
+
+    async def refresh(self, visitor_id: str) -> None:
+        """Re-read who the visitor is and whether they chat (after a message or identify)."""
+        async with self._db.read() as conn:
+            inbox_id = await conn.scalar(
+                sa.select(visitors.c.inbox_id).where(visitors.c.id == visitor_id)
+            )
+        if inbox_id is None:
+            return
+        snapshot = await self.presence.get(inbox_id, visitor_id)
+        if snapshot is None:
+            return
+        async with self._db.read() as conn:
+            snapshot.update(await self._who(conn, visitor_id))
+        await self._touch_and_publish(inbox_id, snapshot, None)
+
+    # ---- agents' view ------------------------------------------------------------
+
+    async def online(self, site: int | None = None) -> list[dict[str, Any]]:
+        """Every visitor online now, most recently active first."""
+        snapshots = await self.presence.online(site)
+        snapshots.sort(key=lambda s: s.get("_active", 0), reverse=True)
+        views = []
+        for snapshot in snapshots:
+            view = public(snapshot)
+            if self._idle_due(snapshot):  # the sweep will tell everyone; show it already
+                view["state"] = "idle"
+            views.append(view)
+        return views
+
+    async def visitor_view(self, visitor_id: str) -> dict[str, Any]:
+        """One visitor: live snapshot if online, and their trail by visit (newest first)."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(sa.select(visitors).where(visitors.c.id == visitor_id))
+            ).first()
+            if row is None:
+                raise NotFound(f"no visitor {visitor_id}")
+            who = await self._who(conn, visitor_id)
+            rows = (
+                await conn.execute(
+                    sa.select(page_views)
+                    .where(page_views.c.visitor_id == visitor_id)
+                    .where(page_views.c.visit > row.visit_count - TRAIL_VISITS)
+                    .order_by(page_views.c.id)
+                )
+            ).all()
+        snapshot = await self.presence.get(row.inbox_id, visitor_id)
+        by_visit: dict[int, list[dict[str, Any]]] = {}
+        for pv in _timed([_page_view(row) for row in rows]):
+            by_visit.setdefault(pv.visit, []).append(pv.to_wire())
+        visits = [
+            {"visit": n, "pages": pages[-TRAIL_PAGES_PER_VISIT:], "started_at": pages[0]["at"]}
+            for n, pages in sorted(by_visit.items(), reverse=True)
+        ]
+        return {
+            "id": visitor_id,
+            "online": snapshot is not None,
+            "live": public(snapshot) if snapshot else None,
+            "visit_count": row.visit_count,
+            "first_seen": iso(row.created_at),
+            "last_seen": iso(row.last_seen_at),
+            "device": describe(row.user_agent).to_wire(),
+            **who,
+            "visits": visits,
+        }
+
+    async def recent_pages(self, visitor_id: str, limit: int = 10) -> list[PageView]:
+        """The visitor's latest pages, newest first."""
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(page_views)
+                    .where(page_views.c.visitor_id == visitor_id)
+                    .order_by(page_views.c.id.desc())
+                    .limit(limit + 1)  # one more: the time on the oldest shown
+                )
+            ).all()
+        return list(reversed(_timed([_page_view(row) for row in reversed(rows)])))[:limit]
+
+    # ---- maintenance -------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Publish idle visitors and those who left; store their last page's time."""
+        for site, visitor_id, snapshot in await self.presence.expired():
+            self._sockets.pop(visitor_id, None)
+            if self.campaigns is not None:
+                self.campaigns.cancel(visitor_id)
+            page = snapshot.get("page")
+            if page:
+                async with self._db.write() as conn:
+                    await conn.execute(
+                        page_views.update()
+                        .where(page_views.c.id == page["id"])
+                        .where(page_views.c.seconds.is_(None))
+                        .values(seconds=self._seconds_since(page["_since"], snapshot["_active"]))
+                    )
+            await self._bus.publish(
+                events.VISITORS,
+                {"type": "visitor_left", "visitor_id": visitor_id, "inbox_id": site},
+            )
+        for snapshot in await self.presence.online():
+            if self._idle_due(snapshot):
+                snapshot["state"] = "idle"
+                await self._touch_and_publish(snapshot["inbox"]["id"], snapshot, None, keep=True)
+
+    async def cleanup(self, now: datetime | None = None) -> int:
+        """Delete page views older than the retention period; returns how many."""
+        cutoff = (now or self.now()) - timedelta(days=self.retention_days)
+        async with self._db.write() as conn:
+            result = await conn.execute(page_views.delete().where(page_views.c.created_at < cutoff))
+        return result.rowcount or 0
+
+    async def sweep_forever(self) -> None:
+        """Background loop in every web process: idle and leave the visitors it holds.
+
+        (Old page views are removed by the `pageview-retention` job of the worker.)
+        """
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("visitor sweep failed; trying again shortly")
+            await asyncio.sleep(SWEEP_EVERY_SECONDS)
+
+    # ---- internals -----------------------------------------------------------------
+
+    def _seconds_since(self, since: float, until: float | None = None) -> int:
+        end = self._ts() if until is None else until
+        return int(min(max(0.0, end - since), MAX_PAGE_SECONDS))
+
+    def _activity(self, snapshot: Snapshot) -> None:
+        snapshot["_active"] = self._ts()
+        snapshot["last_active"] = iso(self.now())
+
+    def _idle_due(self, snapshot: Snapshot) -> bool:
+        """An active visitor without activity for IDLE_AFTER_SECONDS."""
+        return (
+            snapshot["state"] == "active" and self._ts() - snapshot["_active"] >= IDLE_AFTER_SECONDS
+        )
+
+    async def _current(self, visitor: Visitor, inbox: Inbox) -> Snapshot:
+        snapshot = await self.presence.get(inbox.id, visitor.id)
+        return snapshot if snapshot is not None else await self._start_visit(visitor, inbox)
+
+    async def _start_visit(self, visitor: Visitor, inbox: Inbox) -> Snapshot:
+        """Begin a visit, or continue the last one if it ended within VISIT_GAP_SECONDS."""
+        now = self.now()
+        async with self._db.write() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        visitors.c.visit_count,
+                        visitors.c.visit_started_at,
+                        visitors.c.last_seen_at,
+                        visitors.c.created_at,
+                    ).where(visitors.c.id == visitor.id)
+                )
+            ).one()
+            last_seen = row.last_seen_at.replace(tzinfo=row.last_seen_at.tzinfo or UTC)
+            count, started = row.visit_count, row.visit_started_at
+            if started is None:
+                started = now
+            elif (now - last_seen).total_seconds() > VISIT_GAP_SECONDS:
+                count, started = count + 1, now
+            await conn.execute(
+                visitors.update()
+                .where(visitors.c.id == visitor.id)
+                .values(visit_count=count, visit_started_at=started, last_seen_at=now)
+            )
+            who = await self._who(conn, visitor.id)
+            # Continuing a visit (back from a sleeping laptop): where they were.
+            visit_pages = (
+                await conn.execute(
+                    sa.select(page_views)
+                    .where(page_views.c.visitor_id == visitor.id)
+                    .where(page_views.c.visit == count)
+                    .order_by(page_views.c.id)
+                )
+            ).all()
+        device = describe(visitor.user_agent)
+        snapshot: Snapshot = {
+            "id": visitor.id,
+            "inbox": {"id": inbox.id, "name": inbox.name},
+            "state": "active",
+            "visit": count,
+            "visit_count": count,
+            "returning": count > 1,
+            "first_seen": iso(row.created_at),
+            "site_since": iso(started),
+            "pages": len(visit_pages),
+            "page": None,
+            "referrer": visit_pages[0].referrer if visit_pages else None,
+            "source": "Direct",
+            "device": device.to_wire(),
+            **who,
+        }
+        if visit_pages:
+            last = visit_pages[-1]
+            snapshot["source"] = source(visit_pages[0].referrer, visit_pages[0].url)
+            since = last.created_at.replace(tzinfo=last.created_at.tzinfo or UTC)
+            snapshot["page"] = {
+                "id": last.id,
+                "url": last.url,
+                "title": last.title,
+                "since": iso(since),
+                "_since": since.timestamp(),
+            }
+        self._activity(snapshot)
+        return snapshot
+
+    async def _who(self, conn: sa.ext.asyncio.AsyncConnection, visitor_id: str) -> dict[str, Any]:
+        row = (
+            await conn.execute(
+                sa.select(contacts.c.id, contacts.c.name, contacts.c.email)
+                .select_from(visitors.join(contacts, contacts.c.id == visitors.c.contact_id))
+                .where(visitors.c.id == visitor_id)
+            )
+        ).one()
+        chat = (
+            await conn.execute(
+                sa.select(conversations.c.id, conversations.c.status)
+                .where(conversations.c.visitor_id == visitor_id)
+                .order_by(conversations.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+        chatting = chat is not None and chat.status != Status.RESOLVED.value
+        return {
+            "contact": {"id": row.id, "name": row.name, "email": row.email},
+            "known": bool(row.name or row.email),
+            "chatting": chatting,
+            "conversation_id": chat.id if chat else None,
+        }
+
+    async def _touch(self, site: int, snapshot: Snapshot, ttl: float) -> None:
+        snapshot["_expires"] = self._ts() + ttl
+        await self.presence.touch(site, snapshot["id"], snapshot, ttl)
+
+    async def _touch_and_publish(
+        self, site: int, snapshot: Snapshot, view: PageView | None, keep: bool = False
+    ) -> Snapshot:
+        ttl = max(0.0, snapshot["_expires"] - self._ts()) if keep else LEAVE_AFTER_SECONDS
+        await self._touch(site, snapshot, ttl)
+        await self._bus.publish(
+            events.VISITORS,
+            {
+                "type": "visitor",
+                "visitor": public(snapshot),
+                "page_view": view.to_wire() if view else None,
+            },
+        )
+        return snapshot

@@ -63,5 +63,6 @@ class Hub:
 
     async def stop(self) -> None:
         await self.presence.stop()
+        await self.visitor_presence.close()
         await self.bus.disconnect()
         await self.db.dispose()

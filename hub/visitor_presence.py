@@ -54,6 +54,10 @@ class PresenceBackend(ABC):
     async def expired(self) -> list[tuple[int, str, Snapshot]]:
         """Remove and return the keys whose time is up."""
 
+    async def close(self) -> None:
+        """Release connections (nothing to do in memory)."""
+        return None
+
 
 class MemoryPresence(PresenceBackend):
     """The embedded default: one process, a dict of (site, visitor) -> (deadline, snapshot)."""
@@ -89,14 +93,10 @@ class MemoryPresence(PresenceBackend):
         return [(site, visitor, self._keys.pop((site, visitor))[1]) for site, visitor in gone]
 
 
-# Scheme -> backend class; a `redis` entry joins when the Redis backend exists.
-BACKENDS: dict[str, type[PresenceBackend]] = {"memory": MemoryPresence}
-
-
 def presence_backend(url: str, clock: Clock = time.time) -> PresenceBackend:
-    scheme = url.split("://", 1)[0]
-    backend = BACKENDS.get(scheme)
-    if backend is None:
-        # Until the Redis backend lands every URL keeps presence in this process.
-        backend = MemoryPresence
-    return backend(clock)
+    """In this process for the embedded default; in Redis when the bus is Redis."""
+    if url.startswith(("redis://", "rediss://")):
+        from hub.visitor_presence_redis import RedisPresence
+
+        return RedisPresence(url, clock)
+    return MemoryPresence(clock)

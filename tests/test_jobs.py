@@ -11,21 +11,7 @@ from hub.errors import InvalidInput
 from hub.jobs import Job, JobRunner
 from hub.models import Inbound, Kind, Status, utcnow
 from hub.worker import job_runner
-from storage.migrate import upgrade_async
-from tests.conftest import make_settings
-from tests.servers import postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def settings(request, tmp_path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        chosen = make_settings(tmp_path)
-        await upgrade_async(chosen.database_url)
-        yield chosen
-        return
-    async with postgres_database() as url:
-        await upgrade_async(url)
-        yield make_settings(tmp_path, HUB_DATABASE_URL=url)
+from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
 
 class Clock:

@@ -90,6 +90,17 @@ async def test_visitor_and_agent_on_different_nodes_survive_a_node_being_killed(
                     assert seen["message"]["text"] == "Hello from node A"
                     conversation_id = ack["conversation_id"]
 
+                    # Page views on node A reach node B's console, and node B lists
+                    # the visitor among those online (presence shared through Redis).
+                    await on_a.send(
+                        {"type": "page", "url": "https://shop.test/pricing", "title": "Pricing"}
+                    )
+                    viewed = await agent_view.next("visitor")
+                    while (viewed.get("page_view") or {}).get("title") != "Pricing":
+                        viewed = await agent_view.next("visitor")
+                    online = await console.http.get("/console/api/visitors")
+                    assert welcome["visitor_id"] in [v["id"] for v in online.json()["visitors"]]
+
                     await on_a.send({"type": "typing", "on": True})
                     typing = await agent_view.next("typing", conversation_id=conversation_id)
                     assert typing["author"]["type"] == "visitor"

@@ -20,7 +20,7 @@ from agent_console.web import Ctx, console_endpoint
 from hub.conversations import Scope
 from hub.errors import InvalidInput
 from hub.models import Agent, Conversation, Role, Status, utcnow
-from hub.ratelimit import TokenBucket
+from hub.ratelimit import RateLimits
 
 # Login attempts: ten in a row, then one every six seconds, per IP address and
 # per email address; enough for a person who mistypes, far too slow to guess.
@@ -61,15 +61,17 @@ SIDE_TRAIL = 8
 
 
 class LoginLimits:
-    def __init__(self) -> None:
-        self.by_ip = TokenBucket(LOGIN_RATE_PER_SECOND, LOGIN_BURST)
-        self.by_email = TokenBucket(LOGIN_RATE_PER_SECOND, LOGIN_BURST)
+    """Login attempts per address and per account, counted across nodes."""
 
-    def allow(self, ip: str, email: str) -> bool:
+    def __init__(self, limits: RateLimits) -> None:
+        self.by_ip = limits.bucket("login-ip", LOGIN_RATE_PER_SECOND, LOGIN_BURST)
+        self.by_email = limits.bucket("login-email", LOGIN_RATE_PER_SECOND, LOGIN_BURST)
+
+    async def allow(self, ip: str, email: str) -> bool:
         # Both buckets are charged so that neither spreading attempts over
         # addresses nor over accounts gets around the limit.
-        ip_ok = self.by_ip.allow(ip)
-        email_ok = self.by_email.allow(email)
+        ip_ok = await self.by_ip.allow(ip)
+        email_ok = await self.by_email.allow(email)
         return ip_ok and email_ok
 
 
@@ -77,7 +79,7 @@ def _login_limits(ctx: Ctx) -> LoginLimits:
     state = ctx.request.app.state
     limits = getattr(state, "console_login_limits", None)
     if limits is None:
-        limits = state.console_login_limits = LoginLimits()
+        limits = state.console_login_limits = LoginLimits(ctx.hub.limits)
     return limits
 
 
@@ -95,7 +97,7 @@ async def login(ctx: Ctx) -> Response:
     email = ctx.text("email", 10_000).strip()
     password = ctx.text("password", 10_000)
     client = ctx.request.client.host if ctx.request.client else "unknown"
-    if not _login_limits(ctx).allow(client, email.lower()[:MAX_EMAIL_CHARS]):
+    if not await _login_limits(ctx).allow(client, email.lower()[:MAX_EMAIL_CHARS]):
         return ctx.render(
             "login.html",
             {

@@ -9,6 +9,7 @@ from hub.campaigns import CampaignService
 from hub.conversations import ConversationService
 from hub.inboxes import InboxService
 from hub.presence import AgentPresence, shared_presence
+from hub.ratelimit import RateLimits
 from hub.security import VisitorTokens
 from hub.settings import Settings
 from hub.tracking import TrackingService
@@ -31,6 +32,7 @@ class Hub:
         self.visitors = VisitorService(db, bus)
         self.conversations = ConversationService(db, bus)
         self.presence = AgentPresence(bus, shared_presence(settings.bus_url))
+        self.limits = RateLimits(settings.bus_url)
         # Live visitors and proactive campaigns (hub/tracking.py, hub/campaigns.py).
         self.visitor_presence = presence_backend(settings.bus_url)
         self.tracking = TrackingService(
@@ -64,5 +66,6 @@ class Hub:
     async def stop(self) -> None:
         await self.presence.stop()
         await self.visitor_presence.close()
+        await self.limits.close()
         await self.bus.disconnect()
         await self.db.dispose()

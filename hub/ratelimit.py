@@ -1,9 +1,13 @@
-"""Rate limits kept in process memory (a Redis backend can share them across nodes)."""
+"""Rate limits: token buckets in process memory, or in Redis shared by every node."""
 
 from __future__ import annotations
 
+import logging
 import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict
+
+log = logging.getLogger(__name__)
 
 # Forget idle buckets beyond this many keys so that memory stays bounded
 # under a flood of distinct senders.
@@ -55,3 +59,80 @@ class ConnectionCounter:
 
     def count(self, key: str) -> int:
         return self._counts.get(key, 0)
+
+
+class Limiter(ABC):
+    """A named token bucket per key, possibly shared by every hub process."""
+
+    @abstractmethod
+    async def allow(self, key: str) -> bool: ...
+
+
+class LocalLimiter(Limiter):
+    def __init__(self, rate: float, burst: int) -> None:
+        self.bucket = TokenBucket(rate, burst)
+
+    async def allow(self, key: str) -> bool:
+        return self.bucket.allow(key)
+
+
+# One atomic step of a token bucket kept in a Redis hash; the time is the
+# server's, so every node agrees on it.
+_BUCKET_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return allowed
+"""
+
+
+class RedisLimiter(Limiter):
+    def __init__(self, script, prefix: str, rate: float, burst: int) -> None:  # type: ignore[no-untyped-def]
+        self._script = script
+        self._prefix = prefix
+        self._args = (rate, burst)
+
+    async def allow(self, key: str) -> bool:
+        try:
+            return bool(await self._script(keys=[self._prefix + key], args=self._args))
+        except Exception:
+            # Fail open: an unreachable Redis must not lock every visitor out.
+            log.warning("rate limit: Redis unreachable; allowing", exc_info=True)
+            return True
+
+
+class RateLimits:
+    """Makes limiters: in this process, or in Redis (shared by all nodes) when configured."""
+
+    def __init__(self, bus_url: str) -> None:
+        self._redis = None
+        self._prefix = ""
+        if bus_url.startswith(("redis://", "rediss://")):
+            import redis.asyncio as redis
+
+            from hub.bus_redis import split_redis_url
+
+            plain_url, self._prefix = split_redis_url(bus_url)
+            self._redis = redis.from_url(plain_url)
+            self._script = self._redis.register_script(_BUCKET_SCRIPT)
+
+    def bucket(self, name: str, rate: float, burst: int) -> Limiter:
+        if self._redis is None:
+            return LocalLimiter(rate, burst)
+        return RedisLimiter(self._script, f"{self._prefix}limit:{name}:", rate, burst)
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()

@@ -23,7 +23,7 @@ from hub.core import Hub
 from hub.errors import HubError
 from hub.inboxes import normalize_origin
 from hub.models import Conversation, Inbound, Inbox, Visitor
-from hub.ratelimit import ConnectionCounter, TokenBucket
+from hub.ratelimit import ConnectionCounter, RateLimits, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,14 @@ HISTORY_CHUNK = 500
 
 
 class WebchatLimits:
-    """Per-process limiters shared by all widget sockets."""
+    """Limiters for all widget sockets: messages per visitor are counted across
+    nodes (a visitor's tabs may sit on different ones); the rest per process."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: RateLimits) -> None:
         self.connections = ConnectionCounter(protocol.MAX_CONNECTIONS_PER_IP)
-        self.messages = TokenBucket(protocol.MESSAGES_PER_SECOND, protocol.MESSAGE_BURST)
+        self.messages = limits.bucket(
+            "visitor-messages", protocol.MESSAGES_PER_SECOND, protocol.MESSAGE_BURST
+        )
         self.frames = TokenBucket(protocol.FRAMES_PER_SECOND, protocol.FRAME_BURST)
         self.pages = TokenBucket(tracking.PAGES_PER_SECOND, tracking.PAGE_BURST)
 
@@ -275,7 +278,7 @@ class WidgetSession:
     async def _on_message(self, frame: dict[str, Any]) -> None:
         assert self.visitor is not None
         message = protocol.parse_message(frame)
-        if not self.limits.messages.allow(self.visitor.id):
+        if not await self.limits.messages.allow(self.visitor.id):
             raise ProtocolError(
                 "rate_limited", "Too many messages; wait a moment.", message.client_id
             )

@@ -69,6 +69,7 @@ def _conversation_query() -> sa.Select:
         inboxes.c.name.label("inbox_name"),
         contacts.c.name.label("contact_name"),
         contacts.c.email.label("contact_email"),
+        contacts.c.phone.label("contact_phone"),
         _assignees.c.name.label("assignee_name"),
     ).select_from(
         conversations.join(inboxes, inboxes.c.id == conversations.c.inbox_id)
@@ -95,6 +96,8 @@ def _conversation(row: sa.Row, unread: int = 0) -> Conversation:
         created_at=row.created_at,
         last_activity_at=row.last_activity_at,
         unread=unread,
+        call_back=bool(row.call_back),
+        contact_phone=row.contact_phone,
     )
 
 
@@ -512,6 +515,47 @@ class ConversationService:
         counts = {status.value: 0 for status in Status}
         counts.update({row[0]: row[1] for row in rows})
         return counts
+
+    # ---- for other hub services, inside their own transaction ----------------
+
+    async def open_in(
+        self, conn: AsyncConnection, inbox_id: int, contact_id: int, status: Status
+    ) -> int:
+        """A new conversation without a visitor (a phone call, later an email)."""
+        now = utcnow()
+        return await conn.scalar(
+            conversations.insert()
+            .values(
+                inbox_id=inbox_id,
+                contact_id=contact_id,
+                status=status.value,
+                last_seq=0,
+                last_in_seq=0,
+                visitor_read_seq=0,
+                created_at=now,
+                last_activity_at=now,
+                resolved_at=now if status is Status.RESOLVED else None,
+            )
+            .returning(conversations.c.id)
+        )
+
+    async def append_in(
+        self, conn: AsyncConnection, conversation_id: int, **fields: Any
+    ) -> Message:
+        """`_append` for a service that writes other tables in the same transaction."""
+        return await self._append(conn, conversation_id, **fields)
+
+    async def get_in(self, conn: AsyncConnection, conversation_id: int) -> Conversation:
+        return await self._get(conn, conversation_id)
+
+    async def publish(
+        self, conversation: Conversation, message: Message | None, changed: bool
+    ) -> None:
+        """After the caller's commit: the new message, and the conversation if it changed."""
+        if message is not None:
+            await self._publish_message(conversation, message)
+        if changed:
+            await self._publish_conversation(conversation, to_visitor=True)
 
     # ---- internals ------------------------------------------------------------
 

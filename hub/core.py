@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from hub.agents import AgentService
 from hub.bus import EventBus
+from hub.calls import CallService
 from hub.conversations import ConversationService
 from hub.inboxes import InboxService
+from hub.phone_lines import PhoneLineService
 from hub.presence import AgentPresence
 from hub.security import VisitorTokens
 from hub.settings import Settings
@@ -27,6 +29,10 @@ class Hub:
         self.visitors = VisitorService(db, bus)
         self.conversations = ConversationService(db, bus)
         self.presence = AgentPresence(bus)
+        self.phone_lines = PhoneLineService(db)
+        self.calls = CallService(
+            db, bus, self.conversations, self.agents, self.presence, self.phone_lines
+        )
 
     @classmethod
     async def start(cls, settings: Settings) -> Hub:

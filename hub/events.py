@@ -11,3 +11,8 @@ WIDGETS = "widgets"
 def visitor_channel(visitor_id: str) -> str:
     """Events one visitor may see: their messages, typing and read receipts."""
     return f"visitor:{visitor_id}"
+
+
+def agent_channel(agent_id: int) -> str:
+    """Events for one agent only, such as a ringing call's screen pop."""
+    return f"agent:{agent_id}"

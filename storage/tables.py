@@ -84,6 +84,8 @@ conversations = sa.Table(
     sa.Column("last_activity_at", TIMESTAMP, nullable=False, index=True),
     sa.Column("first_reply_at", TIMESTAMP),
     sa.Column("resolved_at", TIMESTAMP),
+    # A missed call waits for an agent to ring back (see hub/calls.py).
+    sa.Column("call_back", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
 
 messages = sa.Table(
@@ -109,4 +111,61 @@ agent_reads = sa.Table(
     sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id"), primary_key=True),
     sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), primary_key=True),
     sa.Column("read_seq", sa.Integer, nullable=False),
+)
+
+
+# ---- phone calls (hub/calls.py) -------------------------------------------------
+
+# A voice inbox's phone line: its numbers, how to read national numbers, and
+# the secrets its phone system signs or authenticates with.
+voice_lines = sa.Table(
+    "voice_lines",
+    metadata,
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), primary_key=True),
+    sa.Column("phone_numbers", sa.JSON, nullable=False, default=list),
+    sa.Column("default_region", sa.String(2), nullable=False),
+    # SHA-256 of the CTI webhook token: the token itself is shown once and never stored.
+    sa.Column("cti_token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("provider_auth_token", sa.String(128)),
+    # Callers answered {"action": "reject"} by the CTI webhook (E.164).
+    sa.Column("blocked_numbers", sa.JSON, nullable=False, default=list),
+)
+
+# Every number a contact is known by, in E.164; one contact per number.
+contact_phones = sa.Table(
+    "contact_phones",
+    metadata,
+    sa.Column("e164", sa.String(20), primary_key=True),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id"), nullable=False, index=True),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("external_id", sa.String(100), nullable=False),
+    sa.Column("direction", sa.String(4), nullable=False),
+    sa.Column("from_number", sa.String(40)),
+    sa.Column("to_number", sa.String(40)),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("queue", sa.String(100)),
+    sa.Column("agents_rung", sa.JSON, nullable=False, default=list),
+    sa.Column("answered_by", sa.String(100)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("hangup_cause", sa.String(32)),
+    sa.Column("started_at", TIMESTAMP, nullable=False, index=True),
+    sa.Column("ringing_at", TIMESTAMP),
+    sa.Column("answered_at", TIMESTAMP),
+    sa.Column("ended_at", TIMESTAMP),
+    sa.Column("duration_seconds", sa.Integer),
+    sa.Column("recording_url", sa.String(2000)),
+    sa.Column("notes", sa.Text),
+    sa.Column("call_back", sa.Boolean, nullable=False, default=False),
+    sa.Column("called_back_at", TIMESTAMP),
+    sa.Column("updated_at", TIMESTAMP, nullable=False, index=True),
+    sa.UniqueConstraint("inbox_id", "external_id"),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +16,10 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from agent_console.routes import routes as console_routes
+from channels.voice.routes import routes as voice_routes
 from channels.webchat.endpoint import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
+from hub.calls import sweep_stale_calls
 from hub.core import Hub
 from hub.settings import Settings
 
@@ -45,14 +49,20 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = hub is None
         app.state.hub = hub if hub is not None else await Hub.start(settings)
+        # The hub this app owns (`hub serve`) also closes calls whose hangup never came.
+        sweeper = asyncio.create_task(sweep_stale_calls(app.state.hub.calls)) if own else None
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             if own:
                 await app.state.hub.stop()
 
     app = Starlette(
-        routes=[Route("/", _home), *webchat_routes, *console_routes],
+        routes=[Route("/", _home), *webchat_routes, *voice_routes, *console_routes],
         middleware=[
             Middleware(GZipMiddleware, minimum_size=1000),
             Middleware(

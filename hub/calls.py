@@ -20,7 +20,9 @@ Calls whose hangup never comes are closed by `close_stale`.
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -51,6 +53,8 @@ from hub.presence import AgentPresence
 from hub.text import clean_optional
 from storage.db import Database
 from storage.tables import calls, contact_phones, contacts, conversations, inboxes
+
+log = logging.getLogger(__name__)
 
 # A call with no event for this long is closed as if its hangup had come:
 # phone systems do lose hangup events (a restart, a dropped webhook), and no
@@ -216,6 +220,7 @@ class _Outbox:
     messages: list[Message] = field(default_factory=list)
     conversation_changed: bool = False
     pop: bool = False
+    live: bool = True  # False for imports: nothing is published per call, so skip the reads
 
 
 # ---- reading rows --------------------------------------------------------------------
@@ -358,75 +363,106 @@ class CallService:
 
     async def record(self, line: PhoneLine, event: CallEvent) -> Recorded:
         """Merge one event into its call and tell the agents; see the module doc."""
-        event = _checked(event)
-        from_number = phones.normalize(event.from_number, line.default_region, "from")
-        to_number = phones.normalize(event.to_number, line.default_region, "to")
-        blocked = (event.direction or Direction.IN) is Direction.IN and (
-            from_number in line.blocked_numbers
-        )
-        if blocked and event.step is not Step.UPDATE:
-            # Logged, but ended at once: no screen pop, no call back.
-            event = replace(event, step=Step.HANGUP, outcome=Outcome.REJECTED, cause="blocked")
+        prepared = _prepare(line, event)
         try:
-            recorded = await self._record(line, event, from_number, to_number)
+            recorded, outbox = await self._record_all(line, [prepared])
         except IntegrityError:
             # Two events of one new call raced (PostgreSQL): the other created
             # it, so this one is now an update of an existing call.
-            recorded = await self._record(line, event, from_number, to_number)
-        return replace(recorded, rejected=blocked)
+            recorded, outbox = await self._record_all(line, [prepared])
+        if recorded[0].call is not None:
+            await self._publish(recorded[0].call, outbox[0])
+        return recorded[0]
 
-    async def _record(
-        self, line: PhoneLine, event: CallEvent, from_number: str | None, to_number: str | None
-    ) -> Recorded:
-        outbox = _Outbox()
+    async def record_many(self, line: PhoneLine, batch: list[CallEvent]) -> list[Recorded]:
+        """Many finished calls (an import) in one transaction; one `calls_imported` event.
+
+        Every event is validated first, so a bad one raises before anything is stored.
+        """
+        prepared = [_prepare(line, event) for event in batch]
+        recorded, _ = await self._record_all(line, prepared, live=False)
+        changed = sum(1 for r in recorded if r.changed)
+        if changed:
+            await self._bus.publish(events.AGENTS, {"type": "calls_imported", "count": changed})
+        return recorded
+
+    async def _record_all(
+        self, line: PhoneLine, prepared: list[_Prepared], live: bool = True
+    ) -> tuple[list[Recorded], list[_Outbox]]:
+        results: list[Recorded] = []
+        outboxes: list[_Outbox] = []
         now = self.clock()
-        at = event.at or now
+        # Contacts and conversations looked up in this transaction: an import
+        # meets the same callers again and again.
+        seen: dict[tuple[str, object], int] = {}
         async with self._db.write() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(calls)
-                    .where(calls.c.inbox_id == line.inbox_id)
-                    .where(calls.c.external_id == event.external_id)
-                    .with_for_update()
-                )
-            ).first()
-            if row is None:
-                if event.step is Step.UPDATE:
-                    return Recorded(None, changed=False)
-                call_id = await self._insert(conn, line, event, from_number, to_number, at, now)
-                outbox.pop = event.step is Step.RING
-                changed = True
-            else:
-                current = {
-                    k: _aware(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()
-                }
-                changes = _merge(current, event, at)
-                call_id = row.id
-                changed = bool(changes)
-                if changes:
-                    changes["updated_at"] = now
-                    await conn.execute(calls.update().where(calls.c.id == call_id).values(changes))
-            call = await self._get(conn, call_id)
-            if changed and call.state is State.ENDED and (row is None or row.state != "ended"):
-                await self._finish(conn, call, outbox, now)
+            for item in prepared:
+                outbox = _Outbox(live=live)
+                results.append(await self._apply(conn, line, item, now, outbox, seen))
+                outboxes.append(outbox)
+        return results, outboxes
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        line: PhoneLine,
+        item: _Prepared,
+        now: datetime,
+        outbox: _Outbox,
+        seen: dict[tuple[str, object], int],
+    ) -> Recorded:
+        event = item.event
+        at = event.at or now
+        row = (
+            await conn.execute(
+                sa.select(calls)
+                .where(calls.c.inbox_id == line.inbox_id)
+                .where(calls.c.external_id == event.external_id)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            if event.step is Step.UPDATE:
+                return Recorded(None, changed=False)
+            call_id = await self._insert(conn, line, item, at, now, seen)
+            outbox.pop = event.step is Step.RING
+            changed = True
+        else:
+            current = {
+                k: _aware(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()
+            }
+            changes = _merge(current, event, at)
+            call_id = row.id
+            changed = bool(changes)
+            if changes:
+                changes["updated_at"] = now
+                await conn.execute(calls.update().where(calls.c.id == call_id).values(changes))
+        call = await self._get(conn, call_id)
+        if changed and call.state is State.ENDED and (row is None or row.state != "ended"):
+            await self._finish(conn, call, outbox, now)
+            if outbox.live:
                 call = await self._get(conn, call_id)
-        await self._publish(call, outbox)
-        return Recorded(call, changed)
+        return Recorded(call, changed, rejected=item.blocked)
 
     async def _insert(
         self,
         conn: AsyncConnection,
         line: PhoneLine,
-        event: CallEvent,
-        from_number: str | None,
-        to_number: str | None,
+        item: _Prepared,
         at: datetime,
         now: datetime,
+        seen: dict[tuple[str, object], int],
     ) -> int:
+        event, from_number, to_number = item.event, item.from_number, item.to_number
         direction = event.direction or Direction.IN
         customer = from_number if direction is Direction.IN else to_number
-        contact_id = await self._contact_for(conn, customer, now)
-        conversation_id = await self._conversation_for(conn, line.inbox_id, contact_id)
+        contact_id = seen.get(("contact", customer)) if phones.is_public(customer) else None
+        if contact_id is None:
+            contact_id = seen["contact", customer] = await self._contact_for(conn, customer, now)
+        conversation_id = seen.get(("conversation", contact_id))
+        if conversation_id is None:
+            conversation_id = await self._conversation_for(conn, line.inbox_id, contact_id)
+            seen["conversation", contact_id] = conversation_id
         values: dict[str, Any] = {
             "inbox_id": line.inbox_id,
             "source": event.source,
@@ -497,7 +533,9 @@ class CallService:
         """The call has ended: its item in the conversation, and the call-back bookkeeping."""
         extra: dict[str, Any] = {}
         needs_call_back = call.direction is Direction.IN and call.outcome in CALL_BACK_OUTCOMES
-        before = await self._conversations.get_in(conn, call.conversation_id)
+        before = (
+            await self._conversations.get_in(conn, call.conversation_id) if outbox.live else None
+        )
         if needs_call_back:
             await conn.execute(calls.update().where(calls.c.id == call.id).values(call_back=True))
             extra = {
@@ -520,6 +558,8 @@ class CallService:
             extra=extra,
         )
         outbox.messages.append(message)
+        if before is None:
+            return
         outbox.conversation = await self._conversations.get_in(conn, call.conversation_id)
         outbox.conversation_changed = (
             before.status != outbox.conversation.status
@@ -676,6 +716,14 @@ class CallService:
             rows = (await conn.execute(query)).all()
         return [_call(row) for row in rows]
 
+    async def known_external_ids(self, inbox_id: int) -> set[str]:
+        """Call ids already stored for a line (lets an import skip them in bulk)."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                sa.select(calls.c.external_id).where(calls.c.inbox_id == inbox_id)
+            )
+            return {row[0] for row in rows}
+
     async def count_waiting_for_call_back(self) -> int:
         async with self._db.read() as conn:
             return await conn.scalar(
@@ -741,12 +789,35 @@ class CallService:
             await self._bus.publish(events.agent_channel(agent_id), frame)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """An event checked and with its numbers in E.164, ready to store."""
+
+    event: CallEvent
+    from_number: str | None
+    to_number: str | None
+    blocked: bool
+
+
+def _prepare(line: PhoneLine, event: CallEvent) -> _Prepared:
+    event = _checked(event)
+    from_number = phones.normalize(event.from_number, line.default_region, "from")
+    to_number = phones.normalize(event.to_number, line.default_region, "to")
+    blocked = (event.direction or Direction.IN) is Direction.IN and (
+        from_number in line.blocked_numbers
+    )
+    if blocked and event.step is not Step.UPDATE:
+        # Logged, but ended at once: no screen pop, no call back.
+        event = replace(event, step=Step.HANGUP, outcome=Outcome.REJECTED, cause="blocked")
+    return _Prepared(event, from_number, to_number, blocked)
+
+
 def _checked(event: CallEvent) -> CallEvent:
     """Bounds on free-text fields from outside; the edges validate shapes before this."""
     if not event.external_id or len(event.external_id) > 100:
-        raise InvalidInput("callId must be 1-100 characters")
+        raise InvalidInput("callId must be 1-100 characters", "callId")
     if len(event.agents) > MAX_AGENTS:
-        raise InvalidInput(f"user: at most {MAX_AGENTS} agents")
+        raise InvalidInput(f"user: at most {MAX_AGENTS} agents", "user")
     return replace(
         event,
         agents=tuple(
@@ -796,3 +867,19 @@ def summary(call: Call) -> str:
     if call.hangup_cause == "timeout":
         parts.append("closed without a hangup")
     return " · ".join(parts)
+
+
+async def sweep_stale_calls(
+    service: CallService, every_seconds: float = STALE_SWEEP_SECONDS
+) -> None:
+    """Run `close_stale` forever (inside `hub serve`); errors are logged, never fatal."""
+    while True:
+        try:
+            closed = await service.close_stale()
+            if closed:
+                log.info("closed %d call(s) whose hangup never came", closed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("closing stale calls failed; trying again later")
+        await asyncio.sleep(every_seconds)

@@ -115,10 +115,14 @@ class PhoneLineService:
         return await self.get(inbox_id), token
 
     async def get(self, inbox_id: int) -> PhoneLine:
-        lines = await self._select(voice_lines.c.inbox_id == inbox_id)
-        if not lines:
+        line = await self.find(inbox_id)
+        if line is None:
             raise NotFound(f"no phone line {inbox_id}")
-        return lines[0]
+        return line
+
+    async def find(self, inbox_id: int) -> PhoneLine | None:
+        lines = await self._select(voice_lines.c.inbox_id == inbox_id)
+        return lines[0] if lines else None
 
     async def by_cti_token(self, token: str) -> PhoneLine | None:
         # Looked up by hash: the comparison happens on a digest the caller

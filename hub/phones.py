@@ -48,16 +48,16 @@ def normalize(value: object, region: str, field: str = "number") -> str | None:
     if text.startswith("sip:"):
         text = text[4:].split("@", 1)[0]
     if not _ALLOWED.match(text):
-        raise InvalidInput(f"{field} is not a phone number: {value[:MAX_NUMBER_CHARS]!r}")
+        raise InvalidInput(f"{field} is not a phone number: {value!r}", field)
     digits = re.sub(r"\D", "", text)
     if digits and len(digits) <= MAX_EXTENSION_DIGITS and not text.startswith("+"):
         return f"ext:{digits}"
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput(f"{field} is not a phone number: {value!r}") from exc
+        raise InvalidInput(f"{field} is not a phone number: {value!r}", field) from exc
     if not phonenumbers.is_possible_number(parsed):
-        raise InvalidInput(f"{field} is not a possible phone number: {value!r}")
+        raise InvalidInput(f"{field} is not a possible phone number: {value!r}", field)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -556,6 +556,7 @@ class CallService:
             text=summary(call),
             client_id=f"call-{call.id}",
             extra=extra,
+            at=call.ended_at,
         )
         outbox.messages.append(message)
         if before is None:

@@ -9,6 +9,7 @@ writers to one conversation on every engine and leaves no gaps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -430,6 +431,19 @@ class ConversationService:
             ).first()
         return _conversation(row) if row else None
 
+    async def for_contact(self, contact_id: int, limit: int = DEFAULT_PAGE) -> list[Conversation]:
+        """A contact's conversations in every inbox, newest activity first."""
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    _conversation_query()
+                    .where(conversations.c.contact_id == contact_id)
+                    .order_by(conversations.c.last_activity_at.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [_conversation(row) for row in rows]
+
     async def messages(
         self,
         conversation_id: int,
@@ -592,8 +606,11 @@ class ConversationService:
         client_id: str | None,
         extra: dict[str, Any] | None = None,
         preview: bool = True,
+        at: datetime | None = None,
     ) -> Message:
+        """Append a message; `at` dates it when it happened earlier (a logged call)."""
         now = utcnow()
+        created_at = at or now
         values: dict[str, Any] = {
             "last_seq": conversations.c.last_seq + 1,
             "last_activity_at": now,
@@ -621,7 +638,7 @@ class ConversationService:
                 author_id=author_id,
                 text=text,
                 client_id=client_id,
-                created_at=now,
+                created_at=created_at,
             )
         )
         author_name = None
@@ -639,7 +656,7 @@ class ConversationService:
             author_name=author_name,
             text=text,
             client_id=client_id,
-            created_at=now,
+            created_at=created_at,
         )
 
     async def _mark_agent_read(

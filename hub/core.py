@@ -5,6 +5,7 @@ from __future__ import annotations
 from hub.agents import AgentService
 from hub.bus import EventBus
 from hub.calls import CallService
+from hub.contacts import ContactService
 from hub.conversations import ConversationService
 from hub.inboxes import InboxService
 from hub.phone_lines import PhoneLineService
@@ -29,6 +30,7 @@ class Hub:
         self.visitors = VisitorService(db, bus)
         self.conversations = ConversationService(db, bus)
         self.presence = AgentPresence(bus)
+        self.contacts = ContactService(db, bus, self.visitors)
         self.phone_lines = PhoneLineService(db)
         self.calls = CallService(
             db, bus, self.conversations, self.agents, self.presence, self.phone_lines

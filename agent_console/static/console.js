@@ -5,6 +5,7 @@ import { api, ApiError, displayName, goToLogin, refreshTimes, toast } from "./do
 import { ConversationList } from "./list.js";
 import { LiveSocket } from "./live.js";
 import { Thread } from "./thread.js";
+import { onCallEvent } from "./calls.js";
 
 // Typing indicator: tell the visitor at most this often while keys are pressed,
 // and say "stopped" after this long without a key.
@@ -320,7 +321,7 @@ function onEvent(frame) {
       updateOpenContact(frame.contact);
       break;
     default:
-      break; // agent_presence and future events: nothing to show yet
+      onCallEvent(frame); // call, call_ringing, calls_imported; others: nothing to show yet
   }
 }
 

@@ -864,7 +864,8 @@ def summary(call: Call) -> str:
     if call.outcome is Outcome.ANSWERED:
         if call.answered_by:
             parts.append(f"answered by {call.answered_by}")
-        parts.append(duration_text(call.duration_seconds))
+        if call.duration_seconds:
+            parts.append(duration_text(call.duration_seconds))
     if call.hangup_cause == "timeout":
         parts.append("closed without a hangup")
     return " · ".join(parts)

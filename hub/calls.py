@@ -596,16 +596,10 @@ class CallService:
             if not call.waiting_for_call_back:
                 return call
             await self._called_back(conn, call.contact_id, None, now)
-            message = await self._conversations.append_in(
+            message = await self._conversations.activity_in(
                 conn,
                 call.conversation_id,
-                direction=Direction.OUT,
-                kind=Kind.ACTIVITY,
-                author_type=AuthorType.SYSTEM,
-                author_id=None,
-                text=f"{agent.name} marked the missed call as called back",
-                client_id=None,
-                preview=False,
+                f"{agent.name} marked the missed call as called back",
             )
             outbox.messages.append(message)
             outbox.conversation = await self._conversations.get_in(conn, call.conversation_id)

@@ -296,17 +296,8 @@ class ConversationService:
                 note = f"{actor.name} self-assigned the conversation"
             else:
                 note = f"{actor.name} assigned the conversation to {assignee_name}"
-            activity = await self._append(
-                conn,
-                conversation_id,
-                direction=Direction.OUT,
-                kind=Kind.ACTIVITY,
-                author_type=AuthorType.SYSTEM,
-                author_id=None,
-                text=note,
-                client_id=None,
-                extra={"assignee_id": assignee_id},
-                preview=False,
+            activity = await self.activity_in(
+                conn, conversation_id, note, extra={"assignee_id": assignee_id}
             )
             conversation = await self._get(conn, conversation_id)
         await self._publish_message(conversation, activity)
@@ -333,18 +324,7 @@ class ConversationService:
                 Status.RESOLVED: "resolved the conversation",
             }[status]
             text = f"{actor.name} {verb}" + (" the conversation" if status is Status.OPEN else "")
-            activity = await self._append(
-                conn,
-                conversation_id,
-                direction=Direction.OUT,
-                kind=Kind.ACTIVITY,
-                author_type=AuthorType.SYSTEM,
-                author_id=None,
-                text=text,
-                client_id=None,
-                extra=extra,
-                preview=False,
-            )
+            activity = await self.activity_in(conn, conversation_id, text, extra=extra)
             conversation = await self._get(conn, conversation_id)
         await self._publish_message(conversation, activity)
         await self._publish_conversation(conversation, to_visitor=True)
@@ -558,6 +538,27 @@ class ConversationService:
     ) -> Message:
         """`_append` for a service that writes other tables in the same transaction."""
         return await self._append(conn, conversation_id, **fields)
+
+    async def activity_in(
+        self,
+        conn: AsyncConnection,
+        conversation_id: int,
+        text: str,
+        extra: dict[str, Any] | None = None,
+    ) -> Message:
+        """A line of activity ("Sam resolved the conversation"), agents only."""
+        return await self._append(
+            conn,
+            conversation_id,
+            direction=Direction.OUT,
+            kind=Kind.ACTIVITY,
+            author_type=AuthorType.SYSTEM,
+            author_id=None,
+            text=text,
+            client_id=None,
+            extra=extra,
+            preview=False,
+        )
 
     async def get_in(self, conn: AsyncConnection, conversation_id: int) -> Conversation:
         return await self._get(conn, conversation_id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,7 +20,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channels.voice import cti, provider
-from hub.calls import CallEvent
 from hub.core import Hub
 from hub.errors import InvalidInput
 from hub.phone_lines import PhoneLine
@@ -129,34 +130,45 @@ def _fields(request: Request, body: bytes) -> dict[str, Any]:
     raise _Refused(415, "unsupported_media_type", "Send JSON or a urlencoded form.")
 
 
-async def _record(hub: Hub, line: PhoneLine, event: CallEvent) -> bool:
-    """Hand the event to the hub; True when the caller is blocked."""
-    recorded = await hub.calls.record(line, event)
-    return recorded.rejected
+Handler = Callable[[Request, Hub, VoiceLimits, str], Awaitable[dict[str, Any]]]
 
 
-async def cti_webhook(request: Request) -> Response:
-    hub: Hub = request.app.state.hub
-    limits = _limits(request)
-    ip = _client(request)
-    try:
-        if not limits.by_ip.allow(ip):
-            raise _Refused(429, "rate_limited", "Too many requests; slow down.")
-        token = request.path_params["token"]
-        line = await hub.phone_lines.by_cti_token(token) if len(token) <= 100 else None
-        if line is None:
-            raise limits.failed(
-                ip, 401, "bad_token", "Unknown CTI token. Copy the URL from the console."
-            )
-        if not limits.by_line.allow(str(line.inbox_id)):
-            raise _Refused(429, "rate_limited", "Too many events for this line; slow down.")
-        fields = _fields(request, await _body(request))
-        rejected = await _record(hub, line, cti.parse(fields))
-    except _Refused as exc:
-        return _error(exc.status, exc.code, exc.message, exc.field)
-    except InvalidInput as exc:
-        return _error(422, exc.code, exc.message, exc.field)
-    return JSONResponse(REJECT if rejected else {})
+def _voice_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The per-address rate limit, and refusals and bad input as JSON errors."""
+
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        limits = _limits(request)
+        ip = _client(request)
+        try:
+            if not limits.by_ip.allow(ip):
+                raise _Refused(429, "rate_limited", "Too many requests; slow down.")
+            return JSONResponse(await handler(request, request.app.state.hub, limits, ip))
+        except _Refused as exc:
+            return _error(exc.status, exc.code, exc.message, exc.field)
+        except InvalidInput as exc:
+            return _error(422, exc.code, exc.message, exc.field)
+
+    return endpoint
+
+
+def _line_limit(limits: VoiceLimits, line: PhoneLine) -> None:
+    if not limits.by_line.allow(str(line.inbox_id)):
+        raise _Refused(429, "rate_limited", "Too many events for this line; slow down.")
+
+
+@_voice_endpoint
+async def cti_webhook(request: Request, hub: Hub, limits: VoiceLimits, ip: str) -> dict[str, Any]:
+    token = request.path_params["token"]
+    line = await hub.phone_lines.by_cti_token(token) if len(token) <= 100 else None
+    if line is None:
+        raise limits.failed(
+            ip, 401, "bad_token", "Unknown CTI token. Copy the URL from the console."
+        )
+    _line_limit(limits, line)
+    fields = _fields(request, await _body(request))
+    recorded = await hub.calls.record(line, cti.parse(fields))
+    return REJECT if recorded.rejected else {}
 
 
 def _signed_urls(request: Request) -> list[str]:
@@ -166,36 +178,25 @@ def _signed_urls(request: Request) -> list[str]:
     return [str(request.url), public]
 
 
-async def provider_callback(request: Request) -> Response:
-    hub: Hub = request.app.state.hub
-    limits = _limits(request)
-    ip = _client(request)
-    try:
-        if not limits.by_ip.allow(ip):
-            raise _Refused(429, "rate_limited", "Too many requests; slow down.")
-        line = await hub.phone_lines.find(request.path_params["inbox_id"])
-        body = await _body(request)
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in {"application/x-www-form-urlencoded", ""}:
-            raise _Refused(415, "unsupported_media_type", "Status callbacks are forms.")
-        pairs = _form_pairs(body)
-        secret = line.provider_auth_token if line else None
-        if secret is None or not provider.signature_valid(
-            secret.get(),
-            _signed_urls(request),
-            pairs,
-            request.headers.get(provider.SIGNATURE_HEADER),
-        ):
-            raise limits.failed(ip, 403, "bad_signature", "Missing or wrong X-Twilio-Signature.")
-        assert line is not None
-        if not limits.by_line.allow(str(line.inbox_id)):
-            raise _Refused(429, "rate_limited", "Too many events for this line; slow down.")
-        await _record(hub, line, provider.parse(dict(pairs)))
-    except _Refused as exc:
-        return _error(exc.status, exc.code, exc.message, exc.field)
-    except InvalidInput as exc:
-        return _error(422, exc.code, exc.message, exc.field)
-    return JSONResponse({})
+@_voice_endpoint
+async def provider_callback(
+    request: Request, hub: Hub, limits: VoiceLimits, ip: str
+) -> dict[str, Any]:
+    line = await hub.phone_lines.find(request.path_params["inbox_id"])
+    body = await _body(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in {"application/x-www-form-urlencoded", ""}:
+        raise _Refused(415, "unsupported_media_type", "Status callbacks are forms.")
+    pairs = _form_pairs(body)
+    secret = line.provider_auth_token if line else None
+    signed = secret is not None and provider.signature_valid(
+        secret.get(), _signed_urls(request), pairs, request.headers.get(provider.SIGNATURE_HEADER)
+    )
+    if line is None or not signed:
+        raise limits.failed(ip, 403, "bad_signature", "Missing or wrong X-Twilio-Signature.")
+    _line_limit(limits, line)
+    await hub.calls.record(line, provider.parse(dict(pairs)))
+    return {}
 
 
 routes = [

@@ -25,6 +25,8 @@ from hub.phone_lines import PhoneLine
 # one page view, so that it can be copied once and is never shown again.
 SESSION_NEW_TOKEN = "new_cti_token"  # noqa: S105 - a session key, not a secret
 MAX_NUMBERS_TEXT = 20_000
+# How a national number typed on a contact is read when there is no phone line yet.
+DEFAULT_REGION = "US"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 OUTCOME_LABELS = {
@@ -246,6 +248,17 @@ async def contact_page(ctx: Ctx) -> Response:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@console_endpoint()
+async def add_contact_phone(ctx: Ctx) -> Response:
+    contact_id = ctx.request.path_params["contact_id"]
+    lines = await ctx.hub.phone_lines.list()
+    region = lines[0].default_region if lines else DEFAULT_REGION
+    number = await ctx.hub.contacts.add_phone(contact_id, ctx.text("phone", 40), region)
+    if ctx.wants_json:
+        return JSONResponse({"phone": number}, status_code=201)
+    return RedirectResponse(f"/console/contacts/{contact_id}?saved=1", status_code=303)
 
 
 @console_endpoint()

@@ -21,6 +21,7 @@ call_routes = [
     Route("/calls/{call_id:int}/called-back", calls.called_back, methods=["POST"]),
     Route("/contacts/{contact_id:int}", calls.contact_page, methods=["GET"], name="contact"),
     Route("/contacts/{contact_id:int}", calls.update_contact, methods=["POST"]),
+    Route("/contacts/{contact_id:int}/phones", calls.add_contact_phone, methods=["POST"]),
     Route("/phone-lines", calls.phone_lines_page, methods=["GET"], name="phone_lines"),
     Route("/phone-lines", calls.create_phone_line, methods=["POST"]),
     Route("/phone-lines/{inbox_id:int}", calls.update_phone_line, methods=["POST"]),

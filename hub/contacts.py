@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from hub import events
+from hub import events, phones
 from hub.bus import EventBus
 from hub.errors import InvalidInput, NotFound
 from hub.models import Contact
@@ -35,6 +35,30 @@ class ContactService:
                 .order_by(contact_phones.c.e164)
             )
             return [row[0] for row in rows]
+
+    async def add_phone(self, contact_id: int, number: object, region: str) -> str:
+        """Another number the contact calls from; one number belongs to one contact."""
+        e164 = phones.normalize(number, region, "phone")
+        if not phones.is_public(e164):
+            raise InvalidInput("phone must be a full phone number", "phone")
+        async with self._db.write() as conn:
+            if not await conn.scalar(sa.select(contacts.c.id).where(contacts.c.id == contact_id)):
+                raise NotFound(f"no contact {contact_id}")
+            owner = await conn.scalar(
+                sa.select(contact_phones.c.contact_id).where(contact_phones.c.e164 == e164)
+            )
+            if owner == contact_id:
+                return e164  # already theirs: nothing to do
+            if owner is not None:
+                raise InvalidInput(f"{phones.display(e164)} belongs to another contact", "phone")
+            await conn.execute(contact_phones.insert().values(e164=e164, contact_id=contact_id))
+            await conn.execute(
+                contacts.update()
+                .where(contacts.c.id == contact_id)
+                .where(contacts.c.phone.is_(None))
+                .values(phone=e164)
+            )
+        return e164
 
     async def update(self, contact_id: int, name: object, email: object) -> Contact:
         """An agent names an unknown caller (or corrects a name or email)."""

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hub import events
-from hub.calls import STALE_CALL_AFTER, CallEvent, CallFilter, Outcome, State, Step
+from hub.calls import (
+    STALE_CALL_AFTER,
+    CallEvent,
+    CallFilter,
+    Outcome,
+    State,
+    Step,
+    sweep_stale_calls,
+)
 from hub.errors import InvalidInput
 from hub.models import Direction, Kind, Status
 from tests.test_conversations import settings  # noqa: F401 - both engines
@@ -212,3 +222,22 @@ async def test_calls_logged_by_hand_carry_their_notes_as_a_note(hub, line, agent
     assert [m.kind for m in messages] == [Kind.CALL, Kind.NOTE]
     assert messages[0].text == "Call to +44 7700 900123 · answered by Sam Agent · 1m 35s"
     assert messages[1].text == "Note on the call: Promised a refund"
+
+
+async def test_the_sweep_inside_hub_serve_closes_stale_calls_and_tells_the_agents(hub, line):
+    clock = Clock(T0)
+    hub.calls.clock = clock
+    await hub.calls.record(line, ev(Step.RING))
+    clock.now = T0 + STALE_CALL_AFTER * 2
+    async with hub.bus.subscribe(events.AGENTS) as subscription:
+        sweeper = asyncio.create_task(sweep_stale_calls(hub.calls, every_seconds=3600))
+        try:
+            while True:
+                frame = (await asyncio.wait_for(subscription.get(), 5)).json()
+                if frame["type"] == "call" and frame["call"]["state"] == "ended":
+                    break
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+    assert frame["call"]["outcome"] == "missed"

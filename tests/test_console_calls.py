@@ -160,6 +160,28 @@ async def test_the_contact_page_shows_calls_and_names_an_unknown_caller(
     assert "<script>alert(1)" not in page.text
 
 
+async def test_a_second_number_on_a_contact_brings_their_calls_together(
+    hub, line, as_agent: Console
+):
+    first = await hub.calls.record(line, ring("home", "07700 900123"))
+    contact_id = first.call.contact_id
+    added = await as_agent.post_form(
+        f"/console/contacts/{contact_id}/phones", {"phone": "020 7946 0555"}
+    )
+    assert added.status_code == 303
+    second = await hub.calls.record(line, ring("work", "+44 (0)20-7946-0555"))
+    assert second.call.contact_id == contact_id
+    taken = await as_agent.post_json(
+        f"/console/contacts/{second.call.contact_id + 0}/phones", {"phone": "garbage"}
+    )
+    assert taken.status_code == 400
+    other = await hub.calls.record(line, ring("other", "07700 900777"))
+    clash = await as_agent.post_json(
+        f"/console/contacts/{other.call.contact_id}/phones", {"phone": "07700 900123"}
+    )
+    assert clash.status_code == 400 and "belongs to another contact" in clash.text
+
+
 # ---- phone lines (admin) --------------------------------------------------------------------
 
 
@@ -203,6 +225,11 @@ async def test_a_new_line_shows_its_webhook_url_once_and_never_its_provider_toke
         assert rotated.status_code == 303
         old = await phone_system.post(f"/voice/cti/{urls[0]}", json=event)
         assert old.status_code == 401
+
+
+async def test_phone_lines_stay_off_the_website_inboxes_page(line, website, as_admin: Console):
+    page = await as_admin.http.get("/console/inboxes")
+    assert website.name in page.text and line.name not in page.text
 
 
 async def test_a_bad_phone_line_form_says_what_is_wrong(hub, as_admin: Console) -> None:

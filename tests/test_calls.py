@@ -241,3 +241,15 @@ async def test_the_sweep_inside_hub_serve_closes_stale_calls_and_tells_the_agent
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
     assert frame["call"]["outcome"] == "missed"
+
+
+async def test_two_events_of_a_new_call_at_once_make_one_call(hub, line):
+    # On PostgreSQL both may try to create the call (and its contact); the
+    # loser's unique violation turns into an update of the winner's call.
+    results = await asyncio.gather(
+        hub.calls.record(line, ev(Step.RING, "race")),
+        hub.calls.record(line, ev(Step.ANSWER, "race", 3, answered_by="Sam")),
+    )
+    [call] = await hub.calls.list()
+    assert call.answered_by == "Sam" and call.answered_at is not None
+    assert {r.call.id for r in results} == {call.id}

@@ -268,6 +268,18 @@ async def test_unsigned_or_mis_signed_callbacks_are_403(hub, client, live_server
     assert await hub.calls.list() == []
 
 
+async def test_a_callback_signed_for_the_public_url_behind_a_proxy_is_accepted(
+    hub, client, live_server, line_and_token, settings
+):
+    line, _ = line_and_token
+    path = f"/voice/provider/{line.inbox_id}"
+    fields = {"CallSid": "CA7", "CallStatus": "ringing", "From": "+447700900123"}
+    signature = provider.signature(PROVIDER_TOKEN, settings.public_url + path, list(fields.items()))
+    response = await post_signed(client, live_server.url + path, fields, signature=signature)
+    assert response.status_code == 200
+    assert len(await hub.calls.list()) == 1
+
+
 async def test_a_signed_but_malformed_callback_is_422(hub, client, live_server, line_and_token):
     line, _ = line_and_token
     fields = {"CallSid": "CA1", "CallStatus": "exploded"}

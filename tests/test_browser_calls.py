@@ -41,6 +41,8 @@ async def test_screen_pop_call_log_call_back_and_logging_a_call(
     ARTIFACTS.mkdir(exist_ok=True)
     context = await browser.new_context(viewport={"width": 1400, "height": 860})
     page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     await log_in(page, live_server.url, admin.email)
     await page.goto(f"{live_server.url}/console/calls")
     await expect(page.locator("#calls-empty")).to_be_visible()
@@ -98,4 +100,15 @@ async def test_screen_pop_call_log_call_back_and_logging_a_call(
         "Note on the call: Rang back, sorted the delivery"
     )
     await page.screenshot(path=ARTIFACTS / "calls-conversation.png")
+
+    # The pop shows on every console page; one click makes the caller a contact to name.
+    await expect(page.locator("#live-state")).to_have_attribute("data-state", "online")
+    await hub.calls.record(line, event(Step.RING, "c3", "07700 900777"))
+    await expect(pop).to_have_count(1)
+    await pop.get_by_role("link", name="New contact").click()
+    await page.fill("input[name=name]", "Grace Hopper")
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await expect(page.locator(".page-title")).to_have_text("Grace Hopper")
+    await expect(page.locator(".timeline-call")).to_have_count(1)
+    assert errors == []
     await context.close()

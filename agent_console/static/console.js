@@ -66,6 +66,11 @@ const composerError = document.getElementById("composer-error");
 const typingEl = document.getElementById("typing");
 const typingText = document.getElementById("typing-text");
 let typingHideTimer = 0;
+// Declared before the composer is set up: applyMode() may stop typing at once
+// (a phone conversation opens on "Private note").
+let typingOn = false;
+let typingSentAt = 0;
+let typingIdleTimer = 0;
 
 if (convEl && open) {
   const threadEl = document.getElementById("thread");
@@ -133,10 +138,6 @@ async function catchUp() {
 }
 
 // ---- composer ---------------------------------------------------------------------
-
-let typingOn = false;
-let typingSentAt = 0;
-let typingIdleTimer = 0;
 
 function composerMode() {
   const checked = composer.querySelector('input[name="mode"]:checked');

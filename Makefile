@@ -1,10 +1,10 @@
-# Two commands on a fresh clone: `make run` and `make test`.
+# Two commands on a fresh clone: `make run` and `make test` (and `make bench` for the numbers).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup servers clean
+.PHONY: run test lint setup servers clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ servers:
 test: $(STAMP) servers
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+## make bench: install, run every benchmark against its baseline (under 10 minutes on
+## 2 cores), write the table to bench/results.md
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+## make bench-quick: small sizes, for trying the harness on a busy machine
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,7 +3,9 @@
 The session lives in Starlette's signed, http-only, SameSite=lax cookie
 (installed in `hub.app`). It holds two keys:
 
-    agent_id   the logged-in agent (absent when anonymous)
+    sid        the agent's session token (absent when anonymous); the store
+               keeps only its hash, and logging out deletes it there, so a
+               copied cookie stops working
     csrf       a random token every POST must echo back, in the form field
                `csrf_token` or the `X-CSRF-Token` header
 
@@ -24,7 +26,7 @@ from starlette.requests import HTTPConnection
 from hub.core import Hub
 from hub.models import Agent
 
-SESSION_AGENT = "agent_id"
+SESSION_TOKEN = "sid"  # noqa: S105 - the key name, not a secret
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -57,26 +59,32 @@ def csrf_matches(conn: HTTPConnection, presented: object) -> bool:
     return hmac.compare_digest(expected.encode(), presented.encode())
 
 
-def log_in(conn: HTTPConnection, agent: Agent) -> None:
-    """Rotate the session: forget everything from before, then remember the agent."""
+async def log_in(conn: HTTPConnection, agent: Agent) -> None:
+    """Rotate the session: forget everything from before, then open a new one."""
+    hub: Hub = conn.app.state.hub
     conn.session.clear()
-    conn.session[SESSION_AGENT] = agent.id
+    conn.session[SESSION_TOKEN] = await hub.agents.open_session(agent)
     conn.session[SESSION_CSRF] = secrets.token_urlsafe(CSRF_TOKEN_BYTES)
 
 
-def log_out(conn: HTTPConnection) -> None:
+async def log_out(conn: HTTPConnection) -> None:
+    token = conn.session.get(SESSION_TOKEN)
+    if isinstance(token, str):
+        hub: Hub = conn.app.state.hub
+        await hub.agents.close_session(token)
     conn.session.clear()
 
 
 async def current_agent(conn: HTTPConnection) -> Agent | None:
-    """The logged-in agent, read from the store each time (a deleted agent is logged out)."""
-    agent_id = conn.session.get(SESSION_AGENT)
-    if not isinstance(agent_id, int):
+    """The logged-in agent, checked against the store each time: a session that was
+    logged out, expired, or whose agent was deleted or changed password is over."""
+    token = conn.session.get(SESSION_TOKEN)
+    if not isinstance(token, str):
         return None
     hub: Hub = conn.app.state.hub
-    agent = await hub.agents.get(agent_id)
+    agent = await hub.agents.session_agent(token)
     if agent is None:
-        log_out(conn)
+        conn.session.clear()
     return agent
 
 

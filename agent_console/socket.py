@@ -135,7 +135,8 @@ class _ConsoleSocket:
             await self._check_agent()
 
     async def _check_agent(self) -> None:
-        if await self.hub.agents.get(self.agent.id) is None:
+        """The session this socket was opened with is still live (not logged out)."""
+        if await auth.current_agent(self.websocket) is None:
             raise _AgentGone
 
     # ---- console -> hub ---------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -18,7 +19,7 @@ from agent_console import auth
 from agent_console.web import Ctx, console_endpoint
 from hub.conversations import Scope
 from hub.errors import InvalidInput
-from hub.models import Agent, Channel, Conversation, Role, Status
+from hub.models import Agent, Channel, Conversation, Role, Status, utcnow
 from hub.ratelimit import TokenBucket
 
 # Login attempts: ten in a row, then one every six seconds, per IP address and
@@ -42,6 +43,15 @@ STATUS_LABELS = {
     "all": "All",
 }
 SCOPE_LABELS = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
+# Snoozes that end by themselves (the worker reopens them); the plain
+# "Snoozed" status lasts until the customer writes again.
+SNOOZE_DURATIONS = {
+    "1h": (timedelta(hours=1), "1 hour"),
+    "4h": (timedelta(hours=4), "4 hours"),
+    "1d": (timedelta(days=1), "1 day"),
+    "3d": (timedelta(days=3), "3 days"),
+    "1w": (timedelta(weeks=1), "1 week"),
+}
 WRONG_LOGIN = "Email or password is wrong"
 
 
@@ -102,13 +112,13 @@ async def login(ctx: Ctx) -> Response:
             {"next": next_path, "email": email[:MAX_EMAIL_CHARS], "error": WRONG_LOGIN},
             status=400,
         )
-    auth.log_in(ctx.request, agent)
+    await auth.log_in(ctx.request, agent)
     return RedirectResponse(next_path, status_code=303)
 
 
 @console_endpoint()
 async def logout(ctx: Ctx) -> Response:
-    auth.log_out(ctx.request)
+    await auth.log_out(ctx.request)
     if ctx.wants_json:
         return JSONResponse({"ok": True})
     return RedirectResponse("/console/login", status_code=303)
@@ -196,6 +206,7 @@ async def _inbox_page(ctx: Ctx, conversation_id: int | None) -> Response:
             "open": open_view,
             "page_data": page_data,
             "statuses": [s.value for s in Status],
+            "snooze_choices": [(key, label) for key, (_, label) in SNOOZE_DURATIONS.items()],
             "demo": ctx.settings.demo,
             # Counts help where work waits; resolved and all only ever grow.
             "counted": ("open", "pending", "snoozed"),
@@ -327,10 +338,20 @@ async def assign(ctx: Ctx) -> Response:
 @console_endpoint()
 async def set_status(ctx: Ctx) -> Response:
     conversation_id = ctx.request.path_params["conversation_id"]
-    value = ctx.data.get("status")
+    snooze = ctx.data.get("snooze")
+    until = None
+    if snooze:
+        if snooze not in SNOOZE_DURATIONS:
+            raise InvalidInput(f"snooze must be one of {', '.join(SNOOZE_DURATIONS)}")
+        value = Status.SNOOZED.value
+        until = utcnow() + SNOOZE_DURATIONS[snooze][0]
+    else:
+        value = ctx.data.get("status")
     if value not in {s.value for s in Status}:
         raise InvalidInput("status must be one of open, pending, snoozed, resolved")
-    conversation = await ctx.hub.conversations.set_status(ctx.me, conversation_id, Status(value))
+    conversation = await ctx.hub.conversations.set_status(
+        ctx.me, conversation_id, Status(value), snoozed_until=until
+    )
     if ctx.wants_json:
         return JSONResponse({"conversation": conversation.to_wire()})
     return _back_to_conversation(ctx, conversation_id)

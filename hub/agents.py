@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
 import sqlalchemy as sa
 
 from hub.errors import InvalidInput
@@ -9,7 +13,10 @@ from hub.models import Agent, Role, utcnow
 from hub.security import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, verify_password
 from hub.text import clean_email, clean_text
 from storage.db import Database
-from storage.tables import agents
+from storage.tables import agent_sessions, agents
+
+# An agent logs in again after a working day and a half.
+SESSION_LIFETIME = timedelta(hours=36)
 
 
 def _agent(row: sa.Row) -> Agent:
@@ -52,6 +59,11 @@ class AgentService:
             )
             if result.rowcount == 0:
                 raise InvalidInput(f"no agent with email {email}")
+            # A new password ends every session opened with the old one.
+            agent_id = await conn.scalar(
+                sa.select(agents.c.id).where(agents.c.email == email.strip().lower())
+            )
+            await conn.execute(agent_sessions.delete().where(agent_sessions.c.agent_id == agent_id))
 
     async def authenticate(self, email: str, password: str) -> Agent | None:
         async with self._db.read() as conn:
@@ -81,6 +93,54 @@ class AgentService:
                 )
                 or 0
             )
+
+    # ---- sessions ------------------------------------------------------------------
+
+    async def open_session(self, agent: Agent) -> str:
+        """A new session token for the agent's cookie (only its hash is stored)."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        async with self._db.write() as conn:
+            await conn.execute(
+                agent_sessions.insert().values(
+                    id=_session_id(token),
+                    agent_id=agent.id,
+                    created_at=now,
+                    expires_at=now + SESSION_LIFETIME,
+                )
+            )
+        return token
+
+    async def session_agent(self, token: str) -> Agent | None:
+        """The agent of a live session, or None if it ended, expired or never existed."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(agents)
+                    .join(agent_sessions, agent_sessions.c.agent_id == agents.c.id)
+                    .where(agent_sessions.c.id == _session_id(token))
+                    .where(agent_sessions.c.expires_at > utcnow())
+                )
+            ).first()
+        return _agent(row) if row else None
+
+    async def close_session(self, token: str) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                agent_sessions.delete().where(agent_sessions.c.id == _session_id(token))
+            )
+
+    async def delete_expired_sessions(self, now: datetime) -> int:
+        """Forget sessions past their end (a worker job); how many."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                agent_sessions.delete().where(agent_sessions.c.expires_at <= now)
+            )
+        return result.rowcount
+
+
+def _session_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _check_password(password: str) -> None:

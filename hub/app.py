@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,9 +18,9 @@ from agent_console.routes import routes as console_routes
 from channels.voice.routes import routes as voice_routes
 from channels.webchat.endpoint import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
-from hub.calls import sweep_stale_calls
 from hub.core import Hub
 from hub.settings import Settings
+from hub.worker import job_runner
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +41,30 @@ class _DenialFalseAlarm(logging.Filter):
         return "returned without completing handshake" not in record.getMessage()
 
 
-def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
-    """The web application. Pass a started `hub` to share it (tests); else it starts its own."""
+def create_app(settings: Settings, hub: Hub | None = None, run_jobs: bool = False) -> Starlette:
+    """The web application. Pass a started `hub` to share it (tests); else it starts its own.
+
+    With `run_jobs` the background jobs run in this process too (the embedded
+    default); with several nodes they may still run everywhere, or only in
+    `hub worker` processes.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = hub is None
         app.state.hub = hub if hub is not None else await Hub.start(settings)
-        # The hub this app owns (`hub serve`) also closes calls whose hangup never came.
-        sweeper = asyncio.create_task(sweep_stale_calls(app.state.hub.calls)) if own else None
+        stop = asyncio.Event()
+        jobs = (
+            asyncio.create_task(job_runner(app.state.hub).run_forever(stop), name="jobs")
+            if run_jobs
+            else None
+        )
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            stop.set()
+            if jobs is not None:
+                await jobs
             if own:
                 await app.state.hub.stop()
 

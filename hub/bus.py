@@ -29,6 +29,8 @@ SUBSCRIBER_QUEUE_SIZE = 1000
 # Scheme -> "module:Class", imported only when chosen.
 BACKENDS = {
     "memory": "hub.bus:MemoryBackend",
+    "redis": "hub.bus_redis:RedisBackend",
+    "rediss": "hub.bus_redis:RedisBackend",
 }
 
 
@@ -90,6 +92,10 @@ class MemoryBackend(Backend):
         return await self._queue.get()
 
 
+class BusGap(Exception):
+    """Raised by a backend's `next_published` after it lost events (a reconnect)."""
+
+
 class SubscriberDropped(Exception):
     """The subscriber fell too far behind and was dropped; resume from the store."""
 
@@ -102,16 +108,22 @@ class Subscription:
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(max_queue)
         self.dropped = False
 
+    def _drop(self) -> None:
+        """Wake the reader with SubscriberDropped; its client resumes from the store."""
+        if self.dropped:
+            return
+        self.dropped = True
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
     def _offer(self, event: Event) -> None:
         if self.dropped:
             return
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.dropped = True
-            # Make room for the wake-up marker so a waiting reader notices.
-            self._queue.get_nowait()
-            self._queue.put_nowait(None)
+            self._drop()
 
     async def get(self) -> Event:
         event = await self._queue.get()
@@ -156,7 +168,20 @@ class EventBus:
         await self.backend.disconnect()
 
     async def publish(self, channel: str, payload: dict[str, Any]) -> None:
-        await self.backend.publish(channel, json.dumps(payload, separators=(",", ":")))
+        """Publish; never raises for a transport failure.
+
+        Callers publish after their transaction committed, so the data is safe;
+        a lost event is recovered by clients resuming from the store.
+        """
+        data = json.dumps(payload, separators=(",", ":"))
+        try:
+            await self.backend.publish(channel, data)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "event bus: publishing to %s failed; clients resume from the store", channel
+            )
 
     @asynccontextmanager
     async def subscribe(
@@ -189,6 +214,15 @@ class EventBus:
                 event = await self.backend.next_published()
             except asyncio.CancelledError:
                 raise
+            except BusGap:
+                log.warning(
+                    "event bus: gap in events; dropping %d local subscribers",
+                    sum(len(s) for s in self._subscribers.values()),
+                )
+                for local in tuple(self._subscribers.values()):
+                    for subscription in tuple(local):
+                        subscription._drop()
+                continue
             except Exception:
                 log.exception("event bus: reading the backend failed; retrying")
                 await asyncio.sleep(1)

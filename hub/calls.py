@@ -20,9 +20,7 @@ Calls whose hangup never comes are closed by `close_stale`.
 
 from __future__ import annotations
 
-import asyncio
 import enum
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -54,15 +52,13 @@ from hub.text import clean_optional
 from storage.db import Database
 from storage.tables import calls, contact_phones, contacts, conversations, inboxes
 
-log = logging.getLogger(__name__)
-
 # A call with no event for this long is closed as if its hangup had come:
 # phone systems do lose hangup events (a restart, a dropped webhook), and no
 # call a support line logs lasts four hours, so waiting longer only leaves
 # ghost "ringing" calls on every agent's screen.
 STALE_CALL_AFTER = timedelta(hours=4)
-# How often `hub serve` looks for such calls.
-STALE_SWEEP_SECONDS = 300
+# How often the background jobs look for such calls.
+STALE_SWEEP_EVERY = timedelta(minutes=5)
 # Calls and conversations shown in a screen pop for a known caller.
 POP_RECENT = 3
 MAX_NOTES_CHARS = 5000
@@ -658,9 +654,12 @@ class CallService:
             )
         return recorded
 
-    async def close_stale(self) -> int:
-        """Close calls without an event for `STALE_CALL_AFTER`; returns how many."""
-        cutoff = self.clock() - STALE_CALL_AFTER
+    async def close_stale(self, now: datetime | None = None) -> int:
+        """Close calls without an event for `STALE_CALL_AFTER`; returns how many.
+
+        A background job (hub/worker.py) runs this every `STALE_SWEEP_EVERY`.
+        """
+        cutoff = (now or self.clock()) - STALE_CALL_AFTER
         async with self._db.read() as conn:
             rows = (
                 await conn.execute(
@@ -863,19 +862,3 @@ def summary(call: Call) -> str:
     if call.hangup_cause == "timeout":
         parts.append("closed without a hangup")
     return " · ".join(parts)
-
-
-async def sweep_stale_calls(
-    service: CallService, every_seconds: float = STALE_SWEEP_SECONDS
-) -> None:
-    """Run `close_stale` forever (inside `hub serve`); errors are logged, never fatal."""
-    while True:
-        try:
-            closed = await service.close_stale()
-            if closed:
-                log.info("closed %d call(s) whose hangup never came", closed)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("closing stale calls failed; trying again later")
-        await asyncio.sleep(every_seconds)

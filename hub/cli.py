@@ -33,7 +33,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.port
     print(f"Contact hub on http://{host}:{port}/  (console /console/, demo page /demo)")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, run_jobs=not args.no_jobs),
         host=host,
         port=port,
         ws="websockets-sansio",
@@ -41,6 +41,34 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=True,
         log_level=args.log_level,
     )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from hub.core import Hub
+    from hub.worker import job_runner
+
+    async def run() -> None:
+        hub = await Hub.start(settings)
+        try:
+            runner = job_runner(hub)
+            if args.once:
+                results = await runner.run_due()
+                for name in sorted(results):
+                    print(f"{name}: {results[name]}")
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            print(f"Worker {runner.owner} running {len(runner.jobs)} jobs; Ctrl-C stops it.")
+            await runner.run_forever(stop)
+        finally:
+            await hub.stop()
+
+    asyncio.run(run())
     return 0
 
 
@@ -85,6 +113,40 @@ async def _bootstrap(settings: Settings) -> None:
             print(f"Demo shop with the chat widget: {settings.public_url}/demo")
     finally:
         await hub.stop()
+
+
+def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.copy import copy_store
+
+    source = args.source or settings.database_url
+    if source == args.target:
+        raise HubError("source and target are the same database")
+
+    def progress(table: str, done: int, total: int) -> None:
+        width = 30
+        filled = width if total == 0 else width * done // total
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        print(f"\r  {table:<16} [{bar}] {done:>8,}/{total:,}", end=end, file=sys.stderr, flush=True)
+
+    print(f"Copying {_safe_url(source)} -> {_safe_url(args.target)}", file=sys.stderr)
+    counts = asyncio.run(copy_store(source, args.target, progress))
+    print(f"{'table':<16} {'source':>10} {'target':>10}")
+    for count in counts:
+        mark = "" if count.matches else "   MISMATCH"
+        print(f"{count.table:<16} {count.source:>10,} {count.target:>10,}{mark}")
+    if not all(count.matches for count in counts):
+        print("hub: row counts differ; do not switch HUB_DATABASE_URL yet", file=sys.stderr)
+        return 1
+    print(f"All rows copied. Set HUB_DATABASE_URL={_safe_url(args.target)} and restart.")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """A database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -207,7 +269,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    serve.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="leave background jobs to `hub worker` processes (several nodes)",
+    )
     commands.add_parser("migrate", help="create or upgrade the database schema")
+    worker = commands.add_parser(
+        "worker", help="run background jobs (snooze wake-ups, …); safe to run on several machines"
+    )
+    worker.add_argument("--once", action="store_true", help="run the due jobs once and exit")
+    move = commands.add_parser(
+        "migrate-store",
+        help="copy every row into another (empty) database, e.g. SQLite to PostgreSQL",
+    )
+    move.add_argument("target", help="target URL, e.g. postgresql+asyncpg://hub@db/hub")
+    move.add_argument("--from", dest="source", help="source URL (default HUB_DATABASE_URL)")
     commands.add_parser(
         "bootstrap", help="create the first admin (printing its password) and the demo site"
     )
@@ -240,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "close-stale-calls",
-        help="close calls whose hangup never came (hub serve does this every few minutes)",
+        help="close calls whose hangup never came (the background jobs do it every 5 minutes)",
     )
     for name, helptext in (
         ("create-agent", "add an agent or admin"),
@@ -269,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings, args)
         if args.command == "migrate":
             return _migrate(settings, args)
+        if args.command == "worker":
+            return _worker(settings, args)
+        if args.command == "migrate-store":
+            return _migrate_store(settings, args)
         if args.command == "bootstrap":
             asyncio.run(_bootstrap(settings))
         elif args.command == "create-agent":

@@ -296,39 +296,113 @@ class ConversationService:
                 note = f"{actor.name} self-assigned the conversation"
             else:
                 note = f"{actor.name} assigned the conversation to {assignee_name}"
-            activity = await self.activity_in(
-                conn, conversation_id, note, extra={"assignee_id": assignee_id}
+            activity = await self._record_activity(
+                conn, conversation_id, note, {"assignee_id": assignee_id}
             )
             conversation = await self._get(conn, conversation_id)
         await self._publish_message(conversation, activity)
         await self._publish_conversation(conversation, to_visitor=True)
         return conversation
 
-    async def set_status(self, actor: Agent, conversation_id: int, status: Status) -> Conversation:
+    async def set_status(
+        self,
+        actor: Agent,
+        conversation_id: int,
+        status: Status,
+        snoozed_until: datetime | None = None,
+    ) -> Conversation:
+        """Change the status; a snooze lasts until `snoozed_until` or the customer's reply."""
         status = Status(status)
+        if snoozed_until is not None and status is not Status.SNOOZED:
+            raise InvalidInput("only a snooze has an end time")
+        if snoozed_until is not None and snoozed_until <= utcnow():
+            raise InvalidInput("a snooze must end in the future")
         async with self._db.write() as conn:
             current = await self._get(conn, conversation_id)
-            if current.status is status:
+            if current.status is status and snoozed_until is None:
                 return current
-            now = utcnow()
-            extra: dict[str, Any] = {
-                "status": status.value,
-                "resolved_at": now if status is Status.RESOLVED else None,
-            }
-            if status is not Status.SNOOZED:
-                extra["snoozed_until"] = None
             verb = {
-                Status.OPEN: "reopened",
+                Status.OPEN: "reopened the conversation",
                 Status.PENDING: "marked the conversation pending",
                 Status.SNOOZED: "snoozed the conversation",
                 Status.RESOLVED: "resolved the conversation",
             }[status]
-            text = f"{actor.name} {verb}" + (" the conversation" if status is Status.OPEN else "")
-            activity = await self.activity_in(conn, conversation_id, text, extra=extra)
-            conversation = await self._get(conn, conversation_id)
+            if snoozed_until is not None:
+                verb += f" until {snoozed_until:%b %d, %H:%M} UTC"
+            activity, conversation = await self._change_status(
+                conn, conversation_id, status, f"{actor.name} {verb}", snoozed_until
+            )
         await self._publish_message(conversation, activity)
         await self._publish_conversation(conversation, to_visitor=True)
         return conversation
+
+    async def wake_snoozed(self, now: datetime | None = None) -> int:
+        """Reopen conversations whose snooze has ended (a worker job); how many."""
+        now = now or utcnow()
+        async with self._db.read() as conn:
+            due = (
+                await conn.scalars(
+                    sa.select(conversations.c.id)
+                    .where(conversations.c.status == Status.SNOOZED.value)
+                    .where(conversations.c.snoozed_until <= now)
+                )
+            ).all()
+        woken = 0
+        for conversation_id in due:
+            async with self._db.write() as conn:
+                # Re-check inside the write: a reply may have reopened it meanwhile.
+                still = await conn.scalar(
+                    sa.select(conversations.c.id)
+                    .where(conversations.c.id == conversation_id)
+                    .where(conversations.c.status == Status.SNOOZED.value)
+                    .where(conversations.c.snoozed_until <= now)
+                )
+                if still is None:
+                    continue
+                activity, conversation = await self._change_status(
+                    conn,
+                    conversation_id,
+                    Status.OPEN,
+                    "Snooze ended; the conversation is open again",
+                )
+            woken += 1
+            await self._publish_message(conversation, activity)
+            await self._publish_conversation(conversation, to_visitor=True)
+        return woken
+
+    async def _change_status(
+        self,
+        conn: AsyncConnection,
+        conversation_id: int,
+        status: Status,
+        text: str,
+        snoozed_until: datetime | None = None,
+    ) -> tuple[Message, Conversation]:
+        now = utcnow()
+        changes = {
+            "status": status.value,
+            "resolved_at": now if status is Status.RESOLVED else None,
+            "snoozed_until": snoozed_until if status is Status.SNOOZED else None,
+        }
+        activity = await self._record_activity(conn, conversation_id, text, changes)
+        return activity, await self._get(conn, conversation_id)
+
+    async def _record_activity(
+        self, conn: AsyncConnection, conversation_id: int, text: str, changes: dict[str, Any]
+    ) -> Message:
+        """Apply `changes` to the conversation with an activity line (agents only) saying so."""
+        return await self._append(
+            conn,
+            conversation_id,
+            direction=Direction.OUT,
+            kind=Kind.ACTIVITY,
+            author_type=AuthorType.SYSTEM,
+            author_id=None,
+            text=text,
+            client_id=None,
+            extra=changes,
+            preview=False,
+        )
 
     async def mark_read_by_agent(self, agent: Agent, conversation_id: int, seq: int) -> None:
         async with self._db.write() as conn:
@@ -547,18 +621,7 @@ class ConversationService:
         extra: dict[str, Any] | None = None,
     ) -> Message:
         """A line of activity ("Sam resolved the conversation"), agents only."""
-        return await self._append(
-            conn,
-            conversation_id,
-            direction=Direction.OUT,
-            kind=Kind.ACTIVITY,
-            author_type=AuthorType.SYSTEM,
-            author_id=None,
-            text=text,
-            client_id=None,
-            extra=extra,
-            preview=False,
-        )
+        return await self._record_activity(conn, conversation_id, text, extra or {})
 
     async def get_in(self, conn: AsyncConnection, conversation_id: int) -> Conversation:
         return await self._get(conn, conversation_id)

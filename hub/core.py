@@ -9,7 +9,7 @@ from hub.contacts import ContactService
 from hub.conversations import ConversationService
 from hub.inboxes import InboxService
 from hub.phone_lines import PhoneLineService
-from hub.presence import AgentPresence
+from hub.presence import AgentPresence, shared_presence
 from hub.security import VisitorTokens
 from hub.settings import Settings
 from hub.visitors import VisitorService
@@ -29,7 +29,7 @@ class Hub:
         self.inboxes = InboxService(db)
         self.visitors = VisitorService(db, bus)
         self.conversations = ConversationService(db, bus)
-        self.presence = AgentPresence(bus)
+        self.presence = AgentPresence(bus, shared_presence(settings.bus_url))
         self.contacts = ContactService(db, bus, self.visitors)
         self.phone_lines = PhoneLineService(db)
         self.calls = CallService(
@@ -47,8 +47,11 @@ class Hub:
             raise
         bus = EventBus(settings.bus_url)
         await bus.connect()
-        return cls(settings, db, bus)
+        hub = cls(settings, db, bus)
+        await hub.presence.start()
+        return hub
 
     async def stop(self) -> None:
+        await self.presence.stop()
         await self.bus.disconnect()
         await self.db.dispose()

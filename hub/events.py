@@ -7,6 +7,9 @@ AGENTS = "agents"
 # Every widget socket subscribes here: whether any agent is online.
 WIDGETS = "widgets"
 
+# Hub processes tell each other that their set of online agents changed.
+PRESENCE_SYNC = "presence-sync"
+
 
 def visitor_channel(visitor_id: str) -> str:
     """Events one visitor may see: their messages, typing and read receipts."""

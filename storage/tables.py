@@ -113,6 +113,32 @@ agent_reads = sa.Table(
     sa.Column("read_seq", sa.Integer, nullable=False),
 )
 
+job_leases = sa.Table(
+    "job_leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("lease_until", TIMESTAMP),
+    sa.Column("last_run_at", TIMESTAMP),
+    sa.Column("last_result", sa.Integer),
+)
+
+agent_sessions = sa.Table(
+    "agent_sessions",
+    metadata,
+    # SHA-256 of the token in the agent's cookie: a copy of this table opens no session.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "agent_id",
+        sa.Integer,
+        sa.ForeignKey("agents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("expires_at", TIMESTAMP, nullable=False, index=True),
+)
+
 
 # ---- phone calls (hub/calls.py) -------------------------------------------------
 

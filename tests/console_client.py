@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
@@ -12,8 +12,12 @@ from hub.conversations import Posted
 from hub.core import Hub
 from hub.models import Inbound, Inbox, Visitor
 
-if TYPE_CHECKING:
-    from tests.conftest import LiveServer
+
+class HasUrl(Protocol):
+    """A running hub: the live_server fixture or a node process."""
+
+    url: str
+
 
 AGENT_PASSWORD = "correct horse battery"
 
@@ -50,8 +54,8 @@ class Console:
         return await self.http.post(path, data={"csrf_token": self.csrf, **fields})
 
 
-def new_http(live_server: LiveServer, **kwargs) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=live_server.url, follow_redirects=False, timeout=10, **kwargs)
+def new_http(server: HasUrl, **kwargs) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=server.url, follow_redirects=False, timeout=10, **kwargs)
 
 
 async def log_in(http: httpx.AsyncClient, email: str, password: str = AGENT_PASSWORD) -> Console:

@@ -41,3 +41,19 @@ async def postgres_database() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+async def require_redis() -> None:
+    """Skip (or fail under CI) unless Redis answers at REDIS_URL."""
+    import redis.asyncio as redis
+
+    client = redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, redis.RedisError) as exc:
+        unavailable(f"Redis not reachable at {REDIS_URL}: {exc}")
+    finally:
+        await client.aclose()

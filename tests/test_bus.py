@@ -1,20 +1,44 @@
-"""The event bus: local fan-out, backend subscriptions, slow consumers."""
+"""The event bus contract, run against every backend: memory and Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import pytest
+import redis.asyncio as redis
 
 from hub.bus import EventBus, SubscriberDropped
+from tests.servers import REDIS_URL, require_redis
+
+WAIT = 5.0  # seconds; only reached when something is broken
+
+
+def bus_url(kind: str) -> str:
+    if kind == "memory":
+        return "memory://"
+    # A fresh channel namespace per test: runs never see each other's events.
+    return f"{REDIS_URL}?prefix=hubtest-{secrets.token_hex(4)}:"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def url(request) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "redis":
+        await require_redis()
+    return bus_url(request.param)
 
 
 @pytest.fixture
-async def bus():  # type: ignore[no-untyped-def]
-    started = EventBus("memory://")
+async def bus(url):  # type: ignore[no-untyped-def]
+    started = EventBus(url)
     await started.connect()
     yield started
     await started.disconnect()
+
+
+async def next_json(subscription):  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(WAIT):
+        return (await subscription.get()).json()
 
 
 async def test_one_publish_reaches_every_subscriber_of_the_channel_only(bus):
@@ -25,12 +49,7 @@ async def test_one_publish_reaches_every_subscriber_of_the_channel_only(bus):
     ):
         await bus.publish("a", {"n": 1})
         await bus.publish("b", {"n": 2})
-        async with asyncio.timeout(5):
-            got = [
-                (await first.get()).json(),
-                (await second.get()).json(),
-                (await other.get()).json(),
-            ]
+        got = [await next_json(first), await next_json(second), await next_json(other)]
     assert got == [{"n": 1}, {"n": 1}, {"n": 2}]
 
 
@@ -38,28 +57,37 @@ async def test_events_keep_their_order(bus):
     async with bus.subscribe("a") as sub:
         for n in range(50):
             await bus.publish("a", {"n": n})
-        async with asyncio.timeout(5):
-            got = [(await sub.get()).json()["n"] for _ in range(50)]
+        got = [(await next_json(sub))["n"] for _ in range(50)]
     assert got == list(range(50))
 
 
-async def test_the_backend_is_subscribed_for_the_first_and_released_after_the_last(bus):
-    backend_channels = bus.backend._channels
-    async with bus.subscribe("room"):
-        async with bus.subscribe("room"):
-            assert backend_channels == {"room"}
-        assert backend_channels == {"room"}
-    assert backend_channels == set()
+async def test_local_subscribers_share_one_backend_subscription(bus):
+    async with bus.subscribe("room"), bus.subscribe("room"):
+        assert bus.subscriber_count("room") == 2
+        assert await backend_subscriptions(bus, "room") == 1
     assert bus.subscriber_count("room") == 0
+    assert await backend_subscriptions(bus, "room") == 0
+
+
+async def backend_subscriptions(bus, channel: str) -> int:  # type: ignore[no-untyped-def]
+    backend = bus.backend
+    if not hasattr(backend, "prefix"):
+        return int(channel in backend._channels)
+    client = redis.from_url(REDIS_URL)
+    try:
+        [(_, count)] = await client.pubsub_numsub(backend.prefix + channel)
+        return count
+    finally:
+        await client.aclose()
 
 
 async def test_a_slow_subscriber_is_dropped_without_stalling_the_others(bus):
     async with bus.subscribe("a", max_queue=3) as slow, bus.subscribe("a") as fast:
         for n in range(10):
             await bus.publish("a", {"n": n})
-        async with asyncio.timeout(5):
-            got = [(await fast.get()).json()["n"] for _ in range(10)]
-            with pytest.raises(SubscriberDropped):
+        got = [(await next_json(fast))["n"] for _ in range(10)]
+        with pytest.raises(SubscriberDropped):
+            async with asyncio.timeout(WAIT):
                 while True:
                     await slow.get()
     assert got == list(range(10))
@@ -71,3 +99,73 @@ async def test_an_unknown_bus_url_is_refused_with_the_choices():
         ValueError, match=r"Unsupported event bus URL 'kafka://x'; use one of memory://"
     ):
         EventBus("kafka://x")
+
+
+# ---- Redis only: several processes, lost connections ---------------------------------
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    await require_redis()
+    return bus_url("redis")
+
+
+async def test_an_event_published_on_one_node_reaches_subscribers_on_another(redis_url):
+    node_a, node_b = EventBus(redis_url), EventBus(redis_url)
+    await node_a.connect()
+    await node_b.connect()
+    try:
+        async with node_b.subscribe("agents") as on_b:
+            await node_a.publish("agents", {"from": "a"})
+            assert await next_json(on_b) == {"from": "a"}
+    finally:
+        await node_a.disconnect()
+        await node_b.disconnect()
+
+
+async def test_a_lost_redis_connection_drops_subscribers_and_the_bus_recovers(redis_url):
+    bus = EventBus(redis_url)
+    await bus.connect()
+    admin = redis.from_url(REDIS_URL)
+    try:
+        async with bus.subscribe("room") as before:
+            await bus.publish("room", {"n": 1})
+            assert await next_json(before) == {"n": 1}
+            # Cut every pub/sub connection, as a Redis restart would.
+            killed = await admin.client_kill_filter(_type="pubsub")
+            assert killed >= 1
+            # The subscriber learns of the gap: its client resumes from the store.
+            with pytest.raises(SubscriberDropped):
+                async with asyncio.timeout(WAIT):
+                    await before.get()
+        # After the reconnect, new subscribers get new events.
+        async with bus.subscribe("room") as after:
+            await bus.publish("room", {"n": 2})
+            assert await next_json(after) == {"n": 2}
+    finally:
+        await admin.aclose()
+        await bus.disconnect()
+
+
+async def test_publishing_while_redis_is_unreachable_does_not_raise(redis_url, caplog):
+    bus = EventBus(redis_url.replace("6379", "1"))  # nothing listens on port 1
+    with pytest.raises(redis.ConnectionError):
+        await bus.connect()
+    bus.backend._client = redis.from_url("redis://127.0.0.1:1")
+    await bus.publish("room", {"n": 1})  # logged, not raised: the data is already stored
+    assert "publishing to room failed" in caplog.text
+    await bus.backend._client.aclose()
+
+
+async def test_a_subscriber_cancelled_while_subscribing_stops(bus):
+    async def listen() -> None:
+        async with bus.subscribe("room") as sub:
+            await sub.get()
+
+    task = asyncio.create_task(listen())
+    await asyncio.sleep(0)  # let it start: the cancel lands while it subscribes
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(WAIT):
+            await task
+    assert bus.subscriber_count("room") == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,10 +15,10 @@ from hub.calls import (
     Outcome,
     State,
     Step,
-    sweep_stale_calls,
 )
 from hub.errors import InvalidInput
 from hub.models import Direction, Kind, Status
+from hub.worker import job_runner
 from tests.test_conversations import settings  # noqa: F401 - both engines
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -224,23 +223,18 @@ async def test_calls_logged_by_hand_carry_their_notes_as_a_note(hub, line, agent
     assert messages[1].text == "Note on the call: Promised a refund"
 
 
-async def test_the_sweep_inside_hub_serve_closes_stale_calls_and_tells_the_agents(hub, line):
-    clock = Clock(T0)
-    hub.calls.clock = clock
+async def test_the_background_job_closes_stale_calls_and_tells_the_agents(hub, line):
+    hub.calls.clock = Clock(T0)
     await hub.calls.record(line, ev(Step.RING))
-    clock.now = T0 + STALE_CALL_AFTER * 2
+    runner = job_runner(hub, clock=lambda: T0 + STALE_CALL_AFTER * 2)
     async with hub.bus.subscribe(events.AGENTS) as subscription:
-        sweeper = asyncio.create_task(sweep_stale_calls(hub.calls, every_seconds=3600))
-        try:
-            while True:
-                frame = (await asyncio.wait_for(subscription.get(), 5)).json()
-                if frame["type"] == "call" and frame["call"]["state"] == "ended":
-                    break
-        finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-    assert frame["call"]["outcome"] == "missed"
+        results = await runner.run_due()
+        while True:
+            frame = (await asyncio.wait_for(subscription.get(), 5)).json()
+            if frame["type"] == "call":
+                break
+    assert results["close-stale-calls"] == 1
+    assert frame["call"]["state"] == "ended" and frame["call"]["outcome"] == "missed"
 
 
 async def test_two_events_of_a_new_call_at_once_make_one_call(hub, line):

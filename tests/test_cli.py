@@ -35,6 +35,8 @@ def test_help_lists_the_commands(tmp_path):
         "create-agent",
         "set-password",
         "import-calls",
+        "worker",
+        "migrate-store",
     ):
         assert command in result.stdout
 
@@ -150,3 +152,20 @@ def test_import_calls_explains_a_missing_file_or_line(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     no_line = hub(tmp_path, "import-calls", "empty.csv")
     assert no_line.returncode == 2 and "--inbox" in no_line.stderr
+
+
+def test_worker_once_runs_the_due_jobs_and_exits(tmp_path):
+    hub(tmp_path, "migrate")
+    first = hub(tmp_path, "worker", "--once")
+    assert first.returncode == 0, first.stderr
+    assert "wake-snoozed: 0" in first.stdout
+    assert "expire-sessions: 0" in first.stdout
+    # Ran a moment ago: not due again yet, so nothing runs.
+    second = hub(tmp_path, "worker", "--once")
+    assert second.returncode == 0 and second.stdout == ""
+
+
+def test_serve_help_offers_leaving_jobs_to_workers(tmp_path):
+    result = hub(tmp_path, "serve", "--help")
+    assert result.returncode == 0
+    assert "--no-jobs" in result.stdout

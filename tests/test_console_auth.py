@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from hub.agents import SESSION_LIFETIME
 from hub.core import Hub
-from hub.models import Agent, Inbox, Role
+from hub.models import Agent, Inbox, Role, utcnow
+from storage.tables import agent_sessions
 from storage.tables import agents as agents_table
 from tests.conftest import LiveServer
 from tests.console_client import AGENT_PASSWORD, Console, csrf_from, log_in, new_http, visitor_says
@@ -376,3 +379,37 @@ async def test_inboxes_page_shows_the_script_tag_and_identity_secret(
     assert snippet in page.text
     assert website.identity_secret and website.identity_secret in page.text
     assert "HMAC-SHA256" in page.text
+
+
+async def test_a_copied_cookie_stops_working_after_logout(
+    as_agent: Console, live_server: LiveServer
+) -> None:
+    copied = as_agent.cookie
+    response = await as_agent.post_form("/console/logout", {})
+    assert response.status_code == 303
+    async with new_http(live_server, cookies={"hub_session": copied}) as thief:
+        page = await thief.get("/console/")
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/console/login")
+
+
+async def test_a_new_password_ends_every_session(hub: Hub, as_agent: Console, agent: Agent) -> None:
+    await hub.agents.set_password(agent.email, "a brand new password")
+    page = await as_agent.http.get("/console/")
+    assert page.status_code == 303
+
+
+async def test_expired_sessions_are_refused_and_cleaned_up(hub: Hub, as_agent: Console) -> None:
+    later = utcnow() + SESSION_LIFETIME + timedelta(seconds=1)
+    assert await hub.agents.delete_expired_sessions(later) == 1
+    page = await as_agent.http.get("/console/")
+    assert page.status_code == 303
+
+
+async def test_the_store_keeps_only_a_hash_of_the_session_token(
+    hub: Hub, as_agent: Console
+) -> None:
+    async with hub.db.read() as conn:
+        stored = (await conn.execute(sa.select(agent_sessions.c.id))).scalars().all()
+    assert len(stored) == 1 and len(stored[0]) == 64
+    assert stored[0] not in as_agent.cookie

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 
 from hub import events
 from hub.core import Hub
-from hub.models import Agent, Inbox, Kind, Status
+from hub.models import Agent, Inbox, Kind, Status, utcnow
 from tests.console_client import (
     Console,
     visitor_says,
@@ -354,6 +355,37 @@ async def test_status_change_is_stored_and_published(
         kinds = [(await agents_channel.get()).json()["type"] for _ in range(2)]
     assert kinds == ["message", "conversation"]
     assert (await hub.conversations.get(posted.conversation.id)).status is Status.PENDING
+
+
+async def test_snooze_for_a_day_ends_by_itself(hub: Hub, website: Inbox, as_agent: Console) -> None:
+    _, posted = await visitor_says(hub, website, "hello?")
+    before = utcnow()
+    response = await as_agent.post_form(
+        f"/console/conversations/{posted.conversation.id}/status", {"snooze": "1d"}
+    )
+    assert response.status_code == 303
+    assert (await hub.conversations.get(posted.conversation.id)).status is Status.SNOOZED
+    assert await hub.conversations.wake_snoozed(before + timedelta(hours=23)) == 0
+    assert await hub.conversations.wake_snoozed(before + timedelta(days=1, minutes=1)) == 1
+    assert (await hub.conversations.get(posted.conversation.id)).status is Status.OPEN
+
+
+async def test_unknown_snooze_is_refused(hub: Hub, website: Inbox, as_agent: Console) -> None:
+    _, posted = await visitor_says(hub, website, "hello?")
+    response = await as_agent.post_json(
+        f"/console/conversations/{posted.conversation.id}/status", {"snooze": "forever"}
+    )
+    assert response.status_code == 400
+    assert "snooze must be one of 1h, 4h, 1d, 3d, 1w" in response.text
+    assert (await hub.conversations.get(posted.conversation.id)).status is Status.OPEN
+
+
+async def test_conversation_page_offers_snooze_durations(
+    hub: Hub, website: Inbox, as_agent: Console
+) -> None:
+    _, posted = await visitor_says(hub, website, "hello?")
+    page = await as_agent.http.get(f"/console/conversations/{posted.conversation.id}")
+    assert '<option value="1w">1 week</option>' in page.text
 
 
 async def test_unknown_status_is_refused(hub: Hub, website: Inbox, as_agent: Console) -> None:

@@ -261,6 +261,8 @@ function setUpActions() {
         if (error.status !== 401) toast(error.message);
       } finally {
         for (const b of buttons) b.disabled = false;
+        // A one-shot choice ("Snooze for…"): show the prompt again.
+        for (const choice of form.querySelectorAll("select.snooze-select")) choice.selectedIndex = 0;
       }
     });
   }

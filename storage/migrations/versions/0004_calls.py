@@ -1,15 +1,15 @@
 """Phone calls: voice lines, contacts' phone numbers, the call log, call-back flag.
 
-Revision ID: 0002_calls
-Revises: 0001
+Revision ID: 0004_calls
+Revises: 0003_sessions
 Create Date: 2026-11-22
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_calls"
-down_revision = "0001"
+revision = "0004_calls"
+down_revision = "0003_sessions"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,71 @@
+"""Send times carried inside message text, read back by whoever receives them.
+
+A message text is `b:EVENT:SEND_NS` (monotonic nanoseconds of this process);
+senders and receivers live in the generator process, so they share the clock.
+Receivers look for the marker in the raw frame without parsing all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+
+MARK = '"text":"b:'
+
+
+def text(event: int, suffix: str = "") -> str:
+    return f"b:{event}:{time.monotonic_ns()}{suffix}"
+
+
+def parse(frame: str) -> tuple[int, int] | None:
+    """(event, send time in ns) from a frame carrying a marked text, else None."""
+    start = frame.find(MARK)
+    if start < 0:
+        return None
+    start += len(MARK)
+    colon = frame.index(":", start)
+    end = colon + 1
+    while end < len(frame) and frame[end].isdigit():
+        end += 1
+    return int(frame[start:colon]), int(frame[colon + 1 : end])
+
+
+class Deliveries:
+    """Counts deliveries per event and their latencies; wakes waiters when an event is complete."""
+
+    def __init__(self) -> None:
+        self.latencies_ns: list[int] = []
+        self.counts: dict[int, int] = defaultdict(int)
+        self.last_ns: dict[int, int] = {}
+        self.frame_length = 0
+        self._waiting: dict[int, tuple[int, asyncio.Event]] = {}
+
+    def receive(self, frame: str) -> None:
+        found = parse(frame)
+        if found is None:
+            return
+        now = time.monotonic_ns()
+        event, sent = found
+        self.latencies_ns.append(now - sent)
+        self.counts[event] += 1
+        self.last_ns[event] = now
+        self.frame_length = len(frame)
+        waiting = self._waiting.get(event)
+        if waiting is not None and self.counts[event] >= waiting[0]:
+            waiting[1].set()
+
+    async def wait(self, event: int, expected: int, seconds: float) -> bool:
+        """Whether all `expected` deliveries of `event` arrived within `seconds`."""
+        if self.counts[event] >= expected:
+            return True
+        done = asyncio.Event()
+        self._waiting[event] = (expected, done)
+        try:
+            async with asyncio.timeout(seconds):
+                await done.wait()
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            del self._waiting[event]

@@ -1,0 +1,120 @@
+"""Periodic background jobs, each run by one worker at a time.
+
+A job is claimed by a compare-and-set on its lease row (the same statement on
+SQLite and PostgreSQL): the claim succeeds only if no live lease exists and
+the job is due. A worker that dies mid-run holds its lease until it expires;
+then any other worker takes the job. Every node may run the runner: the
+leases make each run happen once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from hub.models import utcnow
+from storage.db import Database
+from storage.tables import job_leases
+
+log = logging.getLogger(__name__)
+
+# How often an idle runner looks for due jobs; jobs' own intervals are longer.
+POLL_SECONDS = 5.0
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Job:
+    """`run(now)` returns how many things it handled (for the log and the lease row)."""
+
+    name: str
+    every: timedelta
+    run: Callable[[datetime], Awaitable[int]]
+    # Longer than any run takes: a lease this old belongs to a dead worker.
+    lease: timedelta = timedelta(minutes=5)
+
+
+class JobRunner:
+    def __init__(
+        self, db: Database, jobs: list[Job], owner: str | None = None, clock: Clock = utcnow
+    ) -> None:
+        self._db = db
+        self.jobs = jobs
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._clock = clock
+
+    async def run_due(self) -> dict[str, int]:
+        """Run every job that is due and not leased elsewhere; their results by name."""
+        results: dict[str, int] = {}
+        for job in self.jobs:
+            if not await self._claim(job):
+                continue
+            try:
+                handled = await job.run(self._clock())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job %s failed; it runs again when next due", job.name)
+                handled = -1
+            await self._release(job, handled)
+            results[job.name] = handled
+            if handled:
+                log.info("job %s handled %d", job.name, handled)
+        return results
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Run due jobs until `stop` is set; errors are logged, cancellation is not swallowed."""
+        while not stop.is_set():
+            try:
+                await self.run_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job runner: a round failed; trying again")
+            try:
+                await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+            except TimeoutError:
+                pass
+
+    async def _claim(self, job: Job) -> bool:
+        now = self._clock()
+        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
+        async with self._db.write() as conn:
+            await conn.execute(
+                insert(job_leases)
+                .values(name=job.name)
+                .on_conflict_do_nothing(index_elements=[job_leases.c.name])
+            )
+            claimed = await conn.execute(
+                job_leases.update()
+                .where(job_leases.c.name == job.name)
+                .where(sa.or_(job_leases.c.lease_until.is_(None), job_leases.c.lease_until < now))
+                .where(
+                    sa.or_(
+                        job_leases.c.last_run_at.is_(None),
+                        job_leases.c.last_run_at <= now - job.every,
+                    )
+                )
+                .values(owner=self.owner, lease_until=now + job.lease)
+            )
+            return claimed.rowcount == 1
+
+    async def _release(self, job: Job, handled: int) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                job_leases.update()
+                .where(job_leases.c.name == job.name)
+                .where(job_leases.c.owner == self.owner)
+                .values(lease_until=None, last_run_at=self._clock(), last_result=handled)
+            )

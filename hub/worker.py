@@ -1,0 +1,28 @@
+"""The background jobs of the hub, and running them (`hub worker`, or inside `hub serve`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hub.calls import STALE_SWEEP_EVERY
+from hub.core import Hub
+from hub.jobs import Clock, Job, JobRunner
+from hub.models import utcnow
+
+# A snoozed conversation reopens within this long after its snooze ends.
+SNOOZE_CHECK_EVERY = timedelta(seconds=30)
+# Expired sessions are refused anyway; deleting them only keeps the table small.
+SESSION_CLEANUP_EVERY = timedelta(hours=1)
+
+
+def hub_jobs(hub: Hub) -> list[Job]:
+    """Every periodic job; each runs on one worker at a time (see hub.jobs)."""
+    return [
+        Job("wake-snoozed", SNOOZE_CHECK_EVERY, hub.conversations.wake_snoozed),
+        Job("expire-sessions", SESSION_CLEANUP_EVERY, hub.agents.delete_expired_sessions),
+        Job("close-stale-calls", STALE_SWEEP_EVERY, hub.calls.close_stale),
+    ]
+
+
+def job_runner(hub: Hub, clock: Clock = utcnow) -> JobRunner:
+    return JobRunner(hub.db, hub_jobs(hub), clock=clock)

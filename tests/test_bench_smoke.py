@@ -1,0 +1,45 @@
+"""The benchmark harness itself works: its statistics, its markers, and one tiny benchmark."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from bench import latency, storm
+from bench.context import Context
+from bench.report import Progress, Results, markdown
+from bench.stats import percentiles
+
+
+def test_percentiles_use_the_nearest_rank() -> None:
+    spread = percentiles([float(x) for x in range(100, 0, -1)])
+    assert spread == {"p50": 50.0, "p99": 99.0, "max": 100.0}
+
+
+def test_percentiles_of_nothing_are_not_numbers() -> None:
+    assert all(math.isnan(value) for value in percentiles([]).values())
+
+
+def test_a_marked_text_is_found_inside_a_frame() -> None:
+    frame = '{"type":"message","message":{"seq":3,"text":"' + latency.text(7, " hi") + '"}}'
+    event, sent = latency.parse(frame)
+    assert event == 7
+    assert sent > 0
+    assert latency.parse('{"type":"pong"}') is None
+
+
+async def test_a_tiny_connection_storm_runs_against_the_hub_and_the_bare_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storm, "QUICK_VISITORS", 5)
+    ctx = Context(quick=True, work=tmp_path, progress=Progress(), results=Results())
+
+    await storm.run(ctx)
+
+    lost = next(f for f in ctx.results.figures if f.measure.startswith("messages lost"))
+    assert lost.hub == 0
+    assert lost.met is True
+    table = markdown(ctx.results, "quick", pinned=False, fd_limit=1024, elapsed=1.0)
+    assert "| Connection storm | 5 visitors |" in table

@@ -8,11 +8,25 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from agent_console import views, visitors
+from agent_console import calls, views, visitors
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders
 
 STATIC_DIR = Path(__file__).parent / "static"
+
+call_routes = [
+    Route("/calls", calls.calls_page, methods=["GET"], name="calls"),
+    Route("/calls", calls.log_call, methods=["POST"], name="log_call"),
+    Route("/api/calls", calls.api_calls, methods=["GET"], name="api_calls"),
+    Route("/calls/{call_id:int}/called-back", calls.called_back, methods=["POST"]),
+    Route("/contacts/{contact_id:int}", calls.contact_page, methods=["GET"], name="contact"),
+    Route("/contacts/{contact_id:int}", calls.update_contact, methods=["POST"]),
+    Route("/contacts/{contact_id:int}/phones", calls.add_contact_phone, methods=["POST"]),
+    Route("/phone-lines", calls.phone_lines_page, methods=["GET"], name="phone_lines"),
+    Route("/phone-lines", calls.create_phone_line, methods=["POST"]),
+    Route("/phone-lines/{inbox_id:int}", calls.update_phone_line, methods=["POST"]),
+    Route("/phone-lines/{inbox_id:int}/rotate", calls.rotate_cti_token, methods=["POST"]),
+]
 
 routes: list = [
     Mount(
@@ -68,6 +82,7 @@ routes: list = [
             Route("/campaigns/{campaign_id:int}", visitors.campaign_page, methods=["GET"]),
             Route("/campaigns/{campaign_id:int}", visitors.update_campaign, methods=["POST"]),
             Route("/inboxes/{inbox_id:int}/hours", visitors.set_hours, methods=["POST"]),
+            *call_routes,
             WebSocketRoute("/ws", console_socket, name="socket"),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ],

@@ -6,9 +6,10 @@ Handshake: the socket is accepted, then closed at once with
     4401  no agent is logged in (or the agent has been deleted since)
 
 Hub → console: `{"type": "ready", "agent": {...}}` once subscribed, then every
-event of the `agents` and `visitors` channels as published (already JSON,
-serialized once): live visitors send `visitor` (a snapshot, with the new
-`page_view` if any) and `visitor_left`.
+event of the `agents` and `visitors` channels and of this agent's own channel
+(a ringing call's screen pop) as published (already JSON, serialized once):
+live visitors send `visitor` (a snapshot, with the new `page_view` if any) and
+`visitor_left`.
 If the console falls too far behind the bus drops it and the socket closes
 with 4000; the console then reloads what it shows from the server.
 
@@ -78,9 +79,8 @@ async def console_socket(websocket: WebSocket) -> None:
     if agent is None:
         await websocket.close(CLOSE_UNAUTHENTICATED, "log in first")
         return
-    async with hub.bus.subscribe(
-        events.AGENTS, events.VISITORS, max_queue=QUEUE_SIZE
-    ) as subscription:
+    channels = (events.AGENTS, events.VISITORS, events.agent_channel(agent.id))
+    async with hub.bus.subscribe(*channels, max_queue=QUEUE_SIZE) as subscription:
         await hub.presence.connected(agent.id)
         try:
             await _ConsoleSocket(websocket, hub, agent, subscription).run()

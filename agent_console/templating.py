@@ -56,7 +56,10 @@ def _long(value: datetime | str | None) -> str:
 
 
 def _initials(name: str | None) -> str:
-    words = [w for w in (name or "").split() if w[:1].isalnum()]
+    text = name or ""
+    if text.startswith("+") or text.startswith("Ext. "):
+        return "#"  # a phone number has no initials
+    words = [w for w in text.split() if w[:1].isalnum()]
     return "".join(w[0] for w in words[:2]).upper() or "?"
 
 

@@ -19,7 +19,7 @@ from agent_console import auth
 from agent_console.web import Ctx, console_endpoint
 from hub.conversations import Scope
 from hub.errors import InvalidInput
-from hub.models import Agent, Conversation, Role, Status, utcnow
+from hub.models import Agent, Channel, Conversation, Role, Status, utcnow
 from hub.ratelimit import RateLimits
 
 # Login attempts: ten in a row, then one every six seconds, per IP address and
@@ -438,5 +438,6 @@ async def inboxes_page(ctx: Ctx) -> Response:
             ),
         }
         for inbox in await ctx.hub.inboxes.list()
+        if inbox.channel is Channel.WEBSITE  # phone lines have their own page
     ]
     return ctx.render("inboxes.html", {"nav": "inboxes", "inboxes": inboxes})

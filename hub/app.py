@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from agent_console.routes import routes as console_routes
+from channels.voice.routes import routes as voice_routes
 from channels.webchat.endpoint import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
 from hub.core import Hub
@@ -75,7 +76,7 @@ def create_app(settings: Settings, hub: Hub | None = None, run_jobs: bool = Fals
                 await app.state.hub.stop()
 
     app = Starlette(
-        routes=[Route("/", _home), *webchat_routes, *console_routes],
+        routes=[Route("/", _home), *webchat_routes, *voice_routes, *console_routes],
         middleware=[
             Middleware(GZipMiddleware, minimum_size=1000),
             Middleware(

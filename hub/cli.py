@@ -1,4 +1,4 @@
-"""The `hub` command line: serve, migrate, bootstrap, create-agent, set-password, cleanup."""
+"""The `hub` command line: serve, worker, migrate, bootstrap, agents, clean-up, phone calls."""
 
 from __future__ import annotations
 
@@ -210,6 +210,77 @@ async def _cleanup(settings: Settings) -> None:
     )
 
 
+def _import_calls(settings: Settings, args: argparse.Namespace) -> None:
+    from pathlib import Path
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise HubError(f"no such file: {path}")
+    try:
+        zone = ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise HubError(f"unknown time zone {args.timezone!r} (try Europe/London)") from exc
+    asyncio.run(_run_import(settings, args.inbox, path, zone))
+
+
+async def _run_import(settings: Settings, inbox_id: int | None, path, zone) -> None:  # type: ignore[no-untyped-def]
+    from channels.voice.importer import import_file
+    from hub.core import Hub
+
+    hub = await Hub.start(settings)
+    try:
+        line = await _phone_line(hub, inbox_id)
+        result = await import_file(hub, line, path, zone)
+    finally:
+        await hub.stop()
+    print(result.report())
+
+
+async def _create_phone_line(settings: Settings, args: argparse.Namespace) -> None:
+    from hub.core import Hub
+
+    hub = await Hub.start(settings)
+    try:
+        line, token = await hub.phone_lines.create(
+            args.name,
+            args.number,
+            args.region,
+            provider_auth_token=os.environ.get(args.provider_token_env or "") or None,
+        )
+    finally:
+        await hub.stop()
+    print(
+        f"Created phone line {line.inbox_id} ({line.name}).\n"
+        f"CTI webhook URL (shown once; keep it secret):\n"
+        f"    {settings.public_url}/voice/cti/{token}\n"
+        f"Provider status callback URL:\n"
+        f"    {settings.public_url}/voice/provider/{line.inbox_id}"
+    )
+
+
+async def _phone_line(hub, inbox_id: int | None):  # type: ignore[no-untyped-def]
+    lines = await hub.phone_lines.list()
+    if inbox_id is not None:
+        return await hub.phone_lines.get(inbox_id)
+    if len(lines) != 1:
+        names = ", ".join(f"{line.inbox_id} ({line.name})" for line in lines) or "none yet"
+        raise HubError(f"say which phone line with --inbox ID; phone lines: {names}")
+    return lines[0]
+
+
+async def _close_stale_calls(settings: Settings, args: argparse.Namespace) -> None:
+    from hub.calls import STALE_CALL_AFTER
+    from hub.core import Hub
+
+    hub = await Hub.start(settings)
+    try:
+        closed = await hub.calls.close_stale()
+    finally:
+        await hub.stop()
+    print(f"Closed {closed} call(s) with no event for {STALE_CALL_AFTER}.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hub",
@@ -244,6 +315,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "bootstrap", help="create the first admin (printing its password) and the demo site"
+    )
+    calls = commands.add_parser(
+        "import-calls",
+        help="import call-detail records (Asterisk Master.csv) into the call log",
+        description="Import call-detail records exported by a PBX, in Asterisk's Master.csv "
+        "column order, into a phone line's call log. Running it again on the same file "
+        "imports nothing twice. Rows that cannot be read are reported and skipped.",
+    )
+    calls.add_argument("file", help="the CSV file (Master.csv)")
+    calls.add_argument(
+        "--inbox", type=int, help="the phone line's inbox id (needed if there are several)"
+    )
+    calls.add_argument(
+        "--timezone", default="UTC", help="the PBX's time zone for its times (default UTC)"
+    )
+    line = commands.add_parser(
+        "create-phone-line", help="add a voice inbox and print its CTI webhook URL (once)"
+    )
+    line.add_argument("name", help="shown to agents, e.g. Support line")
+    line.add_argument(
+        "--number", action="append", required=True, help="the line's phone number (repeatable)"
+    )
+    line.add_argument("--region", default="US", help="default region for national numbers")
+    line.add_argument(
+        "--provider-token-env",
+        metavar="VAR",
+        help="read the voice provider's auth token (for signatures) from this variable",
+    )
+    commands.add_parser(
+        "close-stale-calls",
+        help="close calls whose hangup never came (the background jobs do it every 5 minutes)",
     )
     for name, helptext in (
         ("create-agent", "add an agent or admin"),
@@ -284,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_set_password(settings, args))
         elif args.command == "cleanup":
             asyncio.run(_cleanup(settings))
+        elif args.command == "import-calls":
+            _import_calls(settings, args)
+        elif args.command == "create-phone-line":
+            asyncio.run(_create_phone_line(settings, args))
+        elif args.command == "close-stale-calls":
+            asyncio.run(_close_stale_calls(settings, args))
         return 0
     except (SettingsError, HubError) as exc:
         print(f"hub: {exc}", file=sys.stderr)

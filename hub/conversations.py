@@ -72,6 +72,7 @@ def _conversation_query() -> sa.Select:
         inboxes.c.name.label("inbox_name"),
         contacts.c.name.label("contact_name"),
         contacts.c.email.label("contact_email"),
+        contacts.c.phone.label("contact_phone"),
         _assignees.c.name.label("assignee_name"),
     ).select_from(
         conversations.join(inboxes, inboxes.c.id == conversations.c.inbox_id)
@@ -98,6 +99,8 @@ def _conversation(row: sa.Row, unread: int = 0) -> Conversation:
         created_at=row.created_at,
         last_activity_at=row.last_activity_at,
         unread=unread,
+        call_back=bool(row.call_back),
+        contact_phone=row.contact_phone,
     )
 
 
@@ -607,6 +610,19 @@ class ConversationService:
             ).first()
         return _conversation(row) if row else None
 
+    async def for_contact(self, contact_id: int, limit: int = DEFAULT_PAGE) -> list[Conversation]:
+        """A contact's conversations in every inbox, newest activity first."""
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    _conversation_query()
+                    .where(conversations.c.contact_id == contact_id)
+                    .order_by(conversations.c.last_activity_at.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [_conversation(row) for row in rows]
+
     async def messages(
         self,
         conversation_id: int,
@@ -693,6 +709,57 @@ class ConversationService:
         counts.update({row[0]: row[1] for row in rows})
         return counts
 
+    # ---- for other hub services, inside their own transaction ----------------
+
+    async def open_in(
+        self, conn: AsyncConnection, inbox_id: int, contact_id: int, status: Status
+    ) -> int:
+        """A new conversation without a visitor (a phone call, later an email)."""
+        now = utcnow()
+        return await conn.scalar(
+            conversations.insert()
+            .values(
+                inbox_id=inbox_id,
+                contact_id=contact_id,
+                status=status.value,
+                last_seq=0,
+                last_in_seq=0,
+                visitor_read_seq=0,
+                created_at=now,
+                last_activity_at=now,
+                resolved_at=now if status is Status.RESOLVED else None,
+            )
+            .returning(conversations.c.id)
+        )
+
+    async def append_in(
+        self, conn: AsyncConnection, conversation_id: int, **fields: Any
+    ) -> Message:
+        """`_append` for a service that writes other tables in the same transaction."""
+        return await self._append(conn, conversation_id, **fields)
+
+    async def activity_in(
+        self,
+        conn: AsyncConnection,
+        conversation_id: int,
+        text: str,
+        extra: dict[str, Any] | None = None,
+    ) -> Message:
+        """A line of activity ("Sam resolved the conversation"), agents only."""
+        return await self._record_activity(conn, conversation_id, text, extra or {})
+
+    async def get_in(self, conn: AsyncConnection, conversation_id: int) -> Conversation:
+        return await self._get(conn, conversation_id)
+
+    async def publish(
+        self, conversation: Conversation, message: Message | None, changed: bool
+    ) -> None:
+        """After the caller's commit: the new message, and the conversation if it changed."""
+        if message is not None:
+            await self._publish_message(conversation, message)
+        if changed:
+            await self._publish_conversation(conversation, to_visitor=True)
+
     # ---- internals ------------------------------------------------------------
 
     async def _get(self, conn: AsyncConnection, conversation_id: int) -> Conversation:
@@ -729,8 +796,11 @@ class ConversationService:
         extra: dict[str, Any] | None = None,
         preview: bool = True,
         author_name: str | None = None,
+        at: datetime | None = None,
     ) -> Message:
+        """Append a message; `at` dates it when it happened earlier (a logged call)."""
         now = utcnow()
+        created_at = at or now
         values: dict[str, Any] = {
             "last_seq": conversations.c.last_seq + 1,
             "last_activity_at": now,
@@ -758,7 +828,7 @@ class ConversationService:
                 author_id=author_id,
                 text=text,
                 client_id=client_id,
-                created_at=now,
+                created_at=created_at,
             )
         )
         if author_type is AuthorType.AGENT and author_id is not None:
@@ -775,7 +845,7 @@ class ConversationService:
             author_name=author_name,
             text=text,
             client_id=client_id,
-            created_at=now,
+            created_at=created_at,
         )
 
     async def _mark_agent_read(

@@ -5,9 +5,12 @@ from __future__ import annotations
 from hub.agents import AgentService
 from hub.bus import EventBus
 from hub.business_hours import BusinessHoursService
+from hub.calls import CallService
 from hub.campaigns import CampaignService
+from hub.contacts import ContactService
 from hub.conversations import ConversationService
 from hub.inboxes import InboxService
+from hub.phone_lines import PhoneLineService
 from hub.presence import AgentPresence, shared_presence
 from hub.ratelimit import RateLimits
 from hub.security import VisitorTokens
@@ -47,6 +50,12 @@ class Hub:
             db, bus, self.visitor_presence, self.business_hours, self.presence.any_online
         )
         self.tracking.campaigns = self.campaigns
+
+        self.contacts = ContactService(db, bus, self.visitors)
+        self.phone_lines = PhoneLineService(db)
+        self.calls = CallService(
+            db, bus, self.conversations, self.agents, self.presence, self.phone_lines
+        )
 
     @classmethod
     async def start(cls, settings: Settings) -> Hub:

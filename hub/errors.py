@@ -34,6 +34,10 @@ class Forbidden(HubError):
 class InvalidInput(HubError):
     code = "invalid"
 
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the input field at fault, when one is
+
 
 class TooLarge(InvalidInput):
     code = "too_large"

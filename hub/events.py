@@ -20,3 +20,8 @@ def visitor_channel(visitor_id: str) -> str:
 # presence), which can be many; kept apart from AGENTS so that a later
 # consumer of conversation events alone need not filter them out.
 VISITORS = "visitors"
+
+
+def agent_channel(agent_id: int) -> str:
+    """Events for one agent only, such as a ringing call's screen pop."""
+    return f"agent:{agent_id}"

@@ -1,4 +1,4 @@
-"""Inboxes: one per channel instance (for now, websites with the chat widget)."""
+"""Inboxes: one per channel instance (websites here; phone lines in hub/phone_lines.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def normalize_origin(value: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
-def _inbox(row: sa.Row) -> Inbox:
+def inbox_from_row(row: sa.Row) -> Inbox:
     return Inbox(
         id=row.id,
         channel=Channel(row.channel),
@@ -74,19 +74,19 @@ class InboxService:
     async def get(self, inbox_id: int) -> Inbox | None:
         async with self._db.read() as conn:
             row = (await conn.execute(sa.select(inboxes).where(inboxes.c.id == inbox_id))).first()
-        return _inbox(row) if row else None
+        return inbox_from_row(row) if row else None
 
     async def by_site_token(self, site_token: str) -> Inbox | None:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(sa.select(inboxes).where(inboxes.c.site_token == site_token))
             ).first()
-        return _inbox(row) if row else None
+        return inbox_from_row(row) if row else None
 
     async def list(self) -> list[Inbox]:
         async with self._db.read() as conn:
             rows = (await conn.execute(sa.select(inboxes).order_by(inboxes.c.id))).all()
-        return [_inbox(row) for row in rows]
+        return [inbox_from_row(row) for row in rows]
 
     async def set_allowed_origins(self, inbox_id: int, allowed_origins: list[str]) -> Inbox:
         origins = sorted({normalize_origin(origin) for origin in allowed_origins})

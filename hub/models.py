@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from hub import phones
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -37,6 +39,7 @@ class Kind(enum.StrEnum):
     TEXT = "text"
     NOTE = "note"
     ACTIVITY = "activity"
+    CALL = "call"
 
 
 class AuthorType(enum.StrEnum):
@@ -54,6 +57,7 @@ class Role(enum.StrEnum):
 
 class Channel(enum.StrEnum):
     WEBSITE = "website"
+    VOICE = "voice"
 
 
 @dataclass(frozen=True)
@@ -149,10 +153,16 @@ class Conversation:
     created_at: datetime
     last_activity_at: datetime
     unread: int = 0
+    call_back: bool = False
+    contact_phone: str | None = None
 
     @property
     def display_name(self) -> str:
-        return self.contact_name or self.contact_email or f"Visitor #{self.contact_id}"
+        if self.contact_name or self.contact_email:
+            return self.contact_name or self.contact_email or ""
+        if self.contact_phone:
+            return phones.display(self.contact_phone)
+        return f"Visitor #{self.contact_id}"
 
     def to_wire(self) -> dict[str, Any]:
         """The agents' view (console)."""
@@ -163,6 +173,7 @@ class Conversation:
                 "id": self.contact_id,
                 "name": self.contact_name,
                 "email": self.contact_email,
+                "phone": self.contact_phone,
                 "display_name": self.display_name,
             },
             "status": self.status.value,
@@ -174,6 +185,7 @@ class Conversation:
             "created_at": iso(self.created_at),
             "last_activity_at": iso(self.last_activity_at),
             "unread": self.unread,
+            "call_back": self.call_back,
         }
 
     def to_visitor_wire(self) -> dict[str, Any]:

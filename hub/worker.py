@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hub.calls import STALE_SWEEP_EVERY
 from hub.core import Hub
 from hub.jobs import Clock, Job, JobRunner
 from hub.models import utcnow
@@ -22,6 +23,7 @@ def hub_jobs(hub: Hub) -> list[Job]:
         Job("wake-snoozed", SNOOZE_CHECK_EVERY, hub.conversations.wake_snoozed),
         Job("expire-sessions", SESSION_CLEANUP_EVERY, hub.agents.delete_expired_sessions),
         Job("pageview-retention", PAGEVIEW_RETENTION_EVERY, hub.tracking.cleanup),
+        Job("close-stale-calls", STALE_SWEEP_EVERY, hub.calls.close_stale),
     ]
 
 

@@ -87,9 +87,11 @@ conversations = sa.Table(
     sa.Column("last_activity_at", TIMESTAMP, nullable=False, index=True),
     sa.Column("first_reply_at", TIMESTAMP),
     sa.Column("resolved_at", TIMESTAMP),
-    # The proactive campaign whose message the visitor answered (0002). No
+    # The proactive campaign whose message the visitor answered (0004). No
     # foreign key: SQLite cannot add one without rebuilding the table.
     sa.Column("campaign_id", sa.Integer),
+    # A missed call waits for an agent to ring back (see hub/calls.py).
+    sa.Column("call_back", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
 
 messages = sa.Table(
@@ -197,4 +199,61 @@ business_hours = sa.Table(
     sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), primary_key=True),
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("schedule", sa.JSON, nullable=False),
+)
+
+
+# ---- phone calls (hub/calls.py) -------------------------------------------------
+
+# A voice inbox's phone line: its numbers, how to read national numbers, and
+# the secrets its phone system signs or authenticates with.
+voice_lines = sa.Table(
+    "voice_lines",
+    metadata,
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), primary_key=True),
+    sa.Column("phone_numbers", sa.JSON, nullable=False, default=list),
+    sa.Column("default_region", sa.String(2), nullable=False),
+    # SHA-256 of the CTI webhook token: the token itself is shown once and never stored.
+    sa.Column("cti_token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("provider_auth_token", sa.String(128)),
+    # Callers answered {"action": "reject"} by the CTI webhook (E.164).
+    sa.Column("blocked_numbers", sa.JSON, nullable=False, default=list),
+)
+
+# Every number a contact is known by, in E.164; one contact per number.
+contact_phones = sa.Table(
+    "contact_phones",
+    metadata,
+    sa.Column("e164", sa.String(20), primary_key=True),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id"), nullable=False, index=True),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("external_id", sa.String(100), nullable=False),
+    sa.Column("direction", sa.String(4), nullable=False),
+    sa.Column("from_number", sa.String(40)),
+    sa.Column("to_number", sa.String(40)),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("queue", sa.String(100)),
+    sa.Column("agents_rung", sa.JSON, nullable=False, default=list),
+    sa.Column("answered_by", sa.String(100)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("hangup_cause", sa.String(32)),
+    sa.Column("started_at", TIMESTAMP, nullable=False, index=True),
+    sa.Column("ringing_at", TIMESTAMP),
+    sa.Column("answered_at", TIMESTAMP),
+    sa.Column("ended_at", TIMESTAMP),
+    sa.Column("duration_seconds", sa.Integer),
+    sa.Column("recording_url", sa.String(2000)),
+    sa.Column("notes", sa.Text),
+    sa.Column("call_back", sa.Boolean, nullable=False, default=False),
+    sa.Column("called_back_at", TIMESTAMP),
+    sa.Column("updated_at", TIMESTAMP, nullable=False, index=True),
+    sa.UniqueConstraint("inbox_id", "external_id"),
 )

@@ -34,6 +34,7 @@ def test_help_lists_the_commands(tmp_path):
         "bootstrap",
         "create-agent",
         "set-password",
+        "import-calls",
         "worker",
         "migrate-store",
         "cleanup",
@@ -114,6 +115,44 @@ def test_a_bad_setting_stops_with_the_variable_named(tmp_path):
     result = hub(tmp_path, "migrate", extra_env={"HUB_PORT": "http"})
     assert result.returncode == 2
     assert "HUB_PORT must be a port number" in result.stderr
+
+
+# ---- phone calls ---------------------------------------------------------------------
+
+IMPORT_ROWS = 2000
+
+
+def test_import_calls_is_idempotent_on_a_file_of_thousands_of_rows(tmp_path):
+    from tests.cdr_rows import write_master_csv
+
+    assert hub(tmp_path, "migrate").returncode == 0
+    created = hub(
+        tmp_path, "create-phone-line", "Support", "--number", "020 7946 0000", "--region", "GB"
+    )
+    assert created.returncode == 0, created.stderr
+    assert "/voice/cti/" in created.stdout
+    csv_path = tmp_path / "Master.csv"
+    write_master_csv(csv_path, IMPORT_ROWS)
+    with csv_path.open("a") as handle:
+        handle.write('"","0770","x","","","","","Dial","","not a time","","","0","0","ANSWERED"\n')
+
+    first = hub(tmp_path, "import-calls", str(csv_path), "--timezone", "Europe/London")
+    assert first.returncode == 0, first.stderr
+    assert f"Imported {IMPORT_ROWS} calls; 0 were already there; 1 rows" in first.stdout
+    assert f"row {IMPORT_ROWS + 1}: start is not a time" in first.stdout
+
+    again = hub(tmp_path, "import-calls", str(csv_path))
+    assert again.returncode == 0, again.stderr
+    assert f"Imported 0 calls; {IMPORT_ROWS} were already there" in again.stdout
+
+
+def test_import_calls_explains_a_missing_file_or_line(tmp_path):
+    assert hub(tmp_path, "migrate").returncode == 0
+    missing = hub(tmp_path, "import-calls", "nope.csv")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    (tmp_path / "empty.csv").write_text("")
+    no_line = hub(tmp_path, "import-calls", "empty.csv")
+    assert no_line.returncode == 2 and "--inbox" in no_line.stderr
 
 
 def test_worker_once_runs_the_due_jobs_and_exits(tmp_path):

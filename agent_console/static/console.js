@@ -5,6 +5,7 @@ import { api, ApiError, displayName, goToLogin, refreshTimes, toast } from "./do
 import { ConversationList } from "./list.js";
 import { LiveSocket } from "./live.js";
 import { Thread } from "./thread.js";
+import { onCallEvent } from "./calls.js";
 
 // Typing indicator: tell the visitor at most this often while keys are pressed,
 // and say "stopped" after this long without a key.
@@ -65,6 +66,11 @@ const composerError = document.getElementById("composer-error");
 const typingEl = document.getElementById("typing");
 const typingText = document.getElementById("typing-text");
 let typingHideTimer = 0;
+// Declared before the composer is set up: applyMode() may stop typing at once
+// (a phone conversation opens on "Private note").
+let typingOn = false;
+let typingSentAt = 0;
+let typingIdleTimer = 0;
 
 if (convEl && open) {
   const threadEl = document.getElementById("thread");
@@ -132,10 +138,6 @@ async function catchUp() {
 }
 
 // ---- composer ---------------------------------------------------------------------
-
-let typingOn = false;
-let typingSentAt = 0;
-let typingIdleTimer = 0;
 
 function composerMode() {
   const checked = composer.querySelector('input[name="mode"]:checked');
@@ -324,7 +326,7 @@ function onEvent(frame) {
       updateOpenContact(frame.contact);
       break;
     default:
-      break; // agent_presence and future events: nothing to show yet
+      onCallEvent(frame); // call, call_ringing, calls_imported; others: nothing to show yet
   }
 }
 

@@ -8,6 +8,7 @@ export function el(tag, className, text) {
 }
 
 export function initials(name) {
+  if (/^(\+|Ext\. )/.test(String(name || ""))) return "#"; // a phone number has no initials
   const words = String(name || "").split(/\s+/).filter((w) => /^[\p{L}\p{N}]/u.test(w));
   return words.slice(0, 2).map((w) => w[0]).join("").toUpperCase() || "?";
 }

@@ -137,6 +137,7 @@ export class ConversationList {
     assignee.classList.toggle("is-none", !c.assignee);
     meta.append(assignee);
     if (this.filter.status === "all") meta.append(el("span", `pill pill-${c.status}`, c.status));
+    if (c.call_back) meta.append(el("span", "pill pill-callback", "Call back"));
     const badge = el("span", "badge", c.unread);
     badge.setAttribute("aria-label", `${c.unread} unread`);
     badge.hidden = !(c.unread > 0) || active;

@@ -90,6 +90,12 @@ export class Thread {
   }
 
   messageEl(m) {
+    if (m.kind === "call") {
+      const li = el("li", `msg msg-call msg-call-${m.direction === "in" ? "in" : "out"}`);
+      li.dataset.seq = String(m.seq);
+      li.append(el("span", "msg-call-text", m.text), timeEl(m.created_at, "clock"));
+      return li;
+    }
     if (m.kind === "activity") {
       const li = el("li", "msg msg-activity");
       li.dataset.seq = String(m.seq);

@@ -1,0 +1,1 @@
+"""Phone calls: CTI webhook, provider status callbacks and CDR import -> call events."""

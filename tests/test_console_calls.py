@@ -9,7 +9,7 @@ import pytest
 
 from hub.calls import CallEvent, CallFilter, Outcome, Step
 from hub.models import Direction, Kind
-from tests.console_client import Console
+from tests.console_client import Console, visitor_says
 from tests.test_console_socket import ready_socket, receive_until
 
 PROVIDER_TOKEN = "provider-secret-abcdef-9876"
@@ -287,3 +287,17 @@ async def test_a_missed_call_reaches_the_consoles_as_a_reopened_call_back_conver
         assert conversation["conversation"]["call_back"] is True
     [call] = await hub.calls.list(CallFilter(call_back=True))
     assert call.outcome is Outcome.MISSED
+
+
+async def test_a_phone_conversation_shows_no_web_visitor_sections(
+    hub, line, website, as_agent: Console
+) -> None:
+    await hub.calls.record(line, ring("c1"))
+    await hub.calls.record(line, hangup("c1", "noAnswer"))
+    [call] = (await as_agent.http.get("/console/api/calls")).json()["calls"]
+    phone_page = await as_agent.http.get(f"/console/conversations/{call['conversation_id']}")
+    assert phone_page.status_code == 200
+    assert 'id="side-visit"' not in phone_page.text and ">Visitor</h3>" not in phone_page.text
+    _, posted = await visitor_says(hub, website, "hello from the web")
+    chat_page = await as_agent.http.get(f"/console/conversations/{posted.conversation.id}")
+    assert 'id="side-visit"' in chat_page.text and ">Visitor</h3>" in chat_page.text

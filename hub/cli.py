@@ -12,7 +12,7 @@ import sys
 
 from hub.errors import HubError
 from hub.models import Role
-from hub.settings import Settings, SettingsError
+from hub.settings import Settings, SettingsError, redacted_url
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 # Shown on the demo shop's pricing page after 20 seconds while an agent is online.
@@ -83,9 +83,18 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hub.errors import Unavailable
     from storage.migrate import head_revision, upgrade
 
-    upgrade(settings.database_url)
+    try:
+        upgrade(settings.database_url)
+    except (OSError, SQLAlchemyError) as exc:
+        raise Unavailable(
+            f"Cannot reach the database at {redacted_url(settings.database_url)} "
+            f"(HUB_DATABASE_URL): {str(getattr(exc, 'orig', None) or exc).splitlines()[-1]}"
+        ) from exc
     print(f"Database is at revision {head_revision()}.")
     return 0
 
@@ -140,7 +149,7 @@ def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
         end = "\n" if done >= total else ""
         print(f"\r  {table:<16} [{bar}] {done:>8,}/{total:,}", end=end, file=sys.stderr, flush=True)
 
-    print(f"Copying {_safe_url(source)} -> {_safe_url(args.target)}", file=sys.stderr)
+    print(f"Copying {redacted_url(source)} -> {redacted_url(args.target)}", file=sys.stderr)
     counts = asyncio.run(copy_store(source, args.target, progress))
     print(f"{'table':<16} {'source':>10} {'target':>10}")
     for count in counts:
@@ -149,15 +158,8 @@ def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
     if not all(count.matches for count in counts):
         print("hub: row counts differ; do not switch HUB_DATABASE_URL yet", file=sys.stderr)
         return 1
-    print(f"All rows copied. Set HUB_DATABASE_URL={_safe_url(args.target)} and restart.")
+    print(f"All rows copied. Set HUB_DATABASE_URL={redacted_url(args.target)} and restart.")
     return 0
-
-
-def _safe_url(url: str) -> str:
-    """A database URL with its password hidden."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _password(args: argparse.Namespace) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from hub.agents import AgentService
 from hub.bus import EventBus
 from hub.business_hours import BusinessHoursService
@@ -9,12 +11,13 @@ from hub.calls import CallService
 from hub.campaigns import CampaignService
 from hub.contacts import ContactService
 from hub.conversations import ConversationService
+from hub.errors import Unavailable
 from hub.inboxes import InboxService
 from hub.phone_lines import PhoneLineService
 from hub.presence import AgentPresence, shared_presence
 from hub.ratelimit import RateLimits
 from hub.security import VisitorTokens
-from hub.settings import Settings
+from hub.settings import Settings, redacted_url
 from hub.tracking import TrackingService
 from hub.visitor_presence import presence_backend
 from hub.visitors import VisitorService
@@ -63,11 +66,24 @@ class Hub:
         db = Database(settings.database_url)
         try:
             await ensure_migrated(db.engine)
+        except (OSError, SQLAlchemyError) as exc:
+            await db.dispose()
+            raise Unavailable(
+                f"Cannot reach the database at {redacted_url(settings.database_url)} "
+                f"(HUB_DATABASE_URL): {_reason(exc)}"
+            ) from exc
         except BaseException:
             await db.dispose()
             raise
         bus = EventBus(settings.bus_url)
-        await bus.connect()
+        try:
+            await bus.connect()
+        except Exception as exc:
+            await db.dispose()
+            raise Unavailable(
+                f"Cannot reach the event bus at {redacted_url(settings.bus_url)} "
+                f"(HUB_REDIS_URL): {_reason(exc)}"
+            ) from exc
         hub = cls(settings, db, bus)
         await hub.presence.start()
         return hub
@@ -78,3 +94,10 @@ class Hub:
         await self.limits.close()
         await self.bus.disconnect()
         await self.db.dispose()
+
+
+def _reason(exc: BaseException) -> str:
+    """The last line of what went wrong, without the driver's stack of wrappers."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return text[-1] if text else type(original).__name__

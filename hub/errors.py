@@ -7,7 +7,8 @@
     │   └── TooLarge      over a size limit
     ├── RateLimited       too many requests; try later
     ├── Unverified        an identity claim without a valid signature
-    └── NotMigrated       the database schema is not at the current revision
+    ├── NotMigrated       the database schema is not at the current revision
+    └── Unavailable       a server the hub needs (database, Redis) cannot be reached
 
 Adapters translate these into their protocol's words (an HTTP status, an
 `error` frame, an SMTP reply); each carries a machine `code` and a sentence a
@@ -53,3 +54,7 @@ class Unverified(HubError):
 
 class NotMigrated(HubError):
     code = "not_migrated"
+
+
+class Unavailable(HubError):
+    code = "unavailable"

@@ -221,3 +221,32 @@ def test_cleanup_removes_page_views_past_the_retention_period(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Removed 1 page views older than 30 days" in result.stdout
     assert asyncio.run(left()) == ["https://shop.test/10"]
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "value", "message"),
+    [
+        ("serve", "HUB_REDIS_URL", "redis://127.0.0.1:1/0", "Cannot reach the event bus at"),
+        (
+            "serve",
+            "HUB_DATABASE_URL",
+            "postgresql+asyncpg://hub:s3cret@127.0.0.1:1/hub",
+            "Cannot reach the database at postgresql+asyncpg://hub:***@127.0.0.1:1/hub",
+        ),
+        (
+            "migrate",
+            "HUB_DATABASE_URL",
+            "postgresql+asyncpg://hub:s3cret@127.0.0.1:1/hub",
+            "Cannot reach the database at postgresql+asyncpg://hub:***@127.0.0.1:1/hub",
+        ),
+    ],
+)
+def test_an_unreachable_server_stops_with_the_setting_named_and_no_password(
+    tmp_path, command, setting, value, message
+):
+    if setting == "HUB_REDIS_URL":
+        assert hub(tmp_path, "migrate").returncode == 0
+    result = hub(tmp_path, command, extra_env={setting: value})
+    assert result.returncode == 2
+    assert message in result.stderr and f"({setting})" in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr

@@ -167,16 +167,9 @@ class ConversationService:
             raise InvalidInput("inbound web chat message without a visitor")
         contact_values = _contact_values(inbound.contact)
         async with self._db.write() as conn:
-            visitor_row = (
-                await conn.execute(
-                    sa.select(visitors.c.contact_id, visitors.c.inbox_id).where(
-                        visitors.c.id == inbound.visitor_id
-                    )
-                )
-            ).first()
-            if visitor_row is None or visitor_row.inbox_id != inbound.inbox_id:
-                raise Forbidden("unknown visitor for this inbox")
-            conversation_id = await self._target_conversation(conn, inbound)
+            visitor_row = await self._visitor_and_target(conn, inbound)
+            conversation_id = visitor_row.conversation_id
+            before = visitor_row.status
             if contact_values:
                 await conn.execute(
                     contacts.update()
@@ -204,9 +197,6 @@ class ConversationService:
                 earlier = await self._by_client_id(conn, conversation_id, inbound.client_id)
                 if earlier is not None:
                     return Posted(earlier, await self._get(conn, conversation_id), duplicate=True)
-            before = await conn.scalar(
-                sa.select(conversations.c.status).where(conversations.c.id == conversation_id)
-            )
             message = await self._append(
                 conn,
                 conversation_id,
@@ -226,22 +216,39 @@ class ConversationService:
             await self._publish_conversation(conversation, to_visitor=True)
         return Posted(message, conversation)
 
-    async def _target_conversation(self, conn: AsyncConnection, inbound: Inbound) -> int | None:
+    async def _visitor_and_target(self, conn: AsyncConnection, inbound: Inbound) -> sa.Row:
+        """The visitor's contact, and the conversation the message goes to with its
+        status (None for a first message), in one query: the hot path of web chat."""
         if inbound.conversation_id is not None:
-            owner = await conn.scalar(
-                sa.select(conversations.c.visitor_id).where(
-                    conversations.c.id == inbound.conversation_id
-                )
+            target = sa.literal(inbound.conversation_id)
+        else:
+            theirs = conversations.alias("theirs")
+            target = (
+                sa.select(theirs.c.id)
+                .where(theirs.c.visitor_id == visitors.c.id)
+                .order_by(theirs.c.id.desc())
+                .limit(1)
+                .correlate(visitors)
+                .scalar_subquery()
             )
-            if owner is None or owner != inbound.visitor_id:
-                raise Forbidden("that conversation is not yours")
-            return inbound.conversation_id
-        return await conn.scalar(
-            sa.select(conversations.c.id)
-            .where(conversations.c.visitor_id == inbound.visitor_id)
-            .order_by(conversations.c.id.desc())
-            .limit(1)
-        )
+        row = (
+            await conn.execute(
+                sa.select(
+                    visitors.c.contact_id,
+                    visitors.c.inbox_id,
+                    conversations.c.id.label("conversation_id"),
+                    conversations.c.status,
+                    conversations.c.visitor_id.label("owner"),
+                )
+                .select_from(visitors.outerjoin(conversations, conversations.c.id == target))
+                .where(visitors.c.id == inbound.visitor_id)
+            )
+        ).first()
+        if row is None or row.inbox_id != inbound.inbox_id:
+            raise Forbidden("unknown visitor for this inbox")
+        if inbound.conversation_id is not None and row.owner != inbound.visitor_id:
+            raise Forbidden("that conversation is not yours")
+        return row
 
     async def _answered_campaign(
         self, conn: AsyncConnection, inbound: Inbound, conversation_id: int | None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
 from starlette.templating import Jinja2Templates
+
+from hub.devices import describe
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -63,35 +64,14 @@ def _initials(name: str | None) -> str:
     return "".join(w[0] for w in words[:2]).upper() or "?"
 
 
-_BROWSERS = (
-    ("Edge", re.compile(r"Edg(?:e|A|iOS)?/(\d+)")),
-    ("Opera", re.compile(r"OPR/(\d+)")),
-    ("Firefox", re.compile(r"(?:Firefox|FxiOS)/(\d+)")),
-    ("Chrome", re.compile(r"(?:Chrome|CriOS)/(\d+)")),
-    ("Safari", re.compile(r"Version/(\d+)[.\d]* (?:Mobile/\S+ )?Safari/")),
-)
-_SYSTEMS = (
-    ("Android", "Android"),
-    ("iPhone", "iOS"),
-    ("iPad", "iPadOS"),
-    ("Windows", "Windows"),
-    ("Mac OS X", "macOS"),
-    ("CrOS", "ChromeOS"),
-    ("Linux", "Linux"),
-)
-
-
 def _browser(user_agent: str | None) -> str:
-    """ "Chrome 126 on macOS" from a user agent string; the raw string when unsure."""
+    """ "Chrome 126 on macOS" from a user agent string (the same parser as Live visitors)."""
     if not user_agent:
         return ""
-    name = next(
-        (f"{label} {m.group(1)}" for label, rx in _BROWSERS if (m := rx.search(user_agent))), None
-    )
-    system = next((label for token, label in _SYSTEMS if token in user_agent), None)
-    if name is None:
-        return user_agent[:120]
-    return f"{name} on {system}" if system else name
+    device = describe(user_agent)
+    if device.system in {"Other", "Unknown system"}:
+        return device.browser
+    return f"{device.browser} on {device.system}"
 
 
 def _duration(seconds: int | None) -> str:

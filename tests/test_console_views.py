@@ -395,3 +395,16 @@ async def test_unknown_status_is_refused(hub: Hub, website: Inbox, as_agent: Con
     )
     assert response.status_code == 400
     assert (await hub.conversations.get(posted.conversation.id)).status is Status.OPEN
+
+
+async def test_the_side_panel_names_browser_and_system_like_the_live_view(
+    hub: Hub, website: Inbox, as_agent: Console
+) -> None:
+    visitor = await hub.visitors.create(
+        website,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+    )
+    _, posted = await visitor_says(hub, website, "hi", visitor=visitor)
+    page = await as_agent.http.get(f"/console/conversations/{posted.conversation.id}")
+    assert "Mobile Safari 17 on iOS" in page.text

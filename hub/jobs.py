@@ -53,11 +53,21 @@ class JobRunner:
         self.jobs = jobs
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._clock = clock
+        # When this runner next asks the store for each job. Claiming is a write
+        # transaction; asking on every poll would take SQLite's one write lock
+        # every few seconds for jobs that are due every half minute or hour.
+        self._next_try: dict[str, datetime] = {}
 
     async def run_due(self) -> dict[str, int]:
         """Run every job that is due and not leased elsewhere; their results by name."""
         results: dict[str, int] = {}
         for job in self.jobs:
+            now = self._clock()
+            if now < self._next_try.get(job.name, now):
+                continue
+            # Whether we run it or another worker does, it is not due again before
+            # `every` has passed (a dead worker's lease is found at the next try).
+            self._next_try[job.name] = now + job.every
             if not await self._claim(job):
                 continue
             try:

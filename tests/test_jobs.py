@@ -123,3 +123,26 @@ async def test_a_snooze_must_end_in_the_future(hub, website, agent):
         await hub.conversations.set_status(
             agent, posted.conversation.id, Status.SNOOZED, snoozed_until=utcnow()
         )
+
+
+async def test_a_runner_asks_the_store_again_only_when_a_job_can_be_due(hub):
+    calls: list[str] = []
+    clock = Clock()
+    job = counting_job(calls, every=timedelta(minutes=1))
+    runner = JobRunner(hub.db, [job], "w", clock)
+    claims: list[str] = []
+    real_claim = runner._claim
+
+    async def counted_claim(j):  # type: ignore[no-untyped-def]
+        claims.append(j.name)
+        return await real_claim(j)
+
+    runner._claim = counted_claim
+    await runner.run_due()
+    for _ in range(5):  # polls within the minute: no write transaction at all
+        clock.now += timedelta(seconds=5)
+        await runner.run_due()
+    assert claims == ["count"] and calls == ["count"]
+    clock.now += timedelta(minutes=1)
+    await runner.run_due()
+    assert claims == ["count", "count"] and calls == ["count", "count"]

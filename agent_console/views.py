@@ -344,7 +344,7 @@ async def assign(ctx: Ctx) -> Response:
 @console_endpoint()
 async def set_status(ctx: Ctx) -> Response:
     conversation_id = ctx.request.path_params["conversation_id"]
-    snooze = ctx.data.get("snooze")
+    snooze = ctx.text("snooze", 8)
     until = None
     if snooze:
         if snooze not in SNOOZE_DURATIONS:
@@ -352,7 +352,7 @@ async def set_status(ctx: Ctx) -> Response:
         value = Status.SNOOZED.value
         until = utcnow() + SNOOZE_DURATIONS[snooze][0]
     else:
-        value = ctx.data.get("status")
+        value = ctx.text("status", 16)
     if value not in {s.value for s in Status}:
         raise InvalidInput("status must be one of open, pending, snoozed, resolved")
     conversation = await ctx.hub.conversations.set_status(

@@ -408,3 +408,16 @@ async def test_the_side_panel_names_browser_and_system_like_the_live_view(
     _, posted = await visitor_says(hub, website, "hi", visitor=visitor)
     page = await as_agent.http.get(f"/console/conversations/{posted.conversation.id}")
     assert "Mobile Safari 17 on iOS" in page.text
+
+
+@pytest.mark.parametrize("body", [{"snooze": ["1h"]}, {"status": ["open"]}, {"snooze": {"a": 1}}])
+async def test_status_fields_of_the_wrong_type_are_refused(
+    hub: Hub, website: Inbox, as_agent: Console, body: dict
+) -> None:
+    _, posted = await visitor_says(hub, website, "hello?")
+    response = await as_agent.post_json(
+        f"/console/conversations/{posted.conversation.id}/status", body
+    )
+    assert response.status_code == 400
+    assert "must be a string" in response.text
+    assert (await hub.conversations.get(posted.conversation.id)).status is Status.OPEN

@@ -325,7 +325,7 @@ def _assignee(ctx: Ctx) -> int | None:
         return None
     if value == "me":
         return ctx.me.id
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
         return value
     if isinstance(value, str) and value.isdigit() and len(value) < 12:
         return int(value)

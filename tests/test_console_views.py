@@ -421,3 +421,15 @@ async def test_status_fields_of_the_wrong_type_are_refused(
     assert response.status_code == 400
     assert "must be a string" in response.text
     assert (await hub.conversations.get(posted.conversation.id)).status is Status.OPEN
+
+
+@pytest.mark.parametrize("assignee", [10**30, -1, True, [1]])
+async def test_an_assignee_id_out_of_range_or_of_the_wrong_type_is_refused(
+    hub: Hub, website: Inbox, as_agent: Console, assignee: object
+) -> None:
+    _, posted = await visitor_says(hub, website, "hello?")
+    response = await as_agent.post_json(
+        f"/console/conversations/{posted.conversation.id}/assign", {"assignee_id": assignee}
+    )
+    assert response.status_code == 400
+    assert (await hub.conversations.get(posted.conversation.id)).assignee_id is None

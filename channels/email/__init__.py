@@ -1,0 +1,1 @@
+"""Email channel: inbound SMTP/LMTP, IMAP polling, raw-MIME intake, MIME parsing."""

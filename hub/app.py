@@ -21,7 +21,7 @@ from channels.webchat.endpoint import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
 from hub.core import Hub
 from hub.settings import Settings
-from hub.worker import job_runner
+from hub.worker import run_background
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def create_app(settings: Settings, hub: Hub | None = None, run_jobs: bool = Fals
         app.state.webchat_limits = WebchatLimits(app.state.hub.limits)
         stop = asyncio.Event()
         jobs = (
-            asyncio.create_task(job_runner(app.state.hub).run_forever(stop), name="jobs")
+            asyncio.create_task(run_background(app.state.hub, stop), name="background")
             if run_jobs
             else None
         )

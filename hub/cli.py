@@ -58,14 +58,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
     from hub.core import Hub
-    from hub.worker import job_runner
+    from hub.worker import hub_jobs, run_background, run_once
 
     async def run() -> None:
         hub = await Hub.start(settings)
         try:
-            runner = job_runner(hub)
             if args.once:
-                results = await runner.run_due()
+                results = await run_once(hub)
                 for name in sorted(results):
                     print(f"{name}: {results[name]}")
                 return
@@ -73,8 +72,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
-            print(f"Worker {runner.owner} running {len(runner.jobs)} jobs; Ctrl-C stops it.")
-            await runner.run_forever(stop)
+            jobs = len(hub_jobs(hub))
+            print(f"Worker running {jobs} jobs and the email outbox; Ctrl-C stops it.")
+            await run_background(hub, stop)
         finally:
             await hub.stop()
 

@@ -8,6 +8,7 @@ writers to one conversation on every engine and leaves no gaps.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -55,6 +56,7 @@ Scope = Literal["mine", "unassigned", "all"]
 
 _assignees = agents.alias("assignee")
 _authors = agents.alias("author")
+_contact_authors = contacts.alias("contact_author")  # an email's sender
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ def _conversation(row: sa.Row, unread: int = 0) -> Conversation:
 
 
 def _message_query() -> sa.Select:
-    author_name = sa.func.coalesce(_authors.c.name, campaigns.c.sender_name)
+    author_name = sa.func.coalesce(
+        _authors.c.name, campaigns.c.sender_name, _contact_authors.c.name, _contact_authors.c.email
+    )
     return sa.select(messages, author_name.label("author_name")).select_from(
         messages.outerjoin(
             _authors,
@@ -118,6 +122,12 @@ def _message_query() -> sa.Select:
             sa.and_(
                 messages.c.author_type == AuthorType.CAMPAIGN.value,
                 campaigns.c.id == messages.c.author_id,
+            ),
+        ).outerjoin(
+            _contact_authors,
+            sa.and_(
+                messages.c.author_type == AuthorType.CONTACT.value,
+                _contact_authors.c.id == messages.c.author_id,
             ),
         )
     )
@@ -153,10 +163,21 @@ def _contact_values(details: ContactDetails | None) -> dict[str, Any]:
     return values
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+# Runs inside an agent's reply transaction (conn, conversation, message,
+# attachments, agent name); returns what to do after the commit, or None when
+# it had nothing to do with this conversation.
+ReplyHook = Callable[
+    [AsyncConnection, Conversation, Message, Sequence[Any], str],
+    Awaitable[AfterCommit | None],
+]
+
+
 class ConversationService:
     def __init__(self, db: Database, bus: EventBus) -> None:
         self._db = db
         self._bus = bus
+        self.reply_hooks: list[ReplyHook] = []
 
     # ---- incoming -------------------------------------------------------
 
@@ -338,9 +359,17 @@ class ConversationService:
         text: str,
         client_id: str | None = None,
         private: bool = False,
+        attachments: Sequence[Any] = (),
     ) -> Posted:
-        """An agent's reply (to the visitor) or private note (agents only)."""
+        """An agent's reply (to the visitor) or private note (agents only).
+
+        Reply hooks (email) run inside the same transaction, so a reply and the
+        mail that carries it are stored together or not at all.
+        """
         body = clean_text(text, MAX_REPLY_CHARS)
+        if private and attachments:
+            raise InvalidInput("a private note has no attachments")
+        after_commit: list[AfterCommit] = []
         async with self._db.write() as conn:
             current = await self._get(conn, conversation_id)
             if client_id is not None:
@@ -363,8 +392,17 @@ class ConversationService:
                 preview=not private,
             )
             await self._mark_agent_read(conn, agent.id, conversation_id, message.seq)
+            if not private:
+                for hook in self.reply_hooks:
+                    then = await hook(conn, current, message, attachments, agent.name)
+                    if then is not None:
+                        after_commit.append(then)
+                if attachments and not after_commit:
+                    raise InvalidInput("attachments can be sent in email conversations only")
             conversation = await self._get(conn, conversation_id)
         await self._publish_message(conversation, message)
+        for then in after_commit:
+            await then()
         return Posted(message, conversation)
 
     async def start_proactive(self, agent: Agent, visitor_id: str, text: str) -> Posted:

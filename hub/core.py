@@ -11,8 +11,12 @@ from hub.calls import CallService
 from hub.campaigns import CampaignService
 from hub.contacts import ContactService
 from hub.conversations import ConversationService
+from hub.email_inboxes import EmailInboxService
+from hub.email_outbox import EmailOutbox
+from hub.email_tickets import EmailTicketService
 from hub.errors import Unavailable
 from hub.inboxes import InboxService
+from hub.mail_secrets import MailSecrets
 from hub.phone_lines import PhoneLineService
 from hub.presence import AgentPresence, shared_presence
 from hub.ratelimit import RateLimits
@@ -59,6 +63,13 @@ class Hub:
         self.calls = CallService(
             db, bus, self.conversations, self.agents, self.presence, self.phone_lines
         )
+        # Email (hub/email_*.py): inboxes, tickets, and the outbox that sends replies.
+        self.email_inboxes = EmailInboxService(db, MailSecrets(settings.secret_key.get()))
+        self.email = EmailTicketService(
+            db, bus, self.conversations, self.email_inboxes, self.visitor_presence
+        )
+        self.outbox = EmailOutbox(db, bus, self.email_inboxes, self.email.publish_state)
+        self.email.on_queued = self.outbox.notify
 
     @classmethod
     async def start(cls, settings: Settings) -> Hub:

@@ -25,3 +25,7 @@ VISITORS = "visitors"
 def agent_channel(agent_id: int) -> str:
     """Events for one agent only, such as a ringing call's screen pop."""
     return f"agent:{agent_id}"
+
+
+# Outgoing mail was queued: outbox senders (in `hub worker` or `hub serve`) wake up.
+EMAIL_OUTBOX = "email-outbox"

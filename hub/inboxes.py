@@ -36,6 +36,7 @@ def inbox_from_row(row: sa.Row) -> Inbox:
         allowed_origins=tuple(row.allowed_origins or ()),
         identity_secret=row.identity_secret,
         require_identity=row.require_identity,
+        email_inbox_id=row.email_inbox_id,
     )
 
 
@@ -68,6 +69,27 @@ class InboxService:
                 .returning(inboxes.c.id)
             )
         inbox = await self.get(inbox_id)
+        assert inbox is not None
+        return inbox
+
+    async def continue_by_email(self, website_id: int, email_inbox_id: int | None) -> Inbox:
+        """Let a website's chats go on by email (from `email_inbox_id`) when visitors leave."""
+        async with self._db.write() as conn:
+            if email_inbox_id is not None:
+                channel = await conn.scalar(
+                    sa.select(inboxes.c.channel).where(inboxes.c.id == email_inbox_id)
+                )
+                if channel != Channel.EMAIL.value:
+                    raise InvalidInput("choose an email inbox", "email_inbox_id")
+            done = await conn.execute(
+                inboxes.update()
+                .where(inboxes.c.id == website_id)
+                .where(inboxes.c.channel == Channel.WEBSITE.value)
+                .values(email_inbox_id=email_inbox_id)
+            )
+            if done.rowcount == 0:
+                raise InvalidInput(f"no website inbox {website_id}")
+        inbox = await self.get(website_id)
         assert inbox is not None
         return inbox
 

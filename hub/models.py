@@ -58,6 +58,7 @@ class Role(enum.StrEnum):
 class Channel(enum.StrEnum):
     WEBSITE = "website"
     VOICE = "voice"
+    EMAIL = "email"
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ class Inbox:
     allowed_origins: tuple[str, ...]
     identity_secret: str | None
     require_identity: bool
+    # A website's chats continue by email from this email inbox when the visitor is away.
+    email_inbox_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from hub.calls import STALE_SWEEP_EVERY
@@ -29,3 +30,19 @@ def hub_jobs(hub: Hub) -> list[Job]:
 
 def job_runner(hub: Hub, clock: Clock = utcnow) -> JobRunner:
     return JobRunner(hub.db, hub_jobs(hub), clock=clock)
+
+
+async def run_background(hub: Hub, stop: asyncio.Event) -> None:
+    """Everything a worker does until `stop`: periodic jobs and the email outbox
+    (which wakes as soon as mail is queued, on any node)."""
+    await asyncio.gather(
+        job_runner(hub).run_forever(stop),
+        hub.outbox.run_forever(stop),
+    )
+
+
+async def run_once(hub: Hub) -> dict[str, int]:
+    """Run the due jobs and send the due mail once (`hub worker --once`)."""
+    results = await job_runner(hub).run_due()
+    results["email-outbox"] = await hub.outbox.deliver_due()
+    return results

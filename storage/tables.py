@@ -50,6 +50,9 @@ inboxes = sa.Table(
     sa.Column("identity_secret", sa.String(128)),
     sa.Column("require_identity", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", TIMESTAMP, nullable=False),
+    # A website whose chats continue by email sends from this email inbox (0006).
+    # No foreign key: SQLite cannot add one without rebuilding the table.
+    sa.Column("email_inbox_id", sa.Integer),
 )
 
 visitors = sa.Table(
@@ -256,4 +259,138 @@ calls = sa.Table(
     sa.Column("called_back_at", TIMESTAMP),
     sa.Column("updated_at", TIMESTAMP, nullable=False, index=True),
     sa.UniqueConstraint("inbox_id", "external_id"),
+)
+
+
+# ---- email (hub/email_inboxes.py, hub/email_tickets.py, hub/email_outbox.py) ----
+
+# An email inbox's address, how mail reaches it, and how its replies leave.
+# Passwords are kept as "enc:<Fernet token>" or "env:<VARIABLE>" (hub/mail_secrets.py).
+email_inboxes = sa.Table(
+    "email_inboxes",
+    metadata,
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), primary_key=True),
+    sa.Column("address", sa.String(254), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(100)),
+    # SHA-256 of the raw-MIME HTTP intake token: shown once, never stored.
+    sa.Column("intake_token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("smtp_host", sa.String(253)),
+    sa.Column("smtp_port", sa.Integer),
+    sa.Column("smtp_tls", sa.String(8), nullable=False, default="starttls"),
+    sa.Column("smtp_user", sa.String(254)),
+    sa.Column("smtp_password", sa.String(500)),
+    sa.Column("imap_enabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("imap_host", sa.String(253)),
+    sa.Column("imap_port", sa.Integer),
+    sa.Column("imap_tls", sa.String(8), nullable=False, default="tls"),
+    sa.Column("imap_user", sa.String(254)),
+    sa.Column("imap_password", sa.String(500)),
+    sa.Column("imap_folder", sa.String(200), nullable=False, default="INBOX"),
+    # Where the poller is: a new UIDVALIDITY means the mailbox was rebuilt.
+    sa.Column("imap_uidvalidity", sa.BigInteger),
+    sa.Column("imap_last_uid", sa.BigInteger, nullable=False, default=0),
+    sa.Column("imap_checked_at", TIMESTAMP),
+    sa.Column("imap_error", sa.String(500)),
+    sa.Column("signature", sa.Text),
+    sa.Column("auto_ack", sa.Boolean, nullable=False, default=False),
+    sa.Column("auto_ack_subject", sa.String(200)),
+    sa.Column("auto_ack_template", sa.Text),
+)
+
+# The email side of a conversation: its reply address token and who is on it.
+# A web chat continued by email has one too (its inbox is the website's).
+email_threads = sa.Table(
+    "email_threads",
+    metadata,
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), primary_key=True),
+    sa.Column("email_inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    # support+<token>@…: unguessable, so a stranger cannot write into a ticket.
+    sa.Column("token", sa.String(16), nullable=False, unique=True),
+    sa.Column("subject", sa.String(300), nullable=False),
+    # The customer and everyone they copied (lower-case addresses).
+    sa.Column("participants", sa.JSON, nullable=False, default=list),
+)
+
+email_messages = sa.Table(
+    "email_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email_inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    sa.Column(
+        "conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("direction", sa.String(4), nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=False, index=True),
+    sa.Column("in_reply_to", sa.String(255)),
+    sa.Column("references", sa.JSON, nullable=False, default=list),
+    sa.Column("from_address", sa.String(254)),
+    sa.Column("from_name", sa.String(200)),
+    sa.Column("to_addresses", sa.JSON, nullable=False, default=list),
+    sa.Column("cc_addresses", sa.JSON, nullable=False, default=list),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("html", sa.Text),
+    sa.Column("automatic", sa.Boolean, nullable=False, default=False),
+    sa.Column("parse_error", sa.String(300)),
+    sa.Column("raw_size", sa.Integer, nullable=False),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    # One stored copy per Message-ID per inbox, however it arrived (SMTP, IMAP, HTTP).
+    sa.UniqueConstraint("email_inbox_id", "direction", "message_id"),
+    sa.UniqueConstraint("conversation_id", "seq"),
+)
+
+# The message exactly as received or sent; kept apart so lists never load it.
+email_raw = sa.Table(
+    "email_raw",
+    metadata,
+    sa.Column(
+        "email_message_id", sa.Integer, sa.ForeignKey("email_messages.id"), primary_key=True
+    ),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+email_attachments = sa.Table(
+    "email_attachments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "email_message_id",
+        sa.Integer,
+        sa.ForeignKey("email_messages.id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("filename", sa.String(200), nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("content_id", sa.String(250)),
+    sa.Column("inline", sa.Boolean, nullable=False, default=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# Mail waiting to leave: one row per outgoing message, claimed by one worker
+# at a time (lease), retried with backoff on 4xx or a dead server, failed on 5xx.
+email_outbox = sa.Table(
+    "email_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "email_message_id",
+        sa.Integer,
+        sa.ForeignKey("email_messages.id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("email_inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    sa.Column("mail_from", sa.String(254), nullable=False),
+    sa.Column("recipients", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", TIMESTAMP, nullable=False, index=True),
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_until", TIMESTAMP),
+    sa.Column("last_error", sa.String(500)),
+    sa.Column("sent_at", TIMESTAMP),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
 )

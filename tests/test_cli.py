@@ -162,9 +162,10 @@ def test_worker_once_runs_the_due_jobs_and_exits(tmp_path):
     assert "wake-snoozed: 0" in first.stdout
     assert "expire-sessions: 0" in first.stdout
     assert "pageview-retention: 0" in first.stdout
-    # Ran a moment ago: not due again yet, so nothing runs.
+    assert "email-outbox: 0" in first.stdout
+    # Ran a moment ago: not due again yet, so only the outbox (always due) looks.
     second = hub(tmp_path, "worker", "--once")
-    assert second.returncode == 0 and second.stdout == ""
+    assert second.returncode == 0 and second.stdout == "email-outbox: 0\n"
 
 
 def test_serve_help_offers_leaving_jobs_to_workers(tmp_path):

@@ -40,4 +40,4 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(hub):
 
 
 def test_there_is_one_head_revision():
-    assert head_revision() == "0005_calls"
+    assert head_revision() == "0006_email"

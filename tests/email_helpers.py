@@ -1,0 +1,68 @@
+"""Building blocks for email tests: an inbox wired to a sink, and inbound messages."""
+
+from __future__ import annotations
+
+import itertools
+from email.utils import make_msgid
+
+from hub.core import Hub
+from hub.email_inboxes import EmailInbox, EmailInboxConfig, MailServer
+from hub.email_models import Address, Attachment, Bounce, InboundEmail, TlsMode
+
+SUPPORT = "support@shop.test"
+_numbers = itertools.count(1)
+
+
+async def make_email_inbox(
+    hub: Hub, smtp_port: int | None = None, address: str = SUPPORT, **config: object
+) -> EmailInbox:
+    settings = EmailInboxConfig(
+        name=config.pop("name", "Support"),  # type: ignore[arg-type]
+        address=address,
+        display_name=config.pop("display_name", "Shop Support"),  # type: ignore[arg-type]
+        smtp=MailServer("127.0.0.1", smtp_port, TlsMode.NONE) if smtp_port else MailServer(),
+        **config,  # type: ignore[arg-type]
+    )
+    inbox, _token = await hub.email_inboxes.create(settings)
+    return inbox
+
+
+def inbound(
+    text: str = "Hello, my order has not arrived.",
+    *,
+    sender: str = "alice@customer.test",
+    name: str | None = "Alice Doe",
+    subject: str = "Where is my order?",
+    to: tuple[str, ...] = (SUPPORT,),
+    cc: tuple[str, ...] = (),
+    message_id: str | None = "",
+    in_reply_to: tuple[str, ...] = (),
+    references: tuple[str, ...] = (),
+    automatic: bool = False,
+    bounce: Bounce | None = None,
+    attachments: tuple[Attachment, ...] = (),
+    html: str | None = None,
+    parse_error: str | None = None,
+    visible_text: str | None = None,
+) -> InboundEmail:
+    """A received message as the parser would give it ("" message_id: a fresh one)."""
+    if message_id == "":
+        message_id = make_msgid(f"t{next(_numbers)}", "customer.test").strip("<>")
+    raw = f"Message-ID: <{message_id}>\r\nSubject: {subject}\r\n\r\n{text}\r\n".encode()
+    return InboundEmail(
+        raw=raw,
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        sender=Address(sender, name),
+        to=tuple(Address(a) for a in to),
+        cc=tuple(Address(a) for a in cc),
+        subject=subject,
+        text=text,
+        visible_text=text if visible_text is None else visible_text,
+        html=html,
+        attachments=attachments,
+        automatic=automatic,
+        bounce=bounce,
+        parse_error=parse_error,
+    )

@@ -117,13 +117,15 @@ def _message_query() -> sa.Select:
                 messages.c.author_type == AuthorType.AGENT.value,
                 _authors.c.id == messages.c.author_id,
             ),
-        ).outerjoin(
+        )
+        .outerjoin(
             campaigns,
             sa.and_(
                 messages.c.author_type == AuthorType.CAMPAIGN.value,
                 campaigns.c.id == messages.c.author_id,
             ),
-        ).outerjoin(
+        )
+        .outerjoin(
             _contact_authors,
             sa.and_(
                 messages.c.author_type == AuthorType.CONTACT.value,

@@ -49,6 +49,7 @@ from storage.tables import (
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 100_000
+MAX_HTML_CHARS = 1_000_000
 MAX_PARTICIPANTS = 20
 # At most this many acknowledgements to one contact per hour: two auto-responders
 # answering each other stop here even if both ignore Auto-Submitted.
@@ -224,7 +225,7 @@ class EmailTicketService:
             conversation_id = await self._conversations.open_in(
                 conn, inbox.id, contact_id, Status.OPEN
             )
-            subject = (email.subject or "(no subject)")[:300]
+            subject = _safe(email.subject, 300) or "(no subject)"
             await conn.execute(
                 conversations.update()
                 .where(conversations.c.id == conversation_id)
@@ -327,7 +328,7 @@ class EmailTicketService:
         return await conn.scalar(
             contacts.insert()
             .values(
-                name=(sender.name if sender and sender.name else None),
+                name=_safe(sender.name, 200) if sender else None,
                 email=sender.email if sender else None,
                 attributes={},
                 created_at=utcnow(),
@@ -383,17 +384,15 @@ class EmailTicketService:
                 message_id=message_id,
                 in_reply_to=email.in_reply_to[0] if email.in_reply_to else None,
                 references=list(email.references),
-                from_address=email.sender.email if email.sender else None,
-                from_name=(email.sender.name or None)[:200]
-                if email.sender and email.sender.name
-                else None,
-                to_addresses=[a.email for a in email.to],
-                cc_addresses=[a.email for a in email.cc],
-                subject=(email.subject or "")[:300],
-                text=email.text[:MAX_TEXT_CHARS] if email.text else "",
-                html=email.html,
+                from_address=_safe(email.sender.email, 254) if email.sender else None,
+                from_name=_safe(email.sender.name, 200) if email.sender else None,
+                to_addresses=[_safe(a.email, 254) for a in email.to],
+                cc_addresses=[_safe(a.email, 254) for a in email.cc],
+                subject=_safe(email.subject, 300) or "",
+                text=_clean_body(email.text),
+                html=_safe(email.html, MAX_HTML_CHARS),
                 automatic=email.automatic,
-                parse_error=(email.parse_error or None) and email.parse_error[:300],
+                parse_error=_safe(email.parse_error, 300),
                 raw_size=len(email.raw),
                 created_at=utcnow(),
             )
@@ -893,6 +892,13 @@ class EmailTicketService:
                 )
             ).all()
         return {row.content_id: row.id for row in rows}
+
+
+def _safe(value: str | None, cap: int) -> str | None:
+    """Text from outside as the store takes it: no NUL (PostgreSQL refuses it), capped."""
+    if not value:
+        return None
+    return value.replace("\x00", "")[:cap]
 
 
 async def _nothing() -> None:

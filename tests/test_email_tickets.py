@@ -14,6 +14,7 @@ from hub.errors import InvalidInput
 from hub.models import Agent, ContactDetails, Inbound, Status
 from storage.tables import contacts, email_outbox, email_raw
 from tests.email_helpers import SUPPORT, inbound, make_email_inbox
+from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
 
 async def _outgoing(hub: Hub, conversation_id: int):  # type: ignore[no-untyped-def]

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
 
 from hub.email_models import TlsMode
 from hub.errors import InvalidInput, NotFound
@@ -235,6 +237,15 @@ class EmailInboxService:
             raise InvalidInput("an email inbox needs an address", "address")
         if "+" in address.split("@")[0]:
             raise InvalidInput("the address must not contain '+' (used for replies)", "address")
+        template = clean_optional(config.auto_ack_template, MAX_TEMPLATE_CHARS, "auto_ack_template")
+        if template is not None:
+            try:
+                SandboxedEnvironment().parse(template)
+            except TemplateSyntaxError as exc:
+                raise InvalidInput(
+                    f"the template has an error on line {exc.lineno}: {exc.message}",
+                    "auto_ack_template",
+                ) from None
         smtp, imap = config.smtp, config.imap
         if config.imap_enabled and not (imap.host and imap.port and imap.user):
             raise InvalidInput("IMAP polling needs a host, port and user", "imap_host")
@@ -256,9 +267,7 @@ class EmailInboxService:
             "signature": clean_optional(config.signature, MAX_SIGNATURE_CHARS, "signature"),
             "auto_ack": bool(config.auto_ack),
             "auto_ack_subject": clean_optional(config.auto_ack_subject, 200, "auto_ack_subject"),
-            "auto_ack_template": clean_optional(
-                config.auto_ack_template, MAX_TEMPLATE_CHARS, "auto_ack_template"
-            ),
+            "auto_ack_template": template,
         }
 
     def password(self, server: MailServer) -> str | None:

@@ -14,12 +14,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 def clean_text(value: object, max_chars: int, field: str = "text") -> str:
     """Trimmed text without control characters; errors name the field."""
     if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be a string")
+        raise InvalidInput(f"{field} must be a string", field)
     if len(value) > max_chars:
-        raise TooLarge(f"{field} is longer than {max_chars} characters")
+        raise TooLarge(f"{field} is longer than {max_chars} characters", field)
     text = _CONTROL.sub("", value.replace("\r\n", "\n")).strip()
     if not text:
-        raise InvalidInput(f"{field} must not be empty")
+        raise InvalidInput(f"{field} must not be empty", field)
     return text
 
 
@@ -37,5 +37,5 @@ def clean_email(value: object, field: str = "email") -> str | None:
         return None
     text = clean_text(value, 254, field).lower()
     if not _EMAIL.match(text):
-        raise InvalidInput(f"{field} is not an email address")
+        raise InvalidInput(f"{field} is not an email address", field)
     return text

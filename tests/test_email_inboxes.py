@@ -1,0 +1,80 @@
+"""Email inbox settings: validation, sealed passwords, tokens, plus-addresses."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from hub.core import Hub
+from hub.email_inboxes import EmailInboxConfig, MailServer
+from hub.email_models import TlsMode
+from hub.errors import InvalidInput
+from storage.tables import email_inboxes
+from tests.email_helpers import make_email_inbox
+
+
+async def test_a_typed_password_is_stored_sealed_and_kept_on_edit(hub: Hub):
+    config = EmailInboxConfig(
+        name="Support",
+        address="Support@Shop.test",
+        smtp=MailServer("smtp.shop.test", 587, TlsMode.STARTTLS, "support@shop.test"),
+        smtp_password="s3cret-pass",
+    )
+    inbox, token = await hub.email_inboxes.create(config)
+    assert inbox.address == "support@shop.test"
+    async with hub.db.read() as conn:
+        stored = await conn.scalar(sa.select(email_inboxes.c.smtp_password))
+    assert stored.startswith("enc:") and "s3cret" not in stored
+    assert hub.email_inboxes.password(inbox.smtp) == "s3cret-pass"
+    # Saving the form without typing the password again keeps it.
+    edited = await hub.email_inboxes.update(
+        inbox.id, EmailInboxConfig(name="Help", address="support@shop.test", smtp=config.smtp)
+    )
+    assert edited.name == "Help"
+    assert hub.email_inboxes.password(edited.smtp) == "s3cret-pass"
+    assert (await hub.email_inboxes.by_intake_token(token)).id == inbox.id
+    assert await hub.email_inboxes.by_intake_token(token + "x") is None
+
+
+async def test_a_password_can_come_from_the_environment(hub: Hub, monkeypatch):
+    monkeypatch.setenv("SHOP_SMTP_PASSWORD", "from-env")
+    inbox, _ = await hub.email_inboxes.create(
+        EmailInboxConfig(name="S", address="a@shop.test", smtp_password_env="SHOP_SMTP_PASSWORD")
+    )
+    assert inbox.smtp.password_ref == "env:SHOP_SMTP_PASSWORD"
+    assert hub.email_inboxes.password(inbox.smtp) == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"address": "not an address"}, "address"),
+        ({"address": "support+x@shop.test"}, "address"),
+        ({"smtp": MailServer("smtp.shop.test", 70000)}, "smtp_port"),
+        ({"smtp": MailServer("bad host", 25)}, "smtp_host"),
+        ({"smtp_password_env": "lower-case"}, "env"),
+        ({"imap_enabled": True}, "imap_host"),
+        ({"auto_ack_template": "Hello {{ name"}, "auto_ack_template"),
+    ],
+)
+async def test_bad_settings_are_refused_and_change_nothing(hub: Hub, changes, field):
+    config = {"name": "Support", "address": "support@shop.test", **changes}
+    with pytest.raises(InvalidInput) as refused:
+        await hub.email_inboxes.create(EmailInboxConfig(**config))
+    assert refused.value.field == field
+    assert await hub.email_inboxes.list() == []
+
+
+async def test_an_address_belongs_to_one_inbox(hub: Hub):
+    await make_email_inbox(hub)
+    with pytest.raises(InvalidInput, match="already"):
+        await make_email_inbox(hub, name="Again")
+
+
+async def test_plus_addresses_find_their_inbox(hub: Hub):
+    inbox = await make_email_inbox(hub)
+    assert (await hub.email_inboxes.by_address("SUPPORT+abc123@shop.test")).id == inbox.id
+    assert await hub.email_inboxes.by_address("sales@shop.test") is None
+    assert inbox.token_in("support+abc123@shop.test") == "abc123"
+    assert inbox.token_in("support+abc123@other.test") is None
+    assert inbox.reply_address("abc123") == "support+abc123@shop.test"

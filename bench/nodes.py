@@ -63,7 +63,7 @@ class Sizes:
     flood_messages: int  # the bus flat out
 
 
-FULL = Sizes(100, (50, 100, 200, 400), 4.0, 5.0, 30_000)
+FULL = Sizes(100, (10, 25, 50, 100, 200, 400), 4.0, 5.0, 30_000)
 QUICK = Sizes(10, (20, 40), 2.0, 1.0, 3_000)
 
 

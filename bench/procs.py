@@ -175,7 +175,8 @@ class HubSetup:
         return self.data_dir / "hub.db"
 
     @classmethod
-    def create(cls, agents: int, root: Path | None = None) -> HubSetup:
+    def create(cls, agents: int, root: Path | None = None, **settings: str) -> HubSetup:
+        """Migrated and seeded; `settings` (HUB_…) override the embedded SQLite defaults."""
         data_dir = Path(tempfile.mkdtemp(prefix="hub-bench-", dir=root))
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         env.update(
@@ -184,6 +185,7 @@ class HubSetup:
             HUB_SECRET_KEY=secrets.token_urlsafe(48),
             HUB_DEMO="false",
         )
+        env.update(settings)
         setup = cls(data_dir, agents, env)
         setup._run([sys.executable, "-m", "hub.cli", "migrate"])
         setup._run([sys.executable, "-m", "bench.seed", "--agents", str(agents)])

@@ -54,7 +54,7 @@ def create_app(settings: Settings, hub: Hub | None = None, run_jobs: bool = Fals
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = hub is None
         app.state.hub = hub if hub is not None else await Hub.start(settings)
-        app.state.webchat_limits = WebchatLimits(app.state.hub.limits)
+        app.state.webchat_limits = WebchatLimits(app.state.hub.limits, settings)
         stop = asyncio.Event()
         jobs = (
             asyncio.create_task(run_background(app.state.hub, stop), name="background")

@@ -62,6 +62,10 @@ class Settings:
     # are removed from page addresses before they are stored.
     pageview_retention_days: int = 90
     tracking_strip_params: str = r"token|key|password|email|session"
+    # Open widget sockets per client address (None: the protocol's default), and
+    # how long a node's sockets keep counting after its last heartbeat (Redis).
+    widget_sockets_per_ip: int | None = None
+    widget_socket_ttl_seconds: float = 30.0
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -106,6 +110,8 @@ class Settings:
             demo=_flag(env, "HUB_DEMO", True),
             pageview_retention_days=_retention_days(get("PAGEVIEW_RETENTION_DAYS", "90")),
             tracking_strip_params=_strip_params(get("TRACKING_STRIP_PARAMS", "")),
+            widget_sockets_per_ip=_sockets_per_ip(get("WIDGET_SOCKETS_PER_IP", "")),
+            widget_socket_ttl_seconds=_socket_ttl(get("WIDGET_SOCKET_TTL_SECONDS", "30")),
         )
 
 
@@ -127,6 +133,28 @@ def _retention_days(text: str) -> int:
             f"HUB_PAGEVIEW_RETENTION_DAYS must be a number of days from 1 to 3650, got {text!r}"
         )
     return int(text)
+
+
+def _sockets_per_ip(text: str) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 100_000:
+        raise SettingsError(
+            f"HUB_WIDGET_SOCKETS_PER_IP must be a number from 1 to 100000, got {text!r}"
+        )
+    return int(text)
+
+
+def _socket_ttl(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0.5 <= seconds <= 3600:
+        raise SettingsError(
+            f"HUB_WIDGET_SOCKET_TTL_SECONDS must be seconds from 0.5 to 3600, got {text!r}"
+        )
+    return seconds
 
 
 def _strip_params(pattern: str) -> str:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import latency, storm
+from bench import latency, nodes, storm
 from bench.context import Context
 from bench.report import Progress, Results, markdown
 from bench.stats import percentiles
+from tests.servers import require_redis
 
 
 def test_percentiles_use_the_nearest_rank() -> None:
@@ -43,3 +44,19 @@ async def test_a_tiny_connection_storm_runs_against_the_hub_and_the_bare_server(
     assert lost.met is True
     table = markdown(ctx.results, "quick", pinned=False, fd_limit=1024, elapsed=1.0)
     assert "| Connection storm | 5 visitors |" in table
+
+
+async def test_a_tiny_bus_run_compares_the_hub_bus_with_raw_redis(tmp_path: Path) -> None:
+    await require_redis()
+    tiny = nodes.Sizes(
+        visitors=2, rates=(5,), step_seconds=0.5, bus_seconds=0.1, flood_messages=200
+    )
+    ctx = Context(quick=True, work=tmp_path, progress=Progress(), results=Results())
+
+    runs = await nodes._bus(ctx, tiny)
+    nodes._report_bus(ctx, tiny, runs)
+
+    assert runs["bus"]["received"] == runs["bus"]["sent"] == 500
+    assert runs["raw-flood"]["received"] == 200
+    table = markdown(ctx.results, "quick", pinned=False, fd_limit=1024, elapsed=1.0)
+    assert "| Cross-node | bus alone, 2 processes, 0.1 s |" in table

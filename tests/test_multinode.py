@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from contextlib import AsyncExitStack
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hub.core import Hub
 from hub.models import Role
+from hub.ratelimit import RateLimits, RedisConnections
 from storage.migrate import upgrade_async
 from tests.conftest import make_settings
 from tests.console_client import AGENT_PASSWORD, log_in, new_http
@@ -20,6 +22,8 @@ from tests.servers import REDIS_URL, postgres_database, require_redis
 from tests.widget_client import WidgetClient
 
 WAIT = 10.0
+# Polling Redis for an entry to lapse: it sends no notice to await.
+POLL = 0.05
 
 
 @pytest.fixture
@@ -197,3 +201,54 @@ async def test_a_redis_restart_loses_no_message(tmp_path):
                     )
                     live = await visitor.recv_type("message")
                     assert live["message"]["text"] == "After the restart"
+
+
+async def test_widget_sockets_per_ip_count_across_nodes_and_a_killed_nodes_lapse(
+    tmp_path, cluster_settings
+):
+    limit, ttl = 3, 1.0
+    env = hub_env(
+        tmp_path,
+        **cluster_settings,
+        HUB_WIDGET_SOCKETS_PER_IP=str(limit),
+        HUB_WIDGET_SOCKET_TTL_SECONDS=str(ttl),
+    )
+    origin = "http://shop.test"
+    watcher = RateLimits(cluster_settings["HUB_REDIS_URL"])
+    counted = watcher.connections("widget-sockets", limit, ttl)
+    assert isinstance(counted, RedisConnections)
+
+    async def refused(node) -> str:  # type: ignore[no-untyped-def]
+        with pytest.raises(InvalidStatus) as refusal:
+            async with WidgetClient.connect(node.ws_url, inbox.site_token, origin):
+                pass
+        assert refusal.value.response.status_code == 429
+        return refusal.value.response.body.decode()
+
+    try:
+        async with hub_node(env) as node_a, hub_node(env) as node_b, AsyncExitStack() as open_:
+            inbox, _ = await seed(tmp_path, cluster_settings, [origin])
+            for node in (node_a, node_a, node_b):
+                client = WidgetClient.connect(node.ws_url, inbox.site_token, origin)
+                await (await open_.enter_async_context(client)).hello()
+            assert await counted.count("127.0.0.1") == limit
+            # The fourth is refused on either node.
+            assert await refused(node_a) == "Too many connections from this address."
+            assert await refused(node_b) == "Too many connections from this address."
+
+            node_a.kill()
+            loop = asyncio.get_running_loop()
+            killed = loop.time()
+            async with asyncio.timeout(WAIT):
+                while True:
+                    if await counted.count("127.0.0.1") == 1:  # node B's socket only
+                        break
+                    await asyncio.sleep(POLL)
+            # Node A's two sockets stopped counting within one expiry.
+            assert loop.time() - killed < ttl + 0.5
+            for _ in range(limit - 1):
+                client = WidgetClient.connect(node_b.ws_url, inbox.site_token, origin)
+                await (await open_.enter_async_context(client)).hello()
+            assert await refused(node_b) == "Too many connections from this address."
+    finally:
+        await watcher.close()

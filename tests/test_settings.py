@@ -81,3 +81,25 @@ def test_page_view_retention_and_stripped_parameters_have_privacy_defaults(tmp_p
 def test_bad_tracking_settings_name_the_variable(tmp_path, name, value, message):
     with pytest.raises(SettingsError, match=f"{name}.*{message}"):
         load(tmp_path, **{name: value})
+
+
+def test_widget_sockets_per_address_and_their_expiry_have_defaults_and_overrides(tmp_path):
+    settings = load(tmp_path)
+    assert (settings.widget_sockets_per_ip, settings.widget_socket_ttl_seconds) == (None, 30.0)
+    custom = load(tmp_path, HUB_WIDGET_SOCKETS_PER_IP="3", HUB_WIDGET_SOCKET_TTL_SECONDS="1.5")
+    assert (custom.widget_sockets_per_ip, custom.widget_socket_ttl_seconds) == (3, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HUB_WIDGET_SOCKETS_PER_IP", "0"),
+        ("HUB_WIDGET_SOCKETS_PER_IP", "many"),
+        ("HUB_WIDGET_SOCKET_TTL_SECONDS", "0.1"),
+        ("HUB_WIDGET_SOCKET_TTL_SECONDS", "nan"),
+        ("HUB_WIDGET_SOCKET_TTL_SECONDS", "soon"),
+    ],
+)
+def test_bad_widget_socket_settings_name_the_variable(tmp_path, name, value):
+    with pytest.raises(SettingsError, match=name):
+        load(tmp_path, **{name: value})

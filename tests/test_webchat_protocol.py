@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from channels.webchat import protocol
 from hub import events
 from hub.models import Agent, Inbox, Status
+from hub.ratelimit import LocalLimiter
 from hub.security import identity_hash
 from tests.widget_client import WidgetClient
 
@@ -278,6 +279,33 @@ async def test_connections_per_ip_are_capped(live_server, website, monkeypatch):
     # Closing sockets frees their places.
     async with widget(live_server, website) as again:
         await again.hello()
+
+
+async def test_handshakes_per_ip_are_limited_before_the_site_token_is_looked_up(
+    live_server, website, monkeypatch
+):
+    limits = live_server.app.state.webchat_limits
+    monkeypatch.setattr(limits, "handshakes", LocalLimiter(rate=0.001, burst=2))
+    lookups = []
+    by_site_token = live_server.hub.inboxes.by_site_token
+
+    async def counted(token: str):  # type: ignore[no-untyped-def]
+        lookups.append(token)
+        return await by_site_token(token)
+
+    monkeypatch.setattr(live_server.hub.inboxes, "by_site_token", counted)
+    async with widget(live_server, website) as first:
+        await first.hello()
+    statuses = []
+    for site in ("no-such-site", website.site_token):
+        with pytest.raises(InvalidStatus) as refused:
+            async with WidgetClient.connect(live_server.ws_url, site, ORIGIN):
+                pass
+        statuses.append(refused.value.response.status_code)
+    # The second attempt used up the burst with a wrong token; the third is
+    # refused as too many, and costs no lookup.
+    assert statuses == [403, 429]
+    assert lookups == [website.site_token, "no-such-site"]
 
 
 async def test_socket_without_hello_is_closed(live_server, website, monkeypatch):

@@ -23,7 +23,8 @@ from hub.core import Hub
 from hub.errors import HubError
 from hub.inboxes import normalize_origin
 from hub.models import Conversation, Inbound, Inbox, Visitor
-from hub.ratelimit import ConnectionCounter, RateLimits, TokenBucket
+from hub.ratelimit import RateLimits, TokenBucket
+from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,20 @@ HISTORY_CHUNK = 500
 
 
 class WebchatLimits:
-    """Limiters for all widget sockets: messages per visitor are counted across
-    nodes (a visitor's tabs may sit on different ones); the rest per process."""
+    """Limiters for all widget sockets. Handshakes and open sockets per address
+    and messages per visitor are counted across nodes when Redis is configured
+    (a client's sockets may sit on different ones); frames and pages per socket's
+    visitor are counted per process."""
 
-    def __init__(self, limits: RateLimits) -> None:
-        self.connections = ConnectionCounter(protocol.MAX_CONNECTIONS_PER_IP)
+    def __init__(self, limits: RateLimits, settings: Settings) -> None:
+        self.handshakes = limits.bucket(
+            "widget-handshakes", protocol.HANDSHAKES_PER_SECOND, protocol.HANDSHAKE_BURST
+        )
+        self.connections = limits.connections(
+            "widget-sockets",
+            settings.widget_sockets_per_ip or protocol.MAX_CONNECTIONS_PER_IP,
+            settings.widget_socket_ttl_seconds,
+        )
         self.messages = limits.bucket(
             "visitor-messages", protocol.MESSAGES_PER_SECOND, protocol.MESSAGE_BURST
         )
@@ -57,6 +67,13 @@ def origin_allowed(origin: str | None, inbox: Inbox) -> bool:
 async def widget_socket(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.hub
     limits: WebchatLimits = websocket.app.state.webchat_limits
+    ip = websocket.client.host if websocket.client else "unknown"
+    # Before the site token lookup: a flood of handshakes costs no store query.
+    if not await limits.handshakes.allow(ip):
+        await websocket.send_denial_response(
+            PlainTextResponse("Too many connection attempts from this address.", status_code=429)
+        )
+        return
     site = websocket.query_params.get("site", "")
     inbox = await hub.inboxes.by_site_token(site) if 0 < len(site) <= 64 else None
     if inbox is None or not origin_allowed(websocket.headers.get("origin"), inbox):
@@ -69,8 +86,7 @@ async def widget_socket(websocket: WebSocket) -> None:
             PlainTextResponse("Unknown site or origin not allowed for it.", status_code=403)
         )
         return
-    ip = websocket.client.host if websocket.client else "unknown"
-    if not limits.connections.acquire(ip):
+    if not await limits.connections.acquire(ip):
         await websocket.send_denial_response(
             PlainTextResponse("Too many connections from this address.", status_code=429)
         )
@@ -79,7 +95,7 @@ async def widget_socket(websocket: WebSocket) -> None:
         await websocket.accept()
         await WidgetSession(hub, inbox, websocket, limits).run()
     finally:
-        limits.connections.release(ip)
+        await limits.connections.release(ip)
 
 
 class WidgetSession:

@@ -17,7 +17,12 @@ MAX_FRAME_BYTES = 16 * 1024
 # The websocket layer itself closes (1009) on frames beyond this, before we parse.
 WS_MAX_SIZE = 64 * 1024
 MAX_TEXT_CHARS = 5000
-MAX_CONNECTIONS_PER_IP = 20
+MAX_CONNECTIONS_PER_IP = 20  # the default; HUB_WIDGET_SOCKETS_PER_IP overrides it
+# Handshakes per client address, counted before the site token is looked up so
+# that a flood of handshakes costs no store query: a page that opens every
+# socket its address may hold at once gets through, then 5 per second.
+HANDSHAKE_BURST = MAX_CONNECTIONS_PER_IP
+HANDSHAKES_PER_SECOND = 5.0
 HELLO_TIMEOUT_SECONDS = 10.0
 # A visitor may send a burst of messages (pasting several lines), then 2/s.
 MESSAGE_BURST = 10

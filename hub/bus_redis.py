@@ -54,6 +54,12 @@ def split_redis_url(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), prefix
 
 
+# Connections for publishing (plus one for the subscription), and how long a
+# publish waits for one when all are busy before it fails (and is logged).
+PUBLISH_CONNECTIONS = 64
+PUBLISH_WAIT_SECONDS = 5.0
+
+
 class RedisBackend(Backend):
     def __init__(self, url: str) -> None:
         self._url, self.prefix = split_redis_url(url)
@@ -65,7 +71,15 @@ class RedisBackend(Backend):
 
     async def connect(self) -> None:
         # No silent retries: a lost connection must surface so the gap is reported.
-        self._client = redis.from_url(self._url, retry=Retry(NoBackoff(), 0))
+        # A blocking pool: a burst of publishes waits for a free connection
+        # instead of failing with "Too many connections" (redis-py's default pool).
+        pool = redis.BlockingConnectionPool.from_url(
+            self._url,
+            retry=Retry(NoBackoff(), 0),
+            max_connections=PUBLISH_CONNECTIONS,
+            timeout=PUBLISH_WAIT_SECONDS,
+        )
+        self._client = redis.Redis.from_pool(pool)
         await self._client.ping()
         self._pubsub = self._client.pubsub()
 

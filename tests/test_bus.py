@@ -169,3 +169,11 @@ async def test_a_subscriber_cancelled_while_subscribing_stops(bus):
         async with asyncio.timeout(WAIT):
             await task
     assert bus.subscriber_count("room") == 0
+
+
+async def test_a_burst_of_concurrent_publishes_all_arrive(bus):
+    """More publishes in flight than the Redis pool has connections: they wait, none fail."""
+    async with bus.subscribe("burst") as subscription:
+        await asyncio.gather(*(bus.publish("burst", {"n": n}) for n in range(300)))
+        received = {(await next_json(subscription))["n"] for _ in range(300)}
+    assert received == set(range(300))

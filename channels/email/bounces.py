@@ -42,9 +42,8 @@ def _field(block: dict[str, list[str]], name: str) -> str:
 
 
 def _status_blocks(part: Message) -> list[dict[str, list[str]]]:
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return [raw_headers(block) for block in payload if isinstance(block, Message)]
+    if part.is_multipart():  # the parser read the blocks as header sets
+        return [raw_headers(block) for block in part.get_payload() if isinstance(block, Message)]
     data = part.get_payload(decode=True) or b""
     text = decode_bytes(data if isinstance(data, bytes) else b"").replace("\r\n", "\n")
     return [raw_headers(HeaderParser().parsestr(chunk)) for chunk in text.split("\n\n")]
@@ -52,8 +51,8 @@ def _status_blocks(part: Message) -> list[dict[str, list[str]]]:
 
 def _original_id(part: Message) -> str | None:
     if part.get_content_type() == "message/rfc822":
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+        inner = part.get_payload() if part.is_multipart() else None
+        if inner and isinstance(inner[0], Message):
             ids = parse_message_ids(raw_headers(inner[0]).get("message-id", []))
             return ids[0] if ids else None
         return None

@@ -137,9 +137,24 @@ def _charset(part: Message) -> str | None:
     return charset[0] if isinstance(charset, tuple) else (str(charset) if charset else None)
 
 
+def _children(part: Message) -> list[Message] | None:
+    """The sub-parts of a multipart or message/* part, None for a leaf.
+
+    Only asked of multiparts: for a leaf with 8-bit content `get_payload()`
+    decodes by the declared charset and raises on some labels.
+    """
+    if not part.is_multipart():
+        return None
+    children = part.get_payload()
+    return [child for child in children if isinstance(child, Message)]
+
+
 def _estimated_size(part: Message) -> int:
     """Decoded size, guessed from the encoded payload without decoding it."""
-    payload = part.get_payload()
+    try:
+        payload = part.get_payload()
+    except (ValueError, TypeError, LookupError):  # 8-bit text under a strange charset label
+        return 0
     size = len(payload) if isinstance(payload, str | bytes) else 0
     if raw_headers(part).get("content-transfer-encoding", [""])[0].strip().lower() == "base64":
         return size * 3 // 4
@@ -178,21 +193,16 @@ def _leaf(part: Message, walk: _Walk, in_report: bool) -> list[_Segment]:
         index = len(walk.attachments) + len(walk.dropped) + 1
         walk.dropped.append(f"{make_safe_filename(name, content_type, index)} (too large)")
         return []
-    if content_type == "message/rfc822" and not in_report:
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            return _forwarded(inner[0], walk)
+    inner = _children(part)
+    if content_type == "message/rfc822" and not in_report and inner:
+        return _forwarded(inner[0], walk)
     if content_type in _BODY_TYPES and disposition != "attachment" and not name:
         text = decode_bytes(_payload_bytes(part), _charset(part))
         return [_Segment(html=text)] if content_type == "text/html" else [_Segment(text=text)]
     if content_type.startswith("multipart/"):  # no usable boundary: read it as text
         return [_Segment(text=decode_bytes(_payload_bytes(part), _charset(part)))]
     if content_type.startswith("message/"):
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            data = inner[0].as_bytes(policy=_VERBATIM)
-        else:
-            data = _payload_bytes(part)
+        data = inner[0].as_bytes(policy=_VERBATIM) if inner else _payload_bytes(part)
         walk.add(part, data, name=name or "original.eml", content_type=content_type)
         return []
     data = _payload_bytes(part)
@@ -223,8 +233,8 @@ def _segments(part: Message, walk: _Walk, depth: int, in_report: bool) -> list[_
         walk.dropped.append(f"part {walk.parts} (too deeply nested or too many parts)")
         return []
     content_type = part.get_content_type().lower()
-    children = part.get_payload()
-    if content_type.startswith("message/") or not isinstance(children, list):
+    children = _children(part)
+    if content_type.startswith("message/") or children is None:
         try:
             return _leaf(part, walk, in_report)
         except Exception as exc:  # one unreadable part must not cost the others

@@ -545,7 +545,28 @@ def test_too_deep_nesting_is_cut_not_fatal():
     ).encode()
     email = parse_email(raw)
     assert email.raw == raw and email.subject == "deep"
-    assert "too deeply nested" in email.headers.get("x-hub-dropped", "")
+    assert (
+        email.headers["x-hub-dropped"] == "parts beyond the limit (too many or too deeply nested)"
+    )
+
+
+def test_a_chain_of_forwarded_messages_is_cut_at_the_depth_limit():
+    inner = "From: z@x.example\nSubject: innermost\n\ninnermost text\n"
+    for level in range(80):
+        inner = f"From: f{level}@x.example\nContent-Type: message/rfc822\n\n{inner}"
+    email = parse_email(("Subject: chain\n" + inner).encode())
+    assert email.parse_error is None and email.subject == "chain"
+    assert email.text.count("---------- Forwarded message ----------") <= parse_module.MAX_DEPTH + 1
+    assert "parts beyond the limit" in email.headers["x-hub-dropped"]
+
+
+def test_too_many_parts_are_noted_once():
+    raw = multipart([("Content-Type: text/plain", f"p{i}") for i in range(1100)])
+    email = parse_email(raw)
+    assert email.text.startswith("p0\n\np1") and "p998" in email.text and "p999" not in email.text
+    assert (
+        email.headers["x-hub-dropped"] == "parts beyond the limit (too many or too deeply nested)"
+    )
 
 
 def test_a_parser_crash_falls_back_to_subject_and_raw_text(monkeypatch):

@@ -74,7 +74,8 @@ def _report_bounce(message: Message, body: str) -> Bounce:
                     address = _field(block, "final-recipient").rpartition(";")[2]
                     found = parse_addresses([address])
                     recipient = found[0].email if found else None
-                status = status or (_STATUS.search(_field(block, "status")) or [None])[0]
+                found_status = _STATUS.search(_field(block, "status"))
+                status = status or (found_status.group(1) if found_status else None)
                 diagnostic = diagnostic or _one_line(
                     _field(block, "diagnostic-code").partition(";")[2]
                     or _field(block, "diagnostic-code")
@@ -83,7 +84,9 @@ def _report_bounce(message: Message, body: str) -> Bounce:
             original = _original_id(part)
     if original is None:
         original = _body_message_id(body)
-    return Bounce(original, recipient, status, diagnostic)
+    return Bounce(
+        original_message_id=original, recipient=recipient, status=status, diagnostic=diagnostic
+    )
 
 
 def _body_message_id(body: str) -> str | None:
@@ -102,9 +105,12 @@ def _daemon_bounce(headers: dict[str, list[str]], body: str, own: set[str]) -> B
                 break
     status_match = _STATUS.search(body[:20000])
     reply_match = _SMTP_REPLY.search(body[:20000])
-    diagnostic = _one_line(reply_match.group(0)) if reply_match else None
-    return Bounce(_body_message_id(body), recipient, status_match and status_match.group(1),
-                  diagnostic)  # fmt: skip
+    return Bounce(
+        original_message_id=_body_message_id(body),
+        recipient=recipient,
+        status=status_match.group(1) if status_match else None,
+        diagnostic=_one_line(reply_match.group(0)) if reply_match else None,
+    )
 
 
 def find_bounce(
@@ -121,7 +127,7 @@ def find_bounce(
     recipient of a prose notice.
     """
     if message.get_content_type() == "multipart/report":
-        if message.get_param("report-type", "").lower() == "delivery-status":
+        if str(message.get_param("report-type", "")).lower() == "delivery-status":
             return _report_bounce(message, body)
         return None
     if sender is None or sender.email.split("@")[0] not in _DAEMON_LOCAL_PARTS:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
+from html import escape
 from typing import TypeVar
 
 from hub.email_models import Address, Attachment, InboundEmail
@@ -238,8 +239,9 @@ def _forwarded(inner: Message, walk: _Walk, depth: int) -> list[_Segment]:
     html_parts = [s.html for s in segments if s.html is not None]
     html = None
     if html_parts:
-        escaped = header.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        html = f"<p>{escaped.replace(chr(10), '<br>')}</p>" + "".join(html_parts)
+        html = f"<p>{escape(header, quote=False).replace(chr(10), '<br>')}</p>" + "".join(
+            html_parts
+        )
     return [_Segment(text=f"{header}\n\n{body}", html=html)]
 
 
@@ -300,8 +302,7 @@ def _join_html(segments: list[_Segment]) -> str | None:
         if segment.html is not None:
             pieces.append(segment.html)
         elif segment.text:
-            escaped = segment.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            pieces.append(f"<pre>{escaped}</pre>")
+            pieces.append(f"<pre>{escape(segment.text, quote=False)}</pre>")
     return "\n".join(pieces)
 
 
@@ -318,9 +319,8 @@ def _fallback(raw: bytes, reason: str) -> InboundEmail:
         subject = decode_header_text(value)[:MAX_SUBJECT_CHARS]
     text = _cap_text(raw[: MAX_TEXT_CHARS * 4].decode("utf-8", errors="replace"))
     return InboundEmail(
-        raw=raw, message_id=None, subject=subject, text=text, visible_text=text,
-        parse_error=reason,
-    )  # fmt: skip
+        raw=raw, message_id=None, subject=subject, text=text, visible_text=text, parse_error=reason
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -375,10 +375,9 @@ def _build(raw: bytes, message: Message, max_attachment: int, max_total: int) ->
     bounce = guarded(
         "bounce", lambda: find_bounce(message, headers, sender, subject, text, own), None
     )
-    automatic = (
-        is_automatic(headers) or bounce is not None
-        or message.get_content_type() == "multipart/report"
-    )  # fmt: skip
+    # A read receipt (report of another type) is automatic too, though not a bounce.
+    is_report = message.get_content_type() == "multipart/report"
+    automatic = is_automatic(headers) or bounce is not None or is_report
 
     shown = display_headers(headers)
     if walk.dropped:

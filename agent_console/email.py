@@ -6,7 +6,10 @@ Stored mail is data from outside. It is only ever served back as:
   run in our origin, and a `sandbox` CSP in case a browser renders it anyway);
 - sanitized HTML (hub side, nh3) on its own route with its own CSP, shown in a
   sandboxed iframe without scripts; remote images stay blocked until the agent
-  asks for them (`?images=1`), `cid:` images point at the attachment route.
+  asks for them (`?images=1`). `cid:` images are rewritten server-side: images
+  of a viewable type become `data:` URLs, anything else points at the
+  attachment route. (The frame has an opaque origin, so the browser sends it no
+  SameSite session cookie and the login-checked route could not serve it.)
 
 Any logged-in agent may read any conversation (there are no per-inbox rights
 yet), but every route checks the login and unknown ids are 404.
@@ -14,6 +17,7 @@ yet), but every route checks the login and unknown ids are 404.
 
 from __future__ import annotations
 
+import base64
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -164,17 +168,28 @@ def html_csp(ctx: Ctx, remote_images: bool) -> str:
     )
 
 
-def rewrite_cids(html: str, images: dict[str, int]) -> str:
-    """`cid:` image references → the attachment route (unknown ones are left broken)."""
-    known = {cid.strip("<>").lower(): attachment_id for cid, attachment_id in images.items()}
+def rewrite_cids(html: str, images: dict[str, str]) -> str:
+    """`cid:` image references → their URL in `images` (unknown ones are left broken)."""
+    known = {cid.strip("<>").lower(): url for cid, url in images.items()}
 
     def replace(match: re.Match[str]) -> str:
-        attachment_id = known.get(unquote(match.group(2)).strip("<>").lower())
-        if attachment_id is None:
-            return match.group(0)
-        return f"{match.group(1)}/console/attachments/{attachment_id}"
+        url = known.get(unquote(match.group(2)).strip("<>").lower())
+        return match.group(0) if url is None else f"{match.group(1)}{url}"
 
     return _CID_SRC.sub(replace, html)
+
+
+async def _inline_image_urls(hub: Hub, email_id: int) -> dict[str, str]:
+    """Each `cid:` of an email: a `data:` URL for a viewable image, else its download route."""
+    urls: dict[str, str] = {}
+    for cid, attachment_id in (await hub.email.inline_images(email_id)).items():
+        _conversation_id, file = await hub.email.attachment(attachment_id)
+        if file.content_type in VIEWABLE_TYPES and file.content_type.startswith("image/"):
+            encoded = base64.b64encode(file.data).decode("ascii")
+            urls[cid] = f"data:{file.content_type};base64,{encoded}"
+        else:
+            urls[cid] = f"/console/attachments/{attachment_id}"
+    return urls
 
 
 _FRAME_PAGE = """<!doctype html>
@@ -196,7 +211,7 @@ async def email_html(ctx: Ctx) -> Response:
     if not html:
         raise NotFound(f"email {email_id} has no HTML part")
     remote = ctx.request.query_params.get("images") == "1"
-    body = rewrite_cids(html, await ctx.hub.email.inline_images(email_id))
+    body = rewrite_cids(html, await _inline_image_urls(ctx.hub, email_id))
     return Response(
         _FRAME_PAGE.format(body=body),
         media_type="text/html",

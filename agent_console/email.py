@@ -455,7 +455,8 @@ def _message(exc: InvalidInput) -> str:
     field = _field_of(exc)
     if text.startswith(field + " "):
         text = text[len(field) + 1 :]
-        text = "Must " + text[5:] if text.startswith("must ") else text[:1].upper() + text[1:]
+        text = text[3:] if text.startswith("is ") else text
+        text = text[:1].upper() + text[1:]
     return text.rstrip(".") + "."
 
 

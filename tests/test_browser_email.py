@@ -225,3 +225,34 @@ async def test_a_failed_send_turns_into_a_retry_and_then_sent_live(
     received = await asyncio.wait_for(sink.next_message(), SINK_WAIT_SECONDS)
     assert "Yes, reply with the new one." in received.message.get_body(("plain",)).get_content()
     await context.close()
+
+
+async def test_an_admin_adds_an_email_inbox_and_sees_mistakes_next_to_their_fields(
+    live_server, admin, browser
+):
+    hub: Hub = live_server.hub
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await log_in(page, live_server.url, admin.email)
+    await page.goto(f"{live_server.url}/console/email-inboxes/new")
+    await page.fill("input[name=name]", "Billing")
+    await page.fill("input[name=address]", "billing@shop.test")
+    await page.fill("input[name=smtp_host]", "smtp.shop.test")
+    await page.fill("input[name=smtp_port]", "99999")
+    await page.fill("input[name=smtp_password]", "typed-secret-99")
+    await page.get_by_role("button", name="Add email inbox").click()
+    error = page.locator("#smtp_port-error")
+    await expect(error).to_have_text("Must be a port number (1-65535).")
+    await expect(page.locator("input[name=smtp_password]")).to_have_value("")
+    await expect(page.locator("input[name=address]")).to_have_value("billing@shop.test")
+    await page.screenshot(path=ARTIFACTS / "browser-email-inbox-form-error.png", full_page=True)
+    assert await hub.email_inboxes.list() == []
+
+    await page.fill("input[name=smtp_port]", "587")
+    await page.fill("input[name=smtp_password]", "typed-secret-99")
+    await page.get_by_role("button", name="Add email inbox").click()
+    await expect(page.locator("code[id^=intake-]")).to_contain_text("/email/inbound/")
+    [inbox] = await hub.email_inboxes.list()
+    assert (inbox.address, inbox.smtp.port) == ("billing@shop.test", 587)
+    assert "typed-secret-99" not in await page.content()
+    await context.close()

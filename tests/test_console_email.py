@@ -147,7 +147,7 @@ async def test_rotating_shows_a_new_intake_url_once(hub: Hub, inbox: EmailInbox,
     [
         ("smtp_port", "70000", "port number"),
         ("smtp_port", "smtp", "port number"),
-        ("address", "not-an-address", "not an email address"),
+        ("address", "not-an-address", "Not an email address"),
         ("address", "help+x@shop.test", "must not contain"),
         ("smtp_host", "smtp host", "host name"),
         ("smtp_password_env", "lower-case", "environment variable"),

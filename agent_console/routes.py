@@ -8,7 +8,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from agent_console import calls, views, visitors
+from agent_console import calls, email, views, visitors
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders
 
@@ -26,6 +26,30 @@ call_routes = [
     Route("/phone-lines", calls.create_phone_line, methods=["POST"]),
     Route("/phone-lines/{inbox_id:int}", calls.update_phone_line, methods=["POST"]),
     Route("/phone-lines/{inbox_id:int}/rotate", calls.rotate_cti_token, methods=["POST"]),
+]
+
+email_routes = [
+    Route("/email-inboxes", email.email_inboxes_page, methods=["GET"], name="email_inboxes"),
+    Route("/email-inboxes", email.create_email_inbox, methods=["POST"]),
+    Route("/email-inboxes/new", email.new_email_inbox_page, methods=["GET"]),
+    Route("/email-inboxes/{inbox_id:int}", email.email_inbox_page, methods=["GET"]),
+    Route("/email-inboxes/{inbox_id:int}", email.update_email_inbox, methods=["POST"]),
+    Route("/email-inboxes/{inbox_id:int}/rotate", email.rotate_intake_token, methods=["POST"]),
+    Route("/inboxes/{inbox_id:int}/continue-by-email", email.continue_by_email, methods=["POST"]),
+    Route("/emails/{email_id:int}/html", email.email_html, methods=["GET"]),
+    Route("/emails/{email_id:int}/raw", email.raw_email, methods=["GET"]),
+    Route("/api/emails/{email_id:int}", email.api_email, methods=["GET"]),
+    Route("/attachments/{attachment_id:int}", email.attachment, methods=["GET"]),
+    Route(
+        "/conversations/{conversation_id:int}/emails",
+        email.api_conversation_emails,
+        methods=["GET"],
+    ),
+    Route(
+        "/conversations/{conversation_id:int}/messages/{seq:int}/retry",
+        email.retry,
+        methods=["POST"],
+    ),
 ]
 
 routes: list = [
@@ -83,6 +107,7 @@ routes: list = [
             Route("/campaigns/{campaign_id:int}", visitors.update_campaign, methods=["POST"]),
             Route("/inboxes/{inbox_id:int}/hours", visitors.set_hours, methods=["POST"]),
             *call_routes,
+            *email_routes,
             WebSocketRoute("/ws", console_socket, name="socket"),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ],

@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from agent_console import auth
+from agent_console.email import attachments_from, email_view
 from agent_console.web import Ctx, console_endpoint
 from hub.conversations import Scope
 from hub.errors import InvalidInput
@@ -189,6 +190,7 @@ async def _inbox_page(ctx: Ctx, conversation_id: int | None) -> Response:
                 "last_seq": open_view["conversation"].last_seq,
                 "visitor_read_seq": open_view["conversation"].visitor_read_seq,
                 "conversation": open_view["conversation"].to_wire(),
+                "email": open_view["email"].to_wire() if open_view["email"] else None,
             }
             if open_view
             else None
@@ -232,6 +234,8 @@ async def _open_view(ctx: Ctx, conversation: Conversation) -> dict[str, Any]:
         # The visitor's latest pages, newest first (live updates: static/visitors.js).
         "trail": await hub.tracking.recent_pages(visitor.id, SIDE_TRAIL) if visitor else [],
         "inbox": await hub.inboxes.get(conversation.inbox_id),
+        # An email ticket (or a chat going on by email): subject, addresses, details.
+        "email": await email_view(hub, conversation),
         "agents": await hub.agents.list(),
         "online": hub.presence.online_agent_ids(),
         # A fresh id per rendered form: submitting the same form twice
@@ -271,9 +275,11 @@ async def api_messages(ctx: Ctx) -> Response:
         raise InvalidInput("after must be a message seq (a whole number)")
     conversation = await ctx.hub.conversations.get(conversation_id)
     messages = await ctx.hub.conversations.messages(conversation.id, after_seq=int(after_text))
+    email = await email_view(ctx.hub, conversation)
     return JSONResponse(
         {
             "conversation": conversation.to_wire(),
+            "email": email.to_wire() if email else None,
             "visitor_read_seq": conversation.visitor_read_seq,
             "messages": [m.to_wire() for m in messages],
             "more": bool(messages) and messages[-1].seq < conversation.last_seq,
@@ -296,7 +302,7 @@ def _flag(value: object) -> bool:
     return isinstance(value, str) and value.lower() in {"1", "true", "on", "yes"}
 
 
-@console_endpoint()
+@console_endpoint(uploads=True)
 async def post_message(ctx: Ctx) -> Response:
     conversation_id = ctx.request.path_params["conversation_id"]
     text = ctx.data.get("text", "")  # the hub checks it: 1-20,000 characters
@@ -305,7 +311,12 @@ async def post_message(ctx: Ctx) -> Response:
     if client_id is not None and not (isinstance(client_id, str) and _CLIENT_ID.match(client_id)):
         raise InvalidInput("client_id must be 1-64 letters, digits, '-' or '_'")
     posted = await ctx.hub.conversations.reply(
-        ctx.me, conversation_id, text, client_id=client_id, private=private
+        ctx.me,
+        conversation_id,
+        text,
+        client_id=client_id,
+        private=private,
+        attachments=await attachments_from(ctx.files),
     )
     if ctx.wants_json:
         return JSONResponse(
@@ -429,6 +440,7 @@ async def create_agent(ctx: Ctx) -> Response:
 @console_endpoint(admin=True)
 async def inboxes_page(ctx: Ctx) -> Response:
     public_url = ctx.settings.public_url
+    email_inboxes = await ctx.hub.email_inboxes.list()
     inboxes = [
         {
             "inbox": inbox,
@@ -440,4 +452,6 @@ async def inboxes_page(ctx: Ctx) -> Response:
         for inbox in await ctx.hub.inboxes.list()
         if inbox.channel is Channel.WEBSITE  # phone lines have their own page
     ]
-    return ctx.render("inboxes.html", {"nav": "inboxes", "inboxes": inboxes})
+    return ctx.render(
+        "inboxes.html", {"nav": "inboxes", "inboxes": inboxes, "email_inboxes": email_inboxes}
+    )

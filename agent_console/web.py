@@ -2,19 +2,22 @@
 
 `console_endpoint` does, in order: the Origin check for POSTs, the login
 check (a redirect for pages, 401 JSON for fetch calls), the admin check, the
-body size limit, parsing (form or JSON) and the CSRF check. It is also the one
-place where hub errors become HTTP answers (`HUB_ERROR_STATUS`).
+body size limit, parsing (form, JSON, or multipart for endpoints declared
+`uploads=True`) and the CSRF check. It is also the one place where hub errors
+become HTTP answers (`HUB_ERROR_STATUS`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +42,13 @@ from hub.settings import Settings
 MAX_BODY_BYTES = 256 * 1024
 # A console form has a handful of fields; many more means someone is probing.
 MAX_FORM_FIELDS = 50
+# Files attached to one email reply: each at most 10 MB, 25 MB together (what
+# common mail servers accept once base64 has added its third), at most 10.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FILES_BYTES = 25 * 1024 * 1024
+MAX_FILES = 10
+# A multipart body is the files plus the form's few fields and part headers.
+MAX_UPLOAD_BODY_BYTES = MAX_FILES_BYTES + MAX_BODY_BYTES
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -109,6 +119,8 @@ class Ctx:
     agent: Agent | None
     data: dict[str, Any] = field(default_factory=dict)
     is_json: bool = False
+    # Files of a multipart POST (endpoints declared `uploads=True`), non-empty ones only.
+    files: list[UploadFile] = field(default_factory=list)
 
     @property
     def hub(self) -> Hub:
@@ -160,19 +172,79 @@ def wants_json(request: Request) -> bool:
 
 async def read_body(request: Request) -> bytes:
     """The request body, refusing (413) anything over `MAX_BODY_BYTES` without reading it all."""
+    return b"".join([chunk async for chunk in _limited_stream(request, MAX_BODY_BYTES)])
+
+
+async def _limited_stream(
+    request: Request, limit: int, too_large: str = "The request is too large."
+) -> AsyncIterator[bytes]:
+    """The body's chunks, stopping with 413 as soon as more than `limit` bytes came."""
     declared = request.headers.get("content-length")
     if declared is not None and not declared.isdigit():
         raise Refused(400, "bad_request", "Content-Length is not a number.")
-    if declared is not None and int(declared) > MAX_BODY_BYTES:
-        raise Refused(413, "too_large", "The request is too large.")
-    chunks: list[bytes] = []
+    if declared is not None and int(declared) > limit:
+        raise Refused(413, "too_large", too_large)
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise Refused(413, "too_large", "The request is too large.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if size > limit:
+            raise Refused(413, "too_large", too_large)
+        yield chunk
+
+
+def _is_multipart(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type == "multipart/form-data"
+
+
+async def parse_multipart(request: Request) -> tuple[dict[str, Any], list[UploadFile]]:
+    """Text fields and files of a multipart/form-data POST, within the upload limits.
+
+    The body is refused (413) while it streams once it passes the total limit;
+    each file is then held to the per-file limit. Empty file inputs (a form sent
+    with no file chosen) are dropped.
+    """
+    parser = MultiPartParser(
+        request.headers,
+        _limited_stream(
+            request,
+            MAX_UPLOAD_BODY_BYTES,
+            f"Attachments are at most {_mb(MAX_FILES_BYTES)} together.",
+        ),
+        max_files=MAX_FILES,
+        max_fields=MAX_FORM_FIELDS,
+        max_part_size=MAX_BODY_BYTES,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        if "files" in exc.message.lower():
+            raise Refused(400, "too_many_files", f"Attach at most {MAX_FILES} files.") from exc
+        raise Refused(400, "bad_form", f"The form could not be read: {exc.message}") from exc
+    data: dict[str, Any] = {}
+    files: list[UploadFile] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if value.filename or value.size:
+                files.append(value)
+        else:
+            data[name] = value
+    for upload in files:
+        if (upload.size or 0) > MAX_FILE_BYTES:
+            await form.close()
+            raise Refused(
+                413,
+                "too_large",
+                f"{upload.filename or 'A file'} is larger than {_mb(MAX_FILE_BYTES)}.",
+            )
+    if sum(upload.size or 0 for upload in files) > MAX_FILES_BYTES:
+        await form.close()
+        raise Refused(413, "too_large", f"Attachments are at most {_mb(MAX_FILES_BYTES)} together.")
+    return data, files
+
+
+def _mb(size: int) -> str:
+    return f"{size // (1024 * 1024)} MB"
 
 
 def parse_body(request: Request, body: bytes) -> tuple[dict[str, Any], bool]:
@@ -247,15 +319,18 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 
 
 def console_endpoint(
-    *, login_required: bool = True, admin: bool = False
+    *, login_required: bool = True, admin: bool = False, uploads: bool = False
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a console handler with the checks every endpoint needs (see module doc)."""
+    """Wrap a console handler with the checks every endpoint needs (see module doc).
+
+    With `uploads` a POST may also be multipart/form-data carrying files (`ctx.files`).
+    """
 
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @wraps(handler)
         async def endpoint(request: Request) -> Response:
             try:
-                return await _run(request, handler, login_required, admin)
+                return await _run(request, handler, login_required, admin, uploads)
             except LoginRequired:
                 if wants_json(request):
                     return error_response(request, 401, "login_required", "Log in first.")
@@ -270,7 +345,9 @@ def console_endpoint(
     return decorate
 
 
-async def _run(request: Request, handler: Handler, login_required: bool, admin: bool) -> Response:
+async def _run(
+    request: Request, handler: Handler, login_required: bool, admin: bool, uploads: bool
+) -> Response:
     settings: Settings = request.app.state.settings
     posting = request.method == "POST"
     if posting and not auth.origin_allowed(request.headers, settings.public_url, required=False):
@@ -281,13 +358,30 @@ async def _run(request: Request, handler: Handler, login_required: bool, admin: 
     if admin and (agent is None or not agent.is_admin):
         raise Refused(403, "forbidden", "Only admins can open this page.")
     ctx = Ctx(request, agent)
+    if posting and uploads and _is_multipart(request):
+        # A fetch sends the CSRF header: a forged upload is then refused unread.
+        # A plain form sends the field, which can only be checked once parsed.
+        header = request.headers.get(auth.CSRF_HEADER)
+        if header is not None:
+            _check_csrf(request, header)
+        ctx.data, ctx.files = await parse_multipart(request)
+        try:
+            if header is None:
+                _check_csrf(request, ctx.data.get(auth.CSRF_FIELD))
+            return await handler(ctx)
+        finally:
+            for upload in ctx.files:
+                await upload.close()
     if posting:
         ctx.data, ctx.is_json = parse_body(request, await read_body(request))
-        presented = request.headers.get(auth.CSRF_HEADER) or ctx.data.get(auth.CSRF_FIELD)
-        if not auth.csrf_matches(request, presented):
-            raise Refused(
-                403,
-                "bad_csrf",
-                "This form has expired or did not come from the console. Reload and try again.",
-            )
+        _check_csrf(request, request.headers.get(auth.CSRF_HEADER) or ctx.data.get(auth.CSRF_FIELD))
     return await handler(ctx)
+
+
+def _check_csrf(request: Request, presented: object) -> None:
+    if not auth.csrf_matches(request, presented):
+        raise Refused(
+            403,
+            "bad_csrf",
+            "This form has expired or did not come from the console. Reload and try again.",
+        )

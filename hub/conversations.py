@@ -24,6 +24,7 @@ from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.models import (
     Agent,
     AuthorType,
+    Channel,
     ContactDetails,
     Conversation,
     Direction,
@@ -72,6 +73,7 @@ def _conversation_query() -> sa.Select:
     return sa.select(
         conversations,
         inboxes.c.name.label("inbox_name"),
+        inboxes.c.channel.label("channel"),
         contacts.c.name.label("contact_name"),
         contacts.c.email.label("contact_email"),
         contacts.c.phone.label("contact_phone"),
@@ -103,6 +105,8 @@ def _conversation(row: sa.Row, unread: int = 0) -> Conversation:
         unread=unread,
         call_back=bool(row.call_back),
         contact_phone=row.contact_phone,
+        channel=Channel(row.channel),
+        subject=row.subject,
     )
 
 

@@ -18,7 +18,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -31,7 +31,16 @@ from hub.email_compose import Outgoing, compose, render_acknowledgement
 from hub.email_inboxes import EmailInbox, EmailInboxService
 from hub.email_models import Attachment, Envelope, InboundEmail, OutboxState
 from hub.errors import InvalidInput, NotFound
-from hub.models import AuthorType, Conversation, Direction, Kind, Message, Status, utcnow
+from hub.models import (
+    AuthorType,
+    Conversation,
+    Direction,
+    Kind,
+    Message,
+    Status,
+    iso,
+    utcnow,
+)
 from hub.visitor_presence import PresenceBackend
 from storage.db import Database
 from storage.tables import (
@@ -100,6 +109,7 @@ class EmailDetails:
     state: OutboxState | None = None  # outgoing only
     error: str | None = None
     attempts: int = 0
+    next_attempt_at: datetime | None = None  # queued only: when the outbox tries again
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -117,6 +127,7 @@ class EmailDetails:
             "state": self.state.value if self.state else None,
             "error": self.error,
             "attempts": self.attempts,
+            "next_attempt_at": iso(self.next_attempt_at) if self.next_attempt_at else None,
         }
 
 
@@ -759,6 +770,7 @@ class EmailTicketService:
                         email_outbox.c.state,
                         email_outbox.c.last_error,
                         email_outbox.c.attempts,
+                        email_outbox.c.next_attempt_at,
                     )
                     .select_from(
                         email_messages.outerjoin(
@@ -818,6 +830,7 @@ class EmailTicketService:
                 state=OutboxState(row.state) if row.state else None,
                 error=row.last_error,
                 attempts=row.attempts or 0,
+                next_attempt_at=row.next_attempt_at,
             )
             for row in rows
         }

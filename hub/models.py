@@ -158,6 +158,8 @@ class Conversation:
     unread: int = 0
     call_back: bool = False
     contact_phone: str | None = None
+    channel: Channel = Channel.WEBSITE
+    subject: str | None = None  # an email ticket's subject
 
     @property
     def display_name(self) -> str:
@@ -189,6 +191,8 @@ class Conversation:
             "last_activity_at": iso(self.last_activity_at),
             "unread": self.unread,
             "call_back": self.call_back,
+            "channel": self.channel.value,
+            "subject": self.subject,
         }
 
     def to_visitor_wire(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import { ConversationList } from "./list.js";
 import { LiveSocket } from "./live.js";
 import { Thread } from "./thread.js";
 import { onCallEvent } from "./calls.js";
+import { AttachmentPicker, setUpEmailThread } from "./email.js";
 
 // Typing indicator: tell the visitor at most this often while keys are pressed,
 // and say "stopped" after this long without a key.
@@ -15,6 +16,8 @@ const TYPING_IDLE_MS = 4000;
 const TYPING_SHOW_MS = 6000;
 const TIMES_REFRESH_MS = 30000;
 const MAX_CATCH_UP_PAGES = 50;
+// New messages in an email ticket within this time cost one fetch of their details.
+const EMAIL_DETAILS_DEBOUNCE_MS = 150;
 
 const dataEl = document.getElementById("console-data");
 const data = dataEl ? JSON.parse(dataEl.textContent) : {};
@@ -71,6 +74,8 @@ let typingHideTimer = 0;
 let typingOn = false;
 let typingSentAt = 0;
 let typingIdleTimer = 0;
+let picker = null;
+let emailDetailsTimer = 0;
 
 if (convEl && open) {
   const threadEl = document.getElementById("thread");
@@ -79,7 +84,10 @@ if (convEl && open) {
     scrollEl: document.getElementById("thread-scroll"),
     contactName: threadEl.dataset.contactName,
     visitorReadSeq: open.visitor_read_seq,
+    conversationId: open.id,
+    emails: open.email ? open.email.details : null,
   });
+  setUpEmailThread(threadEl, { onEmail: (details) => thread.setEmail(details) });
   thread.scrollToBottom();
   setUpComposer();
   setUpActions();
@@ -125,6 +133,7 @@ async function catchUp() {
   try {
     for (let page = 0; page < MAX_CATCH_UP_PAGES; page += 1) {
       const result = await api(`/console/conversations/${open.id}/messages?after=${thread.lastSeq}`);
+      applyEmail(result.email);
       for (const message of result.messages) thread.add(message);
       thread.markSeen(result.visitor_read_seq);
       applyConversation(result.conversation);
@@ -135,6 +144,31 @@ async function catchUp() {
   } catch (error) {
     if (error.status !== 401) toast(error.message);
   }
+}
+
+// ---- email tickets -------------------------------------------------------------------
+
+/** Details of the open conversation's emails (from a fetch): show what is new. */
+function applyEmail(email) {
+  if (!email || !thread) return;
+  open.email = email;
+  for (const details of Object.values(email.details)) {
+    const known = thread.emails.get(details.seq);
+    if (!known || known.state !== details.state || known.error !== details.error) thread.setEmail(details);
+  }
+}
+
+/** A message arrived in an email ticket: its headers and files come by a fetch. */
+function loadEmailDetails() {
+  clearTimeout(emailDetailsTimer);
+  emailDetailsTimer = setTimeout(async () => {
+    try {
+      const result = await api(`/console/conversations/${open.id}/emails`);
+      applyEmail(result.email);
+    } catch (error) {
+      if (error.status !== 401) toast(error.message);
+    }
+  }, EMAIL_DETAILS_DEBOUNCE_MS);
 }
 
 // ---- composer ---------------------------------------------------------------------
@@ -173,7 +207,7 @@ function applyMode() {
   const name = document.getElementById("conv-name").textContent;
   textarea.placeholder = note
     ? "Write a private note. Only agents see it…"
-    : `Reply to ${name}…`;
+    : open.email ? `Reply to ${name} by email…` : `Reply to ${name}…`;
   document.getElementById("composer-send-label").textContent = note ? "Add note" : "Send";
   // A note is not a reply being written: the visitor must not see "typing".
   if (note) setTyping(false);
@@ -194,19 +228,36 @@ async function send() {
   const text = textarea.value.trim();
   if (!text) return;
   const isPrivate = composerMode() === "note";
+  const files = picker && !isPrivate ? [...picker.files] : [];
+  const problem = files.length ? picker.problem() : null;
+  if (problem) {
+    showComposerError(problem);
+    return;
+  }
   const clientId = newClientId();
   showComposerError("");
   setTyping(false);
   textarea.value = "";
   autosize();
   thread.addPending(clientId, text, isPrivate, me.name);
+  let request;
+  if (files.length) {
+    // Files go as multipart/form-data; the browser sets the boundary.
+    const form = new FormData();
+    form.append("text", text);
+    form.append("client_id", clientId);
+    form.append("mode", "reply");
+    for (const file of files) form.append("files", file, file.name);
+    request = { method: "POST", form };
+  } else {
+    request = { method: "POST", json: { text, private: isPrivate, client_id: clientId } };
+  }
   try {
-    const result = await api(`/console/conversations/${open.id}/messages`, {
-      method: "POST",
-      json: { text, private: isPrivate, client_id: clientId },
-    });
+    const result = await api(`/console/conversations/${open.id}/messages`, request);
+    if (files.length) picker.clear();
     thread.add(result.message, { follow: true });
     if (list) list.upsert(result.conversation);
+    if (open.email || files.length) loadEmailDetails();
   } catch (error) {
     thread.removePending(clientId);
     if (!textarea.value) {
@@ -236,6 +287,14 @@ function setUpComposer() {
     radio.addEventListener("change", () => {
       applyMode();
       textarea.focus();
+    });
+  }
+  const fileInput = document.getElementById("composer-file-input");
+  if (fileInput) {
+    picker = new AttachmentPicker({
+      input: fileInput,
+      listEl: document.getElementById("composer-files"),
+      onError: showComposerError,
     });
   }
   applyMode();
@@ -298,6 +357,7 @@ function onEvent(frame) {
       const incoming = message.direction === "in";
       if (isOpen(conversation.id) && thread) {
         thread.add(message);
+        if (open.email || conversation.channel === "email") loadEmailDetails();
         applyConversation(conversation);
         if (incoming) {
           if (typingEl) typingEl.hidden = true;
@@ -317,6 +377,10 @@ function onEvent(frame) {
       break;
     case "typing":
       showTyping(frame);
+      break;
+    case "email":
+      // An outgoing email's delivery state changed (queued, sent, failed).
+      if (isOpen(frame.conversation_id) && thread) thread.setEmail(frame.email);
       break;
     case "read":
       if (frame.by === "visitor" && isOpen(frame.conversation_id) && thread) thread.markSeen(frame.seq);

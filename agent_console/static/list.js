@@ -1,6 +1,7 @@
 // The conversation list: rows kept in order of last activity, filtered like the server does.
 
 import { api, displayName, el, initials, timeEl, toast } from "./dom.js";
+import { icon } from "./email.js";
 
 // Several changes in a burst cost one reload of the list.
 const REFRESH_DEBOUNCE_MS = 400;
@@ -143,7 +144,13 @@ export class ConversationList {
     badge.hidden = !(c.unread > 0) || active;
     meta.append(badge);
 
-    body.append(top, el("span", "conv-preview", c.preview || "No messages yet"), meta);
+    body.append(top);
+    if (c.channel === "email") {
+      const subject = el("span", "conv-subject");
+      subject.append(icon("mail"), el("span", "conv-subject-text", c.subject || "(no subject)"));
+      body.append(subject);
+    }
+    body.append(el("span", "conv-preview", c.preview || "No messages yet"), meta);
     link.append(avatar, body);
     li.append(link);
     return li;

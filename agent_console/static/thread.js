@@ -1,13 +1,19 @@
 // The open conversation's messages, in seq order, without duplicates.
 
 import { el, timeEl } from "./dom.js";
+import { emailMessageEl, emailStateEl } from "./email.js";
 
 // Within this many pixels of the bottom the view follows new messages.
 const STICK_TO_BOTTOM_PX = 120;
 
 export class Thread {
-  constructor({ threadEl, scrollEl, contactName, visitorReadSeq }) {
+  constructor({ threadEl, scrollEl, contactName, visitorReadSeq, conversationId, emails }) {
     this.threadEl = threadEl;
+    this.conversationId = conversationId;
+    // An email ticket's details by seq (headers, files, delivery state); see email.js.
+    this.emails = new Map(Object.entries(emails || {}).map(([seq, d]) => [Number(seq), d]));
+    // Messages added here (not rendered by the server), to redraw when their details come.
+    this.messages = new Map();
     this.scrollEl = scrollEl;
     this.contactName = contactName;
     this.visitorReadSeq = visitorReadSeq || 0;
@@ -34,6 +40,7 @@ export class Thread {
   /** Add a stored message (from the socket, a fetch, or a send's answer). */
   add(message, { follow = false } = {}) {
     if (this.seqs.has(message.seq)) return false;
+    this.messages.set(message.seq, message);
     const stick = follow || this.nearBottom();
     const node = this.messageEl(message);
     const pending = message.client_id
@@ -89,7 +96,37 @@ export class Thread {
     if (seen) seen.append(el("div", "msg-status msg-seen", "Seen"));
   }
 
+  /** Seqs of stored messages still shown without their email details. */
+  missingEmails() {
+    return [...this.seqs].filter((seq) => !this.emails.has(seq));
+  }
+
+  /** An email's details arrived or changed (e.g. its delivery state): show them. */
+  setEmail(details) {
+    this.emails.set(details.seq, details);
+    const li = this.threadEl.querySelector(`li[data-seq="${details.seq}"]`);
+    if (!li) return;
+    if (li.dataset.emailId) {
+      const old = li.querySelector(".email-state");
+      const fresh = emailStateEl(details, this.conversationId);
+      if (old && fresh) old.replaceWith(fresh);
+      else if (fresh) li.append(fresh);
+      else if (old) old.remove();
+      return;
+    }
+    const message = this.messages.get(details.seq);
+    if (!message) return;
+    const stick = this.nearBottom();
+    li.replaceWith(this.messageEl(message));
+    this.renderSeen();
+    if (stick) this.scrollToBottom();
+  }
+
   messageEl(m) {
+    const email = m.seq !== null ? this.emails.get(m.seq) : null;
+    if (email) {
+      return emailMessageEl(m, email, { contactName: this.contactName, conversationId: this.conversationId });
+    }
     if (m.kind === "call") {
       const li = el("li", `msg msg-call msg-call-${m.direction === "in" ? "in" : "out"}`);
       li.dataset.seq = String(m.seq);

@@ -9,9 +9,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from agent_console.views import LOGIN_BURST, LOGIN_RATE_PER_SECOND, LoginLimits
 from hub.agents import SESSION_LIFETIME
 from hub.core import Hub
 from hub.models import Agent, Inbox, Role, utcnow
+from hub.ratelimit import LocalLimiter, TokenBucket
 from storage.tables import agent_sessions
 from storage.tables import agents as agents_table
 from tests.conftest import LiveServer
@@ -74,6 +76,18 @@ async def test_wrong_credentials_get_one_generic_answer(
     assert (await http.get("/console/")).status_code == 303
 
 
+@pytest.fixture
+def frozen_login_limits(live_server: LiveServer) -> None:
+    """Login buckets on a clock that stands still: no token refills while a slow
+    machine hashes ten passwords, so the eleventh attempt is refused every time."""
+    limits = LoginLimits(live_server.hub.limits)
+    for limiter in (limits.by_ip, limits.by_email):
+        assert isinstance(limiter, LocalLimiter)
+        limiter.bucket = TokenBucket(LOGIN_RATE_PER_SECOND, LOGIN_BURST, clock=lambda: 1000.0)
+    live_server.app.state.console_login_limits = limits
+
+
+@pytest.mark.usefixtures("frozen_login_limits")
 async def test_login_is_rate_limited_per_ip(http: httpx.AsyncClient, agent: Agent) -> None:
     csrf = csrf_from((await http.get("/console/login")).text)
     for attempt in range(10):
@@ -91,6 +105,7 @@ async def test_login_is_rate_limited_per_ip(http: httpx.AsyncClient, agent: Agen
     assert (await http.get("/console/")).status_code == 303
 
 
+@pytest.mark.usefixtures("frozen_login_limits")
 async def test_login_is_rate_limited_per_email_across_addresses(
     live_server: LiveServer, agent: Agent
 ) -> None:

@@ -11,6 +11,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
+from email.policy import SMTPUTF8
 from email.utils import make_msgid
 from pathlib import Path
 
@@ -171,6 +172,23 @@ async def test_the_ticket_token_in_the_subject_joins_for_a_participant_only(
     await send(smtp.port, stranger, mail_from="eve@evil.test")
     assert await ticket_of(hub, again) == ticket
     assert await ticket_of(hub, stranger) != ticket
+
+
+async def test_an_internationalized_sender_is_taken_with_smtputf8(hub: Hub, smtp: MailListener):
+    await make_email_inbox(hub)
+    msg = message("Grüße", sender="jörg@beispiel.test", subject="Lieferung")
+
+    def utf8(client: smtplib.SMTP) -> dict:
+        return client.sendmail(
+            "jörg@beispiel.test",
+            [SUPPORT],
+            msg.as_bytes(policy=SMTPUTF8),  # raw UTF-8 headers, as RFC 6532 allows
+            mail_options=["SMTPUTF8"],
+        )
+
+    assert await in_thread(smtp.port, utf8) == {}
+    conversation = await hub.conversations.get(await ticket_of(hub, msg))
+    assert conversation.contact_email == "jörg@beispiel.test"
 
 
 # ---- refusals -------------------------------------------------------------------------
@@ -496,11 +514,11 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 async def test_starttls_is_offered_only_with_a_certificate(hub: Hub, smtp: MailListener):
-    def features(client: smtplib.SMTP) -> bool:
+    def features(client: smtplib.SMTP) -> tuple[bool, bool, bool]:
         client.ehlo()
-        return client.has_extn("starttls")
+        return client.has_extn("starttls"), client.has_extn("auth"), client.has_extn("smtputf8")
 
-    assert await in_thread(smtp.port, features) is False
+    assert await in_thread(smtp.port, features) == (False, False, True)
     assert not smtp.tls
 
 
@@ -518,6 +536,7 @@ async def test_mail_over_starttls_is_stored(hub: Hub, tmp_path: Path):
             context.check_hostname = False  # the throw-away name is not 127.0.0.1
             client.starttls(context=context)
             client.ehlo()
+            assert not client.has_extn("auth")  # nobody logs in to send us mail
             version = client.sock.version()  # type: ignore[union-attr]
             client.sendmail(ALICE, [SUPPORT], msg.as_bytes())
             return version

@@ -41,6 +41,7 @@ from hub.ratelimit import ConnectionCounter, Limiter
 from hub.settings import MailProtocol, MailSettings, SettingsError
 
 log = logging.getLogger(__name__)
+_AIOSMTPD_LOG = logging.getLogger("mail.log")
 
 # RFC 5321 asks servers to take at least 100; a support address never needs
 # more than a handful, and 50 keeps one message from fanning out widely.
@@ -92,6 +93,18 @@ class IntakeHandler:
         self._storing = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Any,
+        envelope: SmtpEnvelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        # Senders do not log in here: never offer AUTH (aiosmtpd would after STARTTLS).
+        session.host_name = hostname
+        return [line for line in responses if not line.startswith("250-AUTH")]
 
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: SmtpEnvelope, address: str, options: list[str]
@@ -286,6 +299,9 @@ async def start_mail_server(
 ) -> MailListener:
     """Listen for mail in the running loop (port 0: the system picks a free port)."""
     mail = mail or hub.settings.mail
+    if _AIOSMTPD_LOG.level == logging.NOTSET:
+        # aiosmtpd logs every command line at INFO; keep its warnings only.
+        _AIOSMTPD_LOG.setLevel(logging.WARNING)
     host = mail.host if host is None else host
     port = mail.port if port is None else port
     lmtp = mail.protocol is MailProtocol.LMTP
@@ -307,6 +323,8 @@ async def start_mail_server(
         session = session_class(
             handler,
             data_size_limit=mail.max_bytes,
+            # Internationalized addresses (RFC 6531); the parser reads UTF-8 headers.
+            enable_SMTPUTF8=True,
             hostname=hostname,
             ident="contact hub",
             tls_context=context,

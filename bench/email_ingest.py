@@ -43,12 +43,18 @@ _MESSAGE_ID = re.compile(rb"^message-id:[^\n]*\n(?:[ \t][^\n]*\n)*", re.IGNORECA
 # ---- the messages -------------------------------------------------------------------------
 
 
+CORPUS_DIR = ROOT / "tests" / "email_corpus"
+
+
 def corpus() -> tuple[list[bytes], str]:
-    """The test corpus (tests/email_fixtures.py), or a small built-in mix without it."""
+    """The test corpus (tests/email_fixtures.py, or its directory), else a small built-in mix."""
     try:
         from tests.email_fixtures import corpus_files
     except ImportError:
-        return _builtin_mix(), "a built-in mix of 6 messages (tests/email_fixtures.py missing)"
+        files = sorted(CORPUS_DIR.glob("*.eml"))
+        if not files:
+            return _builtin_mix(), "a built-in mix of 6 messages (no tests/email_corpus)"
+        return [f.read_bytes() for f in files], f"tests/email_corpus, {len(files)} files"
     found = [_bytes_of(item) for item in corpus_files()]
     return found, f"the test corpus, {len(found)} files (tests/email_fixtures.py)"
 

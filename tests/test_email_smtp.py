@@ -402,6 +402,34 @@ async def test_an_unreachable_store_at_rcpt_answers_451(
     assert refused.value.recipients[SUPPORT][0] == 451
 
 
+async def test_closing_the_server_lets_a_message_being_stored_finish(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+):
+    await make_email_inbox(hub)
+    real_ingest = hub.email.ingest
+    storing, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow(inbox, email, envelope):  # type: ignore[no-untyped-def]
+        storing.set()
+        await go_on.wait()
+        return await real_ingest(inbox, email, envelope)
+
+    monkeypatch.setattr(hub.email, "ingest", slow)
+    msg = message()
+    listener = await start_mail_server(hub, host="127.0.0.1", port=0)
+    sending = asyncio.create_task(send(listener.port, msg))
+    await storing.wait()
+    closing = asyncio.create_task(listener.close())
+    await asyncio.sleep(0)  # let close() stop listening and start waiting
+    assert not closing.done()  # it waits for the message being stored
+    with pytest.raises(ConnectionRefusedError):  # no new connections meanwhile
+        await asyncio.open_connection("127.0.0.1", listener.port)
+    go_on.set()
+    assert await sending == {}  # the sender got its 250
+    await closing
+    assert len(await stored(hub, _id(msg))) == 1
+
+
 # ---- LMTP ----------------------------------------------------------------------------------
 
 

@@ -42,9 +42,8 @@ def _field(block: dict[str, list[str]], name: str) -> str:
 
 
 def _status_blocks(part: Message) -> list[dict[str, list[str]]]:
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return [raw_headers(block) for block in payload if isinstance(block, Message)]
+    if part.is_multipart():  # the parser read the blocks as header sets
+        return [raw_headers(block) for block in part.get_payload() if isinstance(block, Message)]
     data = part.get_payload(decode=True) or b""
     text = decode_bytes(data if isinstance(data, bytes) else b"").replace("\r\n", "\n")
     return [raw_headers(HeaderParser().parsestr(chunk)) for chunk in text.split("\n\n")]
@@ -52,8 +51,8 @@ def _status_blocks(part: Message) -> list[dict[str, list[str]]]:
 
 def _original_id(part: Message) -> str | None:
     if part.get_content_type() == "message/rfc822":
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+        inner = part.get_payload() if part.is_multipart() else None
+        if inner and isinstance(inner[0], Message):
             ids = parse_message_ids(raw_headers(inner[0]).get("message-id", []))
             return ids[0] if ids else None
         return None
@@ -75,7 +74,8 @@ def _report_bounce(message: Message, body: str) -> Bounce:
                     address = _field(block, "final-recipient").rpartition(";")[2]
                     found = parse_addresses([address])
                     recipient = found[0].email if found else None
-                status = status or (_STATUS.search(_field(block, "status")) or [None])[0]
+                found_status = _STATUS.search(_field(block, "status"))
+                status = status or (found_status.group(1) if found_status else None)
                 diagnostic = diagnostic or _one_line(
                     _field(block, "diagnostic-code").partition(";")[2]
                     or _field(block, "diagnostic-code")
@@ -84,7 +84,9 @@ def _report_bounce(message: Message, body: str) -> Bounce:
             original = _original_id(part)
     if original is None:
         original = _body_message_id(body)
-    return Bounce(original, recipient, status, diagnostic)
+    return Bounce(
+        original_message_id=original, recipient=recipient, status=status, diagnostic=diagnostic
+    )
 
 
 def _body_message_id(body: str) -> str | None:
@@ -103,9 +105,12 @@ def _daemon_bounce(headers: dict[str, list[str]], body: str, own: set[str]) -> B
                 break
     status_match = _STATUS.search(body[:20000])
     reply_match = _SMTP_REPLY.search(body[:20000])
-    diagnostic = _one_line(reply_match.group(0)) if reply_match else None
-    return Bounce(_body_message_id(body), recipient, status_match and status_match.group(1),
-                  diagnostic)  # fmt: skip
+    return Bounce(
+        original_message_id=_body_message_id(body),
+        recipient=recipient,
+        status=status_match.group(1) if status_match else None,
+        diagnostic=_one_line(reply_match.group(0)) if reply_match else None,
+    )
 
 
 def find_bounce(
@@ -122,7 +127,7 @@ def find_bounce(
     recipient of a prose notice.
     """
     if message.get_content_type() == "multipart/report":
-        if message.get_param("report-type", "").lower() == "delivery-status":
+        if str(message.get_param("report-type", "")).lower() == "delivery-status":
             return _report_bounce(message, body)
         return None
     if sender is None or sender.email.split("@")[0] not in _DAEMON_LOCAL_PARTS:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
+from html import escape
 from typing import TypeVar
 
 from hub.email_models import Address, Attachment, InboundEmail
@@ -53,8 +54,9 @@ MAX_SUBJECT_CHARS = 1_000
 MAX_DEPTH = 30
 MAX_PARTS = 1_000
 MAX_DROPPED_NOTE_CHARS = 500
-# HTML beyond this is not even converted to text (the text is capped anyway).
-MAX_HTML_TO_TEXT_CHARS = 4 * MAX_HTML_CHARS
+# HTML beyond this is not converted to text: Python's HTML parser reads about
+# 1 MB a second, and the text is capped far below what 1 MB of markup holds.
+MAX_HTML_TO_TEXT_CHARS = MAX_HTML_CHARS
 FORWARD_LINE = "---------- Forwarded message ----------"
 
 _T = TypeVar("_T")
@@ -87,25 +89,34 @@ class _Walk:
     calendar: str | None = None
     errors: list[str] = field(default_factory=list)
 
-    def add(self, part: Message, data: bytes, *, name: str | None, content_type: str) -> None:
+    def refuse(self, size: int) -> str | None:
+        """Why an attachment of `size` bytes cannot be kept, or None if it can."""
+        if size > self.max_attachment:
+            return "too large"
+        if self.total + size > self.max_total:
+            return "total limit"
+        return None
+
+    def drop(self, name: str | None, content_type: str, reason: str) -> None:
         index = len(self.attachments) + len(self.dropped) + 1
-        filename = make_safe_filename(name, content_type, index)
-        if len(data) > self.max_attachment:
-            self.dropped.append(f"{filename} (too large)")
-        elif self.total + len(data) > self.max_total:
-            self.dropped.append(f"{filename} (total limit)")
-        else:
-            self.total += len(data)
-            content_id = _content_id(part)
-            self.attachments.append(
-                Attachment(
-                    filename=filename,
-                    content_type=content_type,
-                    data=data,
-                    content_id=content_id,
-                    inline=content_id is not None and _disposition(part) != "attachment",
-                )
+        self.dropped.append(f"{make_safe_filename(name, content_type, index)} ({reason})")
+
+    def add(self, part: Message, data: bytes, *, name: str | None, content_type: str) -> None:
+        reason = self.refuse(len(data))
+        if reason is not None:
+            self.drop(name, content_type, reason)
+            return
+        self.total += len(data)
+        content_id = _content_id(part)
+        self.attachments.append(
+            Attachment(
+                filename=make_safe_filename(name, content_type, len(self.attachments) + 1),
+                content_type=content_type,
+                data=data,
+                content_id=content_id,
+                inline=content_id is not None and _disposition(part) != "attachment",
             )
+        )
 
 
 def _disposition(part: Message) -> str:
@@ -137,13 +148,33 @@ def _charset(part: Message) -> str | None:
     return charset[0] if isinstance(charset, tuple) else (str(charset) if charset else None)
 
 
-def _estimated_size(part: Message) -> int:
-    """Decoded size, guessed from the encoded payload without decoding it."""
-    payload = part.get_payload()
-    size = len(payload) if isinstance(payload, str | bytes) else 0
-    if raw_headers(part).get("content-transfer-encoding", [""])[0].strip().lower() == "base64":
-        return size * 3 // 4
-    return size
+def _children(part: Message) -> list[Message] | None:
+    """The sub-parts of a multipart or message/* part, None for a leaf.
+
+    Only asked of multiparts: for a leaf with 8-bit content `get_payload()`
+    decodes by the declared charset and raises on some labels.
+    """
+    if not part.is_multipart():
+        return None
+    children = part.get_payload()
+    return [child for child in children if isinstance(child, Message)]
+
+
+def _least_size(part: Message) -> int:
+    """A lower bound of the decoded size, read from the encoded payload without
+    decoding it, so a part over the limits is never decoded into memory."""
+    try:
+        payload = part.get_payload()
+    except (ValueError, TypeError, LookupError):  # 8-bit text under a strange charset label
+        return 0
+    if not isinstance(payload, str):
+        return 0
+    encoding = raw_headers(part).get("content-transfer-encoding", [""])[0].strip().lower()
+    if encoding == "base64":
+        return max(0, (len(payload) - payload.count("\n") - payload.count("\r")) * 3 // 4 - 3)
+    if encoding == "quoted-printable":
+        return len(payload) // 3
+    return len(payload)
 
 
 def _payload_bytes(part: Message) -> bytes:
@@ -168,65 +199,64 @@ def _calendar_line(data: bytes) -> str:
     return f"Calendar invitation: {summary}" + (f" ({start})" if start else "")
 
 
-def _leaf(part: Message, walk: _Walk, in_report: bool) -> list[_Segment]:
+def _leaf(part: Message, walk: _Walk, depth: int, in_report: bool) -> list[_Segment]:
     content_type = part.get_content_type().lower()
     name = _filename(part)
-    disposition = _disposition(part)
     if content_type in _REPORT_PARTS:
         return []  # read into `bounce`
-    if _estimated_size(part) > walk.max_attachment * 1.1 + 4096:  # no decoding a huge part
-        index = len(walk.attachments) + len(walk.dropped) + 1
-        walk.dropped.append(f"{make_safe_filename(name, content_type, index)} (too large)")
-        return []
-    if content_type == "message/rfc822" and not in_report:
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            return _forwarded(inner[0], walk)
-    if content_type in _BODY_TYPES and disposition != "attachment" and not name:
+    inner = _children(part)
+    if content_type == "message/rfc822" and not in_report and inner:
+        return _forwarded(inner[0], walk, depth)
+    if content_type in _BODY_TYPES and _disposition(part) != "attachment" and not name:
         text = decode_bytes(_payload_bytes(part), _charset(part))
         return [_Segment(html=text)] if content_type == "text/html" else [_Segment(text=text)]
     if content_type.startswith("multipart/"):  # no usable boundary: read it as text
         return [_Segment(text=decode_bytes(_payload_bytes(part), _charset(part)))]
     if content_type.startswith("message/"):
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            data = inner[0].as_bytes(policy=_VERBATIM)
-        else:
-            data = _payload_bytes(part)
-        walk.add(part, data, name=name or "original.eml", content_type=content_type)
+        name = name or "original.eml"
+        data = inner[0].as_bytes(policy=_VERBATIM) if inner else _payload_bytes(part)
+        walk.add(part, data, name=name, content_type=content_type)
+        return []
+    if content_type == "text/calendar":
+        name = name or "invite.ics"
+    elif content_type == "text/rfc822-headers":
+        name = name or "original-headers.txt"
+    reason = walk.refuse(_least_size(part))
+    if reason is not None:
+        walk.drop(name, content_type, reason)
         return []
     data = _payload_bytes(part)
     if content_type == "text/calendar":
         walk.calendar = walk.calendar or _calendar_line(data)
-        name = name or "invite.ics"
-    elif content_type == "text/rfc822-headers":
-        name = name or "original-headers.txt"
     walk.add(part, data, name=name, content_type=content_type)
     return []
 
 
-def _forwarded(inner: Message, walk: _Walk) -> list[_Segment]:
-    segments = _segments(inner, walk, depth=1, in_report=False)
+def _forwarded(inner: Message, walk: _Walk, depth: int) -> list[_Segment]:
+    segments = _segments(inner, walk, depth + 1, in_report=False)
     header = _forwarded_header(inner)
     body = _join_text(segments)
     html_parts = [s.html for s in segments if s.html is not None]
     html = None
     if html_parts:
-        escaped = header.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        html = f"<p>{escaped.replace(chr(10), '<br>')}</p>" + "".join(html_parts)
+        html = f"<p>{escape(header, quote=False).replace(chr(10), '<br>')}</p>" + "".join(
+            html_parts
+        )
     return [_Segment(text=f"{header}\n\n{body}", html=html)]
 
 
 def _segments(part: Message, walk: _Walk, depth: int, in_report: bool) -> list[_Segment]:
     walk.parts += 1
     if walk.parts > MAX_PARTS or depth > MAX_DEPTH:
-        walk.dropped.append(f"part {walk.parts} (too deeply nested or too many parts)")
+        note = "parts beyond the limit (too many or too deeply nested)"
+        if note not in walk.dropped:
+            walk.dropped.append(note)
         return []
     content_type = part.get_content_type().lower()
-    children = part.get_payload()
-    if content_type.startswith("message/") or not isinstance(children, list):
+    children = _children(part)
+    if content_type.startswith("message/") or children is None:
         try:
-            return _leaf(part, walk, in_report)
+            return _leaf(part, walk, depth, in_report)
         except Exception as exc:  # one unreadable part must not cost the others
             walk.errors.append(f"part {walk.parts} ({content_type}): {_reason(exc)}")
             return []
@@ -272,8 +302,7 @@ def _join_html(segments: list[_Segment]) -> str | None:
         if segment.html is not None:
             pieces.append(segment.html)
         elif segment.text:
-            escaped = segment.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            pieces.append(f"<pre>{escaped}</pre>")
+            pieces.append(f"<pre>{escape(segment.text, quote=False)}</pre>")
     return "\n".join(pieces)
 
 
@@ -290,9 +319,8 @@ def _fallback(raw: bytes, reason: str) -> InboundEmail:
         subject = decode_header_text(value)[:MAX_SUBJECT_CHARS]
     text = _cap_text(raw[: MAX_TEXT_CHARS * 4].decode("utf-8", errors="replace"))
     return InboundEmail(
-        raw=raw, message_id=None, subject=subject, text=text, visible_text=text,
-        parse_error=reason,
-    )  # fmt: skip
+        raw=raw, message_id=None, subject=subject, text=text, visible_text=text, parse_error=reason
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -347,10 +375,9 @@ def _build(raw: bytes, message: Message, max_attachment: int, max_total: int) ->
     bounce = guarded(
         "bounce", lambda: find_bounce(message, headers, sender, subject, text, own), None
     )
-    automatic = (
-        is_automatic(headers) or bounce is not None
-        or message.get_content_type() == "multipart/report"
-    )  # fmt: skip
+    # A read receipt (report of another type) is automatic too, though not a bounce.
+    is_report = message.get_content_type() == "multipart/report"
+    automatic = is_automatic(headers) or bounce is not None or is_report
 
     shown = display_headers(headers)
     if walk.dropped:

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from channels.email.smtp_server import parse
+from channels.email.intake import parse
 from hub.core import Hub
 from hub.email_inboxes import EmailInbox
 from hub.email_models import Envelope

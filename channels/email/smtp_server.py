@@ -32,10 +32,10 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
-from channels.email.parse import parse_email
+from channels.email.intake import parse
 from hub.core import Hub
 from hub.email_inboxes import EmailInbox
-from hub.email_models import Envelope, InboundEmail
+from hub.email_models import Envelope
 from hub.errors import Unavailable
 from hub.ratelimit import ConnectionCounter, Limiter
 from hub.settings import MailProtocol, MailSettings, SettingsError
@@ -49,9 +49,6 @@ MAX_RECIPIENTS = 50
 # RFC 5321 says 998 characters a line, but real senders (HTML on one line)
 # exceed it and MTAs accept them; refuse only lines past this.
 LINE_LENGTH_LIMIT = 1024 * 1024
-# Parsing a large message takes long enough to stall every other session;
-# above this size it runs in a thread.
-INLINE_PARSE_BYTES = 256 * 1024
 # On shutdown, messages being stored get this long to finish (their senders
 # would otherwise retry them, which is safe but slower).
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -181,13 +178,6 @@ def _recipients(envelope: _HubEnvelope) -> list[tuple[int, str]]:
         rcpt: inbox_id for inbox_id, (_, rcpts) in envelope.inboxes.items() for rcpt in rcpts
     }
     return [(by_address[rcpt], rcpt) for rcpt in envelope.rcpt_tos]
-
-
-async def parse(raw: bytes) -> InboundEmail:
-    """`parse_email`, in a thread for large messages so other sessions go on."""
-    if len(raw) > INLINE_PARSE_BYTES:
-        return await asyncio.to_thread(parse_email, raw)
-    return parse_email(raw)
 
 
 class _Session:

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import chatload, fanout, idle, nodes, storm
+from bench import chatload, email_ingest, fanout, idle, nodes, storm
 from bench.context import Context
 from bench.procs import pin_self, raise_fd_limit
 from bench.report import Progress, Results, markdown, write
@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Context], Awaitable[None]], int, int]] = {
     "chat": (chatload.run, 110, 20),
     "storm": (storm.run, 80, 10),
     "nodes": (nodes.run, 90, 30),
+    "email": (email_ingest.run, 90, 20),
 }
 HERE = Path(__file__).parent
 

@@ -16,10 +16,13 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from agent_console.routes import routes as console_routes
+from channels.email.routes import routes as email_routes
+from channels.email.smtp_server import MailListener, start_mail_server
 from channels.voice.routes import routes as voice_routes
 from channels.webchat.endpoint import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
 from hub.core import Hub
+from hub.errors import Unavailable
 from hub.settings import Settings
 from hub.worker import run_background
 
@@ -42,12 +45,27 @@ class _DenialFalseAlarm(logging.Filter):
         return "returned without completing handshake" not in record.getMessage()
 
 
-def create_app(settings: Settings, hub: Hub | None = None, run_jobs: bool = False) -> Starlette:
+async def _start_mail(hub: Hub) -> MailListener | None:
+    """The inbound mail server inside `hub serve`; a port already taken (another
+    node, a `hub mail` process) leaves mail to that one instead of stopping the web."""
+    try:
+        listener = await start_mail_server(hub)
+    except Unavailable as exc:
+        log.warning("%s; inbound mail is not received by this process (hub serve --no-mail)", exc)
+        return None
+    log.info("Inbound mail: %s", listener.describe())
+    return listener
+
+
+def create_app(
+    settings: Settings, hub: Hub | None = None, run_jobs: bool = False, run_mail: bool = False
+) -> Starlette:
     """The web application. Pass a started `hub` to share it (tests); else it starts its own.
 
     With `run_jobs` the background jobs run in this process too (the embedded
     default); with several nodes they may still run everywhere, or only in
-    `hub worker` processes.
+    `hub worker` processes. With `run_mail` the inbound mail server listens
+    in this process too (the embedded default); else a `hub mail` process does.
     """
 
     @asynccontextmanager
@@ -55,6 +73,7 @@ def create_app(settings: Settings, hub: Hub | None = None, run_jobs: bool = Fals
         own = hub is None
         app.state.hub = hub if hub is not None else await Hub.start(settings)
         app.state.webchat_limits = WebchatLimits(app.state.hub.limits, settings)
+        mail = await _start_mail(app.state.hub) if run_mail else None
         stop = asyncio.Event()
         jobs = (
             asyncio.create_task(run_background(app.state.hub, stop), name="background")
@@ -72,11 +91,13 @@ def create_app(settings: Settings, hub: Hub | None = None, run_jobs: bool = Fals
                 await sweep
             if jobs is not None:
                 await jobs
+            if mail is not None:
+                await mail.close()
             if own:
                 await app.state.hub.stop()
 
     app = Starlette(
-        routes=[Route("/", _home), *webchat_routes, *voice_routes, *console_routes],
+        routes=[Route("/", _home), *webchat_routes, *voice_routes, *email_routes, *console_routes],
         middleware=[
             Middleware(GZipMiddleware, minimum_size=1000),
             Middleware(

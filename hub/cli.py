@@ -1,4 +1,4 @@
-"""The `hub` command line: serve, worker, migrate, bootstrap, agents, clean-up, phone calls."""
+"""The `hub` command line: serve, mail, worker, migrate, bootstrap, agents, clean-up, calls."""
 
 from __future__ import annotations
 
@@ -37,13 +37,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     async def check() -> None:
         hub = await Hub.start(settings)
         await hub.stop()
+        if not args.no_mail:
+            from channels.email.smtp_server import tls_context
+
+            tls_context(settings.mail)  # a certificate that does not load stops here
 
     asyncio.run(check())  # refuse to start on an unmigrated database, with the reason
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     print(f"Contact hub on http://{host}:{port}/  (console /console/, demo page /demo)")
     uvicorn.run(
-        create_app(settings, run_jobs=not args.no_jobs),
+        create_app(settings, run_jobs=not args.no_jobs, run_mail=not args.no_mail),
         host=host,
         port=port,
         ws="websockets-sansio",
@@ -75,6 +79,31 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             jobs = len(hub_jobs(hub))
             print(f"Worker running {jobs} jobs and the email outbox; Ctrl-C stops it.")
             await run_background(hub, stop)
+        finally:
+            await hub.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _mail(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from channels.email.smtp_server import start_mail_server
+    from hub.core import Hub
+
+    async def run() -> None:
+        hub = await Hub.start(settings)
+        try:
+            listener = await start_mail_server(hub, host=args.host, port=args.port)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            print(f"Inbound mail: {listener.describe()}; Ctrl-C stops it.", flush=True)
+            await stop.wait()
+            print("Stopping: finishing the messages being stored.", flush=True)
+            await listener.close()
         finally:
             await hub.stop()
 
@@ -301,6 +330,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave background jobs to `hub worker` processes (several nodes)",
     )
+    serve.add_argument(
+        "--no-mail",
+        action="store_true",
+        help="leave inbound mail (SMTP/LMTP on HUB_MAIL_PORT) to a `hub mail` process",
+    )
+    mail = commands.add_parser(
+        "mail",
+        help="run the inbound mail server alone (SMTP or LMTP, per HUB_MAIL_PROTOCOL)",
+        description="Receive mail for the email inboxes over SMTP (or LMTP behind an MTA "
+        "such as Postfix) and store it as tickets. Refuses unknown recipients at RCPT and "
+        "answers 250 only once a message is stored. SIGINT or SIGTERM stops it after the "
+        "messages being stored are done. See docs/email.md.",
+    )
+    mail.add_argument("--host", help="address to bind (default HUB_MAIL_HOST or 127.0.0.1)")
+    mail.add_argument(
+        "--port", type=int, help="port (default HUB_MAIL_PORT or 2525; 0 picks a free one)"
+    )
     commands.add_parser("migrate", help="create or upgrade the database schema")
     worker = commands.add_parser(
         "worker", help="run background jobs (snooze wake-ups, …); safe to run on several machines"
@@ -378,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
             return _migrate(settings, args)
         if args.command == "worker":
             return _worker(settings, args)
+        if args.command == "mail":
+            return _mail(settings, args)
         if args.command == "migrate-store":
             return _migrate_store(settings, args)
         if args.command == "bootstrap":

@@ -6,9 +6,11 @@ sentence naming the variable.
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -46,6 +48,36 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+class MailProtocol(enum.StrEnum):
+    SMTP = "smtp"  # mail straight from the internet (MX) or a relay speaking SMTP
+    LMTP = "lmtp"  # behind an MTA such as Postfix: one answer per recipient
+
+
+# Mail providers limit a message to 25 MB or so; refusing more at SIZE/DATA
+# keeps a sender from filling the store.
+DEFAULT_MAIL_MAX_BYTES = 25 * 1024 * 1024
+_MAIL_MAX_BYTES_RANGE = (64 * 1024, 1024 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Where and how the inbound mail server listens (HUB_MAIL_*)."""
+
+    host: str = "127.0.0.1"
+    port: int = 2525
+    protocol: MailProtocol = MailProtocol.SMTP
+    max_bytes: int = DEFAULT_MAIL_MAX_BYTES
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # The name in the greeting and EHLO answer; empty: this machine's FQDN.
+    hostname: str = ""
+    # Per client address, SMTP only (in LMTP mode the one client is your MTA,
+    # which limits its own clients): messages a minute (0 = no limit) and
+    # connections open at once.
+    messages_per_minute: int = 60
+    connections_per_ip: int = 20
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -66,6 +98,8 @@ class Settings:
     # how long a node's sockets keep counting after its last heartbeat (Redis).
     widget_sockets_per_ip: int | None = None
     widget_socket_ttl_seconds: float = 30.0
+    # Inbound mail (`hub mail`, or inside `hub serve`): see docs/email.md.
+    mail: MailSettings = field(default_factory=lambda: MailSettings())
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -112,7 +146,66 @@ class Settings:
             tracking_strip_params=_strip_params(get("TRACKING_STRIP_PARAMS", "")),
             widget_sockets_per_ip=_sockets_per_ip(get("WIDGET_SOCKETS_PER_IP", "")),
             widget_socket_ttl_seconds=_socket_ttl(get("WIDGET_SOCKET_TTL_SECONDS", "30")),
+            mail=_mail_settings(get),
         )
+
+
+def _number(name: str, text: str, low: int, high: int, what: str) -> int:
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise SettingsError(f"HUB_{name} must be {what} from {low} to {high}, got {text!r}")
+    return int(text)
+
+
+def _mail_settings(get: Callable[[str, str], str]) -> MailSettings:
+    protocol = get("MAIL_PROTOCOL", "smtp").lower()
+    if protocol not in {p.value for p in MailProtocol}:
+        raise SettingsError(f"HUB_MAIL_PROTOCOL must be smtp or lmtp, got {protocol!r}")
+    port_text = get("MAIL_PORT", "2525")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise SettingsError(f"HUB_MAIL_PORT must be a port number, got {port_text!r}")
+    low, high = _MAIL_MAX_BYTES_RANGE
+    max_bytes = _number(
+        "MAIL_MAX_BYTES",
+        get("MAIL_MAX_BYTES", str(DEFAULT_MAIL_MAX_BYTES)),
+        low,
+        high,
+        "a number of bytes",
+    )
+    cert, key = get("MAIL_TLS_CERT", ""), get("MAIL_TLS_KEY", "")
+    if bool(cert) != bool(key):
+        raise SettingsError(
+            "HUB_MAIL_TLS_CERT and HUB_MAIL_TLS_KEY go together: set both (PEM files) "
+            "to offer STARTTLS, or neither"
+        )
+    for name, value in (("MAIL_TLS_CERT", cert), ("MAIL_TLS_KEY", key)):
+        if value and not os.access(value, os.R_OK):
+            raise SettingsError(f"HUB_{name} must be a readable PEM file, got {value!r}")
+    hostname = get("MAIL_HOSTNAME", "")
+    if hostname and not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", hostname):
+        raise SettingsError(f"HUB_MAIL_HOSTNAME must be a host name, got {hostname!r}")
+    return MailSettings(
+        host=get("MAIL_HOST", "127.0.0.1"),
+        port=int(port_text),
+        protocol=MailProtocol(protocol),
+        max_bytes=max_bytes,
+        tls_cert=Path(cert) if cert else None,
+        tls_key=Path(key) if key else None,
+        hostname=hostname,
+        messages_per_minute=_number(
+            "MAIL_MESSAGES_PER_MINUTE",
+            get("MAIL_MESSAGES_PER_MINUTE", "60"),
+            0,
+            100_000,
+            "a number of messages",
+        ),
+        connections_per_ip=_number(
+            "MAIL_CONNECTIONS_PER_IP",
+            get("MAIL_CONNECTIONS_PER_IP", "20"),
+            1,
+            10_000,
+            "a number of connections",
+        ),
+    )
 
 
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:

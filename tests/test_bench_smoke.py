@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import latency, nodes, storm
+from bench import email_ingest, latency, nodes, storm
 from bench.context import Context
 from bench.report import Progress, Results, markdown
 from bench.stats import percentiles
@@ -60,3 +60,27 @@ async def test_a_tiny_bus_run_compares_the_hub_bus_with_raw_redis(tmp_path: Path
     assert runs["raw-flood"]["received"] == 200
     table = markdown(ctx.results, "quick", pinned=False, fd_limit=1024, elapsed=1.0)
     assert "| Cross-node | bus alone, 2 processes, 0.1 s |" in table
+
+async def test_a_tiny_email_ingest_stores_every_message_over_smtp_and_directly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(email_ingest, "QUICK_MESSAGES", 12)
+    ctx = Context(quick=True, work=tmp_path, progress=Progress(), results=Results())
+
+    await email_ingest.run(ctx)
+
+    measures = {f.measure: f for f in ctx.results.figures}
+    rate = measures["SMTP to hub mail: emails stored per second"]
+    assert rate.hub > 0 and rate.baseline and rate.baseline > 0
+    notes = " ".join(ctx.results.notes[email_ingest.NAME])
+    assert "stored 12 of 12; refused 0" in notes
+    assert "direct ingest: one message at a time" in notes and "stored 12;" in notes
+
+
+def test_every_email_bench_message_has_its_own_message_id() -> None:
+    mix = email_ingest._builtin_mix()
+    items = email_ingest.messages(20, [b"Message-ID: <same@x>\r\nSubject: a\r\n\r\nhi\r\n", *mix])
+    ids = [raw.split(b"\r\n", 1)[0] for raw in items]
+    assert len(set(ids)) == 20
+    assert all(raw.lower().count(b"message-id:") == 1 for raw in items)
+    assert all(b"\n" not in raw.replace(b"\r\n", b"") for raw in items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -251,3 +252,152 @@ def test_an_unreachable_server_stops_with_the_setting_named_and_no_password(
     assert result.returncode == 2
     assert message in result.stderr and f"({setting})" in result.stderr
     assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+
+
+# ---- inbound mail ---------------------------------------------------------------------
+
+
+def test_mail_and_serve_help_tell_where_mail_is_received(tmp_path):
+    assert "mail" in hub(tmp_path, "--help").stdout
+    serve = hub(tmp_path, "serve", "--help").stdout
+    assert "--no-mail" in serve and "hub mail" in serve
+    mail = hub(tmp_path, "mail", "--help")
+    assert mail.returncode == 0
+    assert "HUB_MAIL_PORT" in mail.stdout and "LMTP" in mail.stdout
+
+
+def _support_inbox(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from hub.core import Hub
+    from hub.email_inboxes import EmailInboxConfig
+    from hub.settings import Settings
+
+    async def create() -> None:
+        started = await Hub.start(
+            Settings.load(environ={"HUB_DATA_DIR": str(tmp_path / "data")}, env_file="/none")
+        )
+        try:
+            await started.email_inboxes.create(
+                EmailInboxConfig(name="Support", address="support@shop.test")
+            )
+        finally:
+            await started.stop()
+
+    asyncio.run(create())
+
+
+def _stored_subjects(tmp_path) -> list[str]:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "hub.db") as db:
+        return [row[0] for row in db.execute("SELECT subject FROM email_messages")]
+
+
+def _send(port: int, subject: str) -> None:
+    import smtplib
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "alice@customer.test", "support@shop.test", subject
+    msg.set_content("Hello from the command line test.")
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        assert client.sendmail("alice@customer.test", ["support@shop.test"], msg.as_bytes()) == {}
+
+
+class _Running:
+    """A `hub` command left running; its output lines are read in a thread."""
+
+    def __init__(self, tmp_path, *args: str, extra_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+        import queue
+        import threading
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")} | {
+            "HUB_DATA_DIR": str(tmp_path / "data"),
+            **extra_env,
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.lines.put(line.rstrip("\n"))
+            self.lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        while True:
+            line = self.lines.get(timeout=60)
+            if line is None:
+                raise AssertionError("exited:\n" + "\n".join(self.seen))
+            self.seen.append(line)
+            if match := re.search(pattern, line):
+                return match
+
+    def stop(self) -> int:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        while (line := self.lines.get(timeout=10)) is not None:
+            self.seen.append(line)
+        return code
+
+
+def test_hub_mail_receives_a_message_and_stops_cleanly_on_sigterm(tmp_path):
+    assert hub(tmp_path, "migrate").returncode == 0
+    _support_inbox(tmp_path)
+    running = _Running(tmp_path, "mail", "--port", "0", extra_env={})
+    try:
+        port = int(running.wait_for(r"Inbound mail: SMTP on 127\.0\.0\.1:(\d+)").group(1))
+        _send(port, "Sent to hub mail")
+        assert _stored_subjects(tmp_path) == ["Sent to hub mail"]  # stored before 250
+    finally:
+        code = running.stop()
+    assert code == 0, running.seen
+    assert "Stopping: finishing the messages being stored." in running.seen
+
+
+def test_hub_serve_receives_mail_in_process_unless_told_not_to(tmp_path):
+    assert hub(tmp_path, "migrate").returncode == 0
+    _support_inbox(tmp_path)
+    env = {"HUB_MAIL_PORT": "0"}
+    running = _Running(tmp_path, "serve", "--port", "0", extra_env=env)
+    try:
+        port = int(running.wait_for(r"Inbound mail: SMTP on 127\.0\.0\.1:(\d+)").group(1))
+        _send(port, "Sent to hub serve")
+        assert _stored_subjects(tmp_path) == ["Sent to hub serve"]
+    finally:
+        running.stop()
+    quiet = _Running(tmp_path, "serve", "--port", "0", "--no-mail", extra_env=env)
+    try:
+        quiet.wait_for(r"Uvicorn running on")
+    finally:
+        quiet.stop()
+    assert not any("Inbound mail" in line for line in quiet.seen)
+
+
+def test_hub_mail_names_the_setting_when_its_port_is_taken(tmp_path):
+    import socket
+
+    assert hub(tmp_path, "migrate").returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = hub(tmp_path, "mail", extra_env={"HUB_MAIL_PORT": str(port)})
+    assert result.returncode == 2
+    assert f"Cannot listen for mail on 127.0.0.1:{port} (HUB_MAIL_HOST, HUB_MAIL_PORT)" in (
+        result.stderr
+    )

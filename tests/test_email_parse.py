@@ -811,3 +811,13 @@ def test_random_mime_trees_never_raise(tree, headers, newline):
     head = "".join(f"{name}: {value}\n" for name, value in headers.items())
     text = (head + "MIME-Version: 1.0\n" + tree).replace("\n", newline)
     _check(text.encode("utf-8", errors="surrogatepass"))
+
+
+def test_an_encoded_word_in_the_local_part_is_decoded_not_kept_as_a_placeholder():
+    # What Python's own email package writes for a non-ASCII address (RFC 2047 forbids it).
+    raw = (
+        b"From: =?utf-8?q?J=C3=B6rg?= <=?utf-8?q?j=C3=B6rg?=@beispiel.test>\r\n"
+        b"To: support@shop.test\r\nSubject: x\r\n\r\nhallo\r\n"
+    )
+    parsed = parse_email(raw)
+    assert parsed.sender == Address("jörg@beispiel.test", "Jörg")

@@ -79,6 +79,12 @@ def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
 
         protected = _ENCODED_WORD.sub(protect, unescape_8bit(value))
         for name, addr in getaddresses([protected]):
+            if "zzencodedword" in addr:
+                # A non-ASCII local part encoded as a word (RFC 2047 forbids it,
+                # some software does it): decode it rather than keep a placeholder.
+                for index, word in enumerate(words):
+                    addr = addr.replace(f"zzencodedword{index}zz", word)
+                addr = decode_header_text(addr).replace(" ", "")
             email = _valid_addr_spec(addr)
             if email is None or email in seen:
                 continue

@@ -232,7 +232,8 @@ class ImapPoller:
         )
 
     async def _poll(self, connection: ImapConnection, inbox: EmailInbox) -> int:
-        """Store everything above the saved position; returns how many were stored."""
+        """Store everything above the saved position; returns how many messages
+        were new (duplicates of stored ones are not counted)."""
         folder = await connection.select(inbox.imap_folder)
         uidvalidity = folder.uidvalidity
         last = inbox.imap_last_uid
@@ -249,15 +250,21 @@ class ImapPoller:
             )
             last = 0
         stored = 0
+        notes: list[str] = []
         while uids := await connection.uids_after(last):
             for batch in _chunks(uids, self.settings.batch_messages):
                 sizes = await connection.sizes(batch)
                 for group in self._by_bytes(batch, sizes):
-                    last, count = await self._fetch(connection, inbox, uidvalidity, group, sizes)
+                    last, count = await self._fetch(
+                        connection, inbox, uidvalidity, group, sizes, notes
+                    )
                     stored += count
                     await self._renew()
-        # Nothing new: record that the inbox was checked (and clear an old error).
-        await self._hub.email_inboxes.save_imap_position(inbox.id, uidvalidity, last)
+        # Record that the inbox was checked: an earlier error is cleared, what
+        # this poll skipped stays shown.
+        await self._hub.email_inboxes.save_imap_position(
+            inbox.id, uidvalidity, last, "; ".join(notes) or None
+        )
         self.polls += 1
         if stored:
             log.info("IMAP inbox %d: stored %d messages", inbox.id, stored)
@@ -270,14 +277,15 @@ class ImapPoller:
         uidvalidity: int,
         uids: list[int],
         sizes: dict[int, int],
+        notes: list[str],
     ) -> tuple[int, int]:
-        """Store one group of messages in UID order; returns (new position, stored)."""
+        """Store one group of messages in UID order; returns (new position, new messages)."""
         limit = self.settings.max_message_bytes
         wanted = [uid for uid in uids if uid in sizes and sizes[uid] <= limit]
         bodies = await connection.bodies(wanted) if wanted else {}
         done: list[int] = []
+        new = 0  # not counting duplicates
         skipped: list[int] = []
-        notes: list[str] = []
         position = uids[0] - 1
         failure: BaseException | None = None
         for uid in uids:
@@ -286,15 +294,18 @@ class ImapPoller:
             elif sizes[uid] > limit:
                 skipped.append(uid)
                 notes.append(
-                    f"message UID {uid} skipped: {_mb(sizes[uid])} is over the "
-                    f"{_mb(limit)} limit (flagged in the mailbox)"
+                    f"message UID {uid} skipped: {_size(sizes[uid])} is over the "
+                    f"{_size(limit)} limit (flagged in the mailbox)"
                 )
             else:
                 try:
                     if uid not in bodies:
                         raise ImapUnavailable(f"{connection.where} did not return message {uid}")
-                    await self._hub.email.ingest(inbox, self._parse(bodies[uid]), Envelope())
+                    ingested = await self._hub.email.ingest(
+                        inbox, self._parse(bodies[uid]), Envelope()
+                    )
                     done.append(uid)
+                    new += ingested.outcome != "duplicate"
                     self._attempts.pop((uidvalidity, uid), None)
                 except asyncio.CancelledError:
                     raise
@@ -312,7 +323,7 @@ class ImapPoller:
             )
         if failure is not None:
             raise failure
-        return position, len(done)
+        return position, new
 
     def _give_up(self, uidvalidity: int, uid: int, exc: Exception) -> str | None:
         """A note when the message is to be skipped; None to try it again later."""
@@ -477,8 +488,8 @@ def _chunks(items: list[int], size: int) -> list[list[int]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _mb(size: int) -> str:
-    return f"{size / MB:.1f} MB"
+def _size(size: int) -> str:
+    return f"{size / MB:.1f} MB" if size >= MB else f"{size / 1024:.0f} kB"
 
 
 def _now() -> float:

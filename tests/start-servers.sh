@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Make sure what the tests talk to is there: Debian's Chromium (browser tests),
 # dovecot (the IMAP tests start their own), PostgreSQL and Redis on loopback.
-# Installs and starts only what is missing, and only where it can (as root on Debian, as in CI); elsewhere it says what
-# is missing and the tests that need it skip with the reason (never under CI=true).
+# Installs and starts only what is missing, and only where it can (as root on
+# Debian, as in CI); elsewhere it says what is missing and the tests that need
+# it skip with the reason (never under CI=true).
 set -u
 
 can_root() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from channels.email.imap_poller import ImapPollers
 from hub.calls import STALE_SWEEP_EVERY
 from hub.core import Hub
 from hub.jobs import Clock, Job, JobRunner
@@ -33,16 +34,22 @@ def job_runner(hub: Hub, clock: Clock = utcnow) -> JobRunner:
 
 
 async def run_background(hub: Hub, stop: asyncio.Event) -> None:
-    """Everything a worker does until `stop`: periodic jobs and the email outbox
-    (which wakes as soon as mail is queued, on any node)."""
+    """Everything a worker does until `stop`: periodic jobs, the email outbox
+    (which wakes as soon as mail is queued, on any node) and IMAP polling (each
+    inbox polled by one worker at a time)."""
     await asyncio.gather(
         job_runner(hub).run_forever(stop),
         hub.outbox.run_forever(stop),
+        ImapPollers(hub).run_forever(stop),
     )
 
 
 async def run_once(hub: Hub) -> dict[str, int]:
-    """Run the due jobs and send the due mail once (`hub worker --once`)."""
+    """Run the due jobs, send the due mail and poll each IMAP inbox once
+    (`hub worker --once`; "imap-poll" only when some inbox is polled)."""
     results = await job_runner(hub).run_due()
     results["email-outbox"] = await hub.outbox.deliver_due()
+    polled = await ImapPollers(hub).poll_once()
+    if polled is not None:
+        results["imap-poll"] = polled
     return results

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Make sure what the tests talk to is there: Debian's Chromium (browser tests),
-# PostgreSQL and Redis on loopback. Installs and starts only what is missing,
-# and only where it can (as root on Debian, as in CI); elsewhere it says what
-# is missing and the tests that need it skip with the reason (never under CI=true).
+# dovecot (the IMAP tests start their own), PostgreSQL and Redis on loopback.
+# Installs and starts only what is missing, and only where it can (as root on
+# Debian, as in CI); elsewhere it says what is missing and the tests that need
+# it skip with the reason (never under CI=true).
 set -u
 
 can_root() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
@@ -18,6 +19,8 @@ apt_install() {
 }
 
 [ -x /usr/bin/chromium ] || apt_install chromium
+# The package's own service may refuse to start here; the tests run their own dovecot.
+[ -x /usr/sbin/dovecot ] || apt_install dovecot-imapd
 
 if ! (command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432); then
     if [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null; then

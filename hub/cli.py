@@ -77,7 +77,10 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
             jobs = len(hub_jobs(hub))
-            print(f"Worker running {jobs} jobs and the email outbox; Ctrl-C stops it.")
+            print(
+                f"Worker running {jobs} jobs, the email outbox and IMAP polling; "
+                "Ctrl-C stops it."
+            )
             await run_background(hub, stop)
         finally:
             await hub.stop()

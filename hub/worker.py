@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from channels.email.imap_poller import ImapPollers
+from channels.email.imap_poller import ImapPollers, PollSettings
 from hub.calls import STALE_SWEEP_EVERY
 from hub.core import Hub
 from hub.jobs import Clock, Job, JobRunner
@@ -33,6 +33,11 @@ def job_runner(hub: Hub, clock: Clock = utcnow) -> JobRunner:
     return JobRunner(hub.db, hub_jobs(hub), clock=clock)
 
 
+def imap_settings(hub: Hub) -> PollSettings:
+    """IMAP fetches no message the SMTP server would refuse (HUB_MAIL_MAX_BYTES)."""
+    return PollSettings(max_message_bytes=hub.settings.mail.max_bytes)
+
+
 async def run_background(hub: Hub, stop: asyncio.Event) -> None:
     """Everything a worker does until `stop`: periodic jobs, the email outbox
     (which wakes as soon as mail is queued, on any node) and IMAP polling (each
@@ -40,7 +45,7 @@ async def run_background(hub: Hub, stop: asyncio.Event) -> None:
     await asyncio.gather(
         job_runner(hub).run_forever(stop),
         hub.outbox.run_forever(stop),
-        ImapPollers(hub).run_forever(stop),
+        ImapPollers(hub, imap_settings(hub)).run_forever(stop),
     )
 
 
@@ -49,7 +54,7 @@ async def run_once(hub: Hub) -> dict[str, int]:
     (`hub worker --once`; "imap-poll" only when some inbox is polled)."""
     results = await job_runner(hub).run_due()
     results["email-outbox"] = await hub.outbox.deliver_due()
-    polled = await ImapPollers(hub).poll_once()
+    polled = await ImapPollers(hub, imap_settings(hub)).poll_once()
     if polled is not None:
         results["imap-poll"] = polled
     return results

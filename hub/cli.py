@@ -15,6 +15,7 @@ from hub.models import Role
 from hub.settings import Settings, SettingsError, redacted_url
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
+DEMO_SUPPORT_ADDRESS = "support@demo-shop.test"
 # Shown on the demo shop's pricing page after 20 seconds while an agent is online.
 DEMO_CAMPAIGN = {
     "name": "Membership help",
@@ -163,8 +164,30 @@ async def _bootstrap(settings: Settings) -> None:
             await hub.campaigns.create(demo.id, DEMO_CAMPAIGN)
         if settings.demo:
             print(f"Demo shop with the chat widget: {settings.public_url}/demo")
+            await _demo_email_inbox(hub, settings)
     finally:
         await hub.stop()
+
+
+async def _demo_email_inbox(hub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """A support address to try email with; replies wait in the outbox until an
+    admin sets an outgoing SMTP server for it in the console."""
+    from hub.email_inboxes import EmailInboxConfig
+
+    if await hub.email_inboxes.by_address(DEMO_SUPPORT_ADDRESS) is None:
+        await hub.email_inboxes.create(
+            EmailInboxConfig(
+                name="Demo support", address=DEMO_SUPPORT_ADDRESS, display_name="Demo shop support"
+            )
+        )
+    mail = settings.mail
+    print(
+        f"Demo email inbox: mail to {DEMO_SUPPORT_ADDRESS} over SMTP at {mail.host}:{mail.port} "
+        "becomes a ticket, e.g.\n"
+        "    printf 'From: you@example.com\\nSubject: Hello\\n\\nWhere is my order?\\n' "
+        f"| curl -sS smtp://{mail.host}:{mail.port} --mail-from you@example.com "
+        f"--mail-rcpt {DEMO_SUPPORT_ADDRESS} -T -"
+    )
 
 
 def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -29,7 +29,7 @@ from hub.bus import EventBus
 from hub.conversations import AfterCommit, ConversationService
 from hub.email_compose import Outgoing, compose, render_acknowledgement
 from hub.email_inboxes import EmailInbox, EmailInboxService
-from hub.email_models import Attachment, Envelope, InboundEmail, OutboxState
+from hub.email_models import Address, Attachment, Envelope, InboundEmail, OutboxState
 from hub.errors import InvalidInput, NotFound
 from hub.models import (
     AuthorType,
@@ -177,6 +177,9 @@ class EmailTicketService:
         self, inbox: EmailInbox, email: InboundEmail, envelope: Envelope = _NO_ENVELOPE
     ) -> Ingested:
         """Store one received message in its ticket; publish after commit."""
+        if email.sender is None and envelope.mail_from and "@" in envelope.mail_from:
+            # No (readable) From header: the envelope sender is the best we know.
+            email = replace(email, sender=Address(envelope.mail_from.lower()[:254]))
         message_id = email.message_id or _synthetic_id(email.raw, inbox.domain)
         after = _AfterCommit()
         async with self._db.write() as conn:

@@ -56,9 +56,11 @@ def test_bootstrap_creates_one_admin_and_the_demo_site_once(tmp_path):
     assert "email:    admin@example.com" in first.stdout
     assert "password: " in first.stdout
     assert "/demo" in first.stdout
+    assert "mail to support@demo-shop.test over SMTP at 127.0.0.1:2525" in first.stdout
     second = hub(tmp_path, "bootstrap")
     assert second.returncode == 0
     assert "password: " not in second.stdout
+    assert "support@demo-shop.test" in second.stdout  # still there, not made twice
 
 
 def test_create_agent_and_set_password(tmp_path):

@@ -4,6 +4,8 @@ over real SMTP is in test_email_outbox.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import sqlalchemy as sa
 
@@ -364,3 +366,14 @@ async def test_attachments_in_a_chat_without_email_are_refused(hub: Hub, agent: 
     with pytest.raises(InvalidInput, match="email"):
         await hub.conversations.reply(agent, conversation_id, "file", attachments=[pdf])
     assert len(await hub.conversations.messages(conversation_id)) == 1
+
+
+async def test_without_a_from_header_the_envelope_sender_is_the_contact(hub: Hub):
+    inbox = await make_email_inbox(hub)
+    headless = replace(inbound(), sender=None)
+    result = await hub.email.ingest(inbox, headless, Envelope((SUPPORT,), "Bob@Customer.test"))
+    conversation = await hub.conversations.get(result.conversation_id)
+    assert conversation.contact_email == "bob@customer.test"
+    assert (await hub.email.thread(result.conversation_id))["participants"] == [
+        "bob@customer.test"
+    ]

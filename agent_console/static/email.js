@@ -124,7 +124,8 @@ export function emailMessageEl(m, d, { contactName, conversationId }) {
 
   const card = el("article", "email-card");
   const head = el("dl", "email-head");
-  const fromName = d.from.name || (!out ? author.name : null);
+  let fromName = d.from.name || (!out ? author.name : null);
+  if (fromName && fromName.toLowerCase() === addressText(d).toLowerCase()) fromName = null;
   const from = el("dd");
   if (fromName) from.append(`${fromName} `, el("span", "email-addr", `<${addressText(d)}>`));
   else from.append(el("span", "email-addr", addressText(d)));

@@ -184,6 +184,9 @@ class ConversationService:
         self._db = db
         self._bus = bus
         self.reply_hooks: list[ReplyHook] = []
+        # Run inside the transaction of a chat message that carries the away
+        # form's email address (email continues the conversation).
+        self.away_form_hooks: list[Callable[[AsyncConnection, Conversation], Awaitable[None]]] = []
 
     # ---- incoming -------------------------------------------------------
 
@@ -236,6 +239,9 @@ class ConversationService:
                 extra={"status": Status.OPEN.value, "snoozed_until": None, "resolved_at": None},
             )
             conversation = await self._get(conn, conversation_id)
+            if contact_values.get("email"):
+                for hook in self.away_form_hooks:
+                    await hook(conn, conversation)
         if opener is not None:
             await self._publish_message(conversation, opener)
         await self._publish_message(conversation, message)

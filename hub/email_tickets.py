@@ -170,6 +170,7 @@ class EmailTicketService:
         # Called after a commit that queued mail (the outbox sender wakes up).
         self.on_queued: Callable[[], Awaitable[None]] = _nothing
         conversations_.reply_hooks.append(self._reply_by_email)
+        conversations_.away_form_hooks.append(self._left_address_in_away_form)
 
     # ---- incoming ---------------------------------------------------------
 
@@ -658,9 +659,10 @@ class EmailTicketService:
         return lambda: self._tell(after)
 
     async def _continue_chat_by_email(
-        self, conn: AsyncConnection, conversation: Conversation
+        self, conn: AsyncConnection, conversation: Conversation, away_form: bool = False
     ) -> sa.Row | None:
-        """A web chat goes on by email when its visitor is away and left an address."""
+        """A web chat goes on by email when its visitor left an address and is not on
+        the site — or left it in the widget's away form, which promises an email."""
         if conversation.visitor_id is None or not conversation.contact_email:
             return None
         email_inbox_id = await conn.scalar(
@@ -668,9 +670,12 @@ class EmailTicketService:
         )
         if email_inbox_id is None:
             return None
-        online = await self._visitor_presence.get(conversation.inbox_id, conversation.visitor_id)
-        if online is not None:
-            return None
+        if not away_form:
+            online = await self._visitor_presence.get(
+                conversation.inbox_id, conversation.visitor_id
+            )
+            if online is not None:
+                return None
         subject = f"Your conversation with {conversation.inbox_name}"
         await conn.execute(
             email_threads.insert().values(
@@ -682,6 +687,14 @@ class EmailTicketService:
             )
         )
         return await self._thread_row(conn, conversation.id)
+
+    async def _left_address_in_away_form(
+        self, conn: AsyncConnection, conversation: Conversation
+    ) -> None:
+        """Inside a chat message's transaction: the visitor used the away form, so
+        the answers to this conversation go by email (if the website allows)."""
+        if await self._thread_row(conn, conversation.id, missing_ok=True) is None:
+            await self._continue_chat_by_email(conn, conversation, away_form=True)
 
     async def _thread_row(
         self, conn: AsyncConnection, conversation_id: int, missing_ok: bool = False

@@ -342,11 +342,40 @@ async def test_a_web_chat_continues_by_email_when_the_visitor_is_away(
 async def test_a_visitor_on_the_site_gets_no_email(hub: Hub, agent: Agent, website, clock):
     inbox = await make_email_inbox(hub)
     await hub.inboxes.continue_by_email(website.id, inbox.id)
-    visitor, conversation_id = await _chat(hub, website)
+    visitor, conversation_id = await _chat(hub, website, email=None)
+    # Known by email from an earlier visit, but chatting live now (no away form).
+    await hub.contacts.update(
+        (await hub.conversations.get(conversation_id)).contact_id, "Nora", "nora@customer.test"
+    )
     await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
     await hub.conversations.reply(agent, conversation_id, "Hello there")
     assert await _outgoing(hub, conversation_id) == []
     assert await hub.email.thread(conversation_id) is None
+
+
+async def test_a_known_address_gets_the_answer_by_email_once_the_visitor_left(
+    hub: Hub, agent: Agent, website
+):
+    inbox = await make_email_inbox(hub)
+    await hub.inboxes.continue_by_email(website.id, inbox.id)
+    _visitor, conversation_id = await _chat(hub, website, email=None)
+    contact_id = (await hub.conversations.get(conversation_id)).contact_id
+    await hub.contacts.update(contact_id, "Nora", "nora@customer.test")
+    await hub.conversations.reply(agent, conversation_id, "Still there?")  # not on the site
+    [ours] = await _outgoing(hub, conversation_id)
+    assert ours.to == ("nora@customer.test",)
+
+
+async def test_an_away_form_answer_goes_by_email_even_while_on_the_site(
+    hub: Hub, agent: Agent, website, clock
+):
+    inbox = await make_email_inbox(hub)
+    await hub.inboxes.continue_by_email(website.id, inbox.id)
+    visitor, conversation_id = await _chat(hub, website)  # sent with the away form's address
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    await hub.conversations.reply(agent, conversation_id, "Sorry we were out; yes!")
+    [ours] = await _outgoing(hub, conversation_id)
+    assert ours.to == ("nora@customer.test",)
 
 
 async def test_a_chat_without_an_email_address_or_email_inbox_stays_a_chat(

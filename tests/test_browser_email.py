@@ -8,13 +8,16 @@ import asyncio
 import struct
 import zlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 from playwright.async_api import Page, expect
 
+from channels.email.smtp_server import start_mail_server
 from hub.core import Hub
-from hub.email_models import Attachment
 from hub.worker import run_background
 from tests.browser import ARTIFACTS, chromium
 from tests.email_helpers import SUPPORT, inbound, make_email_inbox
@@ -23,6 +26,11 @@ from tests.test_browser_chat import log_in
 
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 CUSTOMER_ID = "order-question.1@customer.test"
+
+
+@dataclass(frozen=True)
+class IngestedTicket:
+    conversation_id: int
 SINK_WAIT_SECONDS = 20
 IMAGE_WAIT_SECONDS = 5
 
@@ -111,21 +119,29 @@ async def test_an_emailed_ticket_is_answered_by_email_and_shown_sent_live(
         '<p><img src="https://tracker.invalid/pixel.gif" alt="tracker"></p>'
     )
     text = "Hello,\n\nmy order #5521 has not arrived yet. Photo of the label attached."
-    ingested = await hub.email.ingest(
-        inbox,
-        inbound(
-            text,
-            message_id=CUSTOMER_ID,
-            cc=("bob.longname-for-wrapping@customer-accounts.example",),
-            html=html,
-            attachments=(
-                Attachment(
-                    "label.png", "image/png", _png(), content_id="label@customer.test", inline=True
-                ),
-                Attachment("receipt.pdf", "application/pdf", b"%PDF-1.4 receipt"),
-            ),
-        ),
+    # It arrives as real mail: MIME from Python's email package, over SMTP to the hub's
+    # own mail server, parsed by channels/email/parse.py.
+    mail = EmailMessage()
+    mail["From"] = "Alice Doe <alice@customer.test>"
+    mail["To"] = SUPPORT
+    mail["Cc"] = "bob.longname-for-wrapping@customer-accounts.example"
+    mail["Subject"] = "Where is my order?"
+    mail["Message-ID"] = f"<{CUSTOMER_ID}>"
+    mail.set_content(text)
+    mail.add_alternative(html, subtype="html")
+    mail.get_payload()[1].add_related(
+        _png(), maintype="image", subtype="png", cid="<label@customer.test>", filename="label.png"
     )
+    mail.add_attachment(
+        b"%PDF-1.4 receipt", maintype="application", subtype="pdf", filename="receipt.pdf"
+    )
+    listener = await start_mail_server(hub, host="127.0.0.1", port=0)
+    try:
+        await aiosmtplib.send(mail, hostname="127.0.0.1", port=listener.port, start_tls=False)
+    finally:
+        await listener.close()
+    [conversation] = await hub.conversations.list_for_agent(admin)
+    ingested = IngestedTicket(conversation.id)
     ticket = ingested.conversation_id
     assert ticket is not None
 

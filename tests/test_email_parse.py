@@ -821,3 +821,22 @@ def test_an_encoded_word_in_the_local_part_is_decoded_not_kept_as_a_placeholder(
     )
     parsed = parse_email(raw)
     assert parsed.sender == Address("jörg@beispiel.test", "Jörg")
+
+
+def test_a_part_the_html_shows_by_cid_is_inline_whatever_its_disposition():
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["From"] = "a@customer.test"
+    mail.set_content("see the label")
+    mail.add_alternative('<p><img src="cid:label@x"></p>', subtype="html")
+    # Python's add_related with a filename writes Content-Disposition: attachment.
+    mail.get_payload()[1].add_related(
+        b"PNG", maintype="image", subtype="png", cid="<label@x>", filename="label.png"
+    )
+    mail.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="r.pdf")
+    parsed = parse_email(mail.as_bytes())
+    assert [(a.filename, a.inline) for a in parsed.attachments] == [
+        ("label.png", True),
+        ("r.pdf", False),
+    ]

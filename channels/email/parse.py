@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
@@ -406,11 +406,24 @@ def _build(raw: bytes, message: Message, max_attachment: int, max_total: int) ->
         text=text,
         visible_text=guarded("quotes", lambda: visible_text(text), text) if text else "",
         html=html,
-        attachments=tuple(walk.attachments),
+        attachments=_inline_where_shown(walk.attachments, html),
         automatic=automatic,
         bounce=bounce,
         parse_error="; ".join(errors)[:500] or None,
         headers=shown,
+    )
+
+
+def _inline_where_shown(attachments: list[Attachment], html: str | None) -> tuple[Attachment, ...]:
+    """A part the HTML shows by `cid:` is an inline image, whatever its disposition
+    says (Python's own add_related writes "attachment")."""
+    if not html:
+        return tuple(attachments)
+    return tuple(
+        replace(a, inline=True)
+        if a.content_id and not a.inline and f"cid:{a.content_id}" in html
+        else a
+        for a in attachments
     )
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import utcnow
 from storage.db import Database
@@ -99,13 +100,8 @@ class JobRunner:
 
     async def _claim(self, job: Job) -> bool:
         now = self._clock()
-        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
         async with self._db.write() as conn:
-            await conn.execute(
-                insert(job_leases)
-                .values(name=job.name)
-                .on_conflict_do_nothing(index_elements=[job_leases.c.name])
-            )
+            await _ensure_lease_row(conn, self._db, job.name)
             claimed = await conn.execute(
                 job_leases.update()
                 .where(job_leases.c.name == job.name)
@@ -127,4 +123,65 @@ class JobRunner:
                 .where(job_leases.c.name == job.name)
                 .where(job_leases.c.owner == self.owner)
                 .values(lease_until=None, last_run_at=self._clock(), last_result=handled)
+            )
+
+
+async def _ensure_lease_row(conn: AsyncConnection, db: Database, name: str) -> None:
+    insert = sqlite_insert if db.is_sqlite else postgresql_insert
+    await conn.execute(
+        insert(job_leases)
+        .values(name=name)
+        .on_conflict_do_nothing(index_elements=[job_leases.c.name])
+    )
+
+
+class Lease:
+    """Work that one node at a time does for as long as it keeps renewing (an
+    IMAP inbox's poller, say): a row in `job_leases` taken by compare-and-set
+    when it has no live lease or is already ours. A node that dies stops
+    renewing; once the lease has run out any other node takes the work over."""
+
+    def __init__(
+        self, db: Database, name: str, owner: str, length: timedelta, clock: Clock = utcnow
+    ) -> None:
+        self._db = db
+        self.name = name
+        self.owner = owner
+        self.length = length
+        self._clock = clock
+
+    @property
+    def renew_every(self) -> float:
+        return self.length.total_seconds() / 3
+
+    async def claim(self) -> bool:
+        """Take or renew the lease; False while another live owner holds it."""
+        now = self._clock()
+        async with self._db.write() as conn:
+            await _ensure_lease_row(conn, self._db, self.name)
+            claimed = await conn.execute(
+                job_leases.update()
+                .where(job_leases.c.name == self.name)
+                .where(
+                    sa.or_(
+                        job_leases.c.owner == self.owner,
+                        job_leases.c.lease_until.is_(None),
+                        job_leases.c.lease_until < now,
+                    )
+                )
+                .values(owner=self.owner, lease_until=now + self.length)
+            )
+            return claimed.rowcount == 1
+
+    async def release(self, handled: int | None = None) -> None:
+        """Let another node take the work at once (a clean stop)."""
+        values: dict[str, object] = {"lease_until": None}
+        if handled is not None:
+            values.update(last_run_at=self._clock(), last_result=handled)
+        async with self._db.write() as conn:
+            await conn.execute(
+                job_leases.update()
+                .where(job_leases.c.name == self.name)
+                .where(job_leases.c.owner == self.owner)
+                .values(values)
             )

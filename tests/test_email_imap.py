@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from channels.email.imap_lease import ImapLease
+from channels.email.imap_lease import imap_lease
 from channels.email.imap_poller import ImapPoller, ImapPollers, PollSettings
 from channels.email.parse import parse_email
 from hub.core import Hub
@@ -333,8 +333,8 @@ async def test_an_inbox_is_polled_by_one_worker_at_a_time(hub, dovecot):
     def clock() -> datetime:
         return now[0]
 
-    first = ImapLease(hub.db, inbox.id, "node-a", clock=clock)
-    second = ImapLease(hub.db, inbox.id, "node-b", clock=clock)
+    first = imap_lease(hub.db, inbox.id, "node-a", clock=clock)
+    second = imap_lease(hub.db, inbox.id, "node-b", clock=clock)
 
     assert await first.claim()
     assert not await second.claim()

@@ -1,7 +1,7 @@
 // Phone calls in the console: the screen pop on every page, and the live call log.
 // Remote text only ever goes in through textContent (el()).
 
-import { api, el, refreshTimes, timeEl, toast } from "./dom.js";
+import { api, el, refreshTimes, svgIcon, timeEl, toast } from "./dom.js";
 
 // Refetch the call log at most this often when many call events arrive at once.
 const LOG_REFRESH_MS = 300;
@@ -11,17 +11,7 @@ const PHONE_PATH =
 const ARROWS = { in: ["M16 2v6h6", "m22 2-6 6"], out: ["M22 8V2h-6", "m16 8 6-6"] };
 
 function phoneIcon(direction, className = "icon icon-sm") {
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("class", className);
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("width", "18");
-  svg.setAttribute("height", "18");
-  svg.setAttribute("fill", "none");
-  svg.setAttribute("stroke", "currentColor");
-  svg.setAttribute("stroke-width", "1.8");
-  svg.setAttribute("stroke-linecap", "round");
-  svg.setAttribute("stroke-linejoin", "round");
-  svg.setAttribute("aria-hidden", "true");
+  const svg = svgIcon(className);
   for (const d of [...(ARROWS[direction] || []), PHONE_PATH]) {
     const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
     path.setAttribute("d", d);

@@ -142,3 +142,19 @@ export function toast(message, kind = "error") {
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { node.hidden = true; }, 5000);
 }
+
+/** An empty 24×24 line icon in the console's style; callers add its shapes. */
+export function svgIcon(className) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", className);
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "18");
+  svg.setAttribute("height", "18");
+  svg.setAttribute("fill", "none");
+  svg.setAttribute("stroke", "currentColor");
+  svg.setAttribute("stroke-width", "1.8");
+  svg.setAttribute("stroke-linecap", "round");
+  svg.setAttribute("stroke-linejoin", "round");
+  svg.setAttribute("aria-hidden", "true");
+  return svg;
+}

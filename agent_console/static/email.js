@@ -1,7 +1,7 @@
 // Email messages in a thread (same markup as templates/email_macros.html), "Show original",
 // remote images on request, retrying a failed send, and files attached to a reply.
 
-import { api, csrfToken, el, timeEl, toast } from "./dom.js";
+import { api, csrfToken, el, svgIcon, timeEl, toast } from "./dom.js";
 
 // Mirrors agent_console/web.py (MAX_FILE_BYTES, MAX_FILES_BYTES, MAX_FILES): checked here
 // to say so before uploading, and again by the server.
@@ -22,17 +22,7 @@ const ICONS = {
 
 /** One of our own static icons (fixed markup, never remote data). */
 export function icon(name, cls = "icon icon-xs") {
-  const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("class", cls);
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("width", "18");
-  svg.setAttribute("height", "18");
-  svg.setAttribute("fill", "none");
-  svg.setAttribute("stroke", "currentColor");
-  svg.setAttribute("stroke-width", "1.8");
-  svg.setAttribute("stroke-linecap", "round");
-  svg.setAttribute("stroke-linejoin", "round");
-  svg.setAttribute("aria-hidden", "true");
+  const svg = svgIcon(cls);
   const parsed = new DOMParser().parseFromString(
     `<svg xmlns="${SVG_NS}">${(ICONS[name] || []).join("")}</svg>`,
     "image/svg+xml",

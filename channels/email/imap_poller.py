@@ -1,6 +1,6 @@
 """IMAP polling: mail in an inbox's IMAP folder becomes tickets.
 
-For each IMAP-enabled inbox one task (on one node: see imap_lease.py) connects,
+For each IMAP-enabled inbox one task (on one node: see imap_lease.py and hub.jobs.Lease) connects,
 logs in, SELECTs the folder and fetches every message above the last UID it
 stored, in UID order and in bounded batches, without marking it read
 (BODY.PEEK). Each message is parsed and stored by `hub.email.ingest`; only
@@ -53,7 +53,7 @@ from channels.email.imap_client import (
     ImapUnavailable,
     connect,
 )
-from channels.email.imap_lease import ImapLease
+from channels.email.imap_lease import imap_lease
 from hub.core import Hub
 from hub.email_inboxes import EmailInbox, MailServer
 from hub.email_models import Envelope, InboundEmail
@@ -130,7 +130,7 @@ class ImapPoller:
         self._hub = hub
         self.inbox_id = inbox_id
         self.settings = settings or PollSettings()
-        self.lease = ImapLease(hub.db, inbox_id, owner or new_owner())
+        self.lease = imap_lease(hub.db, inbox_id, owner or new_owner())
         self._parse = parse
         self._attempts: dict[tuple[int, int], int] = {}
         self._renewed_at = 0.0

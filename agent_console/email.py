@@ -164,7 +164,9 @@ def html_csp(ctx: Ctx, remote_images: bool) -> str:
         images = f"https: http: {images}"
     return (
         f"default-src 'none'; img-src {images}; style-src 'unsafe-inline'; "
-        "font-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+        "font-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'; "
+        # Opened on its own (not in the console's frame) it is still no page of ours.
+        "sandbox allow-popups allow-popups-to-escape-sandbox"
     )
 
 

@@ -281,6 +281,9 @@ async def test_the_html_route_has_its_own_csp_and_blocks_remote_images(
     csp = response.headers["content-security-policy"]
     assert "default-src 'none'" in csp
     assert "script-src" not in csp
+    # Opened directly rather than in the console's frame, it is still an opaque origin.
+    assert "sandbox allow-popups" in csp and "allow-scripts" not in csp
+    assert "allow-same-origin" not in csp
     img_src = re.search(r"img-src ([^;]+)", csp).group(1)  # type: ignore[union-attr]
     assert "https:" not in img_src.split() and "http:" not in img_src.split()
     assert img_src.split()[0] == "data:" and img_src.endswith("/console/attachments/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -55,6 +56,26 @@ async def _start_mail(hub: Hub) -> MailListener | None:
         return None
     log.info("Inbound mail: %s", listener.describe())
     return listener
+
+
+class _HideTokensInPaths(logging.Filter):
+    """Access-log lines name the path; the CTI webhook's and the email intake's
+    paths carry their secret token, which has no business in a log file."""
+
+    _TOKEN_PATH = re.compile(r"^(/voice/cti/|/email/inbound/)[^/?\s]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            hidden = self._TOKEN_PATH.sub(r"\1…", args[2])
+            if hidden != args[2]:
+                record.args = (*args[:2], hidden, *args[3:])
+        return True
+
+
+# One instance each: a logger keeps a filter once however many apps are made.
+_DENIAL_FALSE_ALARM = _DenialFalseAlarm()
+HIDE_TOKENS_IN_PATHS = _HideTokensInPaths()
 
 
 def create_app(
@@ -111,7 +132,8 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    logging.getLogger("uvicorn.error").addFilter(_DenialFalseAlarm())
+    logging.getLogger("uvicorn.error").addFilter(_DENIAL_FALSE_ALARM)
+    logging.getLogger("uvicorn.access").addFilter(HIDE_TOKENS_IN_PATHS)
     app.state.settings = settings
     if hub is not None:
         app.state.hub = hub

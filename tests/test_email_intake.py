@@ -273,3 +273,23 @@ async def test_a_store_failure_is_503_and_the_retry_is_stored_once(
     again = await client.post(url, content=raw, headers=RFC822)
     assert retried.json()["outcome"] == "new" and again.json()["outcome"] == "duplicate"
     assert await received_raw(hub, retried.json()["ticket"]) == raw  # one copy only
+
+
+def test_access_log_lines_do_not_show_intake_or_cti_tokens():
+    import logging
+
+    from hub.app import HIDE_TOKENS_IN_PATHS
+
+    for path in ("/email/inbound/s3cretTOKEN?x=1", "/voice/cti/s3cretTOKEN"):
+        record = logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            __file__,
+            1,
+            '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5000", "POST", path, "1.1", 200),
+            None,
+        )
+        assert HIDE_TOKENS_IN_PATHS.filter(record)
+        assert "s3cret" not in record.getMessage()
+        assert "POST /" in record.getMessage()

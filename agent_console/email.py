@@ -394,6 +394,8 @@ def _read_form(ctx: Ctx) -> tuple[dict[str, Any], dict[str, str], dict[str, str]
     passwords = {
         name: ctx.text(name, MAX_FIELD_CHARS) for name in ("smtp_password", "imap_password")
     }
+    for prefix in ("smtp", "imap"):
+        form[f"{prefix}_password_remove"] = _checked(ctx.data.get(f"{prefix}_password_remove"))
     errors: dict[str, str] = {}
     for name in ("smtp_port", "imap_port"):
         value = form[name].strip()
@@ -432,10 +434,12 @@ def _config(form: dict[str, Any], passwords: dict[str, str]) -> EmailInboxConfig
         smtp=server("smtp"),
         smtp_password=passwords["smtp_password"] or None,
         smtp_password_env=form["smtp_password_env"].strip() or None,
+        smtp_password_remove=form["smtp_password_remove"],
         imap_enabled=form["imap_enabled"],
         imap=server("imap"),
         imap_password=passwords["imap_password"] or None,
         imap_password_env=form["imap_password_env"].strip() or None,
+        imap_password_remove=form["imap_password_remove"],
         imap_folder=form["imap_folder"],
         signature=form["signature"],
         auto_ack=form["auto_ack"],

@@ -66,10 +66,12 @@ class EmailInboxConfig:
     smtp: MailServer = MailServer()
     smtp_password: str | None = None  # a new password; None keeps the old one
     smtp_password_env: str | None = None
+    smtp_password_remove: bool = False  # forget the stored one (no new one given)
     imap_enabled: bool = False
     imap: MailServer = MailServer(tls=TlsMode.TLS)
     imap_password: str | None = None
     imap_password_env: str | None = None
+    imap_password_remove: bool = False
     imap_folder: str = "INBOX"
     signature: str | None = None
     auto_ack: bool = False
@@ -218,8 +220,12 @@ class EmailInboxService:
             ):
                 # Another mailbox: start over (its UIDs mean nothing here).
                 values.update(imap_uidvalidity=None, imap_last_uid=0, imap_error=None)
+            removed = {
+                "smtp_password": config.smtp_password_remove,
+                "imap_password": config.imap_password_remove,
+            }
             for key in ("smtp_password", "imap_password"):
-                if values[key] is None:
+                if values[key] is None and not removed[key]:
                     values[key] = current._mapping[key]
             await conn.execute(
                 email_inboxes.update().where(email_inboxes.c.inbox_id == inbox_id).values(values)

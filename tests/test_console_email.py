@@ -200,6 +200,14 @@ async def test_editing_keeps_the_stored_password_when_left_empty(
     assert env.status_code == 303
     page = await as_admin.http.get(f"/console/email-inboxes/{inbox.id}")
     assert "from $SHOP_SMTP_PASSWORD" in page.text
+    assert 'name="smtp_password_remove"' in page.text
+    removed = await as_admin.post_form(
+        f"/console/email-inboxes/{inbox.id}", _form(smtp_password_remove="1")
+    )
+    assert removed.status_code == 303
+    assert (await hub.email_inboxes.get(inbox.id)).smtp.password_ref is None
+    page = await as_admin.http.get(f"/console/email-inboxes/{inbox.id}")
+    assert 'name="smtp_password_remove"' not in page.text  # nothing left to remove
 
 
 async def test_imap_state_shows_last_check_and_error(

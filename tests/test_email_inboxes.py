@@ -36,6 +36,23 @@ async def test_a_typed_password_is_stored_sealed_and_kept_on_edit(hub: Hub):
     assert await hub.email_inboxes.by_intake_token(token + "x") is None
 
 
+async def test_a_stored_password_can_be_removed(hub: Hub, monkeypatch):
+    monkeypatch.setenv("SHOP_SMTP_PASSWORD", "from-env")
+    config = EmailInboxConfig(
+        name="S", address="a@shop.test", smtp_password_env="SHOP_SMTP_PASSWORD"
+    )
+    inbox, _ = await hub.email_inboxes.create(config)
+    kept = await hub.email_inboxes.update(
+        inbox.id, EmailInboxConfig(name="S", address="a@shop.test")
+    )
+    assert kept.smtp.password_ref == "env:SHOP_SMTP_PASSWORD"
+    removed = await hub.email_inboxes.update(
+        inbox.id, EmailInboxConfig(name="S", address="a@shop.test", smtp_password_remove=True)
+    )
+    assert removed.smtp.password_ref is None
+    assert hub.email_inboxes.password(removed.smtp) is None
+
+
 async def test_a_password_can_come_from_the_environment(hub: Hub, monkeypatch):
     monkeypatch.setenv("SHOP_SMTP_PASSWORD", "from-env")
     inbox, _ = await hub.email_inboxes.create(

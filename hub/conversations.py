@@ -353,7 +353,7 @@ class ConversationService:
         self._wake.set()
         writer, self._writer = self._writer, None
         if writer is not None:
-            await writer
+            await asyncio.wait([writer])  # its own failure was logged; not ours to raise
         while self._queue:  # only if the writer died: nobody will store these
             _fail(self._queue.popleft(), Unavailable("The hub stopped; nothing was stored."))
 

@@ -4,11 +4,20 @@ Every change runs in one transaction; its events go out after the commit.
 Messages are numbered per conversation (`seq` 1, 2, 3 …) by incrementing the
 conversation row's counter inside the same transaction, which serializes
 writers to one conversation on every engine and leaves no gaps.
+
+Web chat messages from visitors (`ingest`) are stored by group commit: callers
+queue, one writer task stores everything queued in one transaction with a
+savepoint per message (a bad message rolls back alone), and each caller hears
+back only after that transaction has committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -20,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import events
 from hub.bus import EventBus
-from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hub.models import (
     Agent,
     AuthorType,
@@ -49,6 +58,10 @@ from storage.tables import (
 )
 
 MAX_INBOUND_CHARS = 5000
+# Visitor messages stored per write transaction at most (group commit). A batch
+# is whatever queued while the previous transaction ran, so a lone message goes
+# at once; the cap bounds how long the first caller of a full batch waits.
+INGEST_BATCH_MAX = 200
 MAX_REPLY_CHARS = 20000
 PREVIEW_CHARS = 140
 DEFAULT_PAGE = 200
@@ -156,6 +169,74 @@ def _message(row: sa.Row) -> Message:
 
 _PUBLIC_KINDS = (Kind.TEXT.value,)
 
+# The statements of web chat's hot path, built once (building a Select per call
+# cost about a third of ingest's CPU). Parameters are named b_* because
+# SQLAlchemy reserves column names as parameter names in INSERT and UPDATE.
+_theirs = conversations.alias("theirs")
+_target_id = sa.func.coalesce(
+    sa.bindparam("b_conversation_id", type_=sa.Integer),
+    sa.select(_theirs.c.id)
+    .where(_theirs.c.visitor_id == visitors.c.id)
+    .order_by(_theirs.c.id.desc())
+    .limit(1)
+    .correlate(visitors)
+    .scalar_subquery(),
+)
+_earlier_seq = (
+    sa.select(messages.c.seq)
+    .where(messages.c.conversation_id == conversations.c.id)
+    .where(messages.c.client_id == sa.bindparam("b_client_id", type_=sa.String))
+    .correlate(conversations)
+    .scalar_subquery()
+)
+# The visitor's contact, and the conversation the message goes to (the one
+# named, else the visitor's latest; none for a first message) with what a
+# Conversation shows besides its own columns, and the seq of an earlier message
+# with the same client id: one query.
+_VISITOR_AND_TARGET = (
+    sa.select(
+        visitors.c.contact_id,
+        visitors.c.inbox_id,
+        conversations.c.id.label("conversation_id"),
+        conversations.c.status,
+        conversations.c.visitor_id.label("owner"),
+        conversations.c.contact_id.label("conversation_contact_id"),
+        conversations.c.assignee_id,
+        inboxes.c.name.label("inbox_name"),
+        inboxes.c.channel.label("channel"),
+        contacts.c.name.label("contact_name"),
+        contacts.c.email.label("contact_email"),
+        contacts.c.phone.label("contact_phone"),
+        _assignees.c.name.label("assignee_name"),
+        _earlier_seq.label("earlier_seq"),
+    )
+    .select_from(
+        visitors.outerjoin(conversations, conversations.c.id == _target_id)
+        .outerjoin(inboxes, inboxes.c.id == conversations.c.inbox_id)
+        .outerjoin(contacts, contacts.c.id == conversations.c.contact_id)
+        .outerjoin(_assignees, _assignees.c.id == conversations.c.assignee_id)
+    )
+    .where(visitors.c.id == sa.bindparam("b_visitor_id"))
+)
+# A visitor's message: next seq, reopened, previewed; returns the whole row.
+_APPEND_VISITOR_MESSAGE = (
+    conversations.update()
+    .where(conversations.c.id == sa.bindparam("b_conversation_id"))
+    .values(
+        last_seq=conversations.c.last_seq + 1,
+        last_in_seq=conversations.c.last_seq + 1,
+        last_activity_at=sa.bindparam("b_now"),
+        preview=sa.bindparam("b_preview"),
+        status=Status.OPEN.value,
+        snoozed_until=None,
+        resolved_at=None,
+    )
+    .returning(*conversations.c)
+)
+_INSERT_MESSAGE = messages.insert()
+
+log = logging.getLogger(__name__)
+
 
 def _contact_values(details: ContactDetails | None) -> dict[str, Any]:
     """Validated contact fields a visitor typed (the away form), before any write."""
@@ -167,6 +248,57 @@ def _contact_values(details: ContactDetails | None) -> dict[str, Any]:
     if details.email:
         values["email"] = clean_email(details.email)
     return values
+
+
+@dataclass
+class _Stored:
+    """A visitor message stored inside the writer's transaction, not yet committed."""
+
+    posted: Posted
+    opener: Message | None = None  # the campaign message that opened the conversation
+    changed: bool = False  # opened or reopened: the conversation's event goes out too
+
+
+@dataclass
+class _Queued:
+    """A validated visitor message waiting for the writer, and its caller's future."""
+
+    inbound: Inbound
+    text: str
+    contact_values: dict[str, Any]
+    future: asyncio.Future[Posted]
+    stored: _Stored | None = None
+    error: BaseException | None = None
+
+
+async def _savepoints(
+    conn: AsyncConnection, is_sqlite: bool
+) -> Callable[[], AbstractAsyncContextManager[Any]]:
+    """Savepoints for the messages of a batch. On SQLite they go straight to
+    aiosqlite (one hop each instead of SQLAlchemy's two, saving about 0.8 ms a
+    message); the transaction around them is SQLAlchemy's, on the same
+    connection, and every savepoint is released or rolled back before the next."""
+    if not is_sqlite:
+        return conn.begin_nested
+    driver = (await conn.get_raw_connection()).driver_connection
+
+    @asynccontextmanager
+    async def savepoint() -> AsyncIterator[None]:
+        await driver.execute("SAVEPOINT ingest")
+        try:
+            yield
+        except BaseException:
+            await driver.execute("ROLLBACK TO ingest")
+            await driver.execute("RELEASE ingest")
+            raise
+        await driver.execute("RELEASE ingest")
+
+    return savepoint
+
+
+def _fail(queued: _Queued, error: BaseException) -> None:
+    if not queued.future.done():
+        queued.future.set_exception(error)
 
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -187,94 +319,267 @@ class ConversationService:
         # Run inside the transaction of a chat message that carries the away
         # form's email address (email continues the conversation).
         self.away_form_hooks: list[Callable[[AsyncConnection, Conversation], Awaitable[None]]] = []
+        # Group commit for web chat: callers queue, one writer task stores.
+        self._queue: deque[_Queued] = deque()
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
 
     # ---- incoming -------------------------------------------------------
 
     async def ingest(self, inbound: Inbound) -> Posted:
-        """Store one inbound message from a visitor; publish after commit."""
+        """Store one inbound message from a visitor; publish after commit.
+
+        Validated here, then queued for the writer, which stores it with every
+        other message that queued meanwhile in one transaction (group commit) and
+        resolves this call only after that transaction has committed.
+        """
         text = clean_text(inbound.text, MAX_INBOUND_CHARS)
         if inbound.visitor_id is None:
             raise InvalidInput("inbound web chat message without a visitor")
         contact_values = _contact_values(inbound.contact)
-        async with self._db.write() as conn:
-            visitor_row = await self._visitor_and_target(conn, inbound)
-            conversation_id = visitor_row.conversation_id
-            before = visitor_row.status
-            if contact_values:
-                await conn.execute(
-                    contacts.update()
-                    .where(contacts.c.id == visitor_row.contact_id)
-                    .values(contact_values)
-                )
-            campaign = await self._answered_campaign(conn, inbound, conversation_id)
-            if campaign is not None:
-                conversation_id = None  # a campaign reply starts its own conversation
-            opened = conversation_id is None
-            opener: Message | None = None
-            if conversation_id is None:
-                conversation_id = await self._open(
-                    conn,
-                    inbound.inbox_id,
-                    visitor_row.contact_id,
-                    inbound.visitor_id,
-                    campaign_id=campaign.id if campaign else None,
-                )
-                if campaign is not None:
-                    opener = await self._open_with_campaign(
-                        conn, conversation_id, campaign, inbound.visitor_id
-                    )
-            elif inbound.client_id is not None:
-                earlier = await self._by_client_id(conn, conversation_id, inbound.client_id)
-                if earlier is not None:
-                    return Posted(earlier, await self._get(conn, conversation_id), duplicate=True)
-            message = await self._append(
-                conn,
-                conversation_id,
-                direction=Direction.IN,
-                kind=Kind.TEXT,
-                author_type=AuthorType.VISITOR,
-                author_id=None,
-                text=text,
-                client_id=inbound.client_id,
-                extra={"status": Status.OPEN.value, "snoozed_until": None, "resolved_at": None},
-            )
-            conversation = await self._get(conn, conversation_id)
-            if contact_values.get("email"):
-                for hook in self.away_form_hooks:
-                    await hook(conn, conversation)
-        if opener is not None:
-            await self._publish_message(conversation, opener)
-        await self._publish_message(conversation, message)
-        if opened or before != Status.OPEN.value:
+        if self._closed:
+            raise Unavailable("The hub is stopping; nothing was stored. Send again.")
+        queued = _Queued(inbound, text, contact_values, asyncio.get_running_loop().create_future())
+        self._queue.append(queued)
+        self._wake.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_loop(), name="chat-ingest-writer")
+        return await queued.future
+
+    async def close(self) -> None:
+        """Refuse new messages, store those already queued, and stop the writer."""
+        self._closed = True
+        self._wake.set()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.wait([writer])  # its own failure was logged; not ours to raise
+        while self._queue:  # only if the writer died: nobody will store these
+            _fail(self._queue.popleft(), Unavailable("The hub stopped; nothing was stored."))
+
+    async def _write_loop(self) -> None:
+        """The one writer: each turn takes what queued while the last one ran."""
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                if self._closed:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            try:
+                await self._write_batch(batch)
+            except asyncio.CancelledError:
+                for queued in batch:
+                    _fail(queued, Unavailable("The hub stopped; nothing was stored."))
+                raise
+            except Exception as exc:  # a bug: the writer must go on serving
+                log.exception("chat ingest batch of %d failed", len(batch))
+                for queued in batch:
+                    _fail(queued, exc)
+
+    def _take_batch(self) -> list[_Queued]:
+        batch: list[_Queued] = []
+        while self._queue and len(batch) < INGEST_BATCH_MAX:
+            queued = self._queue.popleft()
+            if not queued.future.done():  # its caller gave up before it was stored
+                batch.append(queued)
+        return batch
+
+    async def _write_batch(self, batch: list[_Queued]) -> None:
+        """One transaction, a savepoint per message (a bad one rolls back alone);
+        after the commit, each message's events and then its caller's answer."""
+        if not self._db.is_sqlite:
+            # Several nodes write at once: take row locks in one order (by
+            # visitor; a visitor's own messages keep theirs) so two batches
+            # cannot deadlock on each other's conversations.
+            batch = sorted(batch, key=lambda queued: queued.inbound.visitor_id or "")
+        try:
+            async with self._db.write() as conn:
+                savepoint = await _savepoints(conn, self._db.is_sqlite)
+                for queued in batch:
+                    try:
+                        async with savepoint():
+                            queued.stored = await self._store_inbound(conn, queued)
+                    except Exception as exc:
+                        queued.error = exc
+        except Exception as exc:  # the commit (or the connection) failed: nothing stored
+            for queued in batch:
+                _fail(queued, exc)
+            return
+        for queued in batch:
+            if queued.stored is None:
+                _fail(queued, queued.error or Unavailable("The message was not stored."))
+                continue
+            try:
+                await self._publish_stored(queued.stored)
+            except Exception as exc:
+                _fail(queued, exc)
+                continue
+            if not queued.future.done():
+                queued.future.set_result(queued.stored.posted)
+
+    async def _publish_stored(self, stored: _Stored) -> None:
+        if stored.posted.duplicate:
+            return
+        conversation = stored.posted.conversation
+        if stored.opener is not None:
+            await self._publish_message(conversation, stored.opener)
+        await self._publish_message(conversation, stored.posted.message)
+        if stored.changed:
             await self._publish_conversation(conversation, to_visitor=True)
-        return Posted(message, conversation)
+
+    async def _store_inbound(self, conn: AsyncConnection, queued: _Queued) -> _Stored:
+        """Store one visitor message inside the writer's transaction."""
+        inbound, text, contact_values = queued.inbound, queued.text, queued.contact_values
+        assert inbound.visitor_id is not None  # checked by ingest
+        visitor_row = await self._visitor_and_target(conn, inbound)
+        conversation_id = visitor_row.conversation_id
+        before = visitor_row.status
+        if (
+            conversation_id is not None
+            and not contact_values
+            and inbound.campaign_id is None
+            and visitor_row.earlier_seq is None
+        ):
+            return await self._append_to_going(conn, visitor_row, inbound, text)
+        if contact_values:
+            await conn.execute(
+                contacts.update()
+                .where(contacts.c.id == visitor_row.contact_id)
+                .values(contact_values)
+            )
+        campaign = await self._answered_campaign(conn, inbound, conversation_id)
+        if campaign is not None:
+            conversation_id = None  # a campaign reply starts its own conversation
+        opened = conversation_id is None
+        opener: Message | None = None
+        if conversation_id is None:
+            conversation_id = await self._open(
+                conn,
+                inbound.inbox_id,
+                visitor_row.contact_id,
+                inbound.visitor_id,
+                campaign_id=campaign.id if campaign else None,
+            )
+            if campaign is not None:
+                opener = await self._open_with_campaign(
+                    conn, conversation_id, campaign, inbound.visitor_id
+                )
+        elif inbound.client_id is not None and visitor_row.earlier_seq is not None:
+            earlier = await self._by_client_id(conn, conversation_id, inbound.client_id)
+            if earlier is not None:
+                current = await self._get(conn, conversation_id)
+                return _Stored(Posted(earlier, current, duplicate=True))
+        message = await self._append(
+            conn,
+            conversation_id,
+            direction=Direction.IN,
+            kind=Kind.TEXT,
+            author_type=AuthorType.VISITOR,
+            author_id=None,
+            text=text,
+            client_id=inbound.client_id,
+            extra={"status": Status.OPEN.value, "snoozed_until": None, "resolved_at": None},
+        )
+        conversation = await self._get(conn, conversation_id)
+        if contact_values.get("email"):
+            for hook in self.away_form_hooks:
+                await hook(conn, conversation)
+        return _Stored(
+            Posted(message, conversation),
+            opener=opener,
+            changed=opened or before != Status.OPEN.value,
+        )
+
+    async def _append_to_going(
+        self, conn: AsyncConnection, target: sa.Row, inbound: Inbound, text: str
+    ) -> _Stored:
+        """The common case: a new message in the visitor's conversation, in two
+        statements. The names a Conversation shows come from `target` (read in
+        this transaction), unless its contact or assignee changed in between
+        (another node on PostgreSQL): then the conversation is read again."""
+        now = utcnow()
+        row = (
+            await conn.execute(
+                _APPEND_VISITOR_MESSAGE,
+                {
+                    "b_conversation_id": target.conversation_id,
+                    "b_now": now,
+                    "b_preview": text[:PREVIEW_CHARS],
+                },
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no conversation {target.conversation_id}")
+        await conn.execute(
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": row.id,
+                "seq": row.last_seq,
+                "direction": Direction.IN.value,
+                "kind": Kind.TEXT.value,
+                "author_type": AuthorType.VISITOR.value,
+                "author_id": None,
+                "text": text,
+                "client_id": inbound.client_id,
+                "created_at": now,
+            },
+        )
+        message = Message(
+            conversation_id=row.id,
+            seq=row.last_seq,
+            direction=Direction.IN,
+            kind=Kind.TEXT,
+            author_type=AuthorType.VISITOR,
+            author_id=None,
+            author_name=None,
+            text=text,
+            client_id=inbound.client_id,
+            created_at=now,
+        )
+        if (
+            row.contact_id != target.conversation_contact_id
+            or row.assignee_id != target.assignee_id
+        ):
+            conversation = await self._get(conn, row.id)
+            return _Stored(
+                Posted(message, conversation), changed=target.status != Status.OPEN.value
+            )
+        conversation = Conversation(
+            id=row.id,
+            inbox_id=row.inbox_id,
+            inbox_name=target.inbox_name,
+            contact_id=row.contact_id,
+            contact_name=target.contact_name,
+            contact_email=target.contact_email,
+            visitor_id=row.visitor_id,
+            status=Status(row.status),
+            assignee_id=row.assignee_id,
+            assignee_name=target.assignee_name,
+            last_seq=row.last_seq,
+            visitor_read_seq=row.visitor_read_seq,
+            preview=row.preview,
+            created_at=row.created_at,
+            last_activity_at=row.last_activity_at,
+            call_back=bool(row.call_back),
+            contact_phone=target.contact_phone,
+            channel=Channel(target.channel),
+            subject=row.subject,
+        )
+        return _Stored(Posted(message, conversation), changed=target.status != Status.OPEN.value)
 
     async def _visitor_and_target(self, conn: AsyncConnection, inbound: Inbound) -> sa.Row:
         """The visitor's contact, and the conversation the message goes to with its
         status (None for a first message), in one query: the hot path of web chat."""
-        if inbound.conversation_id is not None:
-            target = sa.literal(inbound.conversation_id)
-        else:
-            theirs = conversations.alias("theirs")
-            target = (
-                sa.select(theirs.c.id)
-                .where(theirs.c.visitor_id == visitors.c.id)
-                .order_by(theirs.c.id.desc())
-                .limit(1)
-                .correlate(visitors)
-                .scalar_subquery()
-            )
         row = (
             await conn.execute(
-                sa.select(
-                    visitors.c.contact_id,
-                    visitors.c.inbox_id,
-                    conversations.c.id.label("conversation_id"),
-                    conversations.c.status,
-                    conversations.c.visitor_id.label("owner"),
-                )
-                .select_from(visitors.outerjoin(conversations, conversations.c.id == target))
-                .where(visitors.c.id == inbound.visitor_id)
+                _VISITOR_AND_TARGET,
+                {
+                    "b_visitor_id": inbound.visitor_id,
+                    "b_conversation_id": inbound.conversation_id,
+                    "b_client_id": inbound.client_id,
+                },
             )
         ).first()
         if row is None or row.inbox_id != inbound.inbox_id:

@@ -100,6 +100,7 @@ class Hub:
         return hub
 
     async def stop(self) -> None:
+        await self.conversations.close()  # stores what is queued, then its writer ends
         await self.presence.stop()
         await self.visitor_presence.close()
         await self.limits.close()

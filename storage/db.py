@@ -48,7 +48,13 @@ class Database:
             except BaseException:
                 await conn.rollback()
                 raise
-            await conn.commit()
+            try:
+                await conn.commit()
+            except BaseException:
+                # A COMMIT that failed (SQLITE_BUSY, an I/O error) can leave the
+                # transaction open: never hand that connection to the next caller.
+                await conn.invalidate()
+                raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

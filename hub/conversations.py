@@ -98,18 +98,21 @@ def _conversation_query() -> sa.Select:
     )
 
 
-def _conversation(row: sa.Row, unread: int = 0) -> Conversation:
+def _conversation(row: sa.Row, unread: int = 0, names: sa.Row | None = None) -> Conversation:
+    """A conversation from its row; `names` (inbox, contact, assignee, channel) may
+    come from another row when `row` is the bare table row (UPDATE … RETURNING)."""
+    names = row if names is None else names
     return Conversation(
         id=row.id,
         inbox_id=row.inbox_id,
-        inbox_name=row.inbox_name,
+        inbox_name=names.inbox_name,
         contact_id=row.contact_id,
-        contact_name=row.contact_name,
-        contact_email=row.contact_email,
+        contact_name=names.contact_name,
+        contact_email=names.contact_email,
         visitor_id=row.visitor_id,
         status=Status(row.status),
         assignee_id=row.assignee_id,
-        assignee_name=row.assignee_name,
+        assignee_name=names.assignee_name,
         last_seq=row.last_seq,
         visitor_read_seq=row.visitor_read_seq,
         preview=row.preview,
@@ -117,8 +120,8 @@ def _conversation(row: sa.Row, unread: int = 0) -> Conversation:
         last_activity_at=row.last_activity_at,
         unread=unread,
         call_back=bool(row.call_back),
-        contact_phone=row.contact_phone,
-        channel=Channel(row.channel),
+        contact_phone=names.contact_phone,
+        channel=Channel(names.channel),
         subject=row.subject,
     )
 
@@ -546,27 +549,7 @@ class ConversationService:
             return _Stored(
                 Posted(message, conversation), changed=target.status != Status.OPEN.value
             )
-        conversation = Conversation(
-            id=row.id,
-            inbox_id=row.inbox_id,
-            inbox_name=target.inbox_name,
-            contact_id=row.contact_id,
-            contact_name=target.contact_name,
-            contact_email=target.contact_email,
-            visitor_id=row.visitor_id,
-            status=Status(row.status),
-            assignee_id=row.assignee_id,
-            assignee_name=target.assignee_name,
-            last_seq=row.last_seq,
-            visitor_read_seq=row.visitor_read_seq,
-            preview=row.preview,
-            created_at=row.created_at,
-            last_activity_at=row.last_activity_at,
-            call_back=bool(row.call_back),
-            contact_phone=target.contact_phone,
-            channel=Channel(target.channel),
-            subject=row.subject,
-        )
+        conversation = _conversation(row, names=target)
         return _Stored(Posted(message, conversation), changed=target.status != Status.OPEN.value)
 
     async def _visitor_and_target(self, conn: AsyncConnection, inbound: Inbound) -> sa.Row:

@@ -58,6 +58,7 @@ from storage.tables import (
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 100_000
+MAX_ID = 2**31 - 1  # the store's integer keys
 MAX_HTML_CHARS = 1_000_000
 MAX_PARTICIPANTS = 20
 # At most this many acknowledgements to one contact per hour: two auto-responders
@@ -309,8 +310,8 @@ class EmailTicketService:
             )
             if found is not None:
                 return found
-        match = _TICKET_IN_SUBJECT.search(email.subject or "")
-        if match and email.sender is not None:
+        ticket = _ticket_in_subject(email.subject)
+        if ticket is not None and email.sender is not None:
             row = (
                 await conn.execute(
                     sa.select(email_threads.c.participants, contacts.c.email)
@@ -319,14 +320,14 @@ class EmailTicketService:
                             conversations, conversations.c.id == email_threads.c.conversation_id
                         ).join(contacts, contacts.c.id == conversations.c.contact_id)
                     )
-                    .where(email_threads.c.conversation_id == int(match.group(1)))
+                    .where(email_threads.c.conversation_id == ticket)
                     .where(email_threads.c.email_inbox_id == inbox.id)
                 )
             ).first()
             if row is not None and (
                 email.sender.email in (row.participants or []) or email.sender.email == row.email
             ):
-                return int(match.group(1))
+                return ticket
         return None
 
     async def _contact_for(self, conn: AsyncConnection, email: InboundEmail) -> int:
@@ -921,6 +922,15 @@ class EmailTicketService:
                 )
             ).all()
         return {row.content_id: row.id for row in rows}
+
+
+def _ticket_in_subject(subject: str | None) -> int | None:
+    """The first `[#1234]` that can be a conversation id (a 32-bit key, above 0)."""
+    for match in _TICKET_IN_SUBJECT.finditer(subject or ""):
+        number = int(match.group(1))
+        if 0 < number <= MAX_ID:
+            return number
+    return None
 
 
 def _safe(value: str | None, cap: int) -> str | None:

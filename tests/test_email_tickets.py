@@ -406,3 +406,10 @@ async def test_without_a_from_header_the_envelope_sender_is_the_contact(hub: Hub
     assert (await hub.email.thread(result.conversation_id))["participants"] == [
         "bob@customer.test"
     ]
+
+
+async def test_a_ticket_token_beyond_any_id_opens_a_new_ticket(hub: Hub):
+    inbox = await make_email_inbox(hub)
+    # 10 digits do not fit PostgreSQL's integer: the lookup must not even be tried.
+    result = await hub.email.ingest(inbox, inbound("hi", subject="Re: [#9999999999] [#0]"))
+    assert result.outcome == "new"

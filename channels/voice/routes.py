@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+import hub.route_ids  # noqa: F401 - registers {name:id}
 from channels.voice import cti, provider
 from hub.core import Hub
 from hub.errors import InvalidInput
@@ -201,5 +202,5 @@ async def provider_callback(
 
 routes = [
     Route("/voice/cti/{token}", cti_webhook, methods=["POST"]),
-    Route("/voice/provider/{inbox_id:int}", provider_callback, methods=["POST"]),
+    Route("/voice/provider/{inbox_id:id}", provider_callback, methods=["POST"]),
 ]

@@ -55,8 +55,8 @@ FRAMES_PER_SECOND = 10
 # checked as they come).
 AGENT_RECHECK_SECONDS = 30
 
-# Ids and seqs fit a 64-bit column; larger numbers are nonsense, not lookups.
-MAX_ID = 2**53
+# Ids and seqs are the store's 32-bit integers; larger ones would fail in the store.
+MAX_ID = 2**31 - 1
 
 CLOSE_DROPPED = 4000
 CLOSE_UNAUTHENTICATED = 4401

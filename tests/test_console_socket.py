@@ -196,6 +196,7 @@ async def test_ping_is_answered_with_pong(live_server: LiveServer, as_agent: Con
         ('{"type": "read", "conversation_id": 999, "seq": 1}', "not_found"),
         ('{"type": "read", "conversation_id": 1, "seq": -4}', "invalid"),
         ('{"type": "read", "conversation_id": 1e400, "seq": 1}', "invalid"),
+        ('{"type": "read", "conversation_id": 4294967296, "seq": 1}', "invalid"),
     ],
     ids=[
         "not-json",
@@ -210,6 +211,7 @@ async def test_ping_is_answered_with_pong(live_server: LiveServer, as_agent: Con
         "read-unknown-conversation",
         "read-negative-seq",
         "read-huge-id",
+        "read-id-beyond-the-store",
     ],
 )
 async def test_malformed_frames_get_an_error_and_the_socket_survives(

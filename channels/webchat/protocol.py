@@ -105,11 +105,15 @@ def decode(text: str) -> dict[str, Any]:
     return frame
 
 
+# Conversation ids and seqs are the store's 32-bit integers.
+MAX_INT = 2**31 - 1
+
+
 def _int(frame: dict[str, Any], name: str, default: int | None = None) -> int | None:
     value = frame.get(name, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 2**53:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > MAX_INT:
         raise ProtocolError("invalid", f"{name} must be a non-negative integer.")
     return value
 

@@ -375,9 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("migrate", help="create or upgrade the database schema")
     worker = commands.add_parser(
-        "worker", help="run background jobs (snooze wake-ups, …); safe to run on several machines"
+        "worker",
+        help="run background jobs, the email outbox and IMAP polling; safe on several machines",
     )
-    worker.add_argument("--once", action="store_true", help="run the due jobs once and exit")
+    worker.add_argument(
+        "--once",
+        action="store_true",
+        help="run the due jobs, send the due mail, poll IMAP once, and exit",
+    )
     move = commands.add_parser(
         "migrate-store",
         help="copy every row into another (empty) database, e.g. SQLite to PostgreSQL",
@@ -388,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
         "cleanup", help="delete page views older than HUB_PAGEVIEW_RETENTION_DAYS (default 90)"
     )
     commands.add_parser(
-        "bootstrap", help="create the first admin (printing its password) and the demo site"
+        "bootstrap",
+        help="create the first admin (printing its password), the demo site and demo email inbox",
     )
     calls = commands.add_parser(
         "import-calls",

@@ -33,6 +33,7 @@ from hub.email_inboxes import EmailInbox, EmailInboxConfig, MailServer
 from hub.email_models import Attachment, TlsMode
 from hub.email_tickets import EmailDetails
 from hub.errors import InvalidInput, NotFound
+from hub.filenames import make_safe_filename
 from hub.mail_secrets import MailSecrets
 from hub.models import Channel, Conversation
 
@@ -57,7 +58,6 @@ VIEWABLE_TYPES = frozenset(
 DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 MAX_FILENAME_CHARS = 200
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
-_UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]+')
 # `src="cid:…"` in sanitized HTML (quoted or not).
 _CID_SRC = re.compile(r"""(\bsrc\s*=\s*["']?)cid:([^"'\s>]+)""", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
@@ -78,20 +78,6 @@ ACK_PLACEHOLDERS = (
 # ---- files ---------------------------------------------------------------------------
 
 
-def safe_filename(name: str | None, fallback: str = "attachment") -> str:
-    """A file name without a path, control or shell characters, at most 200 characters."""
-    text = unicodedata.normalize("NFC", name or "")
-    text = re.split(r"[\\/]", text)[-1]
-    text = _UNSAFE_NAME.sub("_", text).strip(" .")
-    if len(text) > MAX_FILENAME_CHARS:
-        stem, dot, ext = text.rpartition(".")
-        if dot and 0 < len(ext) <= 10:
-            text = stem[: MAX_FILENAME_CHARS - len(ext) - 1] + "." + ext
-        else:
-            text = text[:MAX_FILENAME_CHARS]
-    return text or fallback
-
-
 def _clean_content_type(value: str | None) -> str:
     text = (value or "").split(";")[0].strip().lower()
     return text if _CONTENT_TYPE.match(text) else "application/octet-stream"
@@ -99,14 +85,17 @@ def _clean_content_type(value: str | None) -> str:
 
 async def attachments_from(files: list[UploadFile]) -> list[Attachment]:
     """Uploaded files (already held to the size limits) as attachments to send."""
-    return [
-        Attachment(
-            filename=safe_filename(upload.filename),
-            content_type=_clean_content_type(upload.content_type),
-            data=await upload.read(),
+    attachments = []
+    for number, upload in enumerate(files, 1):
+        content_type = _clean_content_type(upload.content_type)
+        attachments.append(
+            Attachment(
+                filename=make_safe_filename(upload.filename, content_type, number),
+                content_type=content_type,
+                data=await upload.read(),
+            )
         )
-        for upload in files
-    ]
+    return attachments
 
 
 def content_disposition(filename: str) -> str:
@@ -142,8 +131,11 @@ def _id(ctx: Ctx, name: str) -> int:
 
 @console_endpoint()
 async def attachment(ctx: Ctx) -> Response:
-    _conversation_id, file = await ctx.hub.email.attachment(_id(ctx, "attachment_id"))
-    return download(file.data, safe_filename(file.filename), file.content_type)
+    attachment_id = _id(ctx, "attachment_id")
+    _conversation_id, file = await ctx.hub.email.attachment(attachment_id)
+    # Made safe on the way in too; again here, whatever put the row there.
+    name = make_safe_filename(file.filename, file.content_type, attachment_id)
+    return download(file.data, name, file.content_type)
 
 
 @console_endpoint()

@@ -499,11 +499,11 @@ async def test_a_reply_with_attachments_is_queued_with_safe_names(
     details = (await hub.email.details(ticket))[seq]
     assert details.state is OutboxState.QUEUED
     assert [(f["filename"], f["content_type"]) for f in details.attachments] == [
-        ("re_port_1.txt", "text/plain"),
+        ("report1.txt", "text/plain"),
         ("photo.png", "image/png"),
     ]
     raw = (await hub.email.raw(details.id))[1]
-    assert b"re_port_1.txt" in raw and b"photo.png" in raw
+    assert b"report1.txt" in raw and b"photo.png" in raw
 
 
 async def test_a_plain_form_reply_with_a_file_works_without_javascript(

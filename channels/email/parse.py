@@ -30,10 +30,10 @@ from html import escape
 from typing import TypeVar
 
 from hub.email_models import Address, Attachment, InboundEmail
+from hub.filenames import make_safe_filename
 
 from .bounces import find_bounce
 from .charsets import clean_text, decode_bytes, decode_header_text
-from .filenames import make_safe_filename
 from .headers import (
     display_headers,
     first_text,

@@ -7,7 +7,9 @@ Handshake: the socket is accepted, then closed at once with
 
 Hub → console: `{"type": "ready", "agent": {...}}` once subscribed, then every
 event of the `agents` and `visitors` channels and of this agent's own channel
-(a ringing call's screen pop) as published (already JSON, serialized once):
+(a ringing call's screen pop) as published (already JSON, serialized once;
+events published together — a group commit's messages — come as one
+`{"type": "batch", "events": [...]}` frame, in order):
 live visitors send `visitor` (a snapshot, with the new `page_view` if any) and
 `visitor_left`.
 If the console falls too far behind the bus drops it and the socket closes
@@ -35,11 +37,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agent_console import auth
 from hub import events
-from hub.bus import SUBSCRIBER_QUEUE_SIZE, SubscriberDropped, Subscription
+from hub.bus import SUBSCRIBER_QUEUE_SIZE, SubscriberDropped, Subscription, batch_frame
 from hub.core import Hub
 from hub.errors import HubError, InvalidInput
 from hub.models import Agent
 from hub.ratelimit import TokenBucket
+from hub.socket_sender import SocketSender
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ class _ConsoleSocket:
         self.hub = hub
         self.agent = agent
         self.subscription = subscription
-        self._send_lock = asyncio.Lock()
+        self._sender = SocketSender(websocket)
         self._frames = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST)
 
     async def run(self) -> None:
@@ -108,9 +111,13 @@ class _ConsoleSocket:
             asyncio.create_task(self._receive(), name="console-receive"),
             asyncio.create_task(self._watch_agent(), name="console-watch"),
         }
+        # While nothing is queued, the bus writes events straight to the socket.
+        self.subscription.deliver_directly(lambda _group, frame: self._sender.try_now(frame))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.subscription.deliver_directly(None)
+            self._sender.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -128,8 +135,9 @@ class _ConsoleSocket:
     # ---- hub -> console -------------------------------------------------------
 
     async def _forward(self) -> None:
-        async for event in self.subscription:
-            await self._send_text(event.data)
+        """What the bus queued while a send was in flight, a group per frame."""
+        while True:
+            await self._send_text(batch_frame(await self.subscription.get_group()))
 
     async def _watch_agent(self) -> None:
         while True:
@@ -202,8 +210,7 @@ class _ConsoleSocket:
     # ---- sending ------------------------------------------------------------------
 
     async def _send_text(self, data: str) -> None:
-        async with self._send_lock:
-            await self.websocket.send_text(data)
+        await self._sender.send(data)
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
         await self._send_text(json.dumps(payload, separators=(",", ":")))
@@ -211,8 +218,8 @@ class _ConsoleSocket:
     async def _close(self, code: int, reason: str) -> None:
         # The client may be gone already; then there is nobody to tell.
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            async with self._send_lock:
-                await self.websocket.close(code, reason)
+            await self._sender.wait_idle()
+            await self.websocket.close(code, reason)
 
 
 _HANDLERS = {

@@ -2,7 +2,8 @@
 
 Each visitor sends messages over its widget socket at an even pace; a message
 counts when its `ack` comes back (the hub acknowledges only after commit) and
-when every console has received its `message` event. The offered rate rises
+when every console has received its `message` event (alone, or in a `batch`
+frame with the others of its commit). The offered rate rises
 in steps; the sustained rate is the highest step whose acks have p99 under
 100 ms, with at least 95 % of the offered rate acknowledged and at least
 99 % of the console deliveries made. Baseline: the same rows written with raw
@@ -134,7 +135,7 @@ class Visitors:
 async def _consoles_read(ws: ClientConnection, deliveries: latency.Deliveries) -> None:
     with contextlib.suppress(ConnectionClosed):
         async for frame in ws:
-            if frame.startswith('{"type":"message"'):
+            if frame.startswith(('{"type":"message"', '{"type":"batch"')):
                 deliveries.receive(frame)
 
 

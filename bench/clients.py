@@ -69,11 +69,19 @@ async def open_plain(url: str) -> ClientConnection:
     return await connect(url, **_options())
 
 
+def events_in(frame: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events a frame carries: several in a `batch` frame, else the frame itself."""
+    if frame.get("type") == "batch":
+        return list(frame.get("events", ()))
+    return [frame]
+
+
 async def recv_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
     while True:
         frame = json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT))
-        if frame.get("type") == kind:
-            return frame
+        for event in events_in(frame):
+            if event.get("type") == kind:
+                return event
 
 
 async def hello(ws: ClientConnection, token: str | None = None, last_seq: int = 0) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 
 MARK = '"text":"b:'
 
@@ -20,15 +21,20 @@ def text(event: int, suffix: str = "") -> str:
 
 def parse(frame: str) -> tuple[int, int] | None:
     """(event, send time in ns) from a frame carrying a marked text, else None."""
+    return next(parse_all(frame), None)
+
+
+def parse_all(frame: str) -> Iterator[tuple[int, int]]:
+    """Every (event, send time in ns) in a frame: a `batch` frame carries several."""
     start = frame.find(MARK)
-    if start < 0:
-        return None
-    start += len(MARK)
-    colon = frame.index(":", start)
-    end = colon + 1
-    while end < len(frame) and frame[end].isdigit():
-        end += 1
-    return int(frame[start:colon]), int(frame[colon + 1 : end])
+    while start >= 0:
+        start += len(MARK)
+        colon = frame.index(":", start)
+        end = colon + 1
+        while end < len(frame) and frame[end].isdigit():
+            end += 1
+        yield int(frame[start:colon]), int(frame[colon + 1 : end])
+        start = frame.find(MARK, end)
 
 
 class Deliveries:
@@ -42,18 +48,15 @@ class Deliveries:
         self._waiting: dict[int, tuple[int, asyncio.Event]] = {}
 
     def receive(self, frame: str) -> None:
-        found = parse(frame)
-        if found is None:
-            return
         now = time.monotonic_ns()
-        event, sent = found
-        self.latencies_ns.append(now - sent)
-        self.counts[event] += 1
-        self.last_ns[event] = now
-        self.frame_length = len(frame)
-        waiting = self._waiting.get(event)
-        if waiting is not None and self.counts[event] >= waiting[0]:
-            waiting[1].set()
+        for event, sent in parse_all(frame):
+            self.latencies_ns.append(now - sent)
+            self.counts[event] += 1
+            self.last_ns[event] = now
+            self.frame_length = len(frame)
+            waiting = self._waiting.get(event)
+            if waiting is not None and self.counts[event] >= waiting[0]:
+                waiting[1].set()
 
     async def wait(self, event: int, expected: int, seconds: float) -> bool:
         """Whether all `expected` deliveries of `event` arrived within `seconds`."""

@@ -158,6 +158,8 @@ class Load:
     async def agent(self, url: str, headers: dict[str, str], ready: asyncio.Event) -> None:
         from websockets.asyncio.client import connect
 
+        from bench.clients import events_in
+
         origin = headers.pop("Origin", None)
         async with connect(url, additional_headers=headers, origin=origin, max_size=None) as ws:
             ready.set()
@@ -167,11 +169,11 @@ class Load:
                 except TimeoutError:
                     continue
                 now = time.perf_counter()
-                frame = json.loads(text)
-                view = frame.get("page_view") if frame.get("type") == "visitor" else None
-                if view and view.get("url") in self.sent:
-                    self.delays.append(now - self.sent[view["url"]])
-                    self.delivered += 1
+                for frame in events_in(json.loads(text)):
+                    view = frame.get("page_view") if frame.get("type") == "visitor" else None
+                    if view and view.get("url") in self.sent:
+                        self.delays.append(now - self.sent[view["url"]])
+                        self.delivered += 1
 
     async def visitor(self, n: int, url: str) -> None:
         from websockets.asyncio.client import connect

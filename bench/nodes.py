@@ -79,14 +79,12 @@ class Consoles:
         async def read(ws: ClientConnection) -> None:
             with contextlib.suppress(ConnectionClosed):
                 async for frame in ws:
-                    if not frame.startswith('{"type":"message"'):
+                    if not frame.startswith(('{"type":"message"', '{"type":"batch"')):
                         continue
-                    found = latency.parse(frame)
-                    if found is None:
-                        continue
-                    event, sent = found
-                    target = self.same if event % self.nodes == node else self.cross
-                    target.append(time.monotonic_ns() - sent)
+                    now = time.monotonic_ns()
+                    for event, sent in latency.parse_all(frame):
+                        target = self.same if event % self.nodes == node else self.cross
+                        target.append(now - sent)
 
         return read
 

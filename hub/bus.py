@@ -6,6 +6,13 @@ process reads the backend and fans events out to per-subscriber bounded
 queues; the backend is touched only for the first and last local subscriber of
 a channel. A subscriber that falls behind is dropped (its socket closes and the
 client resumes from the store) rather than buffered without end.
+
+Events that are ready together (everything a group commit published, say) go
+to each subscriber as one group, and a socket's subscriber may take a group
+straight to its socket while it has nothing queued (`deliver_directly`), the
+way `websockets.broadcast` writes: no task switch per socket. A group of
+several events is one `batch` frame, built once for every subscriber that
+gets the same events.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import importlib
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +32,8 @@ log = logging.getLogger(__name__)
 # Enough for a burst of activity on a busy console; a socket further behind
 # than this is cheaper to resume from the store than to keep buffering.
 SUBSCRIBER_QUEUE_SIZE = 1000
+# Events handed on as one group (one frame per socket) at most.
+GROUP_MAX = 256
 
 # Scheme -> "module:Class", imported only when chosen.
 BACKENDS = {
@@ -64,6 +73,11 @@ class Backend(ABC):
     @abstractmethod
     async def next_published(self) -> Event: ...
 
+    def published_nowait(self) -> Event | None:
+        """An event already received, without waiting; None when there is none
+        (backends that cannot tell say None, and their events go one by one)."""
+        return None
+
 
 class MemoryBackend(Backend):
     """In-process backend for the embedded default (one process)."""
@@ -91,6 +105,12 @@ class MemoryBackend(Backend):
     async def next_published(self) -> Event:
         return await self._queue.get()
 
+    def published_nowait(self) -> Event | None:
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
 
 class BusGap(Exception):
     """Raised by a backend's `next_published` after it lost events (a reconnect)."""
@@ -100,13 +120,31 @@ class SubscriberDropped(Exception):
     """The subscriber fell too far behind and was dropped; resume from the store."""
 
 
+def batch_frame(group: Sequence[Event]) -> str:
+    """The text frame for a group: the event itself, or `{"type":"batch","events":[…]}`."""
+    if len(group) == 1:
+        return group[0].data
+    return '{"type":"batch","events":[' + ",".join(event.data for event in group) + "]}"
+
+
+# Takes a group and its frame straight to a socket; False when it cannot now
+# (a send in flight), and the group is queued instead.
+DirectDelivery = Callable[[Sequence[Event], str], bool]
+
+
 class Subscription:
     """One local subscriber's view of the bus: an async iterator of events."""
 
     def __init__(self, channels: tuple[str, ...], max_queue: int) -> None:
         self.channels = channels
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(max_queue)
+        self._direct: DirectDelivery | None = None
         self.dropped = False
+
+    def deliver_directly(self, deliver: DirectDelivery | None) -> None:
+        """Offer groups to `deliver` synchronously whenever nothing is queued;
+        what it declines is queued for the reader, so order is kept."""
+        self._direct = deliver
 
     def _drop(self) -> None:
         """Wake the reader with SubscriberDropped; its client resumes from the store."""
@@ -117,19 +155,34 @@ class Subscription:
             self._queue.get_nowait()
         self._queue.put_nowait(None)
 
-    def _offer(self, event: Event) -> None:
+    def _offer(self, group: Sequence[Event], frame: str) -> None:
         if self.dropped:
             return
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self._drop()
+        if self._direct is not None and self._queue.empty() and self._direct(group, frame):
+            return
+        for event in group:
+            try:
+                self._queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._drop()
+                return
 
     async def get(self) -> Event:
         event = await self._queue.get()
         if event is None:
             raise SubscriberDropped("subscriber fell behind and was dropped")
         return event
+
+    async def get_group(self, limit: int = GROUP_MAX) -> list[Event]:
+        """The next event and every one queued behind it (up to `limit`)."""
+        group = [await self.get()]
+        while len(group) < limit and not self._queue.empty():
+            event = self._queue.get_nowait()
+            if event is None:
+                self._queue.put_nowait(None)  # the drop is raised on the next call
+                break
+            group.append(event)
+        return group
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iterate()
@@ -211,7 +264,7 @@ class EventBus:
     async def _listen(self) -> None:
         while True:
             try:
-                event = await self.backend.next_published()
+                group = await self._next_group()
             except asyncio.CancelledError:
                 raise
             except BusGap:
@@ -227,5 +280,33 @@ class EventBus:
                 log.exception("event bus: reading the backend failed; retrying")
                 await asyncio.sleep(1)
                 continue
+            self._fan_out(group)
+
+    async def _next_group(self) -> list[Event]:
+        group = [await self.backend.next_published()]
+        while len(group) < GROUP_MAX:
+            event = self.backend.published_nowait()
+            if event is None:
+                break
+            group.append(event)
+        return group
+
+    def _fan_out(self, group: list[Event]) -> None:
+        if len(group) == 1:
+            event = group[0]
             for subscription in tuple(self._subscribers.get(event.channel, ())):
-                subscription._offer(event)
+                subscription._offer(group, event.data)
+            return
+        # Each subscriber gets the group's events on its channels, in order, as
+        # one frame; subscribers with the same events share the frame's text.
+        shares: dict[Subscription, list[Event]] = {}
+        for event in group:
+            for subscription in self._subscribers.get(event.channel, ()):
+                shares.setdefault(subscription, []).append(event)
+        frames: dict[tuple[int, ...], str] = {}
+        for subscription, share in shares.items():
+            key = tuple(map(id, share))
+            frame = frames.get(key)
+            if frame is None:
+                frame = frames[key] = batch_frame(share)
+            subscription._offer(share, frame)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 
 import pytest
 import redis.asyncio as redis
 
-from hub.bus import EventBus, SubscriberDropped
+from hub.bus import EventBus, SubscriberDropped, batch_frame
 from tests.servers import REDIS_URL, require_redis
 
 WAIT = 5.0  # seconds; only reached when something is broken
@@ -177,3 +178,98 @@ async def test_a_burst_of_concurrent_publishes_all_arrive(bus):
         await asyncio.gather(*(bus.publish("burst", {"n": n}) for n in range(300)))
         received = {(await next_json(subscription))["n"] for _ in range(300)}
     assert received == set(range(300))
+
+
+# ---- groups and direct delivery (sockets) ---------------------------------------------------
+
+
+async def test_events_published_together_reach_a_reader_as_one_group_in_order():
+    bus = EventBus("memory://")
+    await bus.connect()
+    try:
+        async with bus.subscribe("a", "b") as sub:
+            for n in range(5):
+                await bus.publish("a" if n % 2 else "b", {"n": n})
+            async with asyncio.timeout(WAIT):
+                group = await sub.get_group()
+    finally:
+        await bus.disconnect()
+    assert [event.json()["n"] for event in group] == [0, 1, 2, 3, 4]
+    assert json.loads(batch_frame(group)) == {
+        "type": "batch",
+        "events": [{"n": n} for n in range(5)],
+    }
+    assert batch_frame(group[:1]) == group[0].data  # a lone event is sent as itself
+
+
+async def test_direct_delivery_gets_each_subscriber_its_share_and_shares_the_frame_text():
+    bus = EventBus("memory://")
+    await bus.connect()
+    delivered: dict[str, list[tuple[list[str], str]]] = {"x": [], "y": [], "z": []}
+    done = asyncio.Event()
+
+    def deliver_to(name: str):  # type: ignore[no-untyped-def]
+        def deliver(group, frame):  # type: ignore[no-untyped-def]
+            delivered[name].append(([e.channel for e in group], frame))
+            done.set()
+            return True
+
+        return deliver
+
+    try:
+        async with (
+            bus.subscribe("agents", "agent:1") as x,
+            bus.subscribe("agents", "agent:2") as y,
+            bus.subscribe("agent:2") as z,
+        ):
+            for sub, name in ((x, "x"), (y, "y"), (z, "z")):
+                sub.deliver_directly(deliver_to(name))
+            await bus.publish("agents", {"n": 1})
+            await bus.publish("agent:2", {"n": 2})
+            await bus.publish("agents", {"n": 3})
+            async with asyncio.timeout(WAIT):
+                await done.wait()
+    finally:
+        await bus.disconnect()
+    assert delivered["x"] == [(["agents", "agents"], '{"type":"batch","events":[{"n":1},{"n":3}]}')]
+    assert delivered["y"][0][0] == ["agents", "agent:2", "agents"]
+    assert json.loads(delivered["y"][0][1])["events"] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert delivered["z"] == [(["agent:2"], '{"n":2}')]
+
+
+async def test_what_direct_delivery_declines_is_queued_in_order_and_overflow_drops():
+    bus = EventBus("memory://")
+    await bus.connect()
+    accepting = True
+    taken: list[str] = []
+
+    def deliver(group, frame):  # type: ignore[no-untyped-def]
+        if accepting:
+            taken.append(frame)
+        return accepting
+
+    try:
+        async with bus.subscribe("a", max_queue=4) as sub:
+            sub.deliver_directly(deliver)
+            await bus.publish("a", {"n": 0})
+            await asyncio.sleep(0)  # the bus hands it over on its own
+            accepting = False  # a send is in flight: the socket cannot take more now
+            for n in (1, 2):
+                await bus.publish("a", {"n": n})
+                await asyncio.sleep(0)
+            accepting = True  # queued events go first: direct delivery waits for the reader
+            await bus.publish("a", {"n": 3})
+            await asyncio.sleep(0)
+            async with asyncio.timeout(WAIT):
+                queued = await sub.get_group()
+            assert [e.json()["n"] for e in queued] == [1, 2, 3]
+            assert taken == ['{"n":0}']
+            accepting = False
+            for n in range(4, 10):  # more than the queue holds: dropped, not buffered
+                await bus.publish("a", {"n": n})
+            with pytest.raises(SubscriberDropped):
+                async with asyncio.timeout(WAIT):
+                    while True:
+                        await sub.get_group()
+    finally:
+        await bus.disconnect()

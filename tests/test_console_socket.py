@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from tests.console_client import (
     Console,
     visitor_says,
 )
+from tests.frames import next_event
 
 # Generous: only reached when something is broken.
 WAIT_SECONDS = 5
@@ -30,19 +32,21 @@ WAIT_SECONDS = 5
 
 @asynccontextmanager
 async def console_socket(
-    live_server: LiveServer, cookie: str | None, origin: str | None = None
+    live_server: LiveServer, cookie: str | None, origin: str | None = None, **options: Any
 ) -> AsyncIterator[ClientConnection]:
     headers = {"Cookie": f"hub_session={cookie}"} if cookie else {}
     async with connect(
         f"{live_server.ws_url}/console/ws",
         origin=origin or live_server.url,  # type: ignore[arg-type]
         additional_headers=headers,
+        **options,
     ) as ws:
         yield ws
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), WAIT_SECONDS))
+    """The next event (a `batch` frame's events come one by one)."""
+    return await next_event(ws, WAIT_SECONDS)
 
 
 async def receive_until(ws: ClientConnection, frame_type: str) -> dict[str, Any]:
@@ -63,10 +67,10 @@ async def close_code(ws: ClientConnection) -> int:
 
 @asynccontextmanager
 async def ready_socket(
-    live_server: LiveServer, console: Console
+    live_server: LiveServer, console: Console, **options: Any
 ) -> AsyncIterator[ClientConnection]:
     """A console socket that is subscribed to the agents' channel."""
-    async with console_socket(live_server, console.cookie) as ws:
+    async with console_socket(live_server, console.cookie, **options) as ws:
         ready = await receive(ws)
         assert ready["type"] == "ready"
         yield ws
@@ -165,11 +169,36 @@ async def test_a_console_that_falls_behind_is_closed_with_4000(
     hub: Hub, live_server: LiveServer, as_agent: Console, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(console_socket_module, "QUEUE_SIZE", 2)
-    async with ready_socket(live_server, as_agent) as ws:
-        # Published without yielding: the bus hands them over in one go, overflowing the queue.
-        for n in range(10):
-            await hub.bus.publish(events.AGENTS, {"type": "test", "n": n})
+    # The client reads no more than one frame ahead, so its socket stops taking
+    # data; large incompressible events fill the buffers until a send has to
+    # wait, and the events after it overflow the console's queue.
+    async with ready_socket(live_server, as_agent, max_queue=1) as ws:
+        for n in range(60):
+            pad = secrets.token_urlsafe(400_000)
+            await hub.bus.publish(events.AGENTS, {"type": "test", "n": n, "pad": pad})
+            await asyncio.sleep(0)  # the bus hands each over on its own (no batch)
         assert await close_code(ws) == 4000
+
+
+async def test_events_published_together_reach_the_console_as_one_batch_frame(
+    hub: Hub, live_server: LiveServer, as_agent: Console
+) -> None:
+    async with ready_socket(live_server, as_agent) as ws:
+        # Published without yielding: the bus hands them over as one group.
+        for n in range(5):
+            await hub.bus.publish(events.AGENTS, {"type": "test", "n": n})
+        frame = await raw_frame_after_presence(ws)
+        assert frame == {"type": "batch", "events": [{"type": "test", "n": n} for n in range(5)]}
+        await hub.bus.publish(events.AGENTS, {"type": "test", "n": 5})
+        assert await raw_frame_after_presence(ws) == {"type": "test", "n": 5}
+
+
+async def raw_frame_after_presence(ws: ClientConnection) -> dict[str, Any]:
+    """The next frame as sent (batches not unpacked), past the agent's own presence."""
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), WAIT_SECONDS))
+        if frame["type"] != "agent_presence":
+            return frame
 
 
 # ---- console -> hub ------------------------------------------------------------------------------

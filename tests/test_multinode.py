@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from contextlib import AsyncExitStack
 
@@ -17,6 +16,7 @@ from hub.ratelimit import RateLimits, RedisConnections
 from storage.migrate import upgrade_async
 from tests.conftest import make_settings
 from tests.console_client import AGENT_PASSWORD, log_in, new_http
+from tests.frames import next_event
 from tests.nodes import hub_env, hub_node, private_redis
 from tests.servers import REDIS_URL, postgres_database, require_redis
 from tests.widget_client import WidgetClient
@@ -58,7 +58,7 @@ class ConsoleSocket:
     async def next(self, kind: str, **match: object) -> dict:
         async with asyncio.timeout(WAIT):
             while True:
-                event = json.loads(await self.ws.recv())
+                event = await next_event(self.ws, WAIT)
                 if event["type"] == kind and all(event.get(k) == v for k, v in match.items()):
                     return event
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+
+from tests.frames import next_event
 
 # Generous: a frame that does not come within this is a failure, not a wait.
 FRAME_TIMEOUT = 5.0
@@ -24,8 +25,8 @@ class WidgetClient:
         await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     async def recv(self) -> dict[str, Any]:
-        async with asyncio.timeout(FRAME_TIMEOUT):
-            return json.loads(await self.ws.recv())
+        """The next event (a `batch` frame's events come one by one)."""
+        return await next_event(self.ws, FRAME_TIMEOUT)
 
     async def recv_type(self, kind: str) -> dict[str, Any]:
         """The next frame of this type, skipping others (presence, conversation…)."""

@@ -250,7 +250,12 @@
       quiet = false;
       if (typeof ev.data !== "string") return;
       var f = parse(ev.data);
-      if (f && typeof f === "object" && Object.prototype.hasOwnProperty.call(H, f.type)) H[f.type](f);
+      // Events published together come as one batch frame, in order.
+      var list = f && f.type === "batch" && Array.isArray(f.events) ? f.events : [f];
+      for (var i = 0; i < list.length; i++) {
+        var e = list[i];
+        if (e && typeof e === "object" && Object.prototype.hasOwnProperty.call(H, e.type)) H[e.type](e);
+      }
       render();
     });
     s.onclose = guard(function (ev) {

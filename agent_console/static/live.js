@@ -63,6 +63,14 @@ export class LiveSocket {
       return;
     }
     if (!frame || typeof frame.type !== "string") return;
+    if (frame.type === "batch") {
+      // Events published together (a group commit's messages), in order.
+      if (!Array.isArray(frame.events)) return;
+      for (const event of frame.events) {
+        if (event && typeof event.type === "string") this.handlers.onEvent(event);
+      }
+      return;
+    }
     if (frame.type === "ready") {
       const isReconnect = this.everReady;
       this.everReady = true;

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.responses import PlainTextResponse
@@ -18,13 +19,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from channels.webchat import protocol, tracking
 from channels.webchat.protocol import ProtocolError
 from hub import events
-from hub.bus import SubscriberDropped
+from hub.bus import Event, SubscriberDropped, Subscription, batch_frame
 from hub.core import Hub
 from hub.errors import HubError
 from hub.inboxes import normalize_origin
 from hub.models import Conversation, Inbound, Inbox, Visitor
 from hub.ratelimit import RateLimits, TokenBucket
 from hub.settings import Settings
+from hub.socket_sender import SocketSender
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ class WidgetSession:
         self.track = True
         self._present = False
         self._left = False  # said `leave` but the socket stays (a page restored from cache)
-        self._send_lock = asyncio.Lock()
+        self._sender = SocketSender(websocket)
 
     async def run(self) -> None:
         try:
@@ -228,8 +230,10 @@ class WidgetSession:
             }
         )
 
-    async def _serve(self, subscription) -> None:  # type: ignore[no-untyped-def]
+    async def _serve(self, subscription: Subscription) -> None:
         forward = asyncio.create_task(self._forward(subscription))
+        # While nothing is queued, the bus writes events straight to the socket.
+        subscription.deliver_directly(self._deliver_now)
         try:
             while True:
                 text = await self._receive_text()
@@ -237,18 +241,34 @@ class WidgetSession:
                     continue
                 await self._handle(text)
         finally:
+            subscription.deliver_directly(None)
+            self._sender.cancel()
             forward.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
                 await forward
 
-    async def _forward(self, subscription) -> None:  # type: ignore[no-untyped-def]
+    def _deliver_now(self, group: Sequence[Event], frame: str) -> bool:
+        if not self._sender.try_now(frame):
+            return False
+        self._note(group)
+        return True
+
+    def _note(self, group: Sequence[Event]) -> None:
+        """Follow the conversation this visitor is in (a new one, after resolve)."""
+        for event in group:
+            # Only a `conversation` event can name one; skip parsing the rest.
+            if event.channel != events.WIDGETS and '"conversation"' in event.data:
+                payload = event.json()
+                if payload.get("type") == "conversation":
+                    self.conversation_id = payload["conversation"]["id"]
+
+    async def _forward(self, subscription: Subscription) -> None:
+        """What the bus queued while a send was in flight, a group per frame."""
         try:
-            async for event in subscription:
-                if event.channel != events.WIDGETS:
-                    payload = event.json()
-                    if payload.get("type") == "conversation":
-                        self.conversation_id = payload["conversation"]["id"]
-                await self._send_text(event.data)
+            while True:
+                group = await subscription.get_group()
+                self._note(group)
+                await self._send_text(batch_frame(group))
         except SubscriberDropped:
             await self._close(protocol.CLOSE_FELL_BEHIND, "fell behind; reconnect and resume")
         except (WebSocketDisconnect, RuntimeError):
@@ -375,11 +395,11 @@ class WidgetSession:
         await self._send_text(protocol.encode(frame))
 
     async def _send_text(self, text: str) -> None:
-        async with self._send_lock:
-            await self.ws.send_text(text)
+        await self._sender.send(text)
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await self._sender.wait_idle()
             await self.ws.close(code=code, reason=reason)
 
 

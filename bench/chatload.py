@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from bench import clients, latency
+from bench.chart import StepPoint, chat_steps_svg
 from bench.context import Context
 from bench.procs import ROOT, HubSetup, Server, agent_email, pinned
 from bench.report import Figure
@@ -256,6 +257,14 @@ async def run(ctx: Context) -> None:
             sustained,
             raw["batched"],
             "/s",
+        ),
+    )
+    ctx.results.charts[NAME] = (
+        "chat-load",
+        chat_steps_svg(
+            [StepPoint(s.offered, s.acked_per_second, s.ack["p99"], s.passed) for s in steps],
+            ACK_P99_LIMIT_MS,
+            f"Chat load, {size}: each step {sizes.step_seconds:.0f} s",
         ),
     )
     for s in steps:

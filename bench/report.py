@@ -58,6 +58,8 @@ def relative(
 class Results:
     figures: list[Figure] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    # benchmark -> (file name suffix, SVG text), written beside the table
+    charts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, *figures: Figure) -> None:
         self.figures.extend(figures)
@@ -132,7 +134,9 @@ def machine() -> str:
     )
 
 
-def markdown(results: Results, mode: str, pinned: bool, fd_limit: int, elapsed: float) -> str:
+def markdown(
+    results: Results, mode: str, pinned: bool, fd_limit: int, elapsed: float, output: Path
+) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -161,7 +165,19 @@ def markdown(results: Results, mode: str, pinned: bool, fd_limit: int, elapsed: 
     for benchmark, notes in results.notes.items():
         lines += ["", f"**{benchmark}**", ""]
         lines += [f"- {text}" for text in notes]
+        if benchmark in results.charts:
+            lines += ["", f"![{benchmark}]({chart_path(output, benchmark, results).name})"]
     return "\n".join(lines) + "\n"
+
+
+def chart_path(output: Path, benchmark: str, results: Results) -> Path:
+    """Where a benchmark's chart goes: beside the table, named after it."""
+    return output.with_name(f"{output.stem}-{results.charts[benchmark][0]}.svg")
+
+
+def write_charts(output: Path, results: Results) -> None:
+    for benchmark, (_, svg) in results.charts.items():
+        chart_path(output, benchmark, results).write_text(svg, encoding="utf-8")
 
 
 def write(path: Path, text: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from bench import chatload, email_ingest, fanout, idle, nodes, storm
 from bench.context import Context
 from bench.procs import pin_self, raise_fd_limit
-from bench.report import Progress, Results, markdown, write
+from bench.report import Progress, Results, markdown, write, write_charts
 
 # name -> (run, estimated seconds at full size, at --quick size)
 BENCHMARKS: dict[str, tuple[Callable[[Context], Awaitable[None]], int, int]] = {
@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         failed = asyncio.run(run_all(names, ctx))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = markdown(ctx.results, mode, pinned, fd_limit, time.monotonic() - started)
+    text = markdown(ctx.results, mode, pinned, fd_limit, time.monotonic() - started, output)
     print("\n" + text)
+    write_charts(output, ctx.results)
     write(output, text)
     return 1 if failed else 0
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
 from bench import email_ingest, latency, nodes, storm
+from bench.chart import StepPoint, chat_steps_svg
 from bench.context import Context
-from bench.report import Progress, Results, markdown
+from bench.report import Progress, Results, markdown, write_charts
 from bench.stats import percentiles
 from tests.servers import require_redis
 
@@ -31,6 +33,33 @@ def test_a_marked_text_is_found_inside_a_frame() -> None:
     assert latency.parse('{"type":"pong"}') is None
 
 
+def test_every_marked_text_in_a_batch_frame_is_found() -> None:
+    events = [f'{{"type":"message","message":{{"text":"{latency.text(n)}"}}}}' for n in (4, 5)]
+    frame = '{"type":"batch","events":[' + ",".join(events) + "]}"
+    assert [event for event, _ in latency.parse_all(frame)] == [4, 5]
+    deliveries = latency.Deliveries()
+    deliveries.receive(frame)
+    assert dict(deliveries.counts) == {4: 1, 5: 1}
+
+
+def test_the_chat_chart_is_svg_with_failed_steps_hollow_and_clipped_values_labelled(
+    tmp_path: Path,
+) -> None:
+    steps = [StepPoint(250, 250, 9.0, True), StepPoint(1000, 780, 1516.0, False)]
+    svg = chat_steps_svg(steps, 100.0, "Chat load <test>")
+    root = ElementTree.fromstring(svg)  # well-formed, title escaped
+    dots = [e for e in root.iter() if e.tag.endswith("circle")]
+    assert [d.get("fill") for d in dots] == ["#2563eb", "white", "#2563eb", "white"]
+    assert "1,516 ms" in svg
+    results = Results()
+    results.charts["Chat load"] = ("chat-load", svg)
+    results.note("Chat load", "a note")
+    output = tmp_path / "results.md"
+    assert "![Chat load](results-chat-load.svg)" in markdown(results, "quick", True, 1, 1.0, output)
+    write_charts(output, results)
+    assert (tmp_path / "results-chat-load.svg").read_text() == svg
+
+
 async def test_a_tiny_connection_storm_runs_against_the_hub_and_the_bare_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -42,7 +71,14 @@ async def test_a_tiny_connection_storm_runs_against_the_hub_and_the_bare_server(
     lost = next(f for f in ctx.results.figures if f.measure.startswith("messages lost"))
     assert lost.hub == 0
     assert lost.met is True
-    table = markdown(ctx.results, "quick", pinned=False, fd_limit=1024, elapsed=1.0)
+    table = markdown(
+        ctx.results,
+        "quick",
+        pinned=False,
+        fd_limit=1024,
+        elapsed=1.0,
+        output=tmp_path / "results.md",
+    )
     assert "| Connection storm | 5 visitors |" in table
 
 
@@ -58,8 +94,16 @@ async def test_a_tiny_bus_run_compares_the_hub_bus_with_raw_redis(tmp_path: Path
 
     assert runs["bus"]["received"] == runs["bus"]["sent"] == 500
     assert runs["raw-flood"]["received"] == 200
-    table = markdown(ctx.results, "quick", pinned=False, fd_limit=1024, elapsed=1.0)
+    table = markdown(
+        ctx.results,
+        "quick",
+        pinned=False,
+        fd_limit=1024,
+        elapsed=1.0,
+        output=tmp_path / "results.md",
+    )
     assert "| Cross-node | bus alone, 2 processes, 0.1 s |" in table
+
 
 async def test_a_tiny_email_ingest_stores_every_message_over_smtp_and_directly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -236,7 +236,18 @@ _APPEND_VISITOR_MESSAGE = (
     )
     .returning(*conversations.c)
 )
-_INSERT_MESSAGE = messages.insert()
+# A visitor's chat message.
+_INSERT_VISITOR_MESSAGE = messages.insert().values(
+    conversation_id=sa.bindparam("b_conversation_id"),
+    seq=sa.bindparam("b_seq"),
+    direction=Direction.IN.value,
+    kind=Kind.TEXT.value,
+    author_type=AuthorType.VISITOR.value,
+    author_id=None,
+    text=sa.bindparam("b_text"),
+    client_id=sa.bindparam("b_client_id"),
+    created_at=sa.bindparam("b_created_at"),
+)
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +308,34 @@ async def _savepoints(
         await driver.execute("RELEASE ingest")
 
     return savepoint
+
+
+def _appended(
+    target: Any,
+    row: Any,
+    client_id: str | None,
+    text: str,
+    now: datetime,
+    conversation: Conversation | None = None,
+) -> _Stored:
+    """A visitor's message appended to their going conversation, from the target
+    row and the conversation's row after the update; `conversation` when it had
+    to be read again."""
+    message = Message(
+        conversation_id=row.id,
+        seq=row.last_seq,
+        direction=Direction.IN,
+        kind=Kind.TEXT,
+        author_type=AuthorType.VISITOR,
+        author_id=None,
+        author_name=None,
+        text=text,
+        client_id=client_id,
+        created_at=now,
+    )
+    if conversation is None:
+        conversation = _conversation(row, names=target)
+    return _Stored(Posted(message, conversation), changed=target.status != Status.OPEN.value)
 
 
 def _fail(queued: _Queued, error: BaseException) -> None:
@@ -516,41 +555,22 @@ class ConversationService:
         if row is None:
             raise NotFound(f"no conversation {target.conversation_id}")
         await conn.execute(
-            _INSERT_MESSAGE,
+            _INSERT_VISITOR_MESSAGE,
             {
-                "conversation_id": row.id,
-                "seq": row.last_seq,
-                "direction": Direction.IN.value,
-                "kind": Kind.TEXT.value,
-                "author_type": AuthorType.VISITOR.value,
-                "author_id": None,
-                "text": text,
-                "client_id": inbound.client_id,
-                "created_at": now,
+                "b_conversation_id": row.id,
+                "b_seq": row.last_seq,
+                "b_text": text,
+                "b_client_id": inbound.client_id,
+                "b_created_at": now,
             },
         )
-        message = Message(
-            conversation_id=row.id,
-            seq=row.last_seq,
-            direction=Direction.IN,
-            kind=Kind.TEXT,
-            author_type=AuthorType.VISITOR,
-            author_id=None,
-            author_name=None,
-            text=text,
-            client_id=inbound.client_id,
-            created_at=now,
-        )
+        conversation = None
         if (
             row.contact_id != target.conversation_contact_id
             or row.assignee_id != target.assignee_id
         ):
             conversation = await self._get(conn, row.id)
-            return _Stored(
-                Posted(message, conversation), changed=target.status != Status.OPEN.value
-            )
-        conversation = _conversation(row, names=target)
-        return _Stored(Posted(message, conversation), changed=target.status != Status.OPEN.value)
+        return _appended(target, row, inbound.client_id, text, now, conversation)
 
     async def _visitor_and_target(self, conn: AsyncConnection, inbound: Inbound) -> sa.Row:
         """The visitor's contact, and the conversation the message goes to with its

@@ -8,12 +8,15 @@ writers to one conversation on every engine and leaves no gaps.
 Web chat messages from visitors (`ingest`) are stored by group commit: callers
 queue, one writer task stores everything queued in one transaction with a
 savepoint per message (a bad message rolls back alone), and each caller hears
-back only after that transaction has committed.
+back only after that transaction has committed. On SQLite, runs of messages to
+a visitor's going conversation are stored in one hop to aiosqlite's thread each
+(hub/chat_ingest_sqlite.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -29,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import events
 from hub.bus import EventBus
+from hub.chat_ingest_sqlite import CommonAppends
 from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hub.models import (
     Agent,
@@ -236,7 +240,22 @@ _APPEND_VISITOR_MESSAGE = (
     )
     .returning(*conversations.c)
 )
-_INSERT_MESSAGE = messages.insert()
+# A visitor's chat message.
+_INSERT_VISITOR_MESSAGE = messages.insert().values(
+    conversation_id=sa.bindparam("b_conversation_id"),
+    seq=sa.bindparam("b_seq"),
+    direction=Direction.IN.value,
+    kind=Kind.TEXT.value,
+    author_type=AuthorType.VISITOR.value,
+    author_id=None,
+    text=sa.bindparam("b_text"),
+    client_id=sa.bindparam("b_client_id"),
+    created_at=sa.bindparam("b_created_at"),
+)
+# The same three on SQLite's raw connection, a run of messages per thread hop.
+_SQLITE_COMMON = CommonAppends(
+    _VISITOR_AND_TARGET, _APPEND_VISITOR_MESSAGE, _INSERT_VISITOR_MESSAGE, PREVIEW_CHARS
+)
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +316,39 @@ async def _savepoints(
         await driver.execute("RELEASE ingest")
 
     return savepoint
+
+
+def _appended(
+    target: Any,
+    row: Any,
+    client_id: str | None,
+    text: str,
+    now: datetime,
+    conversation: Conversation | None = None,
+) -> _Stored:
+    """A visitor's message appended to their going conversation, from the target
+    row and the conversation's row after the update (`_append_to_going`, or a
+    run on SQLite); `conversation` when it had to be read again."""
+    message = Message(
+        conversation_id=row.id,
+        seq=row.last_seq,
+        direction=Direction.IN,
+        kind=Kind.TEXT,
+        author_type=AuthorType.VISITOR,
+        author_id=None,
+        author_name=None,
+        text=text,
+        client_id=client_id,
+        created_at=now,
+    )
+    if conversation is None:
+        conversation = _conversation(row, names=target)
+    return _Stored(Posted(message, conversation), changed=target.status != Status.OPEN.value)
+
+
+def _maybe_common(queued: _Queued) -> bool:
+    """Whether a message may be the common case (the store decides the rest)."""
+    return not queued.contact_values and queued.inbound.campaign_id is None
 
 
 def _fail(queued: _Queued, error: BaseException) -> None:
@@ -390,8 +442,9 @@ class ConversationService:
         return batch
 
     async def _write_batch(self, batch: list[_Queued]) -> None:
-        """One transaction, a savepoint per message (a bad one rolls back alone);
-        after the commit, each message's events and then its caller's answer."""
+        """One transaction, a savepoint per message (a bad one rolls back alone),
+        messages in order (on SQLite, common ones a run at a time); after the
+        commit, each message's events and then its caller's answer."""
         if not self._db.is_sqlite:
             # Several nodes write at once: take row locks in one order (by
             # visitor; a visitor's own messages keep theirs) so two batches
@@ -400,7 +453,13 @@ class ConversationService:
         try:
             async with self._db.write() as conn:
                 savepoint = await _savepoints(conn, self._db.is_sqlite)
-                for queued in batch:
+                pending = deque(batch)
+                while pending:
+                    if self._db.is_sqlite:
+                        await self._store_common_run(conn, pending)
+                        if not pending:
+                            break
+                    queued = pending.popleft()
                     try:
                         async with savepoint():
                             queued.stored = await self._store_inbound(conn, queued)
@@ -421,6 +480,18 @@ class ConversationService:
                 continue
             if not queued.future.done():
                 queued.future.set_result(queued.stored.posted)
+
+    async def _store_common_run(self, conn: AsyncConnection, pending: deque[_Queued]) -> None:
+        """SQLite: store the leading messages of `pending` that are the common case
+        in one hop to aiosqlite's thread (hub/chat_ingest_sqlite.py), taking them
+        off `pending`; the first that is not stays, for `_store_inbound`."""
+        run = list(itertools.takewhile(_maybe_common, pending))
+        if not run:
+            return
+        done = await _SQLITE_COMMON.store(conn, [(queued.inbound, queued.text) for queued in run])
+        for queued, (target, row, now) in zip(run, done, strict=False):
+            queued.stored = _appended(target, row, queued.inbound.client_id, queued.text, now)
+            pending.popleft()
 
     async def _publish_stored(self, stored: _Stored) -> None:
         if stored.posted.duplicate:
@@ -516,41 +587,22 @@ class ConversationService:
         if row is None:
             raise NotFound(f"no conversation {target.conversation_id}")
         await conn.execute(
-            _INSERT_MESSAGE,
+            _INSERT_VISITOR_MESSAGE,
             {
-                "conversation_id": row.id,
-                "seq": row.last_seq,
-                "direction": Direction.IN.value,
-                "kind": Kind.TEXT.value,
-                "author_type": AuthorType.VISITOR.value,
-                "author_id": None,
-                "text": text,
-                "client_id": inbound.client_id,
-                "created_at": now,
+                "b_conversation_id": row.id,
+                "b_seq": row.last_seq,
+                "b_text": text,
+                "b_client_id": inbound.client_id,
+                "b_created_at": now,
             },
         )
-        message = Message(
-            conversation_id=row.id,
-            seq=row.last_seq,
-            direction=Direction.IN,
-            kind=Kind.TEXT,
-            author_type=AuthorType.VISITOR,
-            author_id=None,
-            author_name=None,
-            text=text,
-            client_id=inbound.client_id,
-            created_at=now,
-        )
+        conversation = None
         if (
             row.contact_id != target.conversation_contact_id
             or row.assignee_id != target.assignee_id
         ):
             conversation = await self._get(conn, row.id)
-            return _Stored(
-                Posted(message, conversation), changed=target.status != Status.OPEN.value
-            )
-        conversation = _conversation(row, names=target)
-        return _Stored(Posted(message, conversation), changed=target.status != Status.OPEN.value)
+        return _appended(target, row, inbound.client_id, text, now, conversation)
 
     async def _visitor_and_target(self, conn: AsyncConnection, inbound: Inbound) -> sa.Row:
         """The visitor's contact, and the conversation the message goes to with its

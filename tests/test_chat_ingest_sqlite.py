@@ -1,0 +1,194 @@
+"""Web chat's common case on SQLite, a run of messages per thread hop (hub.chat_ingest_sqlite).
+
+The mixed batches, errors and event order are in test_ingest_batching.py, on
+both engines; here what only SQLite has: aiosqlite's private thread hop, one
+hop per batch, and rows and answers identical to the SQLAlchemy path's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hub import chat_ingest_sqlite
+from hub import conversations as conversations_module
+from hub.chat_ingest_sqlite import RawStatement, in_worker
+from hub.core import Hub
+from hub.models import Inbound, Role, Status
+from storage.migrate import upgrade_async
+from tests.conftest import make_settings
+from tests.console_client import AGENT_PASSWORD
+
+FROZEN = datetime(2026, 3, 4, 5, 6, 7, 89012, tzinfo=UTC)
+
+
+def inbound(inbox, visitor, text, client_id=None, **extra):  # type: ignore[no-untyped-def]
+    return Inbound(
+        inbox_id=inbox.id, text=text, client_id=client_id, visitor_id=visitor.id, **extra
+    )
+
+
+@contextlib.contextmanager
+def counting_in_worker(monkeypatch):  # type: ignore[no-untyped-def]
+    """Counts the calls of the one thread-hop function."""
+    counted = {"calls": 0}
+
+    async def counting(conn, call):  # type: ignore[no-untyped-def]
+        counted["calls"] += 1
+        return await in_worker(conn, call)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(chat_ingest_sqlite, "in_worker", counting)
+        yield counted
+
+
+async def test_in_worker_runs_in_aiosqlite_thread_on_its_sqlite3_connection(hub):
+    # Fails loudly if aiosqlite renames or changes Connection._execute, ._conn or ._thread.
+    async with hub.db.write() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        thread, raw, in_transaction = await in_worker(
+            conn, lambda raw: (threading.get_ident(), raw, raw.in_transaction)
+        )
+    assert thread == driver._thread.ident != threading.get_ident()
+    assert isinstance(raw, sqlite3.Connection)
+    assert in_transaction  # the BEGIN IMMEDIATE of Database.write
+
+
+async def test_the_statements_compile_as_on_the_hubs_engine(hub):
+    dialect = hub.db.engine.dialect  # initialized by a real connection
+    for statement in (
+        conversations_module._VISITOR_AND_TARGET,
+        conversations_module._APPEND_VISITOR_MESSAGE,
+        conversations_module._INSERT_VISITOR_MESSAGE,
+    ):
+        assert RawStatement(statement).sql == str(statement.compile(dialect=dialect))
+
+
+async def test_a_batch_of_common_messages_is_one_thread_hop(hub, website, monkeypatch):
+    people = [await hub.visitors.create(website, "pytest") for _ in range(50)]
+    for person in people:
+        await hub.conversations.ingest(inbound(website, person, "open"))
+    hops: list[int] = []
+    write = hub.db.write
+
+    @contextlib.asynccontextmanager
+    async def counting_write():  # type: ignore[no-untyped-def]
+        """Counts the hops to aiosqlite's thread inside each write transaction."""
+        async with write() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            execute = driver._execute
+            counted = [0]
+
+            async def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+                counted[0] += 1
+                return await execute(*args, **kwargs)
+
+            driver._execute = counting
+            try:
+                yield conn
+            finally:
+                del driver._execute
+                hops.append(counted[0])
+
+    monkeypatch.setattr(hub.db, "write", counting_write)
+    with counting_in_worker(monkeypatch) as calls:
+        results = await asyncio.gather(
+            *[hub.conversations.ingest(inbound(website, p, f"m{n}")) for n, p in enumerate(people)]
+        )
+    assert hops == [1]  # one transaction, and one hop in it for 50 messages
+    assert calls["calls"] == 1
+    assert [posted.message.seq for posted in results] == [2] * 50
+
+
+async def start_hub(directory: Path) -> Hub:
+    chosen = make_settings(directory)
+    await upgrade_async(chosen.database_url)
+    return await Hub.start(chosen)
+
+
+async def chat(hub: Hub) -> tuple[list, list[str]]:  # type: ignore[type-arg]
+    """The same chat on a fresh store: two first messages, an assigned conversation
+    resolved, then a batch of common messages; the answers and the visitor ids."""
+    site = await hub.inboxes.create_website("Shop", ["http://shop.test"])
+    agent = await hub.agents.create("sam@example.com", "Sam", AGENT_PASSWORD, Role.AGENT)
+    alice, bob = [await hub.visitors.create(site, "pytest") for _ in range(2)]
+    first = await hub.conversations.ingest(inbound(site, alice, "Hello", "c-1"))
+    opened = await hub.conversations.ingest(inbound(site, bob, "Hi"))
+    await hub.conversations.assign(agent, opened.conversation.id, agent.id)
+    await hub.conversations.set_status(agent, opened.conversation.id, Status.RESOLVED)
+    batch = await asyncio.gather(
+        hub.conversations.ingest(inbound(site, alice, "Ünïcødé ✓ " * 30, "c-2")),  # preview cut
+        hub.conversations.ingest(
+            inbound(site, alice, "named", "c-3", conversation_id=first.conversation.id)
+        ),
+        hub.conversations.ingest(inbound(site, bob, "back again")),  # reopens, assigned
+        hub.conversations.ingest(inbound(site, alice, "third")),
+    )
+    return [first, opened, *batch], [alice.id, bob.id]
+
+
+def dump(path: Path, visitor_ids: list[str]) -> dict[str, list[tuple]]:  # type: ignore[type-arg]
+    """Every stored value of the two tables with its Python type (so TEXT, BLOB,
+    INTEGER and REAL differ), visitor ids replaced by their position."""
+    names = {visitor_id: f"visitor {n}" for n, visitor_id in enumerate(visitor_ids)}
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return {
+            table: [
+                tuple((type(value), names.get(value, value)) for value in row)
+                for row in db.execute(f"SELECT * FROM {table} ORDER BY id")
+            ]
+            for table in ("conversations", "messages")
+        }
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Path:
+    for name in ("sqlalchemy", "raw"):
+        (tmp_path / name).mkdir()
+    return tmp_path
+
+
+async def test_rows_and_answers_are_those_of_the_sqlalchemy_path(stores, monkeypatch):
+    """The same chat on two stores at the same frozen time: the SQLAlchemy path
+    alone, and with runs of common messages on the raw connection."""
+    monkeypatch.setattr(conversations_module, "utcnow", lambda: FROZEN)
+    monkeypatch.setattr(chat_ingest_sqlite, "utcnow", lambda: FROZEN)
+    answers, visitor_ids, hops = {}, {}, {}
+    for name in ("sqlalchemy", "raw"):
+        hub = await start_hub(stores / name)
+        try:
+            if name == "sqlalchemy":
+
+                async def no_run(conn, pending):  # type: ignore[no-untyped-def]
+                    return None
+
+                monkeypatch.setattr(hub.conversations, "_store_common_run", no_run)
+            with counting_in_worker(monkeypatch) as calls:
+                answers[name], visitor_ids[name] = await chat(hub)
+            hops[name] = calls["calls"]
+        finally:
+            await hub.stop()
+    # Raw: each first message tried a run that stopped at it, then the batch was one run.
+    assert hops == {"sqlalchemy": 0, "raw": 3}
+    assert dump(stores / "raw" / "hub.db", visitor_ids["raw"]) == dump(
+        stores / "sqlalchemy" / "hub.db", visitor_ids["sqlalchemy"]
+    )
+    renamed = dict(zip(visitor_ids["raw"], visitor_ids["sqlalchemy"], strict=True))
+    for raw, reference in zip(answers["raw"], answers["sqlalchemy"], strict=True):
+        conversation = dataclasses.replace(
+            raw.conversation, visitor_id=renamed[raw.conversation.visitor_id]
+        )
+        # Equal datetimes are equally aware: the message's time is the aware
+        # clock reading, the conversation's are SQLite's naive ones read back.
+        assert dataclasses.replace(raw, conversation=conversation) == reference
+    assert answers["raw"][2].message.created_at.tzinfo is UTC
+    assert answers["raw"][2].conversation.last_activity_at.tzinfo is None
+    assert answers["raw"][4].conversation.status is Status.OPEN
+    assert answers["raw"][4].conversation.assignee_name == "Sam"

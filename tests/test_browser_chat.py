@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
 from playwright.async_api import Page, expect
 
+from hub.models import Inbound
 from tests.browser import ARTIFACTS, chromium, shop_site
 from tests.console_client import AGENT_PASSWORD
 
@@ -124,3 +128,39 @@ async def test_visitor_html_is_shown_as_text_in_the_console_and_runs_nothing(
     assert await visitor.locator(".log img").count() == 0
     await agent_context.close()
     await visitor_context.close()
+
+
+async def test_a_burst_of_messages_in_one_batch_frame_all_show_in_the_inbox(
+    live_server, hub, admin, shop, browser
+):
+    """Thirty visitors' messages stored by one group commit reach the console as
+    one `batch` frame: every conversation shows, each with its unread count,
+    and the tab title counts them all."""
+    website = await hub.inboxes.create_website("Burst shop", ["https://burst.test"])
+    first = [await hub.visitors.create(website, "pytest") for _ in range(30)]
+    for visitor in first:  # each visitor has a conversation before the console opens
+        await hub.conversations.ingest(
+            Inbound(inbox_id=website.id, text="opening", client_id=None, visitor_id=visitor.id)
+        )
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    console = await context.new_page()
+    await log_in(console, live_server.url, admin.email)
+    frames: list[str] = []
+    console.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+    await console.reload()
+    await expect(console.locator("#live-state")).to_have_attribute("data-state", "online")
+
+    await asyncio.gather(
+        *(
+            hub.conversations.ingest(
+                Inbound(inbox_id=website.id, text=f"burst {n}", client_id=None, visitor_id=v.id)
+            )
+            for n, v in enumerate(first)
+        )
+    )
+    for n in (0, 14, 29):
+        await expect(console.locator(".conv-row", has_text=f"burst {n}")).to_be_visible()
+    await expect(console.locator(".conv-row", has_text="burst")).to_have_count(30)
+    assert any(frame.startswith('{"type":"batch"') for frame in frames)
+    await expect(console).to_have_title(re.compile(r"^\(\d+\) "))
+    await context.close()

@@ -16,6 +16,7 @@ export class ConversationList {
     this.rows = new Map(rows.map((row) => [row.id, row]));
     this.query = new URLSearchParams({ status: filter.status, scope: filter.scope }).toString();
     this.refreshTimer = 0;
+    this.renderQueued = false;
     this.flashId = null;
     this.baseTitle = document.title;
   }
@@ -99,7 +100,17 @@ export class ConversationList {
     });
   }
 
+  /** Redraw once after the current task: a batch frame's many events cost one redraw. */
   render() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    queueMicrotask(() => {
+      this.renderQueued = false;
+      this.renderNow();
+    });
+  }
+
+  renderNow() {
     const rows = this.ordered().map((row) => this.rowEl(row));
     this.listEl.replaceChildren(...rows);
     this.emptyEl.hidden = rows.length > 0;

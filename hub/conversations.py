@@ -1262,18 +1262,15 @@ class ConversationService:
         )
 
     async def _publish_message(self, conversation: Conversation, message: Message) -> None:
+        wire = message.to_wire()
         await self._bus.publish(
             events.AGENTS,
-            {
-                "type": "message",
-                "conversation": conversation.to_wire(),
-                "message": message.to_wire(),
-            },
+            {"type": "message", "conversation": conversation.to_wire(), "message": wire},
         )
         if conversation.visitor_id and not message.is_private:
             await self._bus.publish(
                 events.visitor_channel(conversation.visitor_id),
-                {"type": "message", "message": message.to_wire()},
+                {"type": "message", "message": wire},
             )
 
     async def _publish_conversation(self, conversation: Conversation, to_visitor: bool) -> None:

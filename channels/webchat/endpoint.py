@@ -23,7 +23,7 @@ from hub.bus import Event, SubscriberDropped, Subscription, batch_frame
 from hub.core import Hub
 from hub.errors import HubError
 from hub.inboxes import normalize_origin
-from hub.models import Conversation, Inbound, Inbox, Visitor
+from hub.models import Conversation, Inbound, Inbox, Visitor, iso
 from hub.ratelimit import RateLimits, TokenBucket
 from hub.settings import Settings
 from hub.socket_sender import SocketSender
@@ -340,7 +340,7 @@ class WidgetSession:
                 "client_id": message.client_id,
                 "conversation_id": posted.conversation.id,
                 "seq": posted.message.seq,
-                "created_at": posted.message.to_wire()["created_at"],
+                "created_at": iso(posted.message.created_at),
             }
         )
         if opened or message.contact is not None:

@@ -86,6 +86,11 @@ async def measure(target: Target, sizes, deliveries, progress, label) -> list[Si
             sockets += more
             tasks += [asyncio.create_task(_listen(ws, deliveries, closed)) for ws in more]
             await asyncio.sleep(SETTLE_SECONDS)
+            # One warm-up event, not counted: the new sockets' first frames (and
+            # the hub's first use of a code path) are not what is measured.
+            event += 1
+            await target.send(event)
+            await deliveries.wait(event, subscribers, EVENT_TIMEOUT)
             first = len(deliveries.latencies_ns)
             generator, server = CpuMeter().start(), CpuMeter(target.server.pid).start()
             busy_ns = missing = sent_events = 0

@@ -20,7 +20,7 @@ from channels.webchat.protocol import ProtocolError
 from hub import events
 from hub.bus import SubscriberDropped
 from hub.core import Hub
-from hub.errors import HubError
+from hub.errors import HubError, InvalidInput, Unavailable
 from hub.inboxes import normalize_origin
 from hub.models import Conversation, Inbound, Inbox, Visitor
 from hub.ratelimit import RateLimits, TokenBucket
@@ -143,12 +143,15 @@ class WidgetSession:
             return
         self._present = True
         try:
-            await self.hub.tracking.arrive(
-                self.visitor, self.inbox, hello.page_url, hello.page_title, hello.page_referrer
-            )
-        except HubError as exc:  # a bad page address: online, without a page
-            await self._send(ProtocolError(exc.code, exc.message).frame())
-            await self.hub.tracking.arrive(self.visitor, self.inbox)
+            try:
+                await self.hub.tracking.arrive(
+                    self.visitor, self.inbox, hello.page_url, hello.page_title, hello.page_referrer
+                )
+            except InvalidInput as exc:  # a bad page address: online, without a page
+                await self._send(ProtocolError(exc.code, exc.message).frame())
+                await self.hub.tracking.arrive(self.visitor, self.inbox)
+        except Unavailable as exc:  # the chat goes on; the next ping starts the visit again
+            log.warning("visitor %s is not shown live: %s", self.visitor.id, exc.message)
 
     async def leave(self) -> None:
         """The page is going away (a `leave` frame, or the socket closed); once only."""
@@ -199,7 +202,10 @@ class WidgetSession:
                 )
                 await self._close(protocol.CLOSE_BAD_TOKEN, "bad visitor token")
                 return None
-        await self.hub.visitors.seen(visitor.id, None, None)
+        try:
+            await self.hub.visitors.seen(visitor.id)
+        except Unavailable as exc:  # only bookkeeping: the chat goes on without it
+            log.warning("visitor %s: %s", visitor.id, exc.message)
         return visitor
 
     async def _welcome(self, hello: protocol.Hello) -> None:

@@ -19,7 +19,7 @@ from hub.errors import InvalidInput, TooLarge, Unverified
 from hub.models import Contact, Inbox, Visitor, utcnow
 from hub.security import verify_identity
 from hub.text import clean_email, clean_optional
-from storage.batching import GroupCommit
+from storage.batching import GroupCommit, GroupRead
 from storage.db import Database
 from storage.tables import contacts, conversations, page_views, visitors
 
@@ -32,6 +32,10 @@ MAX_ATTRIBUTE_VALUE = 500
 # minute is not written), and the stamps of many hellos share one transaction.
 SEEN_EVERY_SECONDS = 60.0
 SEEN_BATCH_MAX = 500
+# Visitors found per read at most by `lookup` (the same storm looks up as many).
+LOOKUP_BATCH_MAX = 500
+
+_BY_IDS = sa.select(visitors).where(visitors.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 
 _STAMP_SEEN = (
     visitors.update()
@@ -98,6 +102,11 @@ async def _store_seen(conn: AsyncConnection, stamps: list[_Seen]) -> list[None]:
     return [None] * len(stamps)
 
 
+async def _load_visitors(conn: AsyncConnection, ids: list[str]) -> list[Visitor | None]:
+    rows = {row.id: row for row in await conn.execute(_BY_IDS, {"b_ids": sorted(set(ids))})}
+    return [_visitor(rows[visitor_id]) if visitor_id in rows else None for visitor_id in ids]
+
+
 class VisitorService:
     def __init__(
         self, db: Database, bus: EventBus, clock: Callable[[], float] = time.monotonic
@@ -106,6 +115,7 @@ class VisitorService:
         self._bus = bus
         self.clock = clock  # for SEEN_EVERY_SECONDS
         self._seen = GroupCommit(db, _store_seen, what="last-seen time", max_batch=SEEN_BATCH_MAX)
+        self._lookups = GroupRead(db, _load_visitors, what="visitor", max_batch=LOOKUP_BATCH_MAX)
         # Visitor -> when this process last stored their last-seen time, oldest first.
         self._stamped: OrderedDict[str, float] = OrderedDict()
 
@@ -140,6 +150,11 @@ class VisitorService:
                 await conn.execute(sa.select(visitors).where(visitors.c.id == visitor_id))
             ).first()
         return _visitor(row) if row else None
+
+    async def lookup(self, visitor_id: str) -> Visitor | None:
+        """`get` for the widget's hello: lookups that arrive together share one
+        query (after a restart thousands of widgets say hello at once)."""
+        return await self._lookups.submit(visitor_id)
 
     async def contact(self, contact_id: int) -> Contact | None:
         async with self._db.read() as conn:

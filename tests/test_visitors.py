@@ -1,8 +1,8 @@
-"""Visitors' last-seen time (hub.visitors), on both engines.
+"""Visitors' last-seen time and the hello's lookup (hub.visitors), on both engines.
 
-Every widget hello stamps the visitor's last-seen time; after a restart
-thousands do so at once, so the stamps of hellos that arrive together share
-one transaction.
+Every widget hello looks its visitor up and stamps the last-seen time; after
+a restart thousands do so at once, so both are shared by the hellos that
+arrive together.
 """
 
 from __future__ import annotations
@@ -117,6 +117,17 @@ async def test_a_failed_commit_fails_its_stamps_writes_none_and_the_next_is_stor
     monkeypatch.setattr(hub.visitors._seen, "_work", store)
     await hub.visitors.seen(people[0].id)  # not counted as stamped: written now
     assert await last_seen(hub, people[0]) > LONG_AGO
+
+
+async def test_lookups_that_arrive_together_share_one_read(hub, website, transactions):
+    people = [await hub.visitors.create(website, f"agent {n}") for n in range(30)]
+    before = transactions["read"]
+    found = await asyncio.gather(
+        *(hub.visitors.lookup(p.id) for p in people), hub.visitors.lookup("v_nobody")
+    )
+    assert transactions["read"] == before + 1
+    assert found[-1] is None
+    assert found[:-1] == [await hub.visitors.get(p.id) for p in people]
 
 
 async def test_the_last_seen_time_survives_a_stop_with_stamps_queued(hub, website):

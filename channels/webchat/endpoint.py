@@ -195,7 +195,7 @@ class WidgetSession:
             visitor = await self.hub.visitors.create(self.inbox, self.ws.headers.get("user-agent"))
         else:
             visitor_id = self.hub.tokens.verify(hello.visitor_token, self.inbox.id)
-            visitor = await self.hub.visitors.get(visitor_id) if visitor_id else None
+            visitor = await self.hub.visitors.lookup(visitor_id) if visitor_id else None
             if visitor is None or visitor.inbox_id != self.inbox.id:
                 await self._send(
                     ProtocolError("bad_token", "Visitor token not valid for this site.").frame()
@@ -210,19 +210,17 @@ class WidgetSession:
 
     async def _welcome(self, hello: protocol.Hello) -> None:
         assert self.visitor is not None
-        conversation = await self.hub.conversations.latest_for_visitor(self.visitor.id)
-        history: list[dict[str, Any]] = []
+        conversation, chunk = await self.hub.conversations.resume(
+            self.visitor.id, hello.last_seq, limit=HISTORY_CHUNK
+        )
+        history = [message.to_wire() for message in chunk]
         if conversation is not None:
             self.conversation_id = conversation.id
-            after = hello.last_seq
-            while True:
+            while len(chunk) == HISTORY_CHUNK:
                 chunk = await self.hub.conversations.messages(
-                    conversation.id, after, include_private=False, limit=HISTORY_CHUNK
+                    conversation.id, chunk[-1].seq, include_private=False, limit=HISTORY_CHUNK
                 )
                 history.extend(message.to_wire() for message in chunk)
-                if len(chunk) < HISTORY_CHUNK:
-                    break
-                after = chunk[-1].seq
         await self._send(
             {
                 "type": "welcome",

@@ -34,6 +34,8 @@ SEEN_EVERY_SECONDS = 60.0
 SEEN_BATCH_MAX = 500
 # Visitors found per read at most by `lookup` (the same storm looks up as many).
 LOOKUP_BATCH_MAX = 500
+# Visitors created per transaction at most (a site's first hellos, many at once).
+CREATE_BATCH_MAX = 500
 
 _BY_IDS = sa.select(visitors).where(visitors.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 
@@ -102,6 +104,37 @@ async def _store_seen(conn: AsyncConnection, stamps: list[_Seen]) -> list[None]:
     return [None] * len(stamps)
 
 
+@dataclass(frozen=True)
+class _NewVisitor:
+    inbox_id: int
+    user_agent: str | None
+    at: datetime
+
+
+async def _store_new_visitors(conn: AsyncConnection, new: list[_NewVisitor]) -> list[Visitor]:
+    contact_ids = (
+        await conn.execute(
+            contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True),
+            [{"attributes": {}, "created_at": n.at} for n in new],
+        )
+    ).scalars()
+    rows = await conn.execute(
+        visitors.insert().returning(*visitors.c, sort_by_parameter_order=True),
+        [
+            {
+                "id": "v_" + secrets.token_urlsafe(16),
+                "inbox_id": n.inbox_id,
+                "contact_id": contact_id,
+                "user_agent": n.user_agent,
+                "created_at": n.at,
+                "last_seen_at": n.at,
+            }
+            for n, contact_id in zip(new, contact_ids, strict=True)
+        ],
+    )
+    return [_visitor(row) for row in rows]
+
+
 async def _load_visitors(conn: AsyncConnection, ids: list[str]) -> list[Visitor | None]:
     rows = {row.id: row for row in await conn.execute(_BY_IDS, {"b_ids": sorted(set(ids))})}
     return [_visitor(rows[visitor_id]) if visitor_id in rows else None for visitor_id in ids]
@@ -116,33 +149,23 @@ class VisitorService:
         self.clock = clock  # for SEEN_EVERY_SECONDS
         self._seen = GroupCommit(db, _store_seen, what="last-seen time", max_batch=SEEN_BATCH_MAX)
         self._lookups = GroupRead(db, _load_visitors, what="visitor", max_batch=LOOKUP_BATCH_MAX)
+        self._creations = GroupCommit(
+            db, _store_new_visitors, what="new visitor", max_batch=CREATE_BATCH_MAX
+        )
         # Visitor -> when this process last stored their last-seen time, oldest first.
         self._stamped: OrderedDict[str, float] = OrderedDict()
 
     async def close(self) -> None:
-        """Store the last-seen times already queued; refuse new ones."""
+        """Store the visitors and last-seen times already queued; refuse new ones."""
+        await self._creations.close()
         await self._seen.close()
 
     async def create(self, inbox: Inbox, user_agent: str | None = None) -> Visitor:
-        now = utcnow()
-        visitor_id = "v_" + secrets.token_urlsafe(16)
-        async with self._db.write() as conn:
-            contact_id = await conn.scalar(
-                contacts.insert().values(attributes={}, created_at=now).returning(contacts.c.id)
-            )
-            await conn.execute(
-                visitors.insert().values(
-                    id=visitor_id,
-                    inbox_id=inbox.id,
-                    contact_id=contact_id,
-                    user_agent=(user_agent or "")[:400] or None,
-                    created_at=now,
-                    last_seen_at=now,
-                )
-            )
-        visitor = await self.get(visitor_id)
-        assert visitor is not None
-        return visitor
+        """A new visitor of the website with a contact of their own, as stored. The
+        visitors created together (many first hellos at once) share one transaction."""
+        return await self._creations.submit(
+            _NewVisitor(inbox.id, (user_agent or "")[:400] or None, utcnow())
+        )
 
     async def get(self, visitor_id: str) -> Visitor | None:
         async with self._db.read() as conn:

@@ -1,8 +1,8 @@
-"""Visitors' last-seen time and the hello's lookup (hub.visitors), on both engines.
+"""Visitors' creation, last-seen time and lookup (hub.visitors), on both engines.
 
-Every widget hello looks its visitor up and stamps the last-seen time; after
-a restart thousands do so at once, so both are shared by the hellos that
-arrive together.
+Every widget hello creates its visitor, or looks it up and stamps its
+last-seen time; after a restart thousands do so at once, so each is shared
+by the hellos that arrive together.
 """
 
 from __future__ import annotations
@@ -128,6 +128,24 @@ async def test_lookups_that_arrive_together_share_one_read(hub, website, transac
     assert transactions["read"] == before + 1
     assert found[-1] is None
     assert found[:-1] == [await hub.visitors.get(p.id) for p in people]
+
+
+async def test_visitors_created_together_share_one_transaction_each_with_a_contact(
+    hub, website, transactions
+):
+    before = transactions["write"]
+    created = await asyncio.gather(*(hub.visitors.create(website, f"agent {n}") for n in range(25)))
+    assert transactions["write"] == before + 1
+    assert len({v.id for v in created}) == len({v.contact_id for v in created}) == 25
+    for n, visitor in enumerate(created):
+        assert await hub.visitors.get(visitor.id) == visitor  # as stored
+        assert (visitor.inbox_id, visitor.user_agent, visitor.visit_count) == (
+            website.id,
+            f"agent {n}",
+            1,
+        )
+        assert visitor.last_seen_at == visitor.created_at
+        assert (await hub.visitors.contact(visitor.contact_id)).attributes == {}
 
 
 async def test_the_last_seen_time_survives_a_stop_with_stamps_queued(hub, website):

@@ -191,17 +191,16 @@ class WidgetSession:
                 await self._send(exc.frame())
 
     async def _visitor_for(self, hello: protocol.Hello) -> Visitor | None:
-        if hello.visitor_token is None:
-            visitor = await self.hub.visitors.create(self.inbox, self.ws.headers.get("user-agent"))
-        else:
-            visitor_id = self.hub.tokens.verify(hello.visitor_token, self.inbox.id)
-            visitor = await self.hub.visitors.lookup(visitor_id) if visitor_id else None
-            if visitor is None or visitor.inbox_id != self.inbox.id:
-                await self._send(
-                    ProtocolError("bad_token", "Visitor token not valid for this site.").frame()
-                )
-                await self._close(protocol.CLOSE_BAD_TOKEN, "bad visitor token")
-                return None
+        if hello.visitor_token is None:  # (created now: seen now)
+            return await self.hub.visitors.create(self.inbox, self.ws.headers.get("user-agent"))
+        visitor_id = self.hub.tokens.verify(hello.visitor_token, self.inbox.id)
+        visitor = await self.hub.visitors.lookup(visitor_id) if visitor_id else None
+        if visitor is None or visitor.inbox_id != self.inbox.id:
+            await self._send(
+                ProtocolError("bad_token", "Visitor token not valid for this site.").frame()
+            )
+            await self._close(protocol.CLOSE_BAD_TOKEN, "bad visitor token")
+            return None
         try:
             await self.hub.visitors.seen(visitor.id)
         except Unavailable as exc:  # only bookkeeping: the chat goes on without it

@@ -51,9 +51,11 @@ TRAIL_VISITS = 10
 TRAIL_PAGES_PER_VISIT = 100
 # Sweep presence often: idle and left show within seconds.
 SWEEP_EVERY_SECONDS = 5.0
-# Visits begun or continued per write transaction at most (group commit: a
-# reconnect storm after a restart begins thousands at once).
+# Visits begun or continued, and page views, per write transaction at most
+# (group commit: a reconnect storm after a restart begins thousands at once,
+# and a site's first visitors each store a page).
 VISIT_BATCH_MAX = 500
+PAGE_VIEW_BATCH_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,42 @@ async def _who_of(conn: AsyncConnection, visitor_ids: list[str]) -> dict[str, di
     return who
 
 
+async def _store_page_views(
+    conn: AsyncConnection, views: list[dict[str, Any]]
+) -> list[int | HubError]:
+    """Insert each page view (its id, in order) and make it its visitor's last page."""
+    ids = sorted({view["visitor_id"] for view in views})
+    known = set(await conn.scalars(sa.select(visitors.c.id).where(visitors.c.id.in_(ids))))
+    stored = [view for view in views if view["visitor_id"] in known]
+    page_ids = iter(())
+    if stored:
+        page_ids = iter(
+            await conn.scalars(
+                page_views.insert().returning(page_views.c.id, sort_by_parameter_order=True),
+                stored,
+            )
+        )
+        last = {view["visitor_id"]: view for view in stored}  # (the batch's latest)
+        await conn.execute(
+            _STORE_LAST_PAGE,
+            [
+                {
+                    "visitor": visitor_id,
+                    "url": view["url"],
+                    "title": view["title"],
+                    "seen": view["created_at"],
+                }
+                for visitor_id, view in sorted(last.items())  # nodes lock rows in one order
+            ],
+        )
+    return [
+        next(page_ids)
+        if view["visitor_id"] in known
+        else NotFound(f"no visitor {view['visitor_id']}")
+        for view in views
+    ]
+
+
 def _utc(value: datetime) -> datetime:
     """SQLite hands timestamps back without their zone (they are UTC)."""
     return value.replace(tzinfo=value.tzinfo or UTC)
@@ -246,6 +284,16 @@ _STORE_VISIT = (
     .values(
         visit_count=sa.bindparam("count"),
         visit_started_at=sa.bindparam("started"),
+        last_seen_at=sa.bindparam("seen"),
+    )
+)
+
+_STORE_LAST_PAGE = (
+    visitors.update()
+    .where(visitors.c.id == sa.bindparam("visitor"))
+    .values(
+        last_page_url=sa.bindparam("url"),
+        last_page_title=sa.bindparam("title"),
         last_seen_at=sa.bindparam("seen"),
     )
 )
@@ -269,10 +317,14 @@ class TrackingService:
         # Open widget sockets per visitor in this process (several tabs).
         self._sockets: dict[str, int] = {}
         self._visits = GroupCommit(db, _store_visits, what="visit", max_batch=VISIT_BATCH_MAX)
+        self._page_views = GroupCommit(
+            db, _store_page_views, what="page view", max_batch=PAGE_VIEW_BATCH_MAX
+        )
 
     async def close(self) -> None:
-        """Store the visits already queued; refuse new ones."""
+        """Store the visits and page views already queued; refuse new ones."""
         await self._visits.close()
+        await self._page_views.close()
 
     # ---- time ------------------------------------------------------------------
 
@@ -316,7 +368,11 @@ class TrackingService:
         referrer: object = None,
         snapshot: Snapshot | None = None,
     ) -> Snapshot:
-        """Store one page of the trail (validated and stripped) and tell the agents."""
+        """Store one page of the trail (validated and stripped) and tell the agents.
+
+        Stored with the pages of other visitors in one transaction (group
+        commit); the agents hear of it after that transaction has committed.
+        """
         clean = clean_url(url, self._strip)
         page_title = clean_title(title)
         ref = clean_optional_url(referrer, self._strip)
@@ -327,26 +383,18 @@ class TrackingService:
         now = self.now()
         # Time on the previous page is the gap to this one (computed when read,
         # see _timed); only a visit's last page stores it, when the visitor leaves.
-        async with self._db.write() as conn:
-            page_id = await conn.scalar(
-                page_views.insert()
-                .values(
-                    visitor_id=visitor.id,
-                    contact_id=snapshot["contact"]["id"],
-                    inbox_id=inbox.id,
-                    visit=snapshot["visit"],
-                    url=clean,
-                    title=page_title,
-                    referrer=ref,
-                    created_at=now,
-                )
-                .returning(page_views.c.id)
-            )
-            await conn.execute(
-                visitors.update()
-                .where(visitors.c.id == visitor.id)
-                .values(last_page_url=clean, last_page_title=page_title, last_seen_at=now)
-            )
+        page_id = await self._page_views.submit(
+            {
+                "visitor_id": visitor.id,
+                "contact_id": snapshot["contact"]["id"],
+                "inbox_id": inbox.id,
+                "visit": snapshot["visit"],
+                "url": clean,
+                "title": page_title,
+                "referrer": ref,
+                "created_at": now,
+            }
+        )
         view = PageView(page_id, visitor.id, snapshot["visit"], clean, page_title, ref, None, now)
         if snapshot["pages"] == 0 and ref is not None:
             snapshot["referrer"] = ref

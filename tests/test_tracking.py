@@ -374,3 +374,72 @@ async def test_an_unknown_visitor_fails_alone_in_its_batch(hub, website, visitor
     )
     assert isinstance(results[0], NotFound)
     assert results[1]["visit"] == 1 and results[1]["page"]["title"] == "Home"
+
+
+async def test_page_views_stored_together_share_one_transaction_in_order(
+    hub, website, visitor, monkeypatch
+):
+    other = await hub.visitors.create(website, "pytest")
+    for person in (visitor, other):
+        await hub.tracking.arrive(person, website, "https://shop.test/", "Home")
+    store, batches = hub.tracking._page_views._work, []
+
+    async def counted(conn, views):  # type: ignore[no-untyped-def]
+        batches.append(len(views))
+        return await store(conn, views)
+
+    monkeypatch.setattr(hub.tracking._page_views, "_work", counted)
+    async with hub.bus.subscribe(events.VISITORS) as subscription:
+        await asyncio.gather(
+            hub.tracking.page_view(visitor, website, "https://shop.test/a", "A"),
+            hub.tracking.page_view(other, website, "https://shop.test/x", "X"),
+            hub.tracking.page_view(visitor, website, "https://shop.test/b", "B"),
+        )
+        published = [f["page_view"] for f in await drain(subscription)]
+    assert batches == [3]
+    trail = [(p.url, p.title) for p in reversed(await hub.tracking.recent_pages(visitor.id))]
+    assert trail == [
+        ("https://shop.test/", "Home"),
+        ("https://shop.test/a", "A"),
+        ("https://shop.test/b", "B"),
+    ]
+    stored = await hub.visitors.get(visitor.id)
+    assert (stored.last_page_url, stored.last_page_title) == ("https://shop.test/b", "B")
+    assert (await hub.visitors.get(other.id)).last_page_title == "X"
+    ids = {p.url: p.id for p in await hub.tracking.recent_pages(visitor.id)}
+    assert [(p["url"], p["id"]) for p in published if p["url"] in ids] == [
+        ("https://shop.test/a", ids["https://shop.test/a"]),
+        ("https://shop.test/b", ids["https://shop.test/b"]),
+    ]
+
+
+async def test_a_failed_page_view_batch_stores_and_shows_none_of_it(
+    hub, website, visitor, monkeypatch
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    store = hub.tracking._page_views._work
+
+    async def written_then_failing(conn, views):  # type: ignore[no-untyped-def]
+        await store(conn, views)  # inserted … and rolled back
+        raise ConnectionResetError("injected: the store went away")
+
+    monkeypatch.setattr(hub.tracking._page_views, "_work", written_then_failing)
+    async with hub.bus.subscribe(events.VISITORS) as subscription:
+        with pytest.raises(Unavailable, match="The page view was not stored"):
+            await hub.tracking.page_view(visitor, website, "https://shop.test/lost", "Lost")
+        assert await drain(subscription) == []
+    assert [p.url for p in await hub.tracking.recent_pages(visitor.id)] == ["https://shop.test/"]
+    assert (await hub.visitors.get(visitor.id)).last_page_title == "Home"
+    assert (await hub.tracking.online())[0]["page"]["title"] == "Home"
+
+
+async def test_a_page_view_of_an_unknown_visitor_fails_alone(hub, website, visitor):
+    snapshot = await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    results = await asyncio.gather(
+        hub.tracking.page_view(replace(visitor, id="v_gone"), website, "https://shop.test/x",
+                               snapshot=dict(snapshot)),
+        hub.tracking.page_view(visitor, website, "https://shop.test/a", "A"),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert isinstance(results[0], NotFound)
+    assert results[1]["page"]["title"] == "A"

@@ -101,8 +101,8 @@ class Hub:
 
     async def stop(self) -> None:
         await self.conversations.close()  # stores what is queued, then its writer ends
-        await self.tracking.close()  # (likewise the visits and last-seen times)
-        await self.visitors.close()
+        await self.tracking.close()  # likewise the queued visits and page views,
+        await self.visitors.close()  # and the new visitors and last-seen times
         await self.presence.stop()
         await self.visitor_presence.close()
         await self.limits.close()

@@ -163,16 +163,16 @@ async def _store_visits(
             count, started = count + 1, start.at
         state[start.visitor_id] = (count, started, start.at)
         decided.append((count, started))
-    changed = sorted({start.visitor_id for start in starts} & state.keys())
-    if changed:
+    known = sorted(state)
+    if known:
         await conn.execute(
             _STORE_VISIT,
             [
                 {"visitor": v, "count": state[v][0], "started": state[v][1], "seen": state[v][2]}
-                for v in changed  # in visitor order: nodes lock rows in one order
+                for v in known  # in visitor order: nodes lock rows in one order
             ],
         )
-    who = await _who_of(conn, changed)
+    who = await _who_of(conn, known)
     visits = {(start.visitor_id, d[0]) for start, d in zip(starts, decided, strict=True) if d}
     pages: dict[tuple[str, int], list[sa.Row]] = {}
     if visits:

@@ -79,8 +79,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
                 loop.add_signal_handler(signum, stop.set)
             jobs = len(hub_jobs(hub))
             print(
-                f"Worker running {jobs} jobs, the email outbox and IMAP polling; "
-                "Ctrl-C stops it."
+                f"Worker running {jobs} jobs, the email outbox and IMAP polling; Ctrl-C stops it."
             )
             await run_background(hub, stop)
         finally:

@@ -316,9 +316,7 @@ email_messages = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("email_inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
-    sa.Column(
-        "conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False
-    ),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("direction", sa.String(4), nullable=False),
     sa.Column("message_id", sa.String(255), nullable=False, index=True),
@@ -344,9 +342,7 @@ email_messages = sa.Table(
 email_raw = sa.Table(
     "email_raw",
     metadata,
-    sa.Column(
-        "email_message_id", sa.Integer, sa.ForeignKey("email_messages.id"), primary_key=True
-    ),
+    sa.Column("email_message_id", sa.Integer, sa.ForeignKey("email_messages.id"), primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
 

@@ -61,6 +61,7 @@ async def test_a_tiny_bus_run_compares_the_hub_bus_with_raw_redis(tmp_path: Path
     table = markdown(ctx.results, "quick", pinned=False, fd_limit=1024, elapsed=1.0)
     assert "| Cross-node | bus alone, 2 processes, 0.1 s |" in table
 
+
 async def test_a_tiny_email_ingest_stores_every_message_over_smtp_and_directly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

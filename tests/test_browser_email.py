@@ -31,6 +31,8 @@ CUSTOMER_ID = "order-question.1@customer.test"
 @dataclass(frozen=True)
 class IngestedTicket:
     conversation_id: int
+
+
 SINK_WAIT_SECONDS = 20
 IMAGE_WAIT_SECONDS = 5
 

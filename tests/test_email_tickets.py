@@ -403,9 +403,7 @@ async def test_without_a_from_header_the_envelope_sender_is_the_contact(hub: Hub
     result = await hub.email.ingest(inbox, headless, Envelope((SUPPORT,), "Bob@Customer.test"))
     conversation = await hub.conversations.get(result.conversation_id)
     assert conversation.contact_email == "bob@customer.test"
-    assert (await hub.email.thread(result.conversation_id))["participants"] == [
-        "bob@customer.test"
-    ]
+    assert (await hub.email.thread(result.conversation_id))["participants"] == ["bob@customer.test"]
 
 
 async def test_a_ticket_token_beyond_any_id_opens_a_new_ticket(hub: Hub):

@@ -22,7 +22,7 @@ from bench.bare import CANNED_SEQS
 from bench.context import Context
 from bench.procs import HubSetup, Server, start_bare
 from bench.report import Figure
-from bench.stats import CpuMeter, ms, percentiles
+from bench.stats import CpuMeter, cpu_seconds, ms, percentiles
 
 NAME = "Connection storm"
 MESSAGES = CANNED_SEQS  # the bare server's canned conversation has as many
@@ -44,11 +44,13 @@ class Storm:
     welcomes: list[dict]
     failures: int
     generator_cpu: float
+    server_cpu_seconds: float
 
 
 async def _storm(server: Server, tokens: list[str]) -> Storm:
     """Every visitor connects and says hello at the same moment."""
     generator = CpuMeter().start()
+    server_cpu = cpu_seconds(server.pid)
     started = time.monotonic_ns()
     sockets: list[ClientConnection] = []
 
@@ -61,6 +63,7 @@ async def _storm(server: Server, tokens: list[str]) -> Storm:
     outcomes = await asyncio.gather(*(resume(t) for t in tokens), return_exceptions=True)
     seconds = (time.monotonic_ns() - started) / 1e9
     generator_cpu = generator.percent()
+    server_cpu = cpu_seconds(server.pid) - server_cpu
     await clients.close_all(sockets)
     done = [o for o in outcomes if not isinstance(o, BaseException)]
     return Storm(
@@ -69,6 +72,7 @@ async def _storm(server: Server, tokens: list[str]) -> Storm:
         [welcome for _, welcome in done],
         len(outcomes) - len(done),
         generator_cpu,
+        server_cpu,
     )
 
 
@@ -157,6 +161,14 @@ async def run(ctx: Context) -> None:
         ),
         Figure(
             NAME, size, "welcome latency p99", hub.welcome_ms["p99"], bare.welcome_ms["p99"], "ms"
+        ),
+        Figure(
+            NAME,
+            size,
+            "server CPU time from the first connect to the last welcome",
+            hub.server_cpu_seconds,
+            bare.server_cpu_seconds,
+            "s",
         ),
         Figure(
             NAME,

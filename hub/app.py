@@ -22,6 +22,7 @@ from channels.email.smtp_server import MailListener, start_mail_server
 from channels.voice.routes import routes as voice_routes
 from channels.webchat.endpoint import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
+from hub import devices
 from hub.core import Hub
 from hub.errors import Unavailable
 from hub.settings import Settings
@@ -92,7 +93,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = hub is None
+        # Before any socket is served: the first visitor's device is not a stall.
+        warming = asyncio.create_task(asyncio.to_thread(devices.warm_up))
         app.state.hub = hub if hub is not None else await Hub.start(settings)
+        await warming
         app.state.webchat_limits = WebchatLimits(app.state.hub.limits, settings)
         mail = await _start_mail(app.state.hub) if run_mail else None
         stop = asyncio.Event()

@@ -16,6 +16,7 @@ a visitor's going conversation are stored in one hop to aiosqlite's thread each
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections import deque
@@ -48,6 +49,7 @@ from hub.models import (
     utcnow,
 )
 from hub.text import clean_email, clean_optional, clean_text
+from storage.batching import GroupRead
 from storage.db import Database
 from storage.tables import (
     agent_reads,
@@ -364,6 +366,66 @@ ReplyHook = Callable[
     [AsyncConnection, Conversation, Message, Sequence[Any], str],
     Awaitable[AfterCommit | None],
 ]
+
+# Returning widgets' hellos (ConversationService.resume), read together: each
+# visitor's latest conversation (one query for the batch), then its public
+# messages after the seq the widget holds (one query per conversation with
+# anything new). A reconnect storm resumes thousands at once.
+RESUME_BATCH_MAX = 500
+_LATEST_OF_VISITORS = _conversation_query().where(
+    conversations.c.id.in_(
+        sa.select(sa.func.max(conversations.c.id))
+        .where(conversations.c.visitor_id.in_(sa.bindparam("b_visitor_ids", expanding=True)))
+        .group_by(conversations.c.visitor_id)
+    )
+)
+_PUBLIC_AFTER = (
+    _message_query()
+    .where(messages.c.conversation_id == sa.bindparam("b_conversation_id"))
+    .where(messages.c.seq > sa.bindparam("b_after_seq"))
+    .where(messages.c.kind.in_(_PUBLIC_KINDS))
+    .order_by(messages.c.seq)
+    .limit(sa.bindparam("b_limit", type_=sa.Integer))
+)
+
+
+@dataclass(frozen=True)
+class _Resume:
+    visitor_id: str
+    after_seq: int
+    limit: int
+
+
+Resumed = tuple[Conversation | None, list[Message]]
+
+
+async def _load_resumes(conn: AsyncConnection, wants: list[_Resume]) -> list[Resumed]:
+    ids = sorted({want.visitor_id for want in wants})
+    latest = {
+        row.visitor_id: row
+        for row in await conn.execute(_LATEST_OF_VISITORS, {"b_visitor_ids": ids})
+    }
+    resumed: list[Resumed] = []
+    for want in wants:
+        row = latest.get(want.visitor_id)
+        if row is None:
+            resumed.append((None, []))
+            continue
+        found: list[Message] = []
+        if row.last_seq > want.after_seq:  # (a reconnect with nothing new asks nothing more)
+            found = [
+                _message(message)
+                for message in await conn.execute(
+                    _PUBLIC_AFTER,
+                    {
+                        "b_conversation_id": row.id,
+                        "b_after_seq": want.after_seq,
+                        "b_limit": want.limit,
+                    },
+                )
+            ]
+        resumed.append((_conversation(row), found))
+    return resumed
 
 
 class ConversationService:
@@ -1040,6 +1102,17 @@ class ConversationService:
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
         return [_message(row) for row in rows]
+
+    async def resume(self, visitor_id: str, after_seq: int, limit: int = DEFAULT_PAGE) -> Resumed:
+        """What a returning widget is shown: the visitor's latest conversation
+        (None before their first message) and its public messages after
+        `after_seq`, oldest first, at most `limit` (page on with `messages`).
+        One read for both, shared by the resumes that arrive together."""
+        return await self._resumes.submit(_Resume(visitor_id, after_seq, limit))
+
+    @functools.cached_property
+    def _resumes(self) -> GroupRead[_Resume, Resumed]:
+        return GroupRead(self._db, _load_resumes, what="conversation", max_batch=RESUME_BATCH_MAX)
 
     async def recent_messages(
         self, conversation_id: int, limit: int = DEFAULT_PAGE

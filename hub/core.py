@@ -14,7 +14,7 @@ from hub.conversations import ConversationService
 from hub.email_inboxes import EmailInboxService
 from hub.email_outbox import EmailOutbox
 from hub.email_tickets import EmailTicketService
-from hub.errors import Unavailable
+from hub.errors import Unavailable, short_reason
 from hub.inboxes import InboxService
 from hub.mail_secrets import MailSecrets
 from hub.phone_lines import PhoneLineService
@@ -81,7 +81,7 @@ class Hub:
             await db.dispose()
             raise Unavailable(
                 f"Cannot reach the database at {redacted_url(settings.database_url)} "
-                f"(HUB_DATABASE_URL): {_reason(exc)}"
+                f"(HUB_DATABASE_URL): {short_reason(exc)}"
             ) from exc
         except BaseException:
             await db.dispose()
@@ -93,7 +93,7 @@ class Hub:
             await db.dispose()
             raise Unavailable(
                 f"Cannot reach the event bus at {redacted_url(settings.bus_url)} "
-                f"(HUB_REDIS_URL): {_reason(exc)}"
+                f"(HUB_REDIS_URL): {short_reason(exc)}"
             ) from exc
         hub = cls(settings, db, bus)
         await hub.presence.start()
@@ -101,15 +101,10 @@ class Hub:
 
     async def stop(self) -> None:
         await self.conversations.close()  # stores what is queued, then its writer ends
+        await self.tracking.close()  # likewise the queued visits and page views,
+        await self.visitors.close()  # and the new visitors and last-seen times
         await self.presence.stop()
         await self.visitor_presence.close()
         await self.limits.close()
         await self.bus.disconnect()
         await self.db.dispose()
-
-
-def _reason(exc: BaseException) -> str:
-    """The last line of what went wrong, without the driver's stack of wrappers."""
-    original = getattr(exc, "orig", None) or exc
-    text = str(original).strip().splitlines()
-    return text[-1] if text else type(original).__name__

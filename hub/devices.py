@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import ua_parser
 from ua_parser import parse
 
 # Visitors come back with the same few strings; parsing each once is enough.
@@ -27,6 +28,14 @@ class Device:
 
     def to_wire(self) -> dict[str, str]:
         return {"kind": self.kind, "browser": self.browser, "system": self.system}
+
+
+def warm_up() -> None:
+    """Build ua-parser's rules now. It builds them on the first parse, which takes
+    a fraction of a second to a second of CPU: in a web process that would stall
+    every socket while the first visitor of the day arrives. Call it off the event
+    loop (it is safe in a thread: ua-parser guards the build with a lock)."""
+    _ = ua_parser.parser
 
 
 def _version(family: str, major: str | None) -> str:

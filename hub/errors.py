@@ -58,3 +58,11 @@ class NotMigrated(HubError):
 
 class Unavailable(HubError):
     code = "unavailable"
+
+
+def short_reason(exc: BaseException) -> str:
+    """The last line of what went wrong, without a driver's stack of wrappers
+    (SQLAlchemy keeps the driver's own exception in `orig`)."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return text[-1] if text else type(original).__name__

@@ -6,12 +6,22 @@ import secrets
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import InvalidInput
 from hub.models import Channel, Inbox, utcnow
 from hub.text import clean_text
+from storage.batching import GroupRead
 from storage.db import Database
 from storage.tables import inboxes
+
+# Site tokens looked up per read at most: after a restart every widget
+# reconnects, thousands of handshakes at once, each naming its site.
+SITE_TOKEN_BATCH_MAX = 500
+
+_BY_SITE_TOKENS = sa.select(inboxes).where(
+    inboxes.c.site_token.in_(sa.bindparam("b_tokens", expanding=True))
+)
 
 
 def normalize_origin(value: str) -> str:
@@ -40,9 +50,18 @@ def inbox_from_row(row: sa.Row) -> Inbox:
     )
 
 
+async def _load_by_site_tokens(conn: AsyncConnection, tokens: list[str]) -> list[Inbox | None]:
+    rows = await conn.execute(_BY_SITE_TOKENS, {"b_tokens": sorted(set(tokens))})
+    found = {row.site_token: inbox_from_row(row) for row in rows}
+    return [found.get(token) for token in tokens]
+
+
 class InboxService:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._by_site_token = GroupRead(
+            db, _load_by_site_tokens, what="website", max_batch=SITE_TOKEN_BATCH_MAX
+        )
 
     async def create_website(
         self,
@@ -99,11 +118,9 @@ class InboxService:
         return inbox_from_row(row) if row else None
 
     async def by_site_token(self, site_token: str) -> Inbox | None:
-        async with self._db.read() as conn:
-            row = (
-                await conn.execute(sa.select(inboxes).where(inboxes.c.site_token == site_token))
-            ).first()
-        return inbox_from_row(row) if row else None
+        """The website of a widget's site token, read afresh for every handshake (its
+        allowed origins may have changed), in one query with those arriving together."""
+        return await self._by_site_token.submit(site_token)
 
     async def list(self) -> list[Inbox]:
         async with self._db.read() as conn:

@@ -17,11 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import events
 from hub.bus import EventBus
 from hub.devices import describe
-from hub.errors import NotFound
+from hub.errors import HubError, NotFound
 from hub.models import Inbox, Status, Visitor, iso
 from hub.pages import clean_optional_url, clean_title, clean_url, source, strip_pattern
 from hub.visitor_presence import (
@@ -31,6 +32,7 @@ from hub.visitor_presence import (
     PresenceBackend,
     Snapshot,
 )
+from storage.batching import GroupCommit
 from storage.db import Database
 from storage.tables import contacts, conversations, page_views, visitors
 
@@ -49,6 +51,11 @@ TRAIL_VISITS = 10
 TRAIL_PAGES_PER_VISIT = 100
 # Sweep presence often: idle and left show within seconds.
 SWEEP_EVERY_SECONDS = 5.0
+# Visits begun or continued, and page views, per write transaction at most
+# (group commit: a reconnect storm after a restart begins thousands at once,
+# and a site's first visitors each store a page).
+VISIT_BATCH_MAX = 500
+PAGE_VIEW_BATCH_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,194 @@ def public(snapshot: Snapshot) -> dict[str, Any]:
     return {k: v for k, v in snapshot.items() if not k.startswith("_")}
 
 
+@dataclass(frozen=True)
+class _VisitStart:
+    visitor_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class _Visit:
+    """A visit begun or continued, as committed, and what the live view shows with it."""
+
+    number: int
+    started: datetime
+    first_seen: datetime
+    who: dict[str, Any]
+    pages: list[sa.Row]  # the visit's page views so far, oldest first
+
+
+async def _store_visits(
+    conn: AsyncConnection, starts: list[_VisitStart]
+) -> list[_Visit | HubError]:
+    """Begin or continue the visit of each start, in order, with a few statements
+    for the whole batch (see TrackingService._start_visit)."""
+    ids = sorted({start.visitor_id for start in starts})
+    rows = {
+        row.id: row
+        for row in await conn.execute(
+            sa.select(
+                visitors.c.id,
+                visitors.c.visit_count,
+                visitors.c.visit_started_at,
+                visitors.c.last_seen_at,
+                visitors.c.created_at,
+            ).where(visitors.c.id.in_(ids))
+        )
+    }
+    # visitor -> (visit number, visit started, last seen) as each start leaves it
+    state = {
+        row.id: (row.visit_count, row.visit_started_at, _utc(row.last_seen_at))
+        for row in rows.values()
+    }
+    decided: list[tuple[int, datetime] | None] = []
+    for start in starts:
+        if start.visitor_id not in state:
+            decided.append(None)
+            continue
+        count, started, last_seen = state[start.visitor_id]
+        if started is None:
+            started = start.at
+        elif (start.at - last_seen).total_seconds() > VISIT_GAP_SECONDS:
+            count, started = count + 1, start.at
+        state[start.visitor_id] = (count, started, start.at)
+        decided.append((count, started))
+    known = sorted(state)
+    if known:
+        await conn.execute(
+            _STORE_VISIT,
+            [
+                {"visitor": v, "count": state[v][0], "started": state[v][1], "seen": state[v][2]}
+                for v in known  # in visitor order: nodes lock rows in one order
+            ],
+        )
+    who = await _who_of(conn, known)
+    visits = {(start.visitor_id, d[0]) for start, d in zip(starts, decided, strict=True) if d}
+    pages: dict[tuple[str, int], list[sa.Row]] = {}
+    if visits:
+        # Continuing a visit (back from a sleeping laptop): where they were.
+        for row in await conn.execute(
+            sa.select(page_views)
+            .where(sa.tuple_(page_views.c.visitor_id, page_views.c.visit).in_(sorted(visits)))
+            .order_by(page_views.c.id)
+        ):
+            pages.setdefault((row.visitor_id, row.visit), []).append(row)
+    results: list[_Visit | HubError] = []
+    for start, d in zip(starts, decided, strict=True):
+        if d is None:
+            results.append(NotFound(f"no visitor {start.visitor_id}"))
+            continue
+        count, started = d
+        results.append(
+            _Visit(
+                count,
+                started,
+                rows[start.visitor_id].created_at,
+                who[start.visitor_id],
+                pages.get((start.visitor_id, count), []),
+            )
+        )
+    return results
+
+
+async def _who_of(conn: AsyncConnection, visitor_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Who each visitor is (their contact) and whether they chat, by visitor."""
+    if not visitor_ids:
+        return {}
+    contacts_of = await conn.execute(
+        sa.select(
+            visitors.c.id.label("visitor_id"), contacts.c.id, contacts.c.name, contacts.c.email
+        )
+        .select_from(visitors.join(contacts, contacts.c.id == visitors.c.contact_id))
+        .where(visitors.c.id.in_(visitor_ids))
+    )
+    latest = (
+        sa.select(sa.func.max(conversations.c.id))
+        .where(conversations.c.visitor_id.in_(visitor_ids))
+        .group_by(conversations.c.visitor_id)
+    )
+    chats = {
+        chat.visitor_id: chat
+        for chat in await conn.execute(
+            sa.select(conversations.c.visitor_id, conversations.c.id, conversations.c.status).where(
+                conversations.c.id.in_(latest.scalar_subquery())
+            )
+        )
+    }
+    who: dict[str, dict[str, Any]] = {}
+    for row in contacts_of:
+        chat = chats.get(row.visitor_id)
+        who[row.visitor_id] = {
+            "contact": {"id": row.id, "name": row.name, "email": row.email},
+            "known": bool(row.name or row.email),
+            "chatting": chat is not None and chat.status != Status.RESOLVED.value,
+            "conversation_id": chat.id if chat else None,
+        }
+    return who
+
+
+async def _store_page_views(
+    conn: AsyncConnection, views: list[dict[str, Any]]
+) -> list[int | HubError]:
+    """Insert each page view (its id, in order) and make it its visitor's last page."""
+    ids = sorted({view["visitor_id"] for view in views})
+    known = set(await conn.scalars(sa.select(visitors.c.id).where(visitors.c.id.in_(ids))))
+    stored = [view for view in views if view["visitor_id"] in known]
+    page_ids = iter(())
+    if stored:
+        page_ids = iter(
+            await conn.scalars(
+                page_views.insert().returning(page_views.c.id, sort_by_parameter_order=True),
+                stored,
+            )
+        )
+        last = {view["visitor_id"]: view for view in stored}  # (the batch's latest)
+        await conn.execute(
+            _STORE_LAST_PAGE,
+            [
+                {
+                    "visitor": visitor_id,
+                    "url": view["url"],
+                    "title": view["title"],
+                    "seen": view["created_at"],
+                }
+                for visitor_id, view in sorted(last.items())  # nodes lock rows in one order
+            ],
+        )
+    return [
+        next(page_ids)
+        if view["visitor_id"] in known
+        else NotFound(f"no visitor {view['visitor_id']}")
+        for view in views
+    ]
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone (they are UTC)."""
+    return value.replace(tzinfo=value.tzinfo or UTC)
+
+
+_STORE_VISIT = (
+    visitors.update()
+    .where(visitors.c.id == sa.bindparam("visitor"))
+    .values(
+        visit_count=sa.bindparam("count"),
+        visit_started_at=sa.bindparam("started"),
+        last_seen_at=sa.bindparam("seen"),
+    )
+)
+
+_STORE_LAST_PAGE = (
+    visitors.update()
+    .where(visitors.c.id == sa.bindparam("visitor"))
+    .values(
+        last_page_url=sa.bindparam("url"),
+        last_page_title=sa.bindparam("title"),
+        last_seen_at=sa.bindparam("seen"),
+    )
+)
+
+
 class TrackingService:
     def __init__(
         self,
@@ -121,6 +316,15 @@ class TrackingService:
         self.campaigns: CampaignService | None = None
         # Open widget sockets per visitor in this process (several tabs).
         self._sockets: dict[str, int] = {}
+        self._visits = GroupCommit(db, _store_visits, what="visit", max_batch=VISIT_BATCH_MAX)
+        self._page_views = GroupCommit(
+            db, _store_page_views, what="page view", max_batch=PAGE_VIEW_BATCH_MAX
+        )
+
+    async def close(self) -> None:
+        """Store the visits and page views already queued; refuse new ones."""
+        await self._visits.close()
+        await self._page_views.close()
 
     # ---- time ------------------------------------------------------------------
 
@@ -164,7 +368,11 @@ class TrackingService:
         referrer: object = None,
         snapshot: Snapshot | None = None,
     ) -> Snapshot:
-        """Store one page of the trail (validated and stripped) and tell the agents."""
+        """Store one page of the trail (validated and stripped) and tell the agents.
+
+        Stored with the pages of other visitors in one transaction (group
+        commit); the agents hear of it after that transaction has committed.
+        """
         clean = clean_url(url, self._strip)
         page_title = clean_title(title)
         ref = clean_optional_url(referrer, self._strip)
@@ -175,26 +383,18 @@ class TrackingService:
         now = self.now()
         # Time on the previous page is the gap to this one (computed when read,
         # see _timed); only a visit's last page stores it, when the visitor leaves.
-        async with self._db.write() as conn:
-            page_id = await conn.scalar(
-                page_views.insert()
-                .values(
-                    visitor_id=visitor.id,
-                    contact_id=snapshot["contact"]["id"],
-                    inbox_id=inbox.id,
-                    visit=snapshot["visit"],
-                    url=clean,
-                    title=page_title,
-                    referrer=ref,
-                    created_at=now,
-                )
-                .returning(page_views.c.id)
-            )
-            await conn.execute(
-                visitors.update()
-                .where(visitors.c.id == visitor.id)
-                .values(last_page_url=clean, last_page_title=page_title, last_seen_at=now)
-            )
+        page_id = await self._page_views.submit(
+            {
+                "visitor_id": visitor.id,
+                "contact_id": snapshot["contact"]["id"],
+                "inbox_id": inbox.id,
+                "visit": snapshot["visit"],
+                "url": clean,
+                "title": page_title,
+                "referrer": ref,
+                "created_at": now,
+            }
+        )
         view = PageView(page_id, visitor.id, snapshot["visit"], clean, page_title, ref, None, now)
         if snapshot["pages"] == 0 and ref is not None:
             snapshot["referrer"] = ref
@@ -394,60 +594,33 @@ class TrackingService:
         return snapshot if snapshot is not None else await self._start_visit(visitor, inbox)
 
     async def _start_visit(self, visitor: Visitor, inbox: Inbox) -> Snapshot:
-        """Begin a visit, or continue the last one if it ended within VISIT_GAP_SECONDS."""
-        now = self.now()
-        async with self._db.write() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(
-                        visitors.c.visit_count,
-                        visitors.c.visit_started_at,
-                        visitors.c.last_seen_at,
-                        visitors.c.created_at,
-                    ).where(visitors.c.id == visitor.id)
-                )
-            ).one()
-            last_seen = row.last_seen_at.replace(tzinfo=row.last_seen_at.tzinfo or UTC)
-            count, started = row.visit_count, row.visit_started_at
-            if started is None:
-                started = now
-            elif (now - last_seen).total_seconds() > VISIT_GAP_SECONDS:
-                count, started = count + 1, now
-            await conn.execute(
-                visitors.update()
-                .where(visitors.c.id == visitor.id)
-                .values(visit_count=count, visit_started_at=started, last_seen_at=now)
-            )
-            who = await self._who(conn, visitor.id)
-            # Continuing a visit (back from a sleeping laptop): where they were.
-            visit_pages = (
-                await conn.execute(
-                    sa.select(page_views)
-                    .where(page_views.c.visitor_id == visitor.id)
-                    .where(page_views.c.visit == count)
-                    .order_by(page_views.c.id)
-                )
-            ).all()
+        """Begin a visit, or continue the last one if it ended within VISIT_GAP_SECONDS.
+
+        Stored with the visits of other visitors in one transaction (group
+        commit); returns after that transaction has committed.
+        """
+        visit = await self._visits.submit(_VisitStart(visitor.id, self.now()))
+        pages = visit.pages
         device = describe(visitor.user_agent)
         snapshot: Snapshot = {
             "id": visitor.id,
             "inbox": {"id": inbox.id, "name": inbox.name},
             "state": "active",
-            "visit": count,
-            "visit_count": count,
-            "returning": count > 1,
-            "first_seen": iso(row.created_at),
-            "site_since": iso(started),
-            "pages": len(visit_pages),
+            "visit": visit.number,
+            "visit_count": visit.number,
+            "returning": visit.number > 1,
+            "first_seen": iso(visit.first_seen),
+            "site_since": iso(visit.started),
+            "pages": len(pages),
             "page": None,
-            "referrer": visit_pages[0].referrer if visit_pages else None,
+            "referrer": pages[0].referrer if pages else None,
             "source": "Direct",
             "device": device.to_wire(),
-            **who,
+            **visit.who,
         }
-        if visit_pages:
-            last = visit_pages[-1]
-            snapshot["source"] = source(visit_pages[0].referrer, visit_pages[0].url)
+        if pages:
+            last = pages[-1]
+            snapshot["source"] = source(pages[0].referrer, pages[0].url)
             since = last.created_at.replace(tzinfo=last.created_at.tzinfo or UTC)
             snapshot["page"] = {
                 "id": last.id,
@@ -459,29 +632,8 @@ class TrackingService:
         self._activity(snapshot)
         return snapshot
 
-    async def _who(self, conn: sa.ext.asyncio.AsyncConnection, visitor_id: str) -> dict[str, Any]:
-        row = (
-            await conn.execute(
-                sa.select(contacts.c.id, contacts.c.name, contacts.c.email)
-                .select_from(visitors.join(contacts, contacts.c.id == visitors.c.contact_id))
-                .where(visitors.c.id == visitor_id)
-            )
-        ).one()
-        chat = (
-            await conn.execute(
-                sa.select(conversations.c.id, conversations.c.status)
-                .where(conversations.c.visitor_id == visitor_id)
-                .order_by(conversations.c.id.desc())
-                .limit(1)
-            )
-        ).first()
-        chatting = chat is not None and chat.status != Status.RESOLVED.value
-        return {
-            "contact": {"id": row.id, "name": row.name, "email": row.email},
-            "known": bool(row.name or row.email),
-            "chatting": chatting,
-            "conversation_id": chat.id if chat else None,
-        }
+    async def _who(self, conn: AsyncConnection, visitor_id: str) -> dict[str, Any]:
+        return (await _who_of(conn, [visitor_id]))[visitor_id]
 
     async def _touch(self, site: int, snapshot: Snapshot, ttl: float) -> None:
         snapshot["_expires"] = self._ts() + ttl

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import events
 from hub.bus import EventBus
@@ -13,12 +19,31 @@ from hub.errors import InvalidInput, TooLarge, Unverified
 from hub.models import Contact, Inbox, Visitor, utcnow
 from hub.security import verify_identity
 from hub.text import clean_email, clean_optional
+from storage.batching import GroupCommit, GroupRead
 from storage.db import Database
 from storage.tables import contacts, conversations, page_views, visitors
 
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_NAME = 64
 MAX_ATTRIBUTE_VALUE = 500
+# Every widget hello stamps the visitor's last-seen time, and a reconnect
+# storm is thousands of hellos at once. Agents read it to the minute, so a
+# process stores it at most this often per visitor (a later hello within the
+# minute is not written), and the stamps of many hellos share one transaction.
+SEEN_EVERY_SECONDS = 60.0
+SEEN_BATCH_MAX = 500
+# Visitors found per read at most by `lookup` (the same storm looks up as many).
+LOOKUP_BATCH_MAX = 500
+# Visitors created per transaction at most (a site's first hellos, many at once).
+CREATE_BATCH_MAX = 500
+
+_BY_IDS = sa.select(visitors).where(visitors.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+
+_STAMP_SEEN = (
+    visitors.update()
+    .where(visitors.c.id == sa.bindparam("visitor"))
+    .values(last_seen_at=sa.bindparam("seen_at"))
+)
 
 
 def _visitor(row: sa.Row) -> Visitor:
@@ -66,31 +91,81 @@ def clean_attributes(value: object) -> dict[str, Any]:
     return cleaned
 
 
+@dataclass(frozen=True)
+class _Seen:
+    visitor_id: str
+    at: datetime
+
+
+async def _store_seen(conn: AsyncConnection, stamps: list[_Seen]) -> list[None]:
+    # In visitor order: writers on several nodes lock rows in one order.
+    rows = sorted(stamps, key=lambda stamp: stamp.visitor_id)
+    await conn.execute(_STAMP_SEEN, [{"visitor": s.visitor_id, "seen_at": s.at} for s in rows])
+    return [None] * len(stamps)
+
+
+@dataclass(frozen=True)
+class _NewVisitor:
+    inbox_id: int
+    user_agent: str | None
+    at: datetime
+
+
+async def _store_new_visitors(conn: AsyncConnection, new: list[_NewVisitor]) -> list[Visitor]:
+    contact_ids = (
+        await conn.execute(
+            contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True),
+            [{"attributes": {}, "created_at": n.at} for n in new],
+        )
+    ).scalars()
+    rows = await conn.execute(
+        visitors.insert().returning(*visitors.c, sort_by_parameter_order=True),
+        [
+            {
+                "id": "v_" + secrets.token_urlsafe(16),
+                "inbox_id": n.inbox_id,
+                "contact_id": contact_id,
+                "user_agent": n.user_agent,
+                "created_at": n.at,
+                "last_seen_at": n.at,
+            }
+            for n, contact_id in zip(new, contact_ids, strict=True)
+        ],
+    )
+    return [_visitor(row) for row in rows]
+
+
+async def _load_visitors(conn: AsyncConnection, ids: list[str]) -> list[Visitor | None]:
+    rows = {row.id: row for row in await conn.execute(_BY_IDS, {"b_ids": sorted(set(ids))})}
+    return [_visitor(rows[visitor_id]) if visitor_id in rows else None for visitor_id in ids]
+
+
 class VisitorService:
-    def __init__(self, db: Database, bus: EventBus) -> None:
+    def __init__(
+        self, db: Database, bus: EventBus, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._db = db
         self._bus = bus
+        self.clock = clock  # for SEEN_EVERY_SECONDS
+        self._seen = GroupCommit(db, _store_seen, what="last-seen time", max_batch=SEEN_BATCH_MAX)
+        self._lookups = GroupRead(db, _load_visitors, what="visitor", max_batch=LOOKUP_BATCH_MAX)
+        self._creations = GroupCommit(
+            db, _store_new_visitors, what="new visitor", max_batch=CREATE_BATCH_MAX
+        )
+        # Visitor -> when this process last stored their last-seen time, oldest first.
+        self._stamped: OrderedDict[str, float] = OrderedDict()
+
+    async def close(self) -> None:
+        """Store the visitors and last-seen times already queued; refuse new ones."""
+        await self._creations.close()
+        await self._seen.close()
 
     async def create(self, inbox: Inbox, user_agent: str | None = None) -> Visitor:
-        now = utcnow()
-        visitor_id = "v_" + secrets.token_urlsafe(16)
-        async with self._db.write() as conn:
-            contact_id = await conn.scalar(
-                contacts.insert().values(attributes={}, created_at=now).returning(contacts.c.id)
-            )
-            await conn.execute(
-                visitors.insert().values(
-                    id=visitor_id,
-                    inbox_id=inbox.id,
-                    contact_id=contact_id,
-                    user_agent=(user_agent or "")[:400] or None,
-                    created_at=now,
-                    last_seen_at=now,
-                )
-            )
-        visitor = await self.get(visitor_id)
-        assert visitor is not None
-        return visitor
+        """A new visitor of the website with a contact of their own, as stored. The
+        visitors created together (many first hellos at once) share one transaction."""
+        return await self._creations.submit(
+            _NewVisitor(inbox.id, (user_agent or "")[:400] or None, utcnow())
+        )
 
     async def get(self, visitor_id: str) -> Visitor | None:
         async with self._db.read() as conn:
@@ -99,6 +174,11 @@ class VisitorService:
             ).first()
         return _visitor(row) if row else None
 
+    async def lookup(self, visitor_id: str) -> Visitor | None:
+        """`get` for the widget's hello: lookups that arrive together share one
+        query (after a restart thousands of widgets say hello at once)."""
+        return await self._lookups.submit(visitor_id)
+
     async def contact(self, contact_id: int) -> Contact | None:
         async with self._db.read() as conn:
             row = (
@@ -106,14 +186,34 @@ class VisitorService:
             ).first()
         return _contact(row) if row else None
 
-    async def seen(self, visitor_id: str, url: str | None, title: str | None) -> None:
-        """Record the visitor's current page and last-seen time."""
-        values: dict[str, Any] = {"last_seen_at": utcnow()}
+    async def seen(self, visitor_id: str, url: str | None = None, title: str | None = None) -> None:
+        """Record the visitor's last-seen time (and current page, when given).
+
+        Returns once stored. A time alone is stored with those of other
+        visitors in one transaction, and not at all when this process stored
+        one for the visitor less than SEEN_EVERY_SECONDS ago.
+        """
         if url is not None:
-            values["last_page_url"] = url[:2000]
-            values["last_page_title"] = (title or "")[:300] or None
-        async with self._db.write() as conn:
-            await conn.execute(visitors.update().where(visitors.c.id == visitor_id).values(values))
+            values: dict[str, Any] = {
+                "last_seen_at": utcnow(),
+                "last_page_url": url[:2000],
+                "last_page_title": (title or "")[:300] or None,
+            }
+            async with self._db.write() as conn:
+                await conn.execute(
+                    visitors.update().where(visitors.c.id == visitor_id).values(values)
+                )
+            return
+        now = self.clock()
+        while self._stamped:  # forget stamps old enough to be written again
+            oldest, at = next(iter(self._stamped.items()))
+            if now - at < SEEN_EVERY_SECONDS:
+                break
+            del self._stamped[oldest]
+        if visitor_id in self._stamped:
+            return
+        await self._seen.submit(_Seen(visitor_id, utcnow()))
+        self._stamped[visitor_id] = self.clock()
 
     async def identify(
         self,

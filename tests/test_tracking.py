@@ -6,11 +6,16 @@ advancing it, never by waiting.
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+
 import pytest
 
 from hub import events
-from hub.errors import InvalidInput, TooLarge
+from hub.errors import InvalidInput, NotFound, TooLarge, Unavailable
 from hub.models import ContactDetails, Inbound
+from hub.tracking import VISIT_GAP_SECONDS
 from hub.visitor_presence import (
     IDLE_AFTER_SECONDS,
     LEAVE_AFTER_SECONDS,
@@ -265,3 +270,176 @@ async def test_a_visitor_back_within_the_visit_keeps_their_page_and_count(
     [live] = await hub.tracking.online()
     assert (live["visit"], live["pages"], live["page"]["title"]) == (1, 2, "Cart")
     assert live["source"] == "a.test"
+
+
+async def stored_visit(hub, visitor_id):  # type: ignore[no-untyped-def]
+    """(visit count, visit started, last seen) as stored, in UTC."""
+    row = await hub.visitors.get(visitor_id)
+    started = row.visit_started_at
+    return (
+        row.visit_count,
+        started.replace(tzinfo=started.tzinfo or UTC) if started else None,
+        row.last_seen_at.replace(tzinfo=row.last_seen_at.tzinfo or UTC),
+    )
+
+
+async def gone_for(hub, website, visitor, clock, seconds):  # type: ignore[no-untyped-def]
+    """The visitor's socket closed; after the grace they have left; then `seconds` pass."""
+    await hub.tracking.left(visitor, website)
+    clock.advance(RECONNECT_GRACE_SECONDS + 1)
+    await hub.tracking.sweep()
+    clock.advance(seconds)
+
+
+async def test_visits_begun_together_share_one_transaction_and_each_is_as_if_alone(
+    hub, website, clock, monkeypatch
+):
+    back_later, reloading, fresh, two_tabs = [
+        await hub.visitors.create(website, "pytest") for _ in range(4)
+    ]
+    await hub.tracking.arrive(back_later, website, "https://shop.test/old", "Old")
+    await gone_for(hub, website, back_later, clock, VISIT_GAP_SECONDS + 60)
+    await hub.tracking.arrive(reloading, website, "https://shop.test/cart", "Cart")
+    await gone_for(hub, website, reloading, clock, 0)  # (as after a restart of the hub)
+    store, batches = hub.tracking._visits._work, []
+
+    async def counted(conn, starts):  # type: ignore[no-untyped-def]
+        batches.append(len(starts))
+        return await store(conn, starts)
+
+    monkeypatch.setattr(hub.tracking._visits, "_work", counted)
+    async with hub.bus.subscribe(events.VISITORS) as subscription:
+        snapshots = await asyncio.gather(
+            hub.tracking.arrive(back_later, website, "https://shop.test/again", "Again"),
+            hub.tracking.arrive(reloading, website, "https://shop.test/cart", "Cart"),
+            hub.tracking.arrive(fresh, website, "https://shop.test/", "Home"),
+            hub.tracking.arrive(two_tabs, website, "https://shop.test/a", "A"),
+            hub.tracking.arrive(two_tabs, website, "https://shop.test/a", "A"),
+        )
+        published = await drain(subscription)
+    assert batches == [5]
+    now = datetime.fromtimestamp(clock(), UTC)
+    shown = [(s["visit"], s["returning"], s["pages"], s["page"]["title"]) for s in snapshots]
+    assert shown == [
+        (2, True, 1, "Again"),
+        (1, False, 1, "Cart"),  # the visit goes on, on the page they were on
+        (1, False, 1, "Home"),
+        (1, False, 1, "A"),
+        (1, False, 1, "A"),
+    ]
+    assert await stored_visit(hub, back_later.id) == (2, now, now)
+    assert (await stored_visit(hub, reloading.id))[0] == 1
+    assert await stored_visit(hub, fresh.id) == (1, now, now)
+    assert (await stored_visit(hub, two_tabs.id))[0] == 1
+    assert sorted(f["visitor"]["id"] for f in published) == sorted(
+        p.id for p in (back_later, reloading, fresh, two_tabs, two_tabs)
+    )
+    assert len(await hub.tracking.recent_pages(reloading.id)) == 1  # no new page view
+
+
+async def test_a_failed_visit_batch_fails_its_arrivals_and_stores_and_shows_nothing(
+    hub, website, clock, monkeypatch
+):
+    people = [await hub.visitors.create(website, "pytest") for _ in range(3)]
+    before = [await stored_visit(hub, p.id) for p in people]
+    store = hub.tracking._visits._work
+
+    async def written_then_failing(conn, starts):  # type: ignore[no-untyped-def]
+        await store(conn, starts)  # the rows are updated … and rolled back
+        raise ConnectionResetError("injected: the store went away")
+
+    monkeypatch.setattr(hub.tracking._visits, "_work", written_then_failing)
+    async with hub.bus.subscribe(events.VISITORS) as subscription:
+        results = await asyncio.gather(
+            *(hub.tracking.arrive(p, website, "https://shop.test/", "Home") for p in people),
+            return_exceptions=True,
+        )
+        assert await drain(subscription) == []
+    assert all(isinstance(r, Unavailable) for r in results)
+    assert "The visit was not stored (the store failed: injected" in str(results[0])
+    assert [await stored_visit(hub, p.id) for p in people] == before
+    assert await hub.tracking.online() == []
+    assert await hub.tracking.recent_pages(people[0].id) == []
+    monkeypatch.setattr(hub.tracking._visits, "_work", store)
+    snapshot = await hub.tracking.arrive(people[0], website, "https://shop.test/", "Home")
+    assert (snapshot["visit"], snapshot["pages"]) == (1, 1)
+
+
+async def test_an_unknown_visitor_fails_alone_in_its_batch(hub, website, visitor):
+    gone = replace(visitor, id="v_gone")
+    results = await asyncio.gather(
+        hub.tracking.arrive(gone, website),
+        hub.tracking.arrive(visitor, website, "https://shop.test/", "Home"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], NotFound)
+    assert results[1]["visit"] == 1 and results[1]["page"]["title"] == "Home"
+
+
+async def test_page_views_stored_together_share_one_transaction_in_order(
+    hub, website, visitor, monkeypatch
+):
+    other = await hub.visitors.create(website, "pytest")
+    for person in (visitor, other):
+        await hub.tracking.arrive(person, website, "https://shop.test/", "Home")
+    store, batches = hub.tracking._page_views._work, []
+
+    async def counted(conn, views):  # type: ignore[no-untyped-def]
+        batches.append(len(views))
+        return await store(conn, views)
+
+    monkeypatch.setattr(hub.tracking._page_views, "_work", counted)
+    async with hub.bus.subscribe(events.VISITORS) as subscription:
+        await asyncio.gather(
+            hub.tracking.page_view(visitor, website, "https://shop.test/a", "A"),
+            hub.tracking.page_view(other, website, "https://shop.test/x", "X"),
+            hub.tracking.page_view(visitor, website, "https://shop.test/b", "B"),
+        )
+        published = [f["page_view"] for f in await drain(subscription)]
+    assert batches == [3]
+    trail = [(p.url, p.title) for p in reversed(await hub.tracking.recent_pages(visitor.id))]
+    assert trail == [
+        ("https://shop.test/", "Home"),
+        ("https://shop.test/a", "A"),
+        ("https://shop.test/b", "B"),
+    ]
+    stored = await hub.visitors.get(visitor.id)
+    assert (stored.last_page_url, stored.last_page_title) == ("https://shop.test/b", "B")
+    assert (await hub.visitors.get(other.id)).last_page_title == "X"
+    ids = {p.url: p.id for p in await hub.tracking.recent_pages(visitor.id)}
+    assert [(p["url"], p["id"]) for p in published if p["url"] in ids] == [
+        ("https://shop.test/a", ids["https://shop.test/a"]),
+        ("https://shop.test/b", ids["https://shop.test/b"]),
+    ]
+
+
+async def test_a_failed_page_view_batch_stores_and_shows_none_of_it(
+    hub, website, visitor, monkeypatch
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    store = hub.tracking._page_views._work
+
+    async def written_then_failing(conn, views):  # type: ignore[no-untyped-def]
+        await store(conn, views)  # inserted … and rolled back
+        raise ConnectionResetError("injected: the store went away")
+
+    monkeypatch.setattr(hub.tracking._page_views, "_work", written_then_failing)
+    async with hub.bus.subscribe(events.VISITORS) as subscription:
+        with pytest.raises(Unavailable, match="The page view was not stored"):
+            await hub.tracking.page_view(visitor, website, "https://shop.test/lost", "Lost")
+        assert await drain(subscription) == []
+    assert [p.url for p in await hub.tracking.recent_pages(visitor.id)] == ["https://shop.test/"]
+    assert (await hub.visitors.get(visitor.id)).last_page_title == "Home"
+    assert (await hub.tracking.online())[0]["page"]["title"] == "Home"
+
+
+async def test_a_page_view_of_an_unknown_visitor_fails_alone(hub, website, visitor):
+    snapshot = await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    results = await asyncio.gather(
+        hub.tracking.page_view(replace(visitor, id="v_gone"), website, "https://shop.test/x",
+                               snapshot=dict(snapshot)),
+        hub.tracking.page_view(visitor, website, "https://shop.test/a", "A"),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert isinstance(results[0], NotFound)
+    assert results[1]["page"]["title"] == "A"

@@ -21,7 +21,7 @@ from channels.webchat.protocol import ProtocolError
 from hub import events
 from hub.bus import Event, SubscriberDropped, Subscription, batch_frame
 from hub.core import Hub
-from hub.errors import HubError
+from hub.errors import HubError, InvalidInput, Unavailable
 from hub.inboxes import normalize_origin
 from hub.models import Conversation, Inbound, Inbox, Visitor, iso
 from hub.ratelimit import RateLimits, TokenBucket
@@ -145,12 +145,15 @@ class WidgetSession:
             return
         self._present = True
         try:
-            await self.hub.tracking.arrive(
-                self.visitor, self.inbox, hello.page_url, hello.page_title, hello.page_referrer
-            )
-        except HubError as exc:  # a bad page address: online, without a page
-            await self._send(ProtocolError(exc.code, exc.message).frame())
-            await self.hub.tracking.arrive(self.visitor, self.inbox)
+            try:
+                await self.hub.tracking.arrive(
+                    self.visitor, self.inbox, hello.page_url, hello.page_title, hello.page_referrer
+                )
+            except InvalidInput as exc:  # a bad page address: online, without a page
+                await self._send(ProtocolError(exc.code, exc.message).frame())
+                await self.hub.tracking.arrive(self.visitor, self.inbox)
+        except Unavailable as exc:  # the chat goes on; the next ping starts the visit again
+            log.warning("visitor %s is not shown live: %s", self.visitor.id, exc.message)
 
     async def leave(self) -> None:
         """The page is going away (a `leave` frame, or the socket closed); once only."""
@@ -190,35 +193,35 @@ class WidgetSession:
                 await self._send(exc.frame())
 
     async def _visitor_for(self, hello: protocol.Hello) -> Visitor | None:
-        if hello.visitor_token is None:
-            visitor = await self.hub.visitors.create(self.inbox, self.ws.headers.get("user-agent"))
-        else:
-            visitor_id = self.hub.tokens.verify(hello.visitor_token, self.inbox.id)
-            visitor = await self.hub.visitors.get(visitor_id) if visitor_id else None
-            if visitor is None or visitor.inbox_id != self.inbox.id:
-                await self._send(
-                    ProtocolError("bad_token", "Visitor token not valid for this site.").frame()
-                )
-                await self._close(protocol.CLOSE_BAD_TOKEN, "bad visitor token")
-                return None
-        await self.hub.visitors.seen(visitor.id, None, None)
+        if hello.visitor_token is None:  # (created now: seen now)
+            return await self.hub.visitors.create(self.inbox, self.ws.headers.get("user-agent"))
+        visitor_id = self.hub.tokens.verify(hello.visitor_token, self.inbox.id)
+        visitor = await self.hub.visitors.lookup(visitor_id) if visitor_id else None
+        if visitor is None or visitor.inbox_id != self.inbox.id:
+            await self._send(
+                ProtocolError("bad_token", "Visitor token not valid for this site.").frame()
+            )
+            await self._close(protocol.CLOSE_BAD_TOKEN, "bad visitor token")
+            return None
+        try:
+            await self.hub.visitors.seen(visitor.id)
+        except Unavailable as exc:  # only bookkeeping: the chat goes on without it
+            log.warning("visitor %s: %s", visitor.id, exc.message)
         return visitor
 
     async def _welcome(self, hello: protocol.Hello) -> None:
         assert self.visitor is not None
-        conversation = await self.hub.conversations.latest_for_visitor(self.visitor.id)
-        history: list[dict[str, Any]] = []
+        conversation, chunk = await self.hub.conversations.resume(
+            self.visitor.id, hello.last_seq, limit=HISTORY_CHUNK
+        )
+        history = [message.to_wire() for message in chunk]
         if conversation is not None:
             self.conversation_id = conversation.id
-            after = hello.last_seq
-            while True:
+            while len(chunk) == HISTORY_CHUNK:
                 chunk = await self.hub.conversations.messages(
-                    conversation.id, after, include_private=False, limit=HISTORY_CHUNK
+                    conversation.id, chunk[-1].seq, include_private=False, limit=HISTORY_CHUNK
                 )
                 history.extend(message.to_wire() for message in chunk)
-                if len(chunk) < HISTORY_CHUNK:
-                    break
-                after = chunk[-1].seq
         await self._send(
             {
                 "type": "welcome",

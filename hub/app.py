@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -79,8 +80,34 @@ _DENIAL_FALSE_ALARM = _DenialFalseAlarm()
 HIDE_TOKENS_IN_PATHS = _HideTokensInPaths()
 
 
+# Young objects are collected every this many allocations (Python's default is
+# 700); see tune_garbage_collector.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """Fewer, not longer, collector pauses for a busy server.
+
+    A full collection scans every tracked object and holds the event loop
+    while it does: 50 to 250 ms with a thousand visitors connected, which at
+    1,000 chat messages a second put the ack p99 at 200 to 300 ms (measured with
+    `gc.callbacks`; with the collector off the same run sustained 2,000/s).
+    What is alive once started (library tables, compiled SQL, templates) is
+    never garbage, so it is frozen out of every scan; and young collections run
+    every 50,000 allocations instead of 700, so full ones come far less often.
+    Cycles still get collected, just later.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+
+
 def create_app(
-    settings: Settings, hub: Hub | None = None, run_jobs: bool = False, run_mail: bool = False
+    settings: Settings,
+    hub: Hub | None = None,
+    run_jobs: bool = False,
+    run_mail: bool = False,
+    tune_gc: bool = False,
 ) -> Starlette:
     """The web application. Pass a started `hub` to share it (tests); else it starts its own.
 
@@ -88,6 +115,8 @@ def create_app(
     default); with several nodes they may still run everywhere, or only in
     `hub worker` processes. With `run_mail` the inbound mail server listens
     in this process too (the embedded default); else a `hub mail` process does.
+    With `tune_gc` (a server process, not tests) the garbage collector is set
+    for a server: see `tune_garbage_collector`.
     """
 
     @asynccontextmanager
@@ -98,6 +127,8 @@ def create_app(
         app.state.hub = hub if hub is not None else await Hub.start(settings)
         await warming
         app.state.webchat_limits = WebchatLimits(app.state.hub.limits, settings)
+        if tune_gc:
+            tune_garbage_collector()
         mail = await _start_mail(app.state.hub) if run_mail else None
         stop = asyncio.Event()
         jobs = (

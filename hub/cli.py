@@ -48,7 +48,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.port
     print(f"Contact hub on http://{host}:{port}/  (console /console/, demo page /demo)")
     uvicorn.run(
-        create_app(settings, run_jobs=not args.no_jobs, run_mail=not args.no_mail),
+        create_app(
+            settings,
+            run_jobs=not args.no_jobs,
+            run_mail=not args.no_mail,
+            tune_gc=True,
+        ),
         host=host,
         port=port,
         ws="websockets-sansio",

@@ -74,7 +74,7 @@ class Hub:
     @classmethod
     async def start(cls, settings: Settings) -> Hub:
         """Open the store (refusing an unmigrated one) and connect the bus."""
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, background_checkpoints=True)
         try:
             await ensure_migrated(db.engine)
         except (OSError, SQLAlchemyError) as exc:
@@ -97,6 +97,7 @@ class Hub:
             ) from exc
         hub = cls(settings, db, bus)
         await hub.presence.start()
+        db.start_checkpoints()
         return hub
 
     async def stop(self) -> None:

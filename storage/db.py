@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 # A writer waits this long for SQLite's lock held by another process before
 # failing; in-process writers are serialized by `Database.write_lock` instead.
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# With background checkpoints, how often the WAL is copied back into the
+# database file (PASSIVE: never waits for readers or writers).
+WAL_CHECKPOINT_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -23,16 +30,51 @@ class Database:
     in-process writers queue on an asyncio lock and begin IMMEDIATE.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, background_checkpoints: bool = False) -> None:
+        """`background_checkpoints` (SQLite): the WAL is checkpointed by a task of
+        this process (`start_checkpoints`) instead of by whichever commit crosses
+        SQLite's 1,000-page mark — that commit would otherwise wait for the copy
+        and its fsync, stalling every message of its batch for tens of ms."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._sqlite_path = _sqlite_path(url) if self.is_sqlite else None
+        self._background = background_checkpoints and self._sqlite_path is not None
         if self.is_sqlite:
             _ensure_sqlite_dir(url)
             self.engine: AsyncEngine = create_async_engine(url)
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, autocheckpoint=not self._background)
         else:
             self.engine = create_async_engine(url, pool_pre_ping=True)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._checkpointer: asyncio.Task[None] | None = None
+        # Set after each background checkpoint, with SQLite's (busy, log, checkpointed).
+        self.checkpointed = asyncio.Event()
+        self.last_checkpoint: tuple[int, int, int] | None = None
+
+    def start_checkpoints(self) -> None:
+        """Run the background checkpointer (a no-op unless it was asked for)."""
+        if self._background and self._checkpointer is None:
+            self._checkpointer = asyncio.create_task(
+                self._checkpoint_forever(), name="sqlite-wal-checkpointer"
+            )
+
+    async def _checkpoint_forever(self) -> None:
+        assert self._sqlite_path is not None
+        raw = await asyncio.to_thread(
+            sqlite3.connect, self._sqlite_path, check_same_thread=False, isolation_level=None
+        )
+        try:
+            while True:
+                await asyncio.sleep(WAL_CHECKPOINT_SECONDS)
+                try:
+                    row = await asyncio.to_thread(_checkpoint, raw)
+                except sqlite3.Error as exc:  # the next turn tries again
+                    log.warning("SQLite WAL checkpoint failed: %s", exc)
+                    continue
+                self.last_checkpoint = row
+                self.checkpointed.set()
+        finally:
+            raw.close()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -66,7 +108,22 @@ class Database:
             await conn.rollback()
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
+            self._checkpointer = None
         await self.engine.dispose()
+
+
+def _checkpoint(raw: sqlite3.Connection) -> tuple[int, int, int]:
+    busy, log_frames, done = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return busy, log_frames, done
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    database = sa.engine.make_url(url).database
+    return database if database and database != ":memory:" else None
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -75,7 +132,7 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, autocheckpoint: bool) -> None:
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         # Leave transaction control to us (BEGIN / BEGIN IMMEDIATE above).
@@ -85,6 +142,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @sa.event.listens_for(engine.sync_engine, "begin")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from hub.app import GC_YOUNG_THRESHOLD, tune_garbage_collector
 from hub.core import Hub
 from hub.errors import NotMigrated
+from hub.models import utcnow
+from storage import db as storage_db
 from storage.db import Database
 from storage.migrate import head_revision
-from storage.tables import metadata
+from storage.tables import contacts, metadata
 from tests.conftest import make_settings
 
 
@@ -39,5 +45,51 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(hub):
         assert keys.scalar() == 1
 
 
+async def test_the_hubs_sqlite_wal_is_checkpointed_in_the_background_not_by_commits(
+    hub, monkeypatch
+):
+    """Commits never stop to checkpoint (autocheckpoint off on the hub's
+    connections); the hub's own task copies the WAL back, so it does not grow."""
+    if not hub.db.is_sqlite:
+        pytest.skip("SQLite only: PostgreSQL has no WAL checkpoints to schedule")
+    async with hub.db.read() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+    for n in range(50):
+        async with hub.db.write() as conn:
+            await conn.execute(
+                contacts.insert().values(name=f"Checkpoint {n}", created_at=utcnow())
+            )
+    hub.db.checkpointed.clear()
+    async with asyncio.timeout(10 * storage_db.WAL_CHECKPOINT_SECONDS):
+        await hub.db.checkpointed.wait()
+    busy, log_frames, copied = hub.db.last_checkpoint
+    assert busy == 0
+    assert log_frames > 0  # the commits above went to the WAL
+    assert copied == log_frames  # and all of it is back in the database file
+
+
+async def test_a_database_without_background_checkpoints_keeps_sqlites_own(tmp_path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'plain.db'}")
+    try:
+        db.start_checkpoints()  # not asked for: nothing runs
+        async with db.read() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 1000
+        assert db._checkpointer is None
+    finally:
+        await db.dispose()
+
+
 def test_there_is_one_head_revision():
     assert head_revision() == "0006_email"
+
+
+def test_the_server_process_tunes_the_garbage_collector_for_fewer_pauses():
+    """What `hub serve` runs at start-up (tests never do: the suite keeps the defaults)."""
+    before_threshold, before_frozen = gc.get_threshold(), gc.get_freeze_count()
+    try:
+        tune_garbage_collector()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 20, 20)
+        assert gc.get_freeze_count() > before_frozen  # what is alive now is never scanned
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before_threshold)

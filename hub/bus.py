@@ -158,8 +158,15 @@ class Subscription:
     def _offer(self, group: Sequence[Event], frame: str) -> None:
         if self.dropped:
             return
-        if self._direct is not None and self._queue.empty() and self._direct(group, frame):
-            return
+        if self._direct is not None and self._queue.empty():
+            try:
+                if self._direct(group, frame):
+                    return
+            except Exception:
+                # It runs in the bus's one listener: a failing socket must not
+                # stop every other subscriber's events. Its reader gets them.
+                log.exception("event bus: direct delivery failed; queued instead")
+                self._direct = None
         for event in group:
             try:
                 self._queue.put_nowait(event)

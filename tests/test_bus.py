@@ -273,3 +273,26 @@ async def test_what_direct_delivery_declines_is_queued_in_order_and_overflow_dro
                         await sub.get_group()
     finally:
         await bus.disconnect()
+
+
+async def test_a_direct_delivery_that_fails_leaves_the_bus_and_the_others_running(caplog):
+    bus = EventBus("memory://")
+    await bus.connect()
+
+    def broken(group, frame):  # type: ignore[no-untyped-def]
+        raise KeyError("conversation")
+
+    try:
+        async with bus.subscribe("a") as failing, bus.subscribe("a") as other:
+            failing.deliver_directly(broken)
+            await bus.publish("a", {"n": 1})
+            await bus.publish("b", {"n": 0})  # the listener goes on reading
+            await bus.publish("a", {"n": 2})
+            async with asyncio.timeout(WAIT):
+                got_other = [(await other.get()).json()["n"] for _ in range(2)]
+                got_failing = [(await failing.get()).json()["n"] for _ in range(2)]
+    finally:
+        await bus.disconnect()
+    assert got_other == [1, 2]
+    assert got_failing == [1, 2]  # queued for its reader instead, in order
+    assert "direct delivery failed" in caplog.text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+
+from hub.app import GC_YOUNG_THRESHOLD, tune_garbage_collector
 
 
 def hub(tmp_path, *args: str, extra_env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -403,3 +406,15 @@ def test_hub_mail_names_the_setting_when_its_port_is_taken(tmp_path):
     assert f"Cannot listen for mail on 127.0.0.1:{port} (HUB_MAIL_HOST, HUB_MAIL_PORT)" in (
         result.stderr
     )
+
+
+def test_the_server_process_tunes_the_garbage_collector_for_fewer_pauses():
+    """What `hub serve` runs at start-up (tests never do: the suite keeps the defaults)."""
+    before_threshold, before_frozen = gc.get_threshold(), gc.get_freeze_count()
+    try:
+        tune_garbage_collector()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 20, 20)
+        assert gc.get_freeze_count() > before_frozen  # what is alive now is never scanned
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before_threshold)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from hub.app import GC_YOUNG_THRESHOLD, tune_garbage_collector
 from hub.core import Hub
 from hub.errors import NotMigrated
 from hub.models import utcnow
@@ -81,15 +79,3 @@ async def test_a_database_without_background_checkpoints_keeps_sqlites_own(tmp_p
 
 def test_there_is_one_head_revision():
     assert head_revision() == "0006_email"
-
-
-def test_the_server_process_tunes_the_garbage_collector_for_fewer_pauses():
-    """What `hub serve` runs at start-up (tests never do: the suite keeps the defaults)."""
-    before_threshold, before_frozen = gc.get_threshold(), gc.get_freeze_count()
-    try:
-        tune_garbage_collector()
-        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 20, 20)
-        assert gc.get_freeze_count() > before_frozen  # what is alive now is never scanned
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before_threshold)

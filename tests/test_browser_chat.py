@@ -164,3 +164,41 @@ async def test_a_burst_of_messages_in_one_batch_frame_all_show_in_the_inbox(
     assert any(frame.startswith('{"type":"batch"') for frame in frames)
     await expect(console).to_have_title(re.compile(r"^\(\d+\) "))
     await context.close()
+
+
+async def test_a_list_reload_older_than_the_live_events_does_not_undo_them(
+    live_server, hub, admin, browser
+):
+    """The console reloads its list when its socket (re)connects. An answer read
+    before a message arrived, but delivered after its event, must not put the
+    older row back over the newer one."""
+    website = await hub.inboxes.create_website("Race shop", ["https://race.test"])
+    visitor = await hub.visitors.create(website, "pytest")
+    await hub.conversations.ingest(
+        Inbound(inbox_id=website.id, text="opening", client_id=None, visitor_id=visitor.id)
+    )
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    console = await context.new_page()
+    await log_in(console, live_server.url, admin.email)
+    held: asyncio.Queue = asyncio.Queue()
+
+    async def hold(route):  # type: ignore[no-untyped-def]
+        await held.put((route, await route.fetch()))  # the list as it is now
+
+    await console.route("**/console/api/conversations?*", hold)
+    await console.reload()
+    await expect(console.locator("#live-state")).to_have_attribute("data-state", "online")
+    route, older = await asyncio.wait_for(held.get(), 10)
+
+    await hub.conversations.ingest(
+        Inbound(inbox_id=website.id, text="newer news", client_id=None, visitor_id=visitor.id)
+    )
+    row = console.locator(".conv-row", has_text="Race shop")
+    await expect(row).to_contain_text("newer news")
+    body = await older.json()
+    assert [c["preview"] for c in body["conversations"]] == ["opening"]
+    body["counts"]["open"] = 999  # marks the moment the older answer has been applied
+    await route.fulfill(response=older, json=body)
+    await expect(console.locator('[data-count="open"]')).to_have_text("999")
+    await expect(row).to_contain_text("newer news")
+    await context.close()

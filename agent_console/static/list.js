@@ -16,6 +16,9 @@ export class ConversationList {
     this.rows = new Map(rows.map((row) => [row.id, row]));
     this.query = new URLSearchParams({ status: filter.status, scope: filter.scope }).toString();
     this.refreshTimer = 0;
+    // While a reload is out: conversations that events changed meanwhile (null:
+    // dropped). Its answer may be older than they are, so they win over it.
+    this.changedDuringRefresh = null;
     this.renderQueued = false;
     this.flashId = null;
     this.baseTitle = document.title;
@@ -33,6 +36,7 @@ export class ConversationList {
   upsert(conversation, { unreadDelta = 0 } = {}) {
     const known = this.rows.get(conversation.id);
     if (!this.matches(conversation)) {
+      this.changedDuringRefresh?.set(conversation.id, null);
       if (known) {
         this.rows.delete(conversation.id);
         this.render();
@@ -41,7 +45,9 @@ export class ConversationList {
     }
     const unread = conversation.id === this.openId ? 0 : (known ? known.unread : 0) + unreadDelta;
     const moved = !known || known.last_activity_at !== conversation.last_activity_at;
-    this.rows.set(conversation.id, { ...conversation, unread });
+    const row = { ...conversation, unread };
+    this.rows.set(conversation.id, row);
+    this.changedDuringRefresh?.set(conversation.id, row);
     if (moved) this.flashId = conversation.id;
     this.render();
     if (!known) this.scheduleRefresh(); // learn its real unread count and the tab counts
@@ -74,15 +80,24 @@ export class ConversationList {
   /** Reload rows and tab counts from the server (after reconnecting, or to reconcile). */
   async refresh() {
     clearTimeout(this.refreshTimer);
+    const changed = new Map();
+    this.changedDuringRefresh = changed;
     try {
       const data = await api(`/console/api/conversations?${this.query}`);
+      if (this.changedDuringRefresh !== changed) return; // a later reload answers instead
       this.rows = new Map(
         data.conversations.map((row) => [row.id, row.id === this.openId ? { ...row, unread: 0 } : row]),
       );
+      for (const [id, row] of changed) {
+        if (row) this.rows.set(id, row);
+        else this.rows.delete(id);
+      }
       this.render();
       this.renderCounts(data.counts);
     } catch (error) {
       if (error.status !== 401) toast(error.message);
+    } finally {
+      if (this.changedDuringRefresh === changed) this.changedDuringRefresh = null;
     }
   }
 

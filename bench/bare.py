@@ -1,8 +1,10 @@
 """The baseline: a bare `websockets` server with the hub's websocket settings.
 
-Same frame size limit, keepalive pings and permessage-deflate parameters as
-uvicorn gives the hub (see `SETTINGS`), and the same JSON frames on the wire,
-but no store, no bus, no framework:
+Same frame size limit, keepalive pings and compression per route as the hub
+(hub/ws_compression.py: none on the widget socket; permessage-deflate without
+server context takeover on the console socket, deflated per socket here, as
+`websockets.broadcast` does), and the same JSON frames on the wire, but no
+store, no bus, no framework:
 
     /widget/ws    hello -> welcome (messages after last_seq from a canned
                   conversation), ping -> pong
@@ -20,6 +22,7 @@ import signal
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.http11 import Request
 
 from bench.procs import raise_fd_limit
 from channels.webchat.protocol import WS_MAX_SIZE
@@ -30,10 +33,20 @@ PING_INTERVAL = 20.0
 PING_TIMEOUT = 20.0
 
 
-def deflate() -> ServerPerMessageDeflateFactory:
-    return ServerPerMessageDeflateFactory(
-        server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
+CONSOLE_DEFLATE = [
+    ServerPerMessageDeflateFactory(
+        server_no_context_takeover=True,
+        server_max_window_bits=12,
+        client_max_window_bits=12,
+        compress_settings={"memLevel": 5},
     )
+]
+
+
+def compress_per_route(connection: ServerConnection, request: Request) -> None:
+    """The hub's choice (hub/ws_compression.py), made before the handshake is answered."""
+    route = request.path.split("?", 1)[0]
+    connection.protocol.available_extensions = CONSOLE_DEFLATE if route == "/console/ws" else []
 
 
 CANNED_SEQS = 3
@@ -107,7 +120,7 @@ async def run(port: int) -> None:
         ping_interval=PING_INTERVAL,
         ping_timeout=PING_TIMEOUT,
         compression=None,
-        extensions=[deflate()],
+        process_request=compress_per_route,
         backlog=2048,
     ):
         await stop

@@ -34,6 +34,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from channels.webchat.protocol import WS_MAX_SIZE
     from hub.app import create_app
     from hub.core import Hub
+    from hub.ws_compression import HubWebSocketProtocol
 
     async def check() -> None:
         hub = await Hub.start(settings)
@@ -56,7 +57,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ),
         host=host,
         port=port,
-        ws="websockets-sansio",
+        ws=HubWebSocketProtocol,
         ws_max_size=WS_MAX_SIZE,
         proxy_headers=True,
         log_level=args.log_level,

@@ -18,6 +18,7 @@ from hub.app import create_app
 from hub.core import Hub
 from hub.models import Agent, Inbox, Role
 from hub.settings import Settings
+from hub.ws_compression import HubWebSocketProtocol
 from storage.migrate import upgrade
 from tests.clock import FakeClock
 from tests.console_client import AGENT_PASSWORD, Console, log_in, new_http
@@ -98,7 +99,7 @@ async def live_server(hub: Hub, settings: Settings) -> AsyncIterator[LiveServer]
     config = uvicorn.Config(
         app,
         log_level="warning",
-        ws="websockets-sansio",
+        ws=HubWebSocketProtocol,
         ws_max_size=WS_MAX_SIZE,
         lifespan="on",
         ws_ping_interval=None,

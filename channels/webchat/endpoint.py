@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.webchat import protocol, tracking
+from channels.webchat.echoes import OwnEchoes
 from channels.webchat.protocol import ProtocolError
 from hub import events
 from hub.bus import Event, SubscriberDropped, Subscription, batch_frame
@@ -114,6 +115,7 @@ class WidgetSession:
         self._present = False
         self._left = False  # said `leave` but the socket stays (a page restored from cache)
         self._sender = SocketSender(websocket)
+        self._echoes = OwnEchoes()
 
     async def run(self) -> None:
         try:
@@ -251,7 +253,13 @@ class WidgetSession:
                 await forward
 
     def _deliver_now(self, group: Sequence[Event], frame: str) -> bool:
-        if not self._sender.try_now(frame):
+        echoes = self._echoes.without(group)
+        if echoes is not None:
+            group, matched = echoes
+            if group and not self._sender.try_now(batch_frame(group)):
+                return False  # queued as it was; _forward leaves the echoes out then
+            self._echoes.delivered(matched)
+        elif not self._sender.try_now(frame):
             return False
         self._note(group)
         return True
@@ -270,8 +278,13 @@ class WidgetSession:
         try:
             while True:
                 group = await subscription.get_group()
+                echoes = self._echoes.without(group)
+                if echoes is not None:
+                    group, matched = echoes
+                    self._echoes.delivered(matched)
                 self._note(group)
-                await self._send_text(batch_frame(group))
+                if group:
+                    await self._send_text(batch_frame(group))
         except SubscriberDropped:
             await self._close(protocol.CLOSE_FELL_BEHIND, "fell behind; reconnect and resume")
         except (WebSocketDisconnect, RuntimeError):
@@ -321,6 +334,7 @@ class WidgetSession:
             raise ProtocolError(
                 "rate_limited", "Too many messages; wait a moment.", message.client_id
             )
+        self._echoes.expect(message.client_id)  # the ack below tells this socket
         try:
             posted = await self.hub.conversations.ingest(
                 Inbound(
@@ -334,6 +348,7 @@ class WidgetSession:
                 )
             )
         except HubError as exc:
+            self._echoes.forget(message.client_id)
             raise ProtocolError(exc.code, exc.message, message.client_id) from None
         opened = self.conversation_id != posted.conversation.id
         self.conversation_id = posted.conversation.id

@@ -52,9 +52,11 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
 
 @pytest.fixture
 def clock(hub: Hub) -> FakeClock:
-    """Visitor presence and tracking on a clock the test moves (no waiting for timeouts)."""
+    """Visitor presence and tracking, and the times stored with visitors, on a clock
+    the test moves (no waiting for timeouts)."""
     fake = FakeClock()
     hub.visitor_presence.clock = fake
+    hub.visitors.wall_clock = fake
     return fake
 
 

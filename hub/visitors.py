@@ -26,10 +26,12 @@ from storage.tables import contacts, conversations, page_views, visitors
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_NAME = 64
 MAX_ATTRIBUTE_VALUE = 500
-# Every widget hello stamps the visitor's last-seen time, and a reconnect
-# storm is thousands of hellos at once. Agents read it to the minute, so a
-# process stores it at most this often per visitor (a later hello within the
-# minute is not written), and the stamps of many hellos share one transaction.
+# Every untracked widget hello stamps the visitor's last-seen time (a tracked
+# one is stamped by the visit it starts, hub.tracking, which must read the time
+# before it), and a reconnect storm is thousands of hellos at once. Agents read
+# it to the minute, so a process stores it at most this often per visitor (a
+# later hello within the minute is not written), and the stamps of many hellos
+# share one transaction.
 SEEN_EVERY_SECONDS = 60.0
 SEEN_BATCH_MAX = 500
 # Visitors found per read at most by `lookup` (the same storm looks up as many).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -48,6 +49,27 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
         yield started
     finally:
         await started.stop()
+
+
+@pytest.fixture
+def transactions(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the store's read and write transactions."""
+    counted = {"write": 0, "read": 0}
+
+    def counting(kind):  # type: ignore[no-untyped-def]
+        original = getattr(hub.db, kind)
+
+        @contextlib.asynccontextmanager
+        async def transaction():  # type: ignore[no-untyped-def]
+            counted[kind] += 1
+            async with original() as conn:
+                yield conn
+
+        monkeypatch.setattr(hub.db, kind, transaction)
+
+    counting("write")
+    counting("read")
+    return counted
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 A visitor who comes back after more than VISIT_GAP_SECONDS away starts their
 next visit; one who comes back sooner goes on with the same one. "Away" is
-measured from when the visitor was last seen on the site to the hello that
-brings them back, as that hello found the store: nothing this connection
-writes may decide it. Time is a fake
+measured from when the visitor was last seen on the site (the page closed, or
+the last heartbeat), to the hello that brings them back, as that hello found
+the store: nothing this connection writes may decide it. Time is a fake
 clock (tests/clock.py) that the test moves.
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 from hub.ratelimit import LocalLimiter
 from hub.tracking import VISIT_GAP_SECONDS
-from hub.visitor_presence import RECONNECT_GRACE_SECONDS
+from hub.visitor_presence import LEAVE_AFTER_SECONDS, RECONNECT_GRACE_SECONDS
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 from tests.widget_client import WidgetClient
 
@@ -95,7 +95,7 @@ async def first_visit(live_server, website, clock, minutes=0):  # type: ignore[n
 
 @pytest.mark.parametrize(
     ("minutes_on_site", "minutes_away", "visit"),
-    [(0, 29, 1), (0, 31, 2)],
+    [(0, 29, 1), (0, 31, 2), (40, 29, 1), (40, 31, 2)],
 )
 async def test_a_visitor_back_after_the_gap_starts_the_next_visit_and_sooner_goes_on(
     live_server, website, clock, minutes_on_site, minutes_away, visit
@@ -269,3 +269,22 @@ async def test_an_untracked_return_counts_no_visit_and_a_tracked_one_after_it_do
     count, started, last_seen = await stored(hub, first["visitor_id"])
     assert count == 1  # not tracked: no visit
     assert last_seen > started  # but seen (the console's "Last seen")
+
+
+async def test_a_visitor_whose_heartbeats_stopped_is_seen_until_the_last_one(
+    live_server, website, clock
+):
+    hub = live_server.hub
+    async with widget(live_server, website) as client:
+        first = await hello(client)
+        await client.ping()
+        await stay(client, clock, 20)
+        last_ping = at(clock)
+        clock.advance(LEAVE_AFTER_SECONDS + 1)  # the laptop slept; the socket is still open
+        await hub.tracking.sweep()
+        assert await hub.tracking.online() == []
+        assert (await stored(hub, first["visitor_id"]))[2] == last_ping
+        clock.advance(25 * MINUTE)
+        await client.ping()  # awake again, 25 minutes after the last ping: the same visit
+        [live] = await hub.tracking.online()
+    assert live["visit"] == 1

@@ -577,3 +577,29 @@ async def test_a_stop_goes_on_when_the_last_seen_times_cannot_be_stored(
     monkeypatch.undo()
     assert "last-seen times of the visitors online were not stored" in caplog.text
     assert await stored_visit(hub, visitor.id) == before
+
+
+async def test_two_processes_starting_one_visitors_visit_at_once_start_exactly_one(
+    hub, website, visitor, clock
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    await gone_for(hub, website, visitor, clock, VISIT_GAP_SECONDS + 60)
+    # Two tabs on two nodes: each its own writer (transaction), neither sees the
+    # other's presence yet.
+    other = TrackingService(
+        hub.db, hub.bus, MemoryPresence(clock), hub.settings.tracking_strip_params, 90
+    )
+    try:
+        snapshots = await asyncio.gather(
+            hub.tracking.arrive(visitor, website, "https://shop.test/a", "A"),
+            other.arrive(visitor, website, "https://shop.test/b", "B"),
+        )
+    finally:
+        await other.close()
+    assert [(s["visit"], s["returning"]) for s in snapshots] == [(2, True), (2, True)]
+    assert (await stored_visit(hub, visitor.id))[0] == 2
+    assert {(p.visit, p.title) for p in await hub.tracking.recent_pages(visitor.id)} == {
+        (1, "Home"),
+        (2, "A"),
+        (2, "B"),
+    }

@@ -42,7 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # A visitor who comes back after this long without activity starts a new
-# visit (the usual analytics definition of a session).
+# visit (the usual analytics definition of a session). Measured from their
+# stored last-seen time, as the visit start finds it: written when a visit
+# starts, with each page view, and when they leave (from their presence, see
+# TrackingService._store_departures), never by the hello before the visit starts.
 VISIT_GAP_SECONDS = 30 * 60
 # A tab left open overnight is not "time on page"; cap what is stored.
 MAX_PAGE_SECONDS = 6 * 3600
@@ -288,6 +291,21 @@ _STORE_VISIT = (
     )
 )
 
+# A stamp never moves the time back (a visitor back before the sweep came by).
+_STORE_LAST_SEEN = (
+    visitors.update()
+    .where(visitors.c.id == sa.bindparam("visitor"))
+    .where(visitors.c.last_seen_at < sa.bindparam("seen"))
+    .values(last_seen_at=sa.bindparam("seen"))
+)
+
+_STORE_PAGE_SECONDS = (
+    page_views.update()
+    .where(page_views.c.id == sa.bindparam("page"))
+    .where(page_views.c.seconds.is_(None))
+    .values(seconds=sa.bindparam("secs"))
+)
+
 _STORE_LAST_PAGE = (
     visitors.update()
     .where(visitors.c.id == sa.bindparam("visitor"))
@@ -322,9 +340,15 @@ class TrackingService:
         )
 
     async def close(self) -> None:
-        """Store the visits and page views already queued; refuse new ones."""
+        """Store the visits and page views already queued; refuse new ones. Store when
+        each visitor still shown was last seen: after a restart they reconnect
+        and must find their visit going on, however long ago it began."""
         await self._visits.close()
         await self._page_views.close()
+        try:
+            await self._store_departures(await self.presence.online(), left=False)
+        except Exception:  # the hub stops all the same
+            log.exception("the last-seen times of the visitors online were not stored")
 
     # ---- time ------------------------------------------------------------------
 
@@ -460,7 +484,7 @@ class TrackingService:
             return
         async with self._db.read() as conn:
             snapshot.update(await self._who(conn, visitor_id))
-        await self._touch_and_publish(inbox_id, snapshot, None)
+        await self._touch_and_publish(inbox_id, snapshot, None, seen=False)
 
     # ---- agents' view ------------------------------------------------------------
 
@@ -529,20 +553,19 @@ class TrackingService:
     # ---- maintenance -------------------------------------------------------------
 
     async def sweep(self) -> None:
-        """Publish idle visitors and those who left; store their last page's time."""
-        for site, visitor_id, snapshot in await self.presence.expired():
+        """Publish idle visitors and those who left; store their last page's time and
+        when they were last seen (one transaction for all who left)."""
+        gone = await self.presence.expired()
+        for _, visitor_id, _ in gone:
             self._sockets.pop(visitor_id, None)
             if self.campaigns is not None:
                 self.campaigns.cancel(visitor_id)
-            page = snapshot.get("page")
-            if page:
-                async with self._db.write() as conn:
-                    await conn.execute(
-                        page_views.update()
-                        .where(page_views.c.id == page["id"])
-                        .where(page_views.c.seconds.is_(None))
-                        .values(seconds=self._seconds_since(page["_since"], snapshot["_active"]))
-                    )
+        if gone:
+            try:
+                await self._store_departures([snapshot for _, _, snapshot in gone], left=True)
+            except Exception:  # they have left all the same; the agents must hear it
+                log.exception("the departure of %d visitors was not stored", len(gone))
+        for site, visitor_id, _ in gone:
             await self._bus.publish(
                 events.VISITORS,
                 {"type": "visitor_left", "visitor_id": visitor_id, "inbox_id": site},
@@ -550,7 +573,9 @@ class TrackingService:
         for snapshot in await self.presence.online():
             if self._idle_due(snapshot):
                 snapshot["state"] = "idle"
-                await self._touch_and_publish(snapshot["inbox"]["id"], snapshot, None, keep=True)
+                await self._touch_and_publish(
+                    snapshot["inbox"]["id"], snapshot, None, keep=True, seen=False
+                )
 
     async def cleanup(self, now: datetime | None = None) -> int:
         """Delete page views older than the retention period; returns how many."""
@@ -632,18 +657,58 @@ class TrackingService:
         self._activity(snapshot)
         return snapshot
 
+    async def _store_departures(self, snapshots: list[Snapshot], left: bool) -> None:
+        """Store when each visitor was last seen, from their presence: a visitor's
+        heartbeats and frames are not written one by one, so without this a visitor
+        who stayed an hour would look an hour away when they come back. When they
+        `left`, also the time on their last page."""
+        seen: dict[str, float] = {}
+        for snapshot in snapshots:
+            at = snapshot.get("_seen", snapshot["_active"])  # (snapshots from before _seen)
+            seen[snapshot["id"]] = max(at, seen.get(snapshot["id"], at))
+        pages = [
+            {
+                "page": snapshot["page"]["id"],
+                "secs": self._seconds_since(snapshot["page"]["_since"], snapshot["_active"]),
+            }
+            for snapshot in snapshots
+            if left and snapshot.get("page")
+        ]
+        if not seen:
+            return
+        async with self._db.write() as conn:
+            if pages:
+                await conn.execute(_STORE_PAGE_SECONDS, sorted(pages, key=lambda p: p["page"]))
+            await conn.execute(
+                _STORE_LAST_SEEN,
+                [
+                    {"visitor": visitor_id, "seen": datetime.fromtimestamp(at, UTC)}
+                    for visitor_id, at in sorted(seen.items())  # nodes lock rows in one order
+                ],
+            )
+
     async def _who(self, conn: AsyncConnection, visitor_id: str) -> dict[str, Any]:
         return (await _who_of(conn, [visitor_id]))[visitor_id]
 
-    async def _touch(self, site: int, snapshot: Snapshot, ttl: float) -> None:
-        snapshot["_expires"] = self._ts() + ttl
+    async def _touch(self, site: int, snapshot: Snapshot, ttl: float, seen: bool = True) -> None:
+        """Keep the visitor online `ttl` more seconds; `seen`: because of something they did
+        (stored as their last-seen time when they leave, see _store_departures)."""
+        now = self._ts()
+        snapshot["_expires"] = now + ttl
+        if seen:
+            snapshot["_seen"] = now
         await self.presence.touch(site, snapshot["id"], snapshot, ttl)
 
     async def _touch_and_publish(
-        self, site: int, snapshot: Snapshot, view: PageView | None, keep: bool = False
+        self,
+        site: int,
+        snapshot: Snapshot,
+        view: PageView | None,
+        keep: bool = False,
+        seen: bool = True,
     ) -> Snapshot:
         ttl = max(0.0, snapshot["_expires"] - self._ts()) if keep else LEAVE_AFTER_SECONDS
-        await self._touch(site, snapshot, ttl)
+        await self._touch(site, snapshot, ttl, seen)
         await self._bus.publish(
             events.VISITORS,
             {

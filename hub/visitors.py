@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub import events
 from hub.bus import EventBus
 from hub.errors import InvalidInput, TooLarge, Unverified
-from hub.models import Contact, Inbox, Visitor, utcnow
+from hub.models import Contact, Inbox, Visitor
 from hub.security import verify_identity
 from hub.text import clean_email, clean_optional
 from storage.batching import GroupCommit, GroupRead
@@ -26,10 +26,12 @@ from storage.tables import contacts, conversations, page_views, visitors
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_NAME = 64
 MAX_ATTRIBUTE_VALUE = 500
-# Every widget hello stamps the visitor's last-seen time, and a reconnect
-# storm is thousands of hellos at once. Agents read it to the minute, so a
-# process stores it at most this often per visitor (a later hello within the
-# minute is not written), and the stamps of many hellos share one transaction.
+# Every untracked widget hello stamps the visitor's last-seen time (a tracked
+# one is stamped by the visit it starts, hub.tracking, which must read the time
+# before it), and a reconnect storm is thousands of hellos at once. Agents read
+# it to the minute, so a process stores it at most this often per visitor (a
+# later hello within the minute is not written), and the stamps of many hellos
+# share one transaction.
 SEEN_EVERY_SECONDS = 60.0
 SEEN_BATCH_MAX = 500
 # Visitors found per read at most by `lookup` (the same storm looks up as many).
@@ -142,11 +144,18 @@ async def _load_visitors(conn: AsyncConnection, ids: list[str]) -> list[Visitor 
 
 class VisitorService:
     def __init__(
-        self, db: Database, bus: EventBus, clock: Callable[[], float] = time.monotonic
+        self,
+        db: Database,
+        bus: EventBus,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._bus = bus
         self.clock = clock  # for SEEN_EVERY_SECONDS
+        # Seconds since the epoch for the times stored (created, last seen): the same
+        # clock as hub.tracking's, which compares them with its own.
+        self.wall_clock = wall_clock
         self._seen = GroupCommit(db, _store_seen, what="last-seen time", max_batch=SEEN_BATCH_MAX)
         self._lookups = GroupRead(db, _load_visitors, what="visitor", max_batch=LOOKUP_BATCH_MAX)
         self._creations = GroupCommit(
@@ -160,11 +169,14 @@ class VisitorService:
         await self._creations.close()
         await self._seen.close()
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall_clock(), UTC)
+
     async def create(self, inbox: Inbox, user_agent: str | None = None) -> Visitor:
         """A new visitor of the website with a contact of their own, as stored. The
         visitors created together (many first hellos at once) share one transaction."""
         return await self._creations.submit(
-            _NewVisitor(inbox.id, (user_agent or "")[:400] or None, utcnow())
+            _NewVisitor(inbox.id, (user_agent or "")[:400] or None, self._now())
         )
 
     async def get(self, visitor_id: str) -> Visitor | None:
@@ -195,7 +207,7 @@ class VisitorService:
         """
         if url is not None:
             values: dict[str, Any] = {
-                "last_seen_at": utcnow(),
+                "last_seen_at": self._now(),
                 "last_page_url": url[:2000],
                 "last_page_title": (title or "")[:300] or None,
             }
@@ -212,7 +224,7 @@ class VisitorService:
             del self._stamped[oldest]
         if visitor_id in self._stamped:
             return
-        await self._seen.submit(_Seen(visitor_id, utcnow()))
+        await self._seen.submit(_Seen(visitor_id, self._now()))
         self._stamped[visitor_id] = self.clock()
 
     async def identify(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -52,10 +53,33 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
 
 
 @pytest.fixture
+def transactions(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the store's read and write transactions."""
+    counted = {"write": 0, "read": 0}
+
+    def counting(kind):  # type: ignore[no-untyped-def]
+        original = getattr(hub.db, kind)
+
+        @contextlib.asynccontextmanager
+        async def transaction():  # type: ignore[no-untyped-def]
+            counted[kind] += 1
+            async with original() as conn:
+                yield conn
+
+        monkeypatch.setattr(hub.db, kind, transaction)
+
+    counting("write")
+    counting("read")
+    return counted
+
+
+@pytest.fixture
 def clock(hub: Hub) -> FakeClock:
-    """Visitor presence and tracking on a clock the test moves (no waiting for timeouts)."""
+    """Visitor presence and tracking, and the times stored with visitors, on a clock
+    the test moves (no waiting for timeouts)."""
     fake = FakeClock()
     hub.visitor_presence.clock = fake
+    hub.visitors.wall_clock = fake
     return fake
 
 

@@ -7,6 +7,7 @@ advancing it, never by waiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -15,12 +16,14 @@ import pytest
 from hub import events
 from hub.errors import InvalidInput, NotFound, TooLarge, Unavailable
 from hub.models import ContactDetails, Inbound
-from hub.tracking import VISIT_GAP_SECONDS
+from hub.tracking import VISIT_GAP_SECONDS, TrackingService
 from hub.visitor_presence import (
     IDLE_AFTER_SECONDS,
     LEAVE_AFTER_SECONDS,
     RECONNECT_GRACE_SECONDS,
+    MemoryPresence,
 )
+from storage.tables import visitors as visitors_table
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
 
@@ -443,3 +446,160 @@ async def test_a_page_view_of_an_unknown_visitor_fails_alone(hub, website, visit
     )  # fmt: skip
     assert isinstance(results[0], NotFound)
     assert results[1]["page"]["title"] == "A"
+
+
+async def test_a_visitor_is_last_seen_when_they_left_not_when_they_came(
+    hub, website, visitor, clock
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    for _ in range(40):  # forty minutes on one page, the widget pinging
+        clock.advance(60)
+        await hub.tracking.heartbeat(visitor, website)
+    left_at = datetime.fromtimestamp(clock(), UTC)
+    await hub.tracking.left(visitor, website)
+    clock.advance(RECONNECT_GRACE_SECONDS + 1)
+    await hub.tracking.sweep()
+    assert (await stored_visit(hub, visitor.id))[2] == left_at
+    clock.advance(VISIT_GAP_SECONDS - 60)  # 29 minutes after they left: the same visit
+    assert (await hub.tracking.arrive(visitor, website))["visit"] == 1
+
+
+async def test_being_marked_idle_or_shown_to_an_agent_is_not_being_seen(
+    hub, website, visitor, clock
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    for _ in range(3):
+        clock.advance(60)
+        await hub.tracking.heartbeat(visitor, website)
+    last_ping = datetime.fromtimestamp(clock(), UTC)
+    clock.advance(1)
+    await hub.tracking.sweep()  # idle now
+    assert (await hub.tracking.online())[0]["state"] == "idle"
+    clock.advance(5)
+    await hub.tracking.refresh(visitor.id)  # (an agent started a chat with them)
+    clock.advance(LEAVE_AFTER_SECONDS)
+    await hub.tracking.sweep()
+    assert await hub.tracking.online() == []
+    assert (await stored_visit(hub, visitor.id))[2] == last_ping
+
+
+async def test_departures_swept_together_share_one_transaction_and_never_move_last_seen_back(
+    hub, website, clock, transactions
+):
+    people = [await hub.visitors.create(website, "pytest") for _ in range(4)]
+    for person in people:
+        await hub.tracking.arrive(person, website, "https://shop.test/", "Home")
+        await hub.tracking.left(person, website)
+    left_at = datetime.fromtimestamp(clock(), UTC)
+    clock.advance(RECONNECT_GRACE_SECONDS + 1)
+    # Already back through another hub process, whose visit start stamped them now.
+    async with hub.db.write() as conn:
+        await conn.execute(
+            visitors_table.update()
+            .where(visitors_table.c.id == people[0].id)
+            .values(last_seen_at=datetime.fromtimestamp(clock(), UTC))
+        )
+    before = transactions["write"]
+    await hub.tracking.sweep()
+    assert transactions["write"] == before + 1
+    assert [(await stored_visit(hub, p.id))[2] for p in people] == [
+        datetime.fromtimestamp(clock(), UTC),
+        left_at,
+        left_at,
+        left_at,
+    ]
+
+
+async def test_a_failed_departure_write_stores_none_of_it_and_the_agents_hear_all_the_same(
+    hub, website, visitor, clock, monkeypatch, caplog
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    clock.advance(60)
+    await hub.tracking.heartbeat(visitor, website)
+    await hub.tracking.left(visitor, website)
+    before = await stored_visit(hub, visitor.id)
+    clock.advance(RECONNECT_GRACE_SECONDS + 1)
+    write = hub.db.write
+
+    @contextlib.asynccontextmanager
+    async def failing():  # type: ignore[no-untyped-def]
+        async with write() as conn:
+            yield conn  # written … and rolled back
+            raise ConnectionResetError("injected: the store went away")
+
+    monkeypatch.setattr(hub.db, "write", failing)
+    async with hub.bus.subscribe(events.VISITORS) as subscription:
+        await hub.tracking.sweep()
+        left = await drain(subscription)
+    monkeypatch.setattr(hub.db, "write", write)
+    assert left == [{"type": "visitor_left", "visitor_id": visitor.id, "inbox_id": website.id}]
+    assert "the departure of 1 visitors was not stored" in caplog.text
+    assert await stored_visit(hub, visitor.id) == before
+    assert (await hub.tracking.recent_pages(visitor.id))[0].seconds is None
+    assert await hub.tracking.online() == []
+
+
+async def test_a_stop_stores_when_the_visitors_online_were_last_seen_so_a_restart_goes_on(
+    hub, website, visitor, clock
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    for _ in range(40):
+        clock.advance(60)
+        await hub.tracking.heartbeat(visitor, website)
+    stopped_at = datetime.fromtimestamp(clock(), UTC)
+    await hub.tracking.close()
+    assert (await stored_visit(hub, visitor.id))[2] == stopped_at
+    # The restarted process knows nobody; the widget reconnects a minute later.
+    restarted = TrackingService(
+        hub.db, hub.bus, MemoryPresence(clock), hub.settings.tracking_strip_params, 90
+    )
+    clock.advance(60)
+    snapshot = await restarted.arrive(visitor, website, "https://shop.test/", "Home")
+    await restarted.close()
+    assert (snapshot["visit"], snapshot["pages"]) == (1, 1)
+
+
+async def test_a_stop_goes_on_when_the_last_seen_times_cannot_be_stored(
+    hub, website, visitor, clock, monkeypatch, caplog
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    before = await stored_visit(hub, visitor.id)
+    clock.advance(60)
+    await hub.tracking.heartbeat(visitor, website)
+
+    @contextlib.asynccontextmanager
+    async def unreachable():  # type: ignore[no-untyped-def]
+        raise ConnectionRefusedError("injected: no store")
+        yield
+
+    monkeypatch.setattr(hub.db, "write", unreachable)
+    await hub.tracking.close()
+    monkeypatch.undo()
+    assert "last-seen times of the visitors online were not stored" in caplog.text
+    assert await stored_visit(hub, visitor.id) == before
+
+
+async def test_two_processes_starting_one_visitors_visit_at_once_start_exactly_one(
+    hub, website, visitor, clock
+):
+    await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
+    await gone_for(hub, website, visitor, clock, VISIT_GAP_SECONDS + 60)
+    # Two tabs on two nodes: each its own writer (transaction), neither sees the
+    # other's presence yet.
+    other = TrackingService(
+        hub.db, hub.bus, MemoryPresence(clock), hub.settings.tracking_strip_params, 90
+    )
+    try:
+        snapshots = await asyncio.gather(
+            hub.tracking.arrive(visitor, website, "https://shop.test/a", "A"),
+            other.arrive(visitor, website, "https://shop.test/b", "B"),
+        )
+    finally:
+        await other.close()
+    assert [(s["visit"], s["returning"]) for s in snapshots] == [(2, True), (2, True)]
+    assert (await stored_visit(hub, visitor.id))[0] == 2
+    assert {(p.visit, p.title) for p in await hub.tracking.recent_pages(visitor.id)} == {
+        (1, "Home"),
+        (2, "A"),
+        (2, "B"),
+    }

@@ -1,14 +1,13 @@
 """Visitors' creation, last-seen time and lookup (hub.visitors), on both engines.
 
-Every widget hello creates its visitor, or looks it up and stamps its
-last-seen time; after a restart thousands do so at once, so each is shared
-by the hellos that arrive together.
+Every widget hello creates its visitor, or looks it up (and, when not
+tracked, stamps its last-seen time); after a restart thousands do so at once,
+so each is shared by the hellos that arrive together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 
 import pytest
@@ -20,27 +19,6 @@ from tests.clock import FakeClock
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def transactions(hub, monkeypatch):  # type: ignore[no-untyped-def]
-    """Counts the store's read and write transactions."""
-    counted = {"write": 0, "read": 0}
-
-    def counting(kind):  # type: ignore[no-untyped-def]
-        original = getattr(hub.db, kind)
-
-        @contextlib.asynccontextmanager
-        async def transaction():  # type: ignore[no-untyped-def]
-            counted[kind] += 1
-            async with original() as conn:
-                yield conn
-
-        monkeypatch.setattr(hub.db, kind, transaction)
-
-    counting("write")
-    counting("read")
-    return counted
 
 
 @pytest.fixture

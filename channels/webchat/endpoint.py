@@ -205,10 +205,14 @@ class WidgetSession:
             )
             await self._close(protocol.CLOSE_BAD_TOKEN, "bad visitor token")
             return None
-        try:
-            await self.hub.visitors.seen(visitor.id)
-        except Unavailable as exc:  # only bookkeeping: the chat goes on without it
-            log.warning("visitor %s: %s", visitor.id, exc.message)
+        if not hello.track:
+            # A tracked hello is stamped by the visit it begins or continues
+            # (hub.tracking), which must find the last-seen time as this hello
+            # found it: stamped here first, every return looked like a reload.
+            try:
+                await self.hub.visitors.seen(visitor.id)
+            except Unavailable as exc:  # only bookkeeping: the chat goes on without it
+                log.warning("visitor %s: %s", visitor.id, exc.message)
         return visitor
 
     async def _welcome(self, hello: protocol.Hello) -> None:

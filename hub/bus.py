@@ -22,6 +22,7 @@ import importlib
 import json
 import logging
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -133,11 +134,18 @@ DirectDelivery = Callable[[Sequence[Event], str], bool]
 
 
 class Subscription:
-    """One local subscriber's view of the bus: an async iterator of events."""
+    """One local subscriber's view of the bus: an async iterator of events.
+
+    One reader at a time. Its queue exists only while events wait in it: most
+    sockets take their events directly and never queue any, and an empty
+    deque per idle widget socket would be most of the bus's memory per socket.
+    """
 
     def __init__(self, channels: tuple[str, ...], max_queue: int) -> None:
         self.channels = channels
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(max_queue)
+        self._max_queue = max_queue
+        self._queue: deque[Event | None] | None = None  # None: nothing waiting
+        self._reader: asyncio.Future[None] | None = None
         self._direct: DirectDelivery | None = None
         self.dropped = False
 
@@ -146,19 +154,31 @@ class Subscription:
         what it declines is queued for the reader, so order is kept."""
         self._direct = deliver
 
+    def pending(self) -> int:
+        """Events queued for the reader."""
+        return len(self._queue) if self._queue else 0
+
+    def _append(self, item: Event | None) -> None:
+        if self._queue is None:
+            self._queue = deque()
+        self._queue.append(item)
+        if self._reader is not None and not self._reader.done():
+            self._reader.set_result(None)
+
     def _drop(self) -> None:
         """Wake the reader with SubscriberDropped; its client resumes from the store."""
         if self.dropped:
             return
         self.dropped = True
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        if self.pending() >= self._max_queue:
+            assert self._queue is not None
+            self._queue.popleft()
+        self._append(None)
 
     def _offer(self, group: Sequence[Event], frame: str) -> None:
         if self.dropped:
             return
-        if self._direct is not None and self._queue.empty():
+        if self._direct is not None and not self._queue:
             try:
                 if self._direct(group, frame):
                     return
@@ -168,14 +188,27 @@ class Subscription:
                 log.exception("event bus: direct delivery failed; queued instead")
                 self._direct = None
         for event in group:
-            try:
-                self._queue.put_nowait(event)
-            except asyncio.QueueFull:
+            if self.pending() >= self._max_queue:
                 self._drop()
                 return
+            self._append(event)
+
+    async def _next(self) -> Event | None:
+        while not self._queue:
+            if self._reader is not None:
+                raise RuntimeError("a subscription has one reader at a time")
+            self._reader = asyncio.get_running_loop().create_future()
+            try:
+                await self._reader
+            finally:
+                self._reader = None
+        item = self._queue.popleft()
+        if not self._queue:
+            self._queue = None  # give the deque's memory back
+        return item
 
     async def get(self) -> Event:
-        event = await self._queue.get()
+        event = await self._next()
         if event is None:
             raise SubscriberDropped("subscriber fell behind and was dropped")
         return event
@@ -183,12 +216,14 @@ class Subscription:
     async def get_group(self, limit: int = GROUP_MAX) -> list[Event]:
         """The next event and every one queued behind it (up to `limit`)."""
         group = [await self.get()]
-        while len(group) < limit and not self._queue.empty():
-            event = self._queue.get_nowait()
+        while len(group) < limit and self._queue:
+            event = self._queue.popleft()
             if event is None:
-                self._queue.put_nowait(None)  # the drop is raised on the next call
+                self._queue.appendleft(None)  # the drop is raised on the next call
                 break
             group.append(event)
+        if not self._queue:
+            self._queue = None
         return group
 
     def __aiter__(self) -> AsyncIterator[Event]:

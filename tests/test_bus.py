@@ -296,3 +296,32 @@ async def test_a_direct_delivery_that_fails_leaves_the_bus_and_the_others_runnin
     assert got_other == [1, 2]
     assert got_failing == [1, 2]  # queued for its reader instead, in order
     assert "direct delivery failed" in caplog.text
+
+
+async def test_a_subscription_holds_a_queue_only_while_events_wait_in_it():
+    bus = EventBus("memory://")
+    await bus.connect()
+    try:
+        async with bus.subscribe("c") as subscription:
+            assert subscription.pending() == 0 and subscription._queue is None
+            for n in range(3):
+                await bus.publish("c", {"n": n})
+            assert [e.json()["n"] for e in await subscription.get_group()] == [0, 1, 2]
+            assert subscription.pending() == 0 and subscription._queue is None
+    finally:
+        await bus.disconnect()
+
+
+async def test_a_subscription_refuses_a_second_reader_at_once():
+    bus = EventBus("memory://")
+    await bus.connect()
+    try:
+        async with bus.subscribe("c") as subscription:
+            first = asyncio.create_task(subscription.get())
+            await asyncio.sleep(0)  # the first reader is waiting
+            with pytest.raises(RuntimeError, match="one reader"):
+                await subscription.get()
+            await bus.publish("c", {"n": 1})
+            assert (await asyncio.wait_for(first, 5)).json() == {"n": 1}
+    finally:
+        await bus.disconnect()

@@ -40,7 +40,7 @@ async def drain(subscription) -> list[dict]:  # type: ignore[no-untyped-def]
 
     await asyncio.sleep(0)
     out = []
-    while not subscription._queue.empty():
+    while subscription.pending():
         out.append((await subscription.get()).json())
     return out
 

@@ -40,6 +40,7 @@ from hub import events
 from hub.bus import SUBSCRIBER_QUEUE_SIZE, SubscriberDropped, Subscription, batch_frame
 from hub.core import Hub
 from hub.errors import HubError, InvalidInput
+from hub.json_text import compact
 from hub.models import Agent
 from hub.ratelimit import TokenBucket
 from hub.socket_sender import SocketSender
@@ -213,7 +214,7 @@ class _ConsoleSocket:
         await self._sender.send(data)
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
-        await self._send_text(json.dumps(payload, separators=(",", ":")))
+        await self._send_text(compact(payload))
 
     async def _close(self, code: int, reason: str) -> None:
         # The client may be gone already; then there is nobody to tell.

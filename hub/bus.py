@@ -28,6 +28,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from hub.json_text import compact
+
 log = logging.getLogger(__name__)
 
 # Enough for a burst of activity on a busy console; a socket further behind
@@ -268,7 +270,7 @@ class EventBus:
         Callers publish after their transaction committed, so the data is safe;
         a lost event is recovered by clients resuming from the store.
         """
-        data = json.dumps(payload, separators=(",", ":"))
+        data = compact(payload)
         try:
             await self.backend.publish(channel, data)
         except asyncio.CancelledError:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from channels.webchat import echoes
 from channels.webchat.echoes import OwnEchoes
 from hub import events
 from hub.bus import Event
+from hub.json_text import compact
 from tests.widget_client import WidgetClient
 
 ORIGIN = "http://shop.test"
@@ -18,8 +18,7 @@ CHANNEL = events.visitor_channel("v_1")
 def message_event(client_id: str | None, direction: str = "in", text: str = "hi") -> Event:
     message: dict[str, Any] = {"seq": 1, "direction": direction, "text": text}
     message["client_id"] = client_id
-    data = json.dumps({"type": "message", "message": message}, separators=(",", ":"))
-    return Event(CHANNEL, data)
+    return Event(CHANNEL, compact({"type": "message", "message": message}))  # as the bus does
 
 
 def typing_event() -> Event:

@@ -11,10 +11,10 @@ that client id matches.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from hub.bus import Event
+from hub.json_text import compact
 
 MESSAGE_EVENT_PREFIX = '{"type":"message"'
 FROM_VISITOR = '"direction":"in"'
@@ -70,4 +70,4 @@ class OwnEchoes:
 
 
 def _marker(client_id: str) -> str:
-    return '"client_id":' + json.dumps(client_id)
+    return '"client_id":' + compact(client_id)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from hub.json_text import compact
 from hub.models import ContactDetails
 
 MAX_FRAME_BYTES = 16 * 1024
@@ -189,4 +190,4 @@ def parse_read(frame: dict[str, Any]) -> int:
 
 
 def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"))
+    return compact(frame)

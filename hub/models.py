@@ -19,7 +19,9 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+        # What value.replace(tzinfo=UTC).isoformat() says, a third of the time
+        # (two a chat message; the chat path's most frequent formatting).
+        return value.isoformat() + "+00:00"
     return value.isoformat()
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import Inbound, utcnow
+from storage.db import Database
 
 T = TypeVar("T")
 
@@ -128,6 +129,30 @@ class CommonAppends:
         """Store (inbound, cleaned text) in order in one hop, up to the first that
         is not the common case; what was stored, one per leading message."""
         return await in_worker(conn, lambda raw: self._store_run(raw, run))
+
+    async def store_batch(
+        self, db: Database, batch: Sequence[tuple[Inbound, str]]
+    ) -> list[Appended] | None:
+        """The whole batch in its own transaction, BEGIN to COMMIT in one hop, if
+        every message is the common case; else None, and nothing is written."""
+        async with db.write_turn() as conn:
+            return await in_worker(conn, lambda raw: self._store_all(raw, batch))
+
+    def _store_all(
+        self, raw: sqlite3.Connection, batch: Sequence[tuple[Inbound, str]]
+    ) -> list[Appended] | None:
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            stored = self._store_run(raw, batch)
+            if len(stored) < len(batch):
+                raw.execute("ROLLBACK")
+                return None
+            raw.execute("COMMIT")
+            return stored
+        except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
 
     def _store_run(
         self, raw: sqlite3.Connection, run: Sequence[tuple[Inbound, str]]

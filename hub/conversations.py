@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import events
 from hub.bus import EventBus
-from hub.chat_ingest_sqlite import CommonAppends
+from hub.chat_ingest_sqlite import Appended, CommonAppends
 from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hub.models import (
     Agent,
@@ -353,6 +353,12 @@ def _maybe_common(queued: _Queued) -> bool:
     return not queued.contact_values and queued.inbound.campaign_id is None
 
 
+def _set_appended(queued: Sequence[_Queued], done: Sequence[Appended]) -> None:
+    """Each of the leading messages of `queued` that `done` says were stored."""
+    for each, (target, row, now) in zip(queued, done, strict=False):
+        each.stored = _appended(target, row, each.inbound.client_id, each.text, now)
+
+
 def _fail(queued: _Queued, error: BaseException) -> None:
     if not queued.future.done():
         queued.future.set_exception(error)
@@ -513,20 +519,8 @@ class ConversationService:
             # cannot deadlock on each other's conversations.
             batch = sorted(batch, key=lambda queued: queued.inbound.visitor_id or "")
         try:
-            async with self._db.write() as conn:
-                savepoint = await _savepoints(conn, self._db.is_sqlite)
-                pending = deque(batch)
-                while pending:
-                    if self._db.is_sqlite:
-                        await self._store_common_run(conn, pending)
-                        if not pending:
-                            break
-                    queued = pending.popleft()
-                    try:
-                        async with savepoint():
-                            queued.stored = await self._store_inbound(conn, queued)
-                    except Exception as exc:
-                        queued.error = exc
+            if not await self._stored_in_one_hop(batch):
+                await self._store_each(batch)
         except Exception as exc:  # the commit (or the connection) failed: nothing stored
             for queued in batch:
                 _fail(queued, exc)
@@ -543,6 +537,38 @@ class ConversationService:
             if not queued.future.done():
                 queued.future.set_result(queued.stored.posted)
 
+    async def _stored_in_one_hop(self, batch: list[_Queued]) -> bool:
+        """SQLite, every message of the batch the common case (the usual batch of a
+        busy chat): stored in its own transaction in one hop, BEGIN to COMMIT. False
+        (nothing written) when it is not SQLite or a message needs more."""
+        if not self._db.is_sqlite or not all(_maybe_common(queued) for queued in batch):
+            return False
+        done = await _SQLITE_COMMON.store_batch(
+            self._db, [(queued.inbound, queued.text) for queued in batch]
+        )
+        if done is None:
+            return False
+        _set_appended(batch, done)
+        return True
+
+    async def _store_each(self, batch: list[_Queued]) -> None:
+        """One transaction, each message in its savepoint (on SQLite, runs of
+        common ones in one hop each); a message that fails keeps its error."""
+        async with self._db.write() as conn:
+            savepoint = await _savepoints(conn, self._db.is_sqlite)
+            pending = deque(batch)
+            while pending:
+                if self._db.is_sqlite:
+                    await self._store_common_run(conn, pending)
+                    if not pending:
+                        break
+                queued = pending.popleft()
+                try:
+                    async with savepoint():
+                        queued.stored = await self._store_inbound(conn, queued)
+                except Exception as exc:
+                    queued.error = exc
+
     async def _store_common_run(self, conn: AsyncConnection, pending: deque[_Queued]) -> None:
         """SQLite: store the leading messages of `pending` that are the common case
         in one hop to aiosqlite's thread (hub/chat_ingest_sqlite.py), taking them
@@ -551,8 +577,8 @@ class ConversationService:
         if not run:
             return
         done = await _SQLITE_COMMON.store(conn, [(queued.inbound, queued.text) for queued in run])
-        for queued, (target, row, now) in zip(run, done, strict=False):
-            queued.stored = _appended(target, row, queued.inbound.client_id, queued.text, now)
+        _set_appended(run, done)
+        for _ in done:
             pending.popleft()
 
     async def _publish_stored(self, stored: _Stored) -> None:

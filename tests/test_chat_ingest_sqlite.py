@@ -71,40 +71,100 @@ async def test_the_statements_compile_as_on_the_hubs_engine(hub):
         assert RawStatement(statement).sql == str(statement.compile(dialect=dialect))
 
 
-async def test_a_batch_of_common_messages_is_one_thread_hop(hub, website, monkeypatch):
-    people = [await hub.visitors.create(website, "pytest") for _ in range(50)]
-    for person in people:
-        await hub.conversations.ingest(inbound(website, person, "open"))
+def counting_hops(hub, monkeypatch, method: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """Replaces hub.db.`method` (write or write_turn) by one that counts the hops to
+    aiosqlite's thread made on its connection; one count per use."""
     hops: list[int] = []
-    write = hub.db.write
+    original = getattr(hub.db, method)
 
     @contextlib.asynccontextmanager
-    async def counting_write():  # type: ignore[no-untyped-def]
-        """Counts the hops to aiosqlite's thread inside each write transaction."""
-        async with write() as conn:
+    async def counting():  # type: ignore[no-untyped-def]
+        async with original() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             execute = driver._execute
             counted = [0]
 
-            async def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+            async def count(*args, **kwargs):  # type: ignore[no-untyped-def]
                 counted[0] += 1
                 return await execute(*args, **kwargs)
 
-            driver._execute = counting
+            driver._execute = count
             try:
                 yield conn
             finally:
                 del driver._execute
                 hops.append(counted[0])
 
-    monkeypatch.setattr(hub.db, "write", counting_write)
+    monkeypatch.setattr(hub.db, method, counting)
+    return hops
+
+
+async def test_a_batch_of_common_messages_is_one_thread_hop_begin_to_commit(
+    hub, website, monkeypatch
+):
+    people = [await hub.visitors.create(website, "pytest") for _ in range(50)]
+    for person in people:
+        await hub.conversations.ingest(inbound(website, person, "open"))
+    writes = counting_hops(hub, monkeypatch, "write")
+    turns = counting_hops(hub, monkeypatch, "write_turn")
     with counting_in_worker(monkeypatch) as calls:
         results = await asyncio.gather(
             *[hub.conversations.ingest(inbound(website, p, f"m{n}")) for n, p in enumerate(people)]
         )
-    assert hops == [1]  # one transaction, and one hop in it for 50 messages
+    assert turns == [1] and writes == []  # BEGIN, 50 messages, COMMIT: one hop
     assert calls["calls"] == 1
     assert [posted.message.seq for posted in results] == [2] * 50
+    async with hub.db.read() as conn:
+        stored = await conn.exec_driver_sql("SELECT count(*) FROM messages WHERE text LIKE 'm%'")
+        assert stored.scalar() == 50
+
+
+async def test_a_batch_with_a_first_message_is_rolled_back_and_stored_the_general_way(
+    hub, website, monkeypatch
+):
+    known = [await hub.visitors.create(website, "pytest") for _ in range(3)]
+    for person in known:
+        await hub.conversations.ingest(inbound(website, person, "open"))
+    newcomer = await hub.visitors.create(website, "pytest")
+    writes = counting_hops(hub, monkeypatch, "write")
+    turns = counting_hops(hub, monkeypatch, "write_turn")
+    results = await asyncio.gather(
+        *[hub.conversations.ingest(inbound(website, p, "again")) for p in known],
+        hub.conversations.ingest(inbound(website, newcomer, "first!")),
+    )
+    assert len(turns) == 1 and len(writes) == 1  # tried in one hop, then the general way
+    assert [posted.message.seq for posted in results] == [2, 2, 2, 1]
+    messages = await hub.conversations.messages(results[-1].conversation.id)
+    assert [m.text for m in messages] == ["first!"]
+    async with hub.db.read() as conn:
+        again = await conn.exec_driver_sql("SELECT count(*) FROM messages WHERE text = 'again'")
+        assert again.scalar() == 3  # stored once each, the attempt rolled back
+
+
+async def test_a_one_hop_batch_that_fails_stores_nothing_and_the_writer_goes_on(
+    hub, website, monkeypatch
+):
+    people = [await hub.visitors.create(website, "pytest") for _ in range(3)]
+    for person in people:
+        await hub.conversations.ingest(inbound(website, person, "open"))
+    store_run = chat_ingest_sqlite.CommonAppends._store_run
+
+    def fails_after_writing(self, raw, run):  # type: ignore[no-untyped-def]
+        store_run(self, raw, run)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(chat_ingest_sqlite.CommonAppends, "_store_run", fails_after_writing)
+        failed = await asyncio.gather(
+            *[hub.conversations.ingest(inbound(website, p, "lost")) for p in people],
+            return_exceptions=True,
+        )
+    assert all(isinstance(result, sqlite3.OperationalError) for result in failed)
+    async with hub.db.read() as conn:
+        lost = await conn.exec_driver_sql("SELECT count(*) FROM messages WHERE text = 'lost'")
+        assert lost.scalar() == 0
+    after = await hub.conversations.ingest(inbound(website, people[0], "still here"))
+    assert after.message.seq == 2
 
 
 async def start_hub(directory: Path) -> Hub:
@@ -169,14 +229,19 @@ async def test_rows_and_answers_are_those_of_the_sqlalchemy_path(stores, monkeyp
                 async def no_run(conn, pending):  # type: ignore[no-untyped-def]
                     return None
 
+                async def not_in_one_hop(batch):  # type: ignore[no-untyped-def]
+                    return False
+
                 monkeypatch.setattr(hub.conversations, "_store_common_run", no_run)
+                monkeypatch.setattr(hub.conversations, "_stored_in_one_hop", not_in_one_hop)
             with counting_in_worker(monkeypatch) as calls:
                 answers[name], visitor_ids[name] = await chat(hub)
             hops[name] = calls["calls"]
         finally:
             await hub.stop()
-    # Raw: each first message tried a run that stopped at it, then the batch was one run.
-    assert hops == {"sqlalchemy": 0, "raw": 3}
+    # Raw: each first message was tried in one hop (rolled back) and in a run that
+    # stopped at it, then stored the general way; the batch was one hop.
+    assert hops == {"sqlalchemy": 0, "raw": 5}
     assert dump(stores / "raw" / "hub.db", visitor_ids["raw"]) == dump(
         stores / "sqlalchemy" / "hub.db", visitor_ids["sqlalchemy"]
     )

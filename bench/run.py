@@ -26,7 +26,7 @@ from bench.report import Progress, Results, markdown, write, write_charts
 BENCHMARKS: dict[str, tuple[Callable[[Context], Awaitable[None]], int, int]] = {
     "idle": (idle.run, 140, 25),
     "fanout": (fanout.run, 90, 15),
-    "chat": (chatload.run, 110, 20),
+    "chat": (chatload.run, 125, 20),
     "storm": (storm.run, 80, 10),
     "nodes": (nodes.run, 90, 30),
     "email": (email_ingest.run, 90, 20),

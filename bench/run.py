@@ -24,12 +24,12 @@ from bench.report import Progress, Results, markdown, write, write_charts
 
 # name -> (run, estimated seconds at full size, at --quick size)
 BENCHMARKS: dict[str, tuple[Callable[[Context], Awaitable[None]], int, int]] = {
-    "idle": (idle.run, 140, 25),
-    "fanout": (fanout.run, 90, 15),
-    "chat": (chatload.run, 125, 20),
-    "storm": (storm.run, 80, 10),
-    "nodes": (nodes.run, 90, 30),
-    "email": (email_ingest.run, 90, 20),
+    "idle": (idle.run, 100, 25),
+    "fanout": (fanout.run, 45, 15),
+    "chat": (chatload.run, 120, 20),
+    "storm": (storm.run, 30, 10),
+    "nodes": (nodes.run, 130, 30),
+    "email": (email_ingest.run, 85, 20),
 }
 HERE = Path(__file__).parent
 

@@ -14,14 +14,14 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.ports import reserve_port
 
 # Subprocesses run `python -m bench.…` and `python -m hub.cli` from the checkout.
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +78,8 @@ def pinned(argv: list[str], core: int = SERVER_CORE) -> list[str]:
 
 
 def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port for a server process (reserved: see bench/ports.py for why not port 0)."""
+    return reserve_port()
 
 
 async def wait_listening(port: int, process: subprocess.Popen, log: Path) -> None:

@@ -6,13 +6,13 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.ports import release_port, reserve_port
 from tests.servers import unavailable
 
 # Start-up takes a second or two; far longer means it is not going to start.
@@ -88,22 +88,20 @@ async def hub_node(env: dict[str, str]) -> AsyncIterator[Node]:
         await reader
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (for servers that cannot bind port 0)."""
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @asynccontextmanager
 async def private_redis() -> AsyncIterator[PrivateRedis]:
-    """A Redis server of our own, so a test may stop and restart it."""
-    server = PrivateRedis(free_port())
-    await server.start()
+    """A Redis server of our own, so a test may stop and restart it.
+
+    On a reserved port (Redis cannot bind port 0), so that nothing else takes
+    the port while the server starts or while a test has it stopped.
+    """
+    server = PrivateRedis(reserve_port())
     try:
+        await server.start()
         yield server
     finally:
         await server.stop()
+        release_port(server.port)
 
 
 class PrivateRedis:

@@ -183,6 +183,9 @@ class HubSetup:
             HUB_DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'hub.db'}",
             HUB_SECRET_KEY=secrets.token_urlsafe(48),
             HUB_DEMO="false",
+            # hub serve's own mail server: on a port of the OS's choosing, not the
+            # default 2525 that every other hub on the machine wants too.
+            HUB_MAIL_PORT="0",
         )
         env.update(settings)
         setup = cls(data_dir, agents, env)

@@ -42,7 +42,12 @@ class Node:
 
 def hub_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update({"HUB_DATA_DIR": str(tmp_path), "HUB_DEMO": "false", **settings})
+    # `hub serve` also receives mail, by default on 127.0.0.1:2525: a port of the
+    # OS's choosing instead, so that nodes (of this test, of others running
+    # meanwhile, a developer's `make run`) do not compete for that one.
+    env.update(
+        {"HUB_DATA_DIR": str(tmp_path), "HUB_DEMO": "false", "HUB_MAIL_PORT": "0", **settings}
+    )
     return env
 
 

@@ -164,3 +164,44 @@ async def test_a_burst_of_messages_in_one_batch_frame_all_show_in_the_inbox(
     assert any(frame.startswith('{"type":"batch"') for frame in frames)
     await expect(console).to_have_title(re.compile(r"^\(\d+\) "))
     await context.close()
+
+
+async def test_the_lists_reload_on_connecting_does_not_undo_messages_that_arrived_meanwhile(
+    live_server, hub, admin, browser
+):
+    """On (re)connecting the console reloads its list; an answer read before a
+    message was stored but arriving after the message's live event used to put
+    the row back as it was (seen: a burst right after connecting never showed)."""
+    website = await hub.inboxes.create_website("Race shop", ["https://race.test"])
+    visitor = await hub.visitors.create(website, "pytest")
+    await hub.conversations.ingest(
+        Inbound(inbox_id=website.id, text="opening", client_id=None, visitor_id=visitor.id)
+    )
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    console = await context.new_page()
+    await log_in(console, live_server.url, admin.email)
+
+    # The next reload's answer is read from the server at once, handed over later.
+    answered, hand_over = asyncio.Event(), asyncio.Event()
+
+    async def held_back(route):  # type: ignore[no-untyped-def]
+        response = await route.fetch()
+        body = await response.json()
+        body["counts"]["pending"] = 99  # marks the page once this answer is applied
+        answered.set()
+        await hand_over.wait()
+        await route.fulfill(response=response, json=body)
+
+    await console.route("**/console/api/conversations?*", held_back, times=1)
+    await console.reload()
+    async with asyncio.timeout(30):
+        await answered.wait()
+    await hub.conversations.ingest(
+        Inbound(inbox_id=website.id, text="meanwhile", client_id=None, visitor_id=visitor.id)
+    )
+    row = console.locator(".conv-row")
+    await expect(row).to_contain_text("meanwhile")  # the live event
+    hand_over.set()
+    await expect(console.get_by_role("link", name="Pending 99")).to_be_visible()
+    await expect(row).to_contain_text("meanwhile")
+    await context.close()

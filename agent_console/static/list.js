@@ -16,6 +16,7 @@ export class ConversationList {
     this.rows = new Map(rows.map((row) => [row.id, row]));
     this.query = new URLSearchParams({ status: filter.status, scope: filter.scope }).toString();
     this.refreshTimer = 0;
+    this.touched = new Set(); // conversations that events changed while a refresh was on its way
     this.renderQueued = false;
     this.flashId = null;
     this.baseTitle = document.title;
@@ -31,6 +32,7 @@ export class ConversationList {
 
   /** A conversation changed (or is new): update its row, drop it, or add it. */
   upsert(conversation, { unreadDelta = 0 } = {}) {
+    this.touched.add(conversation.id);
     const known = this.rows.get(conversation.id);
     if (!this.matches(conversation)) {
       if (known) {
@@ -74,11 +76,26 @@ export class ConversationList {
   /** Reload rows and tab counts from the server (after reconnecting, or to reconcile). */
   async refresh() {
     clearTimeout(this.refreshTimer);
+    this.touched.clear();
     try {
       const data = await api(`/console/api/conversations?${this.query}`);
-      this.rows = new Map(
+      const rows = new Map(
         data.conversations.map((row) => [row.id, row.id === this.openId ? { ...row, unread: 0 } : row]),
       );
+      // The answer may be older than events that arrived while it was on its way
+      // (a burst right after a reconnect): it must not undo them. Where an event
+      // changed a conversation meanwhile, its row as the event left it stays,
+      // unless the answer is newer still.
+      for (const id of this.touched) {
+        const live = this.rows.get(id);
+        const answered = rows.get(id);
+        if (!live) rows.delete(id);
+        else if (!answered || Date.parse(live.last_activity_at) > Date.parse(answered.last_activity_at)) {
+          rows.set(id, live);
+        }
+      }
+      this.touched.clear();
+      this.rows = rows;
       this.render();
       this.renderCounts(data.counts);
     } catch (error) {

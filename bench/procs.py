@@ -14,14 +14,14 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.ports import reserve_port
 
 # Subprocesses run `python -m bench.…` and `python -m hub.cli` from the checkout.
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +78,8 @@ def pinned(argv: list[str], core: int = SERVER_CORE) -> list[str]:
 
 
 def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port for a server process (reserved: see bench/ports.py for why not port 0)."""
+    return reserve_port()
 
 
 async def wait_listening(port: int, process: subprocess.Popen, log: Path) -> None:
@@ -184,6 +183,9 @@ class HubSetup:
             HUB_DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'hub.db'}",
             HUB_SECRET_KEY=secrets.token_urlsafe(48),
             HUB_DEMO="false",
+            # hub serve's own mail server: on a port of the OS's choosing, not the
+            # default 2525 that every other hub on the machine wants too.
+            HUB_MAIL_PORT="0",
         )
         env.update(settings)
         setup = cls(data_dir, agents, env)

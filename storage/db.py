@@ -63,17 +63,24 @@ class Database:
         raw = await asyncio.to_thread(
             sqlite3.connect, self._sqlite_path, check_same_thread=False, isolation_level=None
         )
+        checkpoint: asyncio.Task[tuple[int, int, int]] | None = None
         try:
             while True:
                 await asyncio.sleep(WAL_CHECKPOINT_SECONDS)
+                # In a task of its own, shielded: cancelling this loop (dispose)
+                # does not stop the thread, and closing `raw` while the thread
+                # still checkpoints through it crashes the process (segfault).
+                checkpoint = asyncio.create_task(asyncio.to_thread(_checkpoint, raw))
                 try:
-                    row = await asyncio.to_thread(_checkpoint, raw)
+                    row = await asyncio.shield(checkpoint)
                 except sqlite3.Error as exc:  # the next turn tries again
                     log.warning("SQLite WAL checkpoint failed: %s", exc)
                     continue
                 self.last_checkpoint = row
                 self.checkpointed.set()
         finally:
+            if checkpoint is not None and not checkpoint.done():
+                await asyncio.wait([checkpoint])
             raw.close()
 
     @asynccontextmanager

@@ -25,6 +25,16 @@ from tests.clock import FakeClock
 from tests.console_client import AGENT_PASSWORD, Console, log_in, new_http
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """With pytest-xdist turned off (`pytest -p no:xdist`), its options in addopts
+    (pyproject.toml) are accepted and mean nothing: the tests run in this process."""
+    if pluginmanager.has_plugin("xdist"):
+        return
+    group = parser.getgroup("xdist", "distributed testing (pytest-xdist is turned off)")
+    group._addoption("-n", "--numprocesses", dest="numprocesses", default=0, help="ignored")
+    group.addoption("--dist", dest="dist", default="no", help="ignored")
+
+
 def make_settings(tmp_path: Path, **overrides: str) -> Settings:
     environ = {
         "HUB_DATA_DIR": str(tmp_path),

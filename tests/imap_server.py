@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.ports import release_port, reserve_port
 from tests.servers import unavailable
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -145,6 +145,9 @@ def dovecot_server(tls: bool = False) -> Iterator[Dovecot]:
             yield server
         finally:
             _stop(directory)
+            release_port(server.port)
+            if server.tls_port:
+                release_port(server.tls_port)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -156,8 +159,9 @@ def trusting(server: Dovecot) -> ssl.SSLContext:
 
 
 def _start(directory: Path, cafile: Path | None) -> Dovecot:
-    for _attempt in range(3):  # a free port can be taken between choosing and binding
-        port, tls_port = _free_port(), (_free_port() if cafile else 0)
+    for _attempt in range(3):
+        # Reserved ports: a port merely free now could be taken before dovecot binds it.
+        port, tls_port = reserve_port(), (reserve_port() if cafile else 0)
         if cafile:
             ssl_lines = f"ssl = yes\nssl_cert = <{cafile}\nssl_key = <{directory / 'key.pem'}"
         else:
@@ -179,6 +183,8 @@ def _start(directory: Path, cafile: Path | None) -> Dovecot:
         if _ready(port, directory):
             return Dovecot(directory, port, tls_port, cafile)
         _stop(directory)
+        for reserved in (port, tls_port):
+            release_port(reserved)
     raise RuntimeError(
         f"dovecot did not listen; its log:\n{(directory / 'dovecot.log').read_text()}"
     )
@@ -252,12 +258,6 @@ def _alive(pid: int) -> bool:
 def _log(directory: Path) -> str:
     path = directory / "dovecot.log"
     return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _certificate(directory: Path) -> Path:

@@ -13,6 +13,8 @@ from email.policy import default as default_policy
 
 from aiosmtpd.smtp import SMTP
 
+from bench.ports import release_port, reserve_port
+
 
 @dataclass
 class Received:
@@ -44,7 +46,8 @@ class SinkHandler:
 
 @dataclass
 class Sink:
-    """The sink runs in the test's own event loop (port 0, no thread)."""
+    """The sink runs in the test's own event loop (no thread), on a reserved port:
+    after stop() nothing else may take the port before restart() listens again."""
 
     host: str
     port: int
@@ -87,10 +90,12 @@ async def _listen(handler: SinkHandler, host: str, port: int) -> asyncio.base_ev
 @asynccontextmanager
 async def smtp_sink() -> AsyncIterator[Sink]:
     handler = SinkHandler()
-    server = await _listen(handler, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    sink = Sink("127.0.0.1", port, handler, server)
+    port = reserve_port()
     try:
-        yield sink
+        sink = Sink("127.0.0.1", port, handler, await _listen(handler, "127.0.0.1", port))
+        try:
+            yield sink
+        finally:
+            await sink.stop()
     finally:
-        await sink.stop()
+        release_port(port)

@@ -6,13 +6,13 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.ports import release_port, reserve_port
 from tests.servers import unavailable
 
 # Start-up takes a second or two; far longer means it is not going to start.
@@ -42,7 +42,12 @@ class Node:
 
 def hub_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update({"HUB_DATA_DIR": str(tmp_path), "HUB_DEMO": "false", **settings})
+    # `hub serve` also receives mail, by default on 127.0.0.1:2525: a port of the
+    # OS's choosing instead, so that nodes (of this test, of others running
+    # meanwhile, a developer's `make run`) do not compete for that one.
+    env.update(
+        {"HUB_DATA_DIR": str(tmp_path), "HUB_DEMO": "false", "HUB_MAIL_PORT": "0", **settings}
+    )
     return env
 
 
@@ -88,22 +93,20 @@ async def hub_node(env: dict[str, str]) -> AsyncIterator[Node]:
         await reader
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (for servers that cannot bind port 0)."""
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @asynccontextmanager
 async def private_redis() -> AsyncIterator[PrivateRedis]:
-    """A Redis server of our own, so a test may stop and restart it."""
-    server = PrivateRedis(free_port())
-    await server.start()
+    """A Redis server of our own, so a test may stop and restart it.
+
+    On a reserved port (Redis cannot bind port 0), so that nothing else takes
+    the port while the server starts or while a test has it stopped.
+    """
+    server = PrivateRedis(reserve_port())
     try:
+        await server.start()
         yield server
     finally:
         await server.stop()
+        release_port(server.port)
 
 
 class PrivateRedis:

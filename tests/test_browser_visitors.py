@@ -5,6 +5,8 @@ Screenshots of the live view land in test-artifacts/ for a person to look at.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from playwright.async_api import expect
 
@@ -92,6 +94,48 @@ async def test_agent_sees_each_page_live_follows_the_trail_and_starts_a_chat(
     await console.screenshot(path=ARTIFACTS / "live-visitors-conversation.png")
     await agent_context.close()
     await visitor_context.close()
+
+
+async def test_the_reload_on_connecting_does_not_undo_a_visitor_who_arrived_meanwhile(
+    live_server, admin, shop, browser
+):
+    """The live view reloads its visitors on (re)connecting; an answer read before
+    a visitor arrived but handed over after the visitor's live event must not
+    take the visitor off the list again."""
+    shop_url, _ = shop
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    console = await context.new_page()
+    await log_in(console, live_server.url, admin.email)
+    answered, hand_over = asyncio.Event(), asyncio.Event()
+    stale: dict = {}
+
+    async def held_back(route):  # type: ignore[no-untyped-def]
+        response = await route.fetch()  # nobody on the site yet
+        stale["visitors"] = (await response.json())["visitors"]
+        answered.set()
+        await hand_over.wait()
+        await route.fulfill(response=response, json=stale)
+
+    await console.route("**/console/api/visitors", held_back, times=1)
+    await console.goto(f"{live_server.url}/console/visitors")
+    async with asyncio.timeout(30):
+        await answered.wait()
+    assert stale["visitors"] == []
+    visitor_context = await browser.new_context()
+    visitor = await visitor_context.new_page()
+    await visitor.goto(shop_url)
+    row = console.locator(".vis-row")
+    await expect(row.locator(".vis-page-title")).to_have_text("Home")  # the live event
+
+    # The held answer, plus a made-up visitor whose row shows when it is applied.
+    fresh = await console.request.get(f"{live_server.url}/console/api/visitors")
+    [arrived] = (await fresh.json())["visitors"]
+    stale["visitors"] = [{**arrived, "id": "v-marker", "page": {**arrived["page"], "title": "M"}}]
+    hand_over.set()
+    await expect(console.locator('.vis-row[data-id="v-marker"]')).to_be_visible()
+    await expect(console.locator(f'.vis-row[data-id="{arrived["id"]}"]')).to_be_visible()
+    await visitor_context.close()
+    await context.close()
 
 
 async def test_a_campaign_opens_the_widget_after_its_seconds_and_a_reply_is_counted(

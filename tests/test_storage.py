@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -75,6 +77,41 @@ async def test_a_database_without_background_checkpoints_keeps_sqlites_own(tmp_p
         assert db._checkpointer is None
     finally:
         await db.dispose()
+
+
+async def test_stopping_waits_for_a_checkpoint_in_progress_before_closing_its_connection(
+    tmp_path, monkeypatch
+):
+    """The checkpoint runs in a thread that cancelling the checkpointer does not
+    stop; closing its connection under it crashed the whole process (a
+    segfault, seen when a loaded machine made the checkpoint slow)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}", background_checkpoints=True)
+    in_thread, finish = threading.Event(), threading.Event()
+    after_dispose: list[object] = []
+
+    def slow_checkpoint(raw: sqlite3.Connection) -> tuple[int, int, int]:
+        in_thread.set()
+        finish.wait(30)
+        try:  # still open? (a closed one raises here; closing mid-statement crashes)
+            after_dispose.append(raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+        except sqlite3.ProgrammingError as exc:
+            after_dispose.append(exc)
+        return (0, 0, 0)
+
+    monkeypatch.setattr(storage_db, "_checkpoint", slow_checkpoint)
+    monkeypatch.setattr(storage_db, "WAL_CHECKPOINT_SECONDS", 0.0)
+    db.start_checkpoints()
+    assert await asyncio.to_thread(in_thread.wait, 30)
+    disposing = asyncio.create_task(db.dispose())
+    try:
+        # Not done while the checkpoint is: time to (wrongly) close and finish.
+        done, _ = await asyncio.wait([disposing], timeout=0.5)
+        assert not done
+    finally:
+        finish.set()
+        await disposing
+    [outcome] = after_dispose
+    assert isinstance(outcome, tuple), outcome
 
 
 def test_there_is_one_head_revision():

@@ -73,6 +73,7 @@ class LiveVisitors {
     this.listEl = document.getElementById("vis-list");
     this.emptyEl = document.getElementById("vis-empty");
     this.visitors = new Map();
+    this.touched = new Set(); // visitors that events changed while a reload was on its way
     this.filter = "all";
     this.pageFilter = "";
     this.sort = "recent";
@@ -115,11 +116,13 @@ class LiveVisitors {
   onEvent(frame) {
     if (frame.type === "visitor") {
       const v = frame.visitor;
+      this.touched.add(v.id);
       const known = this.visitors.has(v.id);
       this.visitors.set(v.id, v);
       this.render(known ? null : v.id);
       if (v.id === this.selected) this.updateDetail(v, frame.page_view);
     } else if (frame.type === "visitor_left") {
+      this.touched.add(frame.visitor_id);
       this.visitors.delete(frame.visitor_id);
       this.render();
       if (frame.visitor_id === this.selected) this.showLeft();
@@ -127,9 +130,19 @@ class LiveVisitors {
   }
 
   async reload() {
+    this.touched.clear();
     try {
       const result = await api("/console/api/visitors");
-      this.visitors = new Map(result.visitors.map((v) => [v.id, v]));
+      const visitors = new Map(result.visitors.map((v) => [v.id, v]));
+      // Events that arrived while the answer was on its way are newer than it
+      // may be: the answer must not undo them (as conversation lists, list.js).
+      for (const id of this.touched) {
+        const live = this.visitors.get(id);
+        if (live) visitors.set(id, live);
+        else visitors.delete(id);
+      }
+      this.touched.clear();
+      this.visitors = visitors;
       this.render();
       if (this.selected) this.select(this.selected);
     } catch (error) {

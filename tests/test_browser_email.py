@@ -238,7 +238,22 @@ async def test_a_failed_send_turns_into_a_retry_and_then_sent_live(
     await expect(state).to_contain_text("550 5.1.1 mailbox unavailable")
 
     sink.handler.answer = "250 OK"
+    # The answer to the Retry (queued) is handed over only after the send it starts
+    # has shown live as sent: an answer overtaken like this must not undo that
+    # (it did, now and then, with the answer and the live event racing).
+    answer_held = asyncio.Event()
+
+    async def held_back(route):  # type: ignore[no-untyped-def]
+        response = await route.fetch()
+        await answer_held.wait()
+        await route.fulfill(response=response)
+
+    await console.route("**/retry", held_back, times=1)
     await state.get_by_role("button", name="Retry").click()
+    await expect(state).to_have_attribute("data-state", "sent")
+    async with console.expect_event("requestfinished", lambda r: r.url.endswith("/retry")):
+        answer_held.set()
+    await console.evaluate("() => new Promise((done) => setTimeout(done))")  # its handler ran
     await expect(state).to_have_attribute("data-state", "sent")
     received = await asyncio.wait_for(sink.next_message(), SINK_WAIT_SECONDS)
     assert "Yes, reply with the new one." in received.message.get_body(("plain",)).get_content()

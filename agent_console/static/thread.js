@@ -103,6 +103,10 @@ export class Thread {
 
   /** An email's details arrived or changed (e.g. its delivery state): show them. */
   setEmail(details) {
+    const known = this.emails.get(details.seq);
+    // Each delivery attempt counts up: details from before the latest attempt (the
+    // answer to a Retry, overtaken by the live event of the send it started) are old.
+    if (known && (known.attempts || 0) > (details.attempts || 0)) return;
     this.emails.set(details.seq, details);
     const li = this.threadEl.querySelector(`li[data-seq="${details.seq}"]`);
     if (!li) return;

@@ -104,4 +104,3 @@ async def test_the_sender_gets_the_ack_and_its_other_tabs_get_the_message(
             await hub.conversations.reply(agent, ack["conversation_id"], "Welcome")
             assert (await sender.recv_type("message"))["message"]["text"] == "Welcome"
             assert second["seq"] == ack["seq"] + 2
-

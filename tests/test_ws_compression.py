@@ -128,9 +128,10 @@ async def test_consoles_share_one_deflate_of_each_large_event(
     live_server: LiveServer, as_agent: Console, website: Inbox
 ) -> None:
     frames = ws_compression.CONSOLE_DEFLATE.frames
-    async with ready_socket(live_server, as_agent) as first, ready_socket(
-        live_server, as_agent
-    ) as second:
+    async with (
+        ready_socket(live_server, as_agent) as first,
+        ready_socket(live_server, as_agent) as second,
+    ):
         agreed = first.response.headers["Sec-WebSocket-Extensions"]
         assert "permessage-deflate" in agreed and "server_no_context_takeover" in agreed
         hits, misses = frames.hits, frames.misses

@@ -1,14 +1,21 @@
-"""Web chat ingest's common case on SQLite: a run of messages in one thread hop.
+"""Web chat ingest's common case on SQLite: a run of messages in one call.
 
 aiosqlite runs every call in its connection's own thread, and SQLAlchemy's
 adapter makes several such hops per statement: about 13 per message of the
 group commit (SAVEPOINT, the target query, UPDATE … RETURNING, INSERT,
-RELEASE), which were most of ingest's CPU on SQLite. Here a run of messages
-that each go to the visitor's going conversation is stored by one synchronous
-function on the transaction's `sqlite3` connection, in that thread: one hop
-for the run. It stops at the first message that needs more (a first message,
-a duplicate, an error), having written nothing for it; the caller stores that
-one the general way (`ConversationService._store_inbound`) and goes on.
+RELEASE), which were most of ingest's CPU on SQLite. Here messages that each
+go to the visitor's going conversation are stored by one synchronous function
+on a `sqlite3` connection:
+
+- a busy batch whose messages are all the common case (`store_batch`), in a
+  transaction of its own, BEGIN to COMMIT, on the event loop's own thread
+  (`Database.write_inline`): no hop at all, and no hand-over of the GIL at
+  each statement;
+- inside the general path's transaction (`store`), a run at a time in that
+  transaction's thread: one hop for the run. It stops at the first message
+  that needs more (a first message, a duplicate, an error), having written
+  nothing for it; the caller stores that one the general way
+  (`ConversationService._store_inbound`) and goes on.
 
 The SQL is the SQLAlchemy statements of `hub.conversations`, compiled once for
 SQLite and run with SQLAlchemy's own bind and result processors, so the rows
@@ -133,20 +140,37 @@ class CommonAppends:
     async def store_batch(
         self, db: Database, batch: Sequence[tuple[Inbound, str]]
     ) -> list[Appended] | None:
-        """The whole batch in its own transaction, BEGIN to COMMIT in one hop, if
-        every message is the common case; else None, and nothing is written."""
-        async with db.write_turn() as conn:
-            return await in_worker(conn, lambda raw: self._store_all(raw, batch))
+        """The whole batch in its own transaction, BEGIN to COMMIT on the event
+        loop's thread (`Database.write_inline`), if every message is the common
+        case; else None, and nothing is written. None too when another process
+        holds SQLite's write lock: the caller's threaded path waits for it."""
+        if not db.writes_inline:
+            return None
+        async with db.write_inline() as raw:
+            return self._store_all(raw, batch)
 
     def _store_all(
         self, raw: sqlite3.Connection, batch: Sequence[tuple[Inbound, str]]
     ) -> list[Appended] | None:
-        raw.execute("BEGIN IMMEDIATE")
+        # No savepoint per message: a message that is not the common case, or
+        # that the database refuses, rolls back the whole batch.
         try:
-            stored = self._store_run(raw, batch)
-            if len(stored) < len(batch):
-                raw.execute("ROLLBACK")
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in _LOCKED:
                 return None
+            raise
+        try:
+            stored: list[Appended] = []
+            for inbound, text in batch:
+                try:
+                    appended = self._store_one(raw, inbound, text)
+                except sqlite3.Error:
+                    appended = None
+                if appended is None:
+                    raw.execute("ROLLBACK")
+                    return None
+                stored.append(appended)
             raw.execute("COMMIT")
             return stored
         except BaseException:
@@ -218,6 +242,9 @@ class CommonAppends:
             },
         )
         return Appended(target, row, now)
+
+
+_LOCKED = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _common(target: Any, inbound: Inbound) -> bool:

@@ -539,8 +539,9 @@ class ConversationService:
 
     async def _stored_in_one_hop(self, batch: list[_Queued]) -> bool:
         """SQLite, every message of the batch the common case (the usual batch of a
-        busy chat): stored in its own transaction in one hop, BEGIN to COMMIT. False
-        (nothing written) when it is not SQLite or a message needs more."""
+        busy chat): stored in its own transaction, BEGIN to COMMIT, on the loop's
+        thread. False (nothing written) when it is not SQLite, a message needs
+        more, or another process holds the write lock."""
         if not self._db.is_sqlite or not all(_maybe_common(queued) for queued in batch):
             return False
         done = await _SQLITE_COMMON.store_batch(

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -47,6 +48,7 @@ class Database:
             self.engine = create_async_engine(url, pool_pre_ping=True)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._checkpointer: asyncio.Task[None] | None = None
+        self._inline: sqlite3.Connection | None = None
         # Set after each background checkpoint, with SQLite's (busy, log, checkpointed).
         self.checkpointed = asyncio.Event()
         self.last_checkpoint: tuple[int, int, int] | None = None
@@ -105,22 +107,36 @@ class Database:
                 await conn.invalidate()
                 raise
 
+    @property
+    def writes_inline(self) -> bool:
+        """Whether `write_inline` is possible: SQLite in a file."""
+        return self._write_lock is not None and self._sqlite_path is not None
+
     @asynccontextmanager
-    async def write_turn(self) -> AsyncIterator[AsyncConnection]:
-        """SQLite: a connection holding this process's write turn, no transaction
-        begun. The caller begins and ends one itself, on the driver's connection
-        in one thread hop (hub.chat_ingest_sqlite), saving the hops and the
-        SQLAlchemy bookkeeping of BEGIN and COMMIT (about 135 µs a transaction).
-        If the caller fails, the connection is dropped, not reused: its
-        transaction may still be open."""
-        if self._write_lock is None:
-            raise RuntimeError("write_turn is for SQLite; use write()")
-        async with self._write_lock, self.engine.connect() as conn:
+    async def write_inline(self) -> AsyncIterator[sqlite3.Connection]:
+        """SQLite: this process's write turn, with a `sqlite3` connection used on
+        the event loop's own thread; no transaction begun, the caller begins and
+        ends one (hub.chat_ingest_sqlite). For short batches of plain statements:
+        aiosqlite's thread would cost a hand-over of the GIL at every statement,
+        each waiting for the loop to yield it, and the batch would take longer
+        than the work it holds. The connection's busy timeout is 0, so the loop
+        never waits on another process's lock: BEGIN IMMEDIATE fails at once
+        and the caller goes the threaded way instead."""
+        if not self.writes_inline:
+            raise RuntimeError("write_inline is for SQLite in a file; use write()")
+        assert self._write_lock is not None and self._sqlite_path is not None
+        async with self._write_lock:
+            if self._inline is None:
+                self._inline = await asyncio.to_thread(
+                    _connect_inline, self._sqlite_path, not self._background
+                )
+            raw = self._inline
             try:
-                yield conn
-            except BaseException:
-                await conn.invalidate()
-                raise
+                yield raw
+            finally:
+                if raw.in_transaction:  # the caller failed mid-transaction
+                    self._inline = None
+                    raw.close()  # closing rolls back
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -136,6 +152,9 @@ class Database:
             self._checkpointer.cancel()
             await asyncio.gather(self._checkpointer, return_exceptions=True)
             self._checkpointer = None
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         await self.engine.dispose()
 
 
@@ -161,17 +180,29 @@ def _configure_sqlite(engine: AsyncEngine, autocheckpoint: bool) -> None:
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         # Leave transaction control to us (BEGIN / BEGIN IMMEDIATE above).
         dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if not autocheckpoint:
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
-        cursor.close()
+        _set_pragmas(dbapi_conn, autocheckpoint, SQLITE_BUSY_TIMEOUT_MS)
 
     @sa.event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
         # SQLAlchemy's implicit begin would be a no-op with isolation_level None;
         # explicit BEGIN statements are issued by Database.write/read.
         return None
+
+
+def _set_pragmas(dbapi_conn: Any, autocheckpoint: bool, busy_timeout_ms: int) -> None:
+    """The settings of every connection the hub makes to a SQLite file."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    if not autocheckpoint:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+def _connect_inline(path: str, autocheckpoint: bool) -> sqlite3.Connection:
+    # Made in a worker thread, used on the loop's: hence check_same_thread.
+    raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    _set_pragmas(raw, autocheckpoint, busy_timeout_ms=0)
+    return raw

@@ -99,20 +99,35 @@ def counting_hops(hub, monkeypatch, method: str) -> list[int]:  # type: ignore[n
     return hops
 
 
-async def test_a_batch_of_common_messages_is_one_thread_hop_begin_to_commit(
+def counting_inline(hub, monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Replaces hub.db.write_inline by one that notes the thread of each use."""
+    threads: list[int] = []
+    original = hub.db.write_inline
+
+    @contextlib.asynccontextmanager
+    async def noting():  # type: ignore[no-untyped-def]
+        async with original() as raw:
+            threads.append(threading.get_ident())
+            yield raw
+
+    monkeypatch.setattr(hub.db, "write_inline", noting)
+    return threads
+
+
+async def test_a_batch_of_common_messages_is_stored_on_the_loops_thread_begin_to_commit(
     hub, website, monkeypatch
 ):
     people = [await hub.visitors.create(website, "pytest") for _ in range(50)]
     for person in people:
         await hub.conversations.ingest(inbound(website, person, "open"))
     writes = counting_hops(hub, monkeypatch, "write")
-    turns = counting_hops(hub, monkeypatch, "write_turn")
+    inline = counting_inline(hub, monkeypatch)
     with counting_in_worker(monkeypatch) as calls:
         results = await asyncio.gather(
             *[hub.conversations.ingest(inbound(website, p, f"m{n}")) for n, p in enumerate(people)]
         )
-    assert turns == [1] and writes == []  # BEGIN, 50 messages, COMMIT: one hop
-    assert calls["calls"] == 1
+    assert inline == [threading.get_ident()] and writes == []  # one transaction, no hop
+    assert calls["calls"] == 0
     assert [posted.message.seq for posted in results] == [2] * 50
     async with hub.db.read() as conn:
         stored = await conn.exec_driver_sql("SELECT count(*) FROM messages WHERE text LIKE 'm%'")
@@ -127,12 +142,12 @@ async def test_a_batch_with_a_first_message_is_rolled_back_and_stored_the_genera
         await hub.conversations.ingest(inbound(website, person, "open"))
     newcomer = await hub.visitors.create(website, "pytest")
     writes = counting_hops(hub, monkeypatch, "write")
-    turns = counting_hops(hub, monkeypatch, "write_turn")
+    inline = counting_inline(hub, monkeypatch)
     results = await asyncio.gather(
         *[hub.conversations.ingest(inbound(website, p, "again")) for p in known],
         hub.conversations.ingest(inbound(website, newcomer, "first!")),
     )
-    assert len(turns) == 1 and len(writes) == 1  # tried in one hop, then the general way
+    assert len(inline) == 1 and len(writes) == 1  # tried inline, then the general way
     assert [posted.message.seq for posted in results] == [2, 2, 2, 1]
     messages = await hub.conversations.messages(results[-1].conversation.id)
     assert [m.text for m in messages] == ["first!"]
@@ -141,30 +156,89 @@ async def test_a_batch_with_a_first_message_is_rolled_back_and_stored_the_genera
         assert again.scalar() == 3  # stored once each, the attempt rolled back
 
 
-async def test_a_one_hop_batch_that_fails_stores_nothing_and_the_writer_goes_on(
+class FailingCommit:
+    """A sqlite3 connection whose COMMIT fails as a full disk would."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, *args):  # type: ignore[no-untyped-def]
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.raw.execute(sql, *args)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+async def test_an_inline_batch_whose_commit_fails_stores_nothing_and_the_writer_goes_on(
     hub, website, monkeypatch
 ):
     people = [await hub.visitors.create(website, "pytest") for _ in range(3)]
     for person in people:
         await hub.conversations.ingest(inbound(website, person, "open"))
-    store_run = chat_ingest_sqlite.CommonAppends._store_run
+    original = hub.db.write_inline
 
-    def fails_after_writing(self, raw, run):  # type: ignore[no-untyped-def]
-        store_run(self, raw, run)
-        raise sqlite3.OperationalError("disk I/O error")
+    @contextlib.asynccontextmanager
+    async def failing_commit():  # type: ignore[no-untyped-def]
+        async with original() as raw:
+            yield FailingCommit(raw)
 
     with monkeypatch.context() as patch:
-        patch.setattr(chat_ingest_sqlite.CommonAppends, "_store_run", fails_after_writing)
+        patch.setattr(hub.db, "write_inline", failing_commit)
         failed = await asyncio.gather(
             *[hub.conversations.ingest(inbound(website, p, "lost")) for p in people],
             return_exceptions=True,
         )
-    assert all(isinstance(result, sqlite3.OperationalError) for result in failed)
+    assert all(isinstance(result, sqlite3.OperationalError) for result in failed), failed
     async with hub.db.read() as conn:
         lost = await conn.exec_driver_sql("SELECT count(*) FROM messages WHERE text = 'lost'")
         assert lost.scalar() == 0
     after = await hub.conversations.ingest(inbound(website, people[0], "still here"))
     assert after.message.seq == 2
+
+
+async def test_while_another_process_holds_the_write_lock_the_batch_waits_its_turn_in_a_thread(
+    hub, website, monkeypatch
+):
+    """The loop never waits on SQLite's lock: the inline attempt gives up at once
+    and the threaded path waits (busy timeout) until the other writer commits."""
+    people = [await hub.visitors.create(website, "pytest") for _ in range(3)]
+    for person in people:
+        await hub.conversations.ingest(inbound(website, person, "open"))
+    other = sqlite3.connect(hub.db._sqlite_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write, say `hub` at a prompt
+    gave_up = asyncio.Event()
+    store_batch = chat_ingest_sqlite.CommonAppends.store_batch
+
+    async def noting(self, db, batch):  # type: ignore[no-untyped-def]
+        done = await store_batch(self, db, batch)
+        if done is None:
+            gave_up.set()
+        return done
+
+    monkeypatch.setattr(chat_ingest_sqlite.CommonAppends, "store_batch", noting)
+    writes = counting_hops(hub, monkeypatch, "write")
+    try:
+        sent = asyncio.gather(
+            *[hub.conversations.ingest(inbound(website, p, "waited")) for p in people]
+        )
+        async with asyncio.timeout(5):
+            await gave_up.wait()
+        assert not sent.done()
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    results = await sent
+    assert [posted.message.seq for posted in results] == [2, 2, 2]
+    assert len(writes) == 1
+    async with hub.db.read() as conn:
+        waited = await conn.exec_driver_sql("SELECT count(*) FROM messages WHERE text = 'waited'")
+        assert waited.scalar() == 3
 
 
 async def start_hub(directory: Path) -> Hub:
@@ -234,14 +308,15 @@ async def test_rows_and_answers_are_those_of_the_sqlalchemy_path(stores, monkeyp
 
                 monkeypatch.setattr(hub.conversations, "_store_common_run", no_run)
                 monkeypatch.setattr(hub.conversations, "_stored_in_one_hop", not_in_one_hop)
+            inline = counting_inline(hub, monkeypatch)
             with counting_in_worker(monkeypatch) as calls:
                 answers[name], visitor_ids[name] = await chat(hub)
-            hops[name] = calls["calls"]
+            hops[name] = (calls["calls"], len(inline))
         finally:
             await hub.stop()
-    # Raw: each first message was tried in one hop (rolled back) and in a run that
-    # stopped at it, then stored the general way; the batch was one hop.
-    assert hops == {"sqlalchemy": 0, "raw": 5}
+    # Raw: each first message was tried inline (rolled back) and in a run that
+    # stopped at it, then stored the general way; the batch was inline.
+    assert hops == {"sqlalchemy": (0, 0), "raw": (2, 3)}
     assert dump(stores / "raw" / "hub.db", visitor_ids["raw"]) == dump(
         stores / "sqlalchemy" / "hub.db", visitor_ids["sqlalchemy"]
     )

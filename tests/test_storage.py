@@ -114,5 +114,75 @@ async def test_stopping_waits_for_a_checkpoint_in_progress_before_closing_its_co
     assert isinstance(outcome, tuple), outcome
 
 
+async def test_inline_writes_have_the_hubs_settings_and_never_wait_for_another_process(hub):
+    if not hub.db.is_sqlite:
+        pytest.skip("SQLite only: PostgreSQL writes never go inline")
+    assert hub.db.writes_inline
+    async with hub.db.write_inline() as raw:
+        settings = {
+            name: raw.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "synchronous", "foreign_keys", "wal_autocheckpoint")
+        }
+        busy_timeout = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+        assert not raw.in_transaction
+    async with hub.db.read() as conn:  # the same as the engine's connections
+        for name, value in settings.items():
+            assert (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar() == value
+    assert busy_timeout == 0  # the loop never waits: BEGIN IMMEDIATE fails at once
+
+
+async def test_inline_writes_hold_the_write_turn(hub):
+    if not hub.db.is_sqlite:
+        pytest.skip("SQLite only: PostgreSQL writes never go inline")
+    order: list[str] = []
+    async with hub.db.write_inline():
+        other = asyncio.create_task(_write_then_note(hub, order))
+        done, _ = await asyncio.wait([other], timeout=0.3)  # time to (wrongly) write
+        order.append("inline")
+        assert not done
+    await other
+    assert order == ["inline", "write"]
+
+
+async def _write_then_note(hub: Hub, order: list[str]) -> None:
+    async with hub.db.write():
+        order.append("write")
+
+
+async def test_a_failed_inline_transaction_is_dropped_with_its_connection(tmp_path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}")
+    try:
+        async with db.write() as conn:
+            await conn.run_sync(metadata.create_all)
+        with pytest.raises(RuntimeError, match="mid-transaction"):
+            async with db.write_inline() as raw:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.execute("INSERT INTO contacts (attributes, created_at) VALUES ('{}', '2026')")
+                raise RuntimeError("mid-transaction")
+        with pytest.raises(sqlite3.ProgrammingError):
+            raw.execute("SELECT 1")  # closed, which rolled back
+        async with db.write_inline() as fresh:
+            assert fresh is not raw
+            assert fresh.execute("SELECT count(*) FROM contacts").fetchone() == (0,)
+        async with db.write():  # the turn was given back
+            pass
+    finally:
+        await db.dispose()
+    with pytest.raises(sqlite3.ProgrammingError):
+        fresh.execute("SELECT 1")  # dispose closed it
+
+
+async def test_only_a_sqlite_file_writes_inline(tmp_path):
+    for url in ("sqlite+aiosqlite:///:memory:", "postgresql+asyncpg://hub@127.0.0.1/test"):
+        db = Database(url)
+        try:
+            assert not db.writes_inline
+            with pytest.raises(RuntimeError, match="use write"):
+                async with db.write_inline():
+                    pass
+        finally:
+            await db.dispose()
+
+
 def test_there_is_one_head_revision():
     assert head_revision() == "0006_email"

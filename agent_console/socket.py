@@ -44,6 +44,7 @@ from hub.json_text import compact
 from hub.models import Agent
 from hub.ratelimit import TokenBucket
 from hub.socket_sender import SocketSender
+from hub.ws_protocol import send_text_now_of
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class _ConsoleSocket:
         self.hub = hub
         self.agent = agent
         self.subscription = subscription
-        self._sender = SocketSender(websocket)
+        self._sender = SocketSender(websocket, send_text_now_of(websocket.scope))
         self._frames = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST)
 
     async def run(self) -> None:

@@ -34,7 +34,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from channels.webchat.protocol import WS_MAX_SIZE
     from hub.app import create_app
     from hub.core import Hub
-    from hub.ws_compression import HubWebSocketProtocol
+    from hub.ws_protocol import HubWebSocketProtocol
 
     async def check() -> None:
         hub = await Hub.start(settings)

@@ -7,13 +7,18 @@ code — the bus's fan-out loop — so a frame reaches the socket without a task
 switch per socket, like `websockets.broadcast`. If the send does suspend, a
 task finishes it and later frames wait their turn behind it, so frames never
 overtake one another.
+
+Where the server offers it (`hub.ws_protocol.send_text_now_of`), a frame is
+written by the server's own synchronous call instead, without the ASGI round
+trip; when that declines (the write buffer is full, the socket is closing),
+the ASGI send above takes over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol
 
 
@@ -57,8 +62,10 @@ async def _finish(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None
 class SocketSender:
     """Sends text frames on one websocket, in the order they are given."""
 
-    def __init__(self, socket: TextSocket) -> None:
+    def __init__(self, socket: TextSocket, send_now: Callable[[str], bool] | None = None) -> None:
+        """`send_now(text)`: the server's synchronous write, True if it wrote."""
         self._socket = socket
+        self._send_now = send_now
         self._in_flight: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
 
@@ -98,6 +105,8 @@ class SocketSender:
             self._in_flight.cancel()
 
     def _start(self, text: str) -> None:
+        if self._send_now is not None and self._send_now(text):
+            return
         coroutine = self._socket.send_text(text)
         try:
             waiting_on = coroutine.send(None)

@@ -15,8 +15,7 @@ keeps its own compression context.
   (RFC 7692 lets either side send any message uncompressed).
 - Every other websocket keeps no extension.
 
-`HubWebSocketProtocol` is uvicorn's websockets-sansio protocol with that
-choice made in its handshake; `hub serve` and the tests' servers run it.
+`hub.ws_protocol.HubWebSocketProtocol` makes that choice in its handshake.
 """
 
 from __future__ import annotations
@@ -25,14 +24,12 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.base import ServerExtensionFactory
 from websockets.extensions.permessage_deflate import (
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
 )
 from websockets.frames import CONT, CTRL_OPCODES, Frame
-from websockets.http11 import Request
 
 CONSOLE_SOCKET_PATH = "/console/ws"
 MIN_COMPRESSED_BYTES = 256
@@ -138,11 +135,3 @@ def extensions_for(path: str) -> list[ServerExtensionFactory]:
     if route.endswith(CONSOLE_SOCKET_PATH):
         return [CONSOLE_DEFLATE]
     return []  # the widget socket and anything else: no compression
-
-
-class HubWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, compressing per route (`extensions_for`)."""
-
-    def handle_connect(self, event: Request) -> None:
-        self.conn.available_extensions = extensions_for(event.path)
-        super().handle_connect(event)

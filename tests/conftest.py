@@ -19,7 +19,7 @@ from hub.app import create_app
 from hub.core import Hub
 from hub.models import Agent, Inbox, Role
 from hub.settings import Settings
-from hub.ws_compression import HubWebSocketProtocol
+from hub.ws_protocol import HubWebSocketProtocol
 from storage.migrate import upgrade
 from tests.clock import FakeClock
 from tests.console_client import AGENT_PASSWORD, Console, log_in, new_http

@@ -98,3 +98,30 @@ async def test_cancel_abandons_a_waiting_send():
     socket.drain()
     await asyncio.sleep(0)
     assert socket.written == []
+
+
+async def test_the_servers_own_write_is_used_while_it_accepts_and_asgi_when_it_declines():
+    socket = BufferedSocket()
+    direct: list[str] = []
+    accepting = [True]
+
+    def send_now(text: str) -> bool:
+        if accepting[0]:
+            direct.append(text)
+        return accepting[0]
+
+    sender = SocketSender(socket, send_now)
+    assert sender.try_now("one")
+    assert (direct, socket.written) == (["one"], [])
+    accepting[0] = False  # the write buffer filled up, say
+    socket.full = True
+    assert sender.try_now("two")  # through ASGI, which waits for the drain
+    assert not sender.idle
+    accepting[0] = True
+    later = asyncio.create_task(sender.send("three"))
+    await asyncio.sleep(0)
+    assert direct == ["one"]  # "three" waits behind "two"
+    socket.drain()
+    async with asyncio.timeout(WAIT):
+        await later
+    assert socket.written == ["two"] and direct == ["one", "three"]

@@ -28,6 +28,7 @@ from hub.models import Conversation, Inbound, Inbox, Visitor, iso
 from hub.ratelimit import RateLimits, TokenBucket
 from hub.settings import Settings
 from hub.socket_sender import SocketSender
+from hub.ws_protocol import send_text_now_of
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class WidgetSession:
         self.track = True
         self._present = False
         self._left = False  # said `leave` but the socket stays (a page restored from cache)
-        self._sender = SocketSender(websocket)
+        self._sender = SocketSender(websocket, send_text_now_of(websocket.scope))
         self._echoes = OwnEchoes()
 
     async def run(self) -> None:

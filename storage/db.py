@@ -19,6 +19,12 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 # With background checkpoints, how often the WAL is copied back into the
 # database file (PASSIVE: never waits for readers or writers).
 WAL_CHECKPOINT_SECONDS = 1.0
+# Past this many frames (pages) in the WAL, a checkpoint is finished under the
+# write turn so that the next commit starts the WAL over (SQLite's own
+# automatic checkpoint runs at 1,000 pages).
+WAL_RESTART_FRAMES = 1000
+# The WAL file is cut back to this size when it starts over.
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +84,35 @@ class Database:
                 except sqlite3.Error as exc:  # the next turn tries again
                     log.warning("SQLite WAL checkpoint failed: %s", exc)
                     continue
+                if row[1] >= WAL_RESTART_FRAMES and self._write_lock is not None:
+                    row = await self._finish_checkpoint(raw, row)
                 self.last_checkpoint = row
                 self.checkpointed.set()
         finally:
             if checkpoint is not None and not checkpoint.done():
                 await asyncio.wait([checkpoint])
             raw.close()
+
+    async def _finish_checkpoint(
+        self, raw: sqlite3.Connection, row: tuple[int, int, int]
+    ) -> tuple[int, int, int]:
+        """Copy what was committed during the last checkpoint, with this
+        process's writers held back, so that the copy is complete and the next
+        commit starts the WAL from its beginning. Under a steady load a commit
+        lands during every checkpoint, the WAL is never wholly copied, and it
+        grew without end (36 MB after five seconds of chat at 2,500/s). Held
+        for the tail only: the checkpoint just before copied the rest."""
+        assert self._write_lock is not None
+        async with self._write_lock:
+            checkpoint = asyncio.create_task(asyncio.to_thread(_checkpoint, raw))
+            try:
+                return await asyncio.shield(checkpoint)
+            except asyncio.CancelledError:
+                await asyncio.wait([checkpoint])  # never close `raw` under it
+                raise
+            except sqlite3.Error as exc:
+                log.warning("SQLite WAL checkpoint failed: %s", exc)
+                return row
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -198,6 +227,7 @@ def _set_pragmas(dbapi_conn: Any, autocheckpoint: bool, busy_timeout_ms: int) ->
     cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     if not autocheckpoint:
         cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 

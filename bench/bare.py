@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request
 
-from bench.procs import raise_fd_limit
+from bench.procs import raise_fd_limit, run_on_uvloop
 from channels.webchat.protocol import WS_MAX_SIZE
 
 # What uvicorn's websockets-sansio protocol uses by default (hub/cli.py passes
@@ -130,7 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     raise_fd_limit()
-    asyncio.run(run(parser.parse_args().port))
+    run_on_uvloop(run(parser.parse_args().port))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@ Receivers look for the marker in the raw frame without parsing all of it.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 
 MARK = '"text":"b:'
+# The marker, the event and the send time, found by the regex engine in C (a
+# loop over the digits in Python was a quarter of the generator's CPU).
+_MARKED = re.compile(re.escape(MARK) + r"(\d+):(\d+)")
 
 
 def text(event: int, suffix: str = "") -> str:
@@ -26,15 +30,8 @@ def parse(frame: str) -> tuple[int, int] | None:
 
 def parse_all(frame: str) -> Iterator[tuple[int, int]]:
     """Every (event, send time in ns) in a frame: a `batch` frame carries several."""
-    start = frame.find(MARK)
-    while start >= 0:
-        start += len(MARK)
-        colon = frame.index(":", start)
-        end = colon + 1
-        while end < len(frame) and frame[end].isdigit():
-            end += 1
-        yield int(frame[start:colon]), int(frame[colon + 1 : end])
-        start = frame.find(MARK, end)
+    for found in _MARKED.finditer(frame):
+        yield int(found[1]), int(found[2])
 
 
 class Deliveries:

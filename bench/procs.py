@@ -18,10 +18,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
+
+import uvloop
 
 from bench.ports import reserve_port
+
+T = TypeVar("T")
 
 # Subprocesses run `python -m bench.…` and `python -m hub.cli` from the checkout.
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +43,15 @@ AGENT_PASSWORD = "bench password 1234"  # noqa: S105 - throw-away bench agents
 
 def agent_email(index: int) -> str:
     return f"agent{index}@bench.test"
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on uvloop, the loop `hub serve` runs on: the bare baselines
+    and the load generator run on it too, so that the hub is compared with the
+    transport on the same loop, and the generator's own loop takes less of
+    the latency it measures."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def raise_fd_limit() -> tuple[int, int]:

@@ -8,7 +8,6 @@ figure, so that a saturated generator is not mistaken for a slow hub.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from bench import chatload, email_ingest, fanout, idle, nodes, storm
 from bench.context import Context
-from bench.procs import pin_self, raise_fd_limit
+from bench.procs import pin_self, raise_fd_limit, run_on_uvloop
 from bench.report import Progress, Results, markdown, write, write_charts
 
 # name -> (run, estimated seconds at full size, at --quick size)
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(args.quick, work, Progress(), Results())
     started = time.monotonic()
     try:
-        failed = asyncio.run(run_all(names, ctx))
+        failed = run_on_uvloop(run_all(names, ctx))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = markdown(ctx.results, mode, pinned, fd_limit, time.monotonic() - started, output)

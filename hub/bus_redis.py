@@ -54,10 +54,19 @@ def split_redis_url(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), prefix
 
 
-# Connections for publishing (plus one for the subscription), and how long a
-# publish waits for one when all are busy before it fails (and is logged).
+# Connections for the publisher's pipelines and the subscription (a pipeline
+# holds one while in flight), and how long a publish waits for one when all
+# are busy before it fails (and is logged).
 PUBLISH_CONNECTIONS = 64
 PUBLISH_WAIT_SECONDS = 5.0
+# At most this many PUBLISH commands in one pipeline.
+PUBLISH_BATCH = 500
+
+
+def _fail(batch: list[tuple[str, str, asyncio.Future[None]]], error: BaseException) -> None:
+    for _, _, sent in batch:
+        if not sent.done():
+            sent.set_exception(error)
 
 
 class RedisBackend(Backend):
@@ -68,6 +77,9 @@ class RedisBackend(Backend):
         self._channels: set[str] = set()
         self._has_channels = asyncio.Event()
         self._confirmations: dict[str, list[asyncio.Future[None]]] = {}
+        self._outbox: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self.pipelines_sent = 0
 
     async def connect(self) -> None:
         # No silent retries: a lost connection must surface so the gap is reported.
@@ -84,6 +96,12 @@ class RedisBackend(Backend):
         self._pubsub = self._client.pubsub()
 
     async def disconnect(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+            self._sender = None
+        _fail(self._outbox, RedisConnectionError("the bus disconnected before sending"))
+        self._outbox.clear()
         if self._pubsub is not None:
             await self._pubsub.aclose()
             self._pubsub = None
@@ -124,8 +142,35 @@ class RedisBackend(Backend):
             pass
 
     async def publish(self, channel: str, data: str) -> None:
-        assert self._client is not None, "connect() first"
-        await self._client.publish(self.prefix + channel, data)
+        """Returns once Redis has it. Publishes go out in order, one pipeline
+        (one write, one read of the replies) for whatever was published while
+        the last pipeline was in flight, instead of a round trip each."""
+        self._require_client()
+        sent = asyncio.get_running_loop().create_future()
+        self._outbox.append((self.prefix + channel, data, sent))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_outbox(), name="redis-bus-publisher")
+        await sent
+
+    async def _send_outbox(self) -> None:
+        while self._outbox:
+            batch = self._outbox[:PUBLISH_BATCH]
+            del self._outbox[:PUBLISH_BATCH]
+            try:
+                async with self._require_client().pipeline(transaction=False) as pipe:
+                    for name, data, _ in batch:
+                        pipe.publish(name, data)
+                    await pipe.execute()
+            except asyncio.CancelledError:
+                _fail(batch, RedisConnectionError("the bus disconnected before sending"))
+                raise
+            except Exception as exc:  # each publisher of the batch hears of it
+                _fail(batch, exc)
+            else:
+                for _, _, sent in batch:
+                    if not sent.done():  # its publisher may have given up
+                        sent.set_result(None)
+            self.pipelines_sent += 1
 
     async def next_published(self) -> Event:
         while True:

@@ -176,12 +176,44 @@ async def test_a_subscriber_cancelled_while_subscribing_stops(bus):
     assert bus.subscriber_count("room") == 0
 
 
-async def test_a_burst_of_concurrent_publishes_all_arrive(bus):
-    """More publishes in flight than the Redis pool has connections: they wait, none fail."""
+async def test_a_burst_of_concurrent_publishes_all_arrive_in_order(bus):
+    """More publishes in flight than the Redis pool has connections: none fails,
+    and on Redis they share pipelines, in the order they were published."""
     async with bus.subscribe("burst") as subscription:
         await asyncio.gather(*(bus.publish("burst", {"n": n}) for n in range(300)))
-        received = {(await next_json(subscription))["n"] for _ in range(300)}
-    assert received == set(range(300))
+        received = [(await next_json(subscription))["n"] for _ in range(300)]
+    assert received == list(range(300))
+    if hasattr(bus.backend, "pipelines_sent"):
+        assert 1 <= bus.backend.pipelines_sent <= 3  # the first alone, the rest together
+
+
+async def test_a_publisher_that_gives_up_leaves_the_others_theirs(redis_url):
+    bus = EventBus(redis_url)
+    await bus.connect()
+    try:
+        async with bus.subscribe("room") as subscription:
+            first = asyncio.create_task(bus.publish("room", {"n": 1}))
+            abandoned = asyncio.create_task(bus.publish("room", {"n": 2}))
+            third = asyncio.create_task(bus.publish("room", {"n": 3}))
+            await asyncio.sleep(0)  # all three queued
+            abandoned.cancel()
+            await asyncio.gather(first, third)
+            # Queued before its caller gave up, it still goes out, in its place.
+            assert [(await next_json(subscription))["n"] for _ in range(3)] == [1, 2, 3]
+    finally:
+        await bus.disconnect()
+
+
+async def test_publishes_pending_at_disconnect_are_failed_and_logged(redis_url, caplog):
+    bus = EventBus(redis_url)
+    await bus.connect()
+    pending = [asyncio.create_task(bus.publish("room", {"n": n})) for n in range(3)]
+    await asyncio.sleep(0)  # queued; the task that sends them has not run yet
+    await bus.backend.disconnect()
+    async with asyncio.timeout(WAIT):
+        await asyncio.gather(*pending)  # each returned: logged, not raised
+    assert caplog.text.count("publishing to room failed") == 3
+    await bus.disconnect()
 
 
 # ---- groups and direct delivery (sockets) ---------------------------------------------------

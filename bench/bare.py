@@ -26,6 +26,7 @@ from websockets.http11 import Request
 
 from bench.procs import raise_fd_limit, run_on_uvloop
 from channels.webchat.protocol import WS_MAX_SIZE
+from hub.ws_compression import CONSOLE_COMPRESS_SETTINGS
 
 # What uvicorn's websockets-sansio protocol uses by default (hub/cli.py passes
 # ws_max_size; ping interval/timeout and deflate are uvicorn's defaults).
@@ -38,7 +39,7 @@ CONSOLE_DEFLATE = [
         server_no_context_takeover=True,
         server_max_window_bits=12,
         client_max_window_bits=12,
-        compress_settings={"memLevel": 5},
+        compress_settings=CONSOLE_COMPRESS_SETTINGS,
     )
 ]
 

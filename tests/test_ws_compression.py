@@ -17,7 +17,7 @@ from tests.console_client import Console, visitor_says
 from tests.test_console_socket import ready_socket, receive_until
 from tests.widget_client import WidgetClient
 
-SETTINGS = {"memLevel": 5}
+SETTINGS = ws_compression.CONSOLE_COMPRESS_SETTINGS
 BIG = json.dumps({"type": "message", "text": "a question about my order " * 40}).encode()
 
 

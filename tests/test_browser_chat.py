@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
@@ -201,4 +202,38 @@ async def test_a_list_reload_older_than_the_live_events_does_not_undo_them(
     await route.fulfill(response=older, json=body)
     await expect(console.locator('[data-count="open"]')).to_have_text("999")
     await expect(row).to_contain_text("newer news")
+    await context.close()
+
+
+async def test_a_list_reload_older_than_a_contacts_rename_does_not_undo_it(
+    live_server, hub, admin, browser
+):
+    """As above, for a contact renamed while the reload's answer was on its way."""
+    website = await hub.inboxes.create_website("Rename shop", ["https://rename.test"])
+    visitor = await hub.visitors.create(website, "pytest")
+    posted = await hub.conversations.ingest(
+        Inbound(inbox_id=website.id, text="who am I", client_id=None, visitor_id=visitor.id)
+    )
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    console = await context.new_page()
+    await log_in(console, live_server.url, admin.email)
+    held: asyncio.Queue = asyncio.Queue()
+
+    async def hold(route):  # type: ignore[no-untyped-def]
+        await held.put((route, await route.fetch()))  # the list as it is now
+
+    await console.route("**/console/api/conversations?*", hold)
+    await console.reload()
+    await expect(console.locator("#live-state")).to_have_attribute("data-state", "online")
+    route, older = await asyncio.wait_for(held.get(), 10)
+
+    await hub.contacts.update(posted.conversation.contact_id, "Grace Hopper", None)
+    row = console.locator(".conv-row", has_text="Rename shop")
+    await expect(row).to_contain_text("Grace Hopper")
+    body = await older.json()
+    assert "Grace Hopper" not in json.dumps(body)  # the answer predates the rename
+    body["counts"]["open"] = 999  # marks the moment the older answer has been applied
+    await route.fulfill(response=older, json=body)
+    await expect(console.locator('[data-count="open"]')).to_have_text("999")
+    await expect(row).to_contain_text("Grace Hopper")
     await context.close()

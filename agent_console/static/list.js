@@ -19,6 +19,8 @@ export class ConversationList {
     // While a reload is out: conversations that events changed meanwhile (null:
     // dropped). Its answer may be older than they are, so they win over it.
     this.changedDuringRefresh = null;
+    // Contacts renamed while a reload is out (by id): applied over its answer too.
+    this.contactsDuringRefresh = null;
     this.renderQueued = false;
     this.flashId = null;
     this.baseTitle = document.title;
@@ -54,6 +56,12 @@ export class ConversationList {
   }
 
   updateContact(contact) {
+    this.contactsDuringRefresh?.set(contact.id, contact);
+    if (this.applyContact(contact)) this.render();
+  }
+
+  /** The contact's new details on each of its rows; whether any row had it. */
+  applyContact(contact) {
     let changed = false;
     for (const row of this.rows.values()) {
       if (row.contact.id !== contact.id) continue;
@@ -61,7 +69,7 @@ export class ConversationList {
       row.contact.display_name = contact.name || contact.email || `Visitor #${contact.id}`;
       changed = true;
     }
-    if (changed) this.render();
+    return changed;
   }
 
   clearUnread(id) {
@@ -81,7 +89,9 @@ export class ConversationList {
   async refresh() {
     clearTimeout(this.refreshTimer);
     const changed = new Map();
+    const contacts = new Map();
     this.changedDuringRefresh = changed;
+    this.contactsDuringRefresh = contacts;
     try {
       const data = await api(`/console/api/conversations?${this.query}`);
       if (this.changedDuringRefresh !== changed) return; // a later reload answers instead
@@ -92,12 +102,14 @@ export class ConversationList {
         if (row) this.rows.set(id, row);
         else this.rows.delete(id);
       }
+      for (const contact of contacts.values()) this.applyContact(contact);
       this.render();
       this.renderCounts(data.counts);
     } catch (error) {
       if (error.status !== 401) toast(error.message);
     } finally {
       if (this.changedDuringRefresh === changed) this.changedDuringRefresh = null;
+      if (this.contactsDuringRefresh === contacts) this.contactsDuringRefresh = null;
     }
   }
 

@@ -30,7 +30,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,16 +40,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ports import reserve_port  # noqa: E402 - after the checkout is on the path
+
 ORIGIN = "http://bench.test"
 PASSWORD = "bench-password-1234"  # noqa: S105 - throw-away agents of a throw-away hub
 VISITORS_PER_ADDRESS = 16
 CONNECT_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pinned(core: int) -> list[str]:
@@ -125,6 +120,9 @@ def hub_env(data_dir: Path, port: int) -> dict[str, str]:
         "HUB_DEMO": "false",
         "HUB_PORT": str(port),
         "HUB_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        # Its mail server on a port of the OS's choosing, not the default 2525
+        # that a hub already running on this machine holds.
+        "HUB_MAIL_PORT": "0",
     }
 
 
@@ -264,7 +262,7 @@ async def wait_port(port: int, proc: subprocess.Popen) -> None:
 
 async def bench_hub(args: argparse.Namespace) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-hub-"))
-    port = free_port()
+    port = reserve_port()
     site = await prepare_hub(data_dir, args.agents)
     env = {**os.environ, **hub_env(data_dir, port)}
     proc = subprocess.Popen(  # noqa: S603, ASYNC220 - started once, before the load
@@ -290,7 +288,7 @@ async def bench_hub(args: argparse.Namespace) -> dict:
 
 
 async def bench_relay(args: argparse.Namespace) -> dict:
-    port = free_port()
+    port = reserve_port()
     proc = subprocess.Popen(  # noqa: S603, ASYNC220 - started once, before the load
         [*pinned(0), sys.executable, __file__, "--serve-relay", str(port)], cwd=ROOT
     )

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ports import reserve_port  # noqa: E402 - after the checkout is on the path
+from bench.procs import run_on_uvloop  # noqa: E402
 
 ORIGIN = "http://bench.test"
 PASSWORD = "bench-password-1234"  # noqa: S105 - throw-away agents of a throw-away hub
@@ -315,7 +316,7 @@ def main() -> None:
     parser.add_argument("--serve-relay", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_relay:
-        asyncio.run(relay(args.serve_relay))
+        run_on_uvloop(relay(args.serve_relay))
         return
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000+ sockets
@@ -326,7 +327,10 @@ def main() -> None:
         f"{args.visitors} visitors, a page every ~{args.interval:g} s "
         f"(~{offered:.0f} page views/s offered), {args.agents} agents, {args.seconds:g} s window"
     )
-    rows = [("hub", asyncio.run(bench_hub(args))), ("bare relay", asyncio.run(bench_relay(args)))]
+    rows = [
+        ("hub", run_on_uvloop(bench_hub(args))),
+        ("bare relay", run_on_uvloop(bench_relay(args))),
+    ]
     print(
         f"{'server':<11} {'views/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak MB':>8} "
         f"{'gen CPU s':>9} {'errors':>6} {'connect s':>9}"

@@ -167,17 +167,9 @@ async def test_a_burst_of_messages_in_one_batch_frame_all_show_in_the_inbox(
     await context.close()
 
 
-async def test_a_list_reload_older_than_the_live_events_does_not_undo_them(
-    live_server, hub, admin, browser
-):
-    """The console reloads its list when its socket (re)connects. An answer read
-    before a message arrived, but delivered after its event, must not put the
-    older row back over the newer one."""
-    website = await hub.inboxes.create_website("Race shop", ["https://race.test"])
-    visitor = await hub.visitors.create(website, "pytest")
-    await hub.conversations.ingest(
-        Inbound(inbox_id=website.id, text="opening", client_id=None, visitor_id=visitor.id)
-    )
+async def console_with_list_reload_held(browser, live_server, admin):  # type: ignore[no-untyped-def]
+    """A logged-in console whose list reload (on its socket's connect) has been
+    read from the server but not yet delivered: (context, page, route, answer)."""
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     console = await context.new_page()
     await log_in(console, live_server.url, admin.email)
@@ -190,6 +182,23 @@ async def test_a_list_reload_older_than_the_live_events_does_not_undo_them(
     await console.reload()
     await expect(console.locator("#live-state")).to_have_attribute("data-state", "online")
     route, older = await asyncio.wait_for(held.get(), 10)
+    return context, console, route, older
+
+
+async def test_a_list_reload_older_than_the_live_events_does_not_undo_them(
+    live_server, hub, admin, browser
+):
+    """The console reloads its list when its socket (re)connects. An answer read
+    before a message arrived, but delivered after its event, must not put the
+    older row back over the newer one."""
+    website = await hub.inboxes.create_website("Race shop", ["https://race.test"])
+    visitor = await hub.visitors.create(website, "pytest")
+    await hub.conversations.ingest(
+        Inbound(inbox_id=website.id, text="opening", client_id=None, visitor_id=visitor.id)
+    )
+    context, console, route, older = await console_with_list_reload_held(
+        browser, live_server, admin
+    )
 
     await hub.conversations.ingest(
         Inbound(inbox_id=website.id, text="newer news", client_id=None, visitor_id=visitor.id)
@@ -214,18 +223,9 @@ async def test_a_list_reload_older_than_a_contacts_rename_does_not_undo_it(
     posted = await hub.conversations.ingest(
         Inbound(inbox_id=website.id, text="who am I", client_id=None, visitor_id=visitor.id)
     )
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    console = await context.new_page()
-    await log_in(console, live_server.url, admin.email)
-    held: asyncio.Queue = asyncio.Queue()
-
-    async def hold(route):  # type: ignore[no-untyped-def]
-        await held.put((route, await route.fetch()))  # the list as it is now
-
-    await console.route("**/console/api/conversations?*", hold)
-    await console.reload()
-    await expect(console.locator("#live-state")).to_have_attribute("data-state", "online")
-    route, older = await asyncio.wait_for(held.get(), 10)
+    context, console, route, older = await console_with_list_reload_held(
+        browser, live_server, admin
+    )
 
     await hub.contacts.update(posted.conversation.contact_id, "Grace Hopper", None)
     row = console.locator(".conv-row", has_text="Rename shop")

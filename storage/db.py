@@ -84,7 +84,7 @@ class Database:
                 except sqlite3.Error as exc:  # the next turn tries again
                     log.warning("SQLite WAL checkpoint failed: %s", exc)
                     continue
-                if row[1] >= WAL_RESTART_FRAMES and self._write_lock is not None:
+                if self._write_lock is not None and _finishing_helps(row):
                     row = await self._finish_checkpoint(raw, row)
                 self.last_checkpoint = row
                 self.checkpointed.set()
@@ -190,6 +190,14 @@ class Database:
 def _checkpoint(raw: sqlite3.Connection) -> tuple[int, int, int]:
     busy, log_frames, done = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     return busy, log_frames, done
+
+
+def _finishing_helps(row: tuple[int, int, int]) -> bool:
+    """Whether a checkpoint (busy, log frames, frames copied) left a WAL long
+    enough to start over, and copied all it saw: when a reader held it back,
+    holding the writers back would not let the copy complete either."""
+    busy, log_frames, copied = row
+    return log_frames >= WAL_RESTART_FRAMES and busy == 0 and copied == log_frames
 
 
 def _sqlite_path(url: str) -> str | None:

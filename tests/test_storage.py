@@ -230,5 +230,18 @@ async def test_under_steady_writes_the_wal_still_starts_over(tmp_path, monkeypat
     assert any(later < earlier for earlier, later in itertools.pairwise(frames)), frames
 
 
+@pytest.mark.parametrize(
+    ("row", "helps"),
+    [
+        ((0, 1500, 1500), True),  # long, all copied: the tail under the lock completes it
+        ((0, 999, 999), False),  # short enough: no reason to hold writers back
+        ((0, 1500, 900), False),  # a reader held the copy back: it would again
+        ((1, 1500, 1500), False),  # busy
+    ],
+)
+def test_writers_are_held_back_only_when_that_lets_the_wal_start_over(row, helps):
+    assert storage_db._finishing_helps(row) is helps
+
+
 def test_there_is_one_head_revision():
     assert head_revision() == "0006_email"

@@ -1,7 +1,7 @@
 """Console sessions, CSRF tokens and same-origin checks.
 
 The session lives in Starlette's signed, http-only, SameSite=lax cookie
-(installed in `hub.app`). It holds two keys:
+(installed in `hub.composition.app`). It holds two keys:
 
     sid        the agent's session token (absent when anonymous); the store
                keeps only its hash, and logging out deletes it there, so a

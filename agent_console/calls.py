@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from agent_console.web import Ctx, console_endpoint
-from hub import phones
-from hub.calls import Call, CallFilter, Outcome, duration_text
+from hub.contacts import phones
 from hub.errors import InvalidInput
 from hub.models import Direction
-from hub.phone_lines import PhoneLine
+from hub.voice.calls import Call, CallFilter, Outcome, duration_text
+from hub.voice.phone_lines import PhoneLine
 
 # The CTI URL of a new or rotated token is kept in the session for exactly
 # one page view, so that it can be copied once and is never shown again.

@@ -29,12 +29,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from agent_console.web import Ctx, Refused, console_endpoint
 from hub.core import Hub
-from hub.email_inboxes import EmailInbox, EmailInboxConfig, MailServer
-from hub.email_models import Attachment, TlsMode
-from hub.email_tickets import EmailDetails
+from hub.email.filenames import make_safe_filename
+from hub.email.inboxes import EmailInbox, EmailInboxConfig, MailServer
+from hub.email.models import Attachment, TlsMode
+from hub.email.secrets import MailSecrets
+from hub.email.tickets import EmailDetails
 from hub.errors import InvalidInput, NotFound
-from hub.filenames import make_safe_filename
-from hub.mail_secrets import MailSecrets
 from hub.models import Channel, Conversation
 
 # The intake URL of a new or rotated token is kept in the session for exactly

@@ -1,4 +1,4 @@
-"""The console's routes, all under /console/ (mounted by `hub.app`)."""
+"""The console's routes, all under /console/ (mounted by `hub.composition.app`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-import hub.route_ids  # noqa: F401 - registers {name:id}
+import channels.http.route_ids  # noqa: F401 - registers {name:id}
 from agent_console import calls, email, views, visitors
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders

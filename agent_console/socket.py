@@ -36,15 +36,15 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agent_console import auth
-from hub import events
-from hub.bus import SUBSCRIBER_QUEUE_SIZE, SubscriberDropped, Subscription, batch_frame
+from channels.websocket.protocol import send_text_now_of
+from channels.websocket.sender import SocketSender
 from hub.core import Hub
 from hub.errors import HubError, InvalidInput
-from hub.json_text import compact
+from hub.events import topics
+from hub.events.bus import SUBSCRIBER_QUEUE_SIZE, SubscriberDropped, Subscription, batch_frame
+from hub.events.json_text import compact
 from hub.models import Agent
 from hub.ratelimit import TokenBucket
-from hub.socket_sender import SocketSender
-from hub.ws_protocol import send_text_now_of
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ async def console_socket(websocket: WebSocket) -> None:
     if agent is None:
         await websocket.close(CLOSE_UNAUTHENTICATED, "log in first")
         return
-    channels = (events.AGENTS, events.VISITORS, events.agent_channel(agent.id))
+    channels = (topics.AGENTS, topics.VISITORS, topics.agent_channel(agent.id))
     async with hub.bus.subscribe(*channels, max_queue=QUEUE_SIZE) as subscription:
         await hub.presence.connected(agent.id)
         try:

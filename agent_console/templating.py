@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 from starlette.templating import Jinja2Templates
 
-from hub.devices import describe
+from hub.visitors.devices import describe
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 

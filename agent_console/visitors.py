@@ -13,9 +13,9 @@ from typing import Any
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from agent_console.web import Ctx, console_endpoint
-from hub.business_hours import DAY_NAMES, DAYS, BusinessHours
-from hub.campaigns import AUDIENCES, FIELDS, URL_MATCHES, Campaign, clean_fields
 from hub.errors import InvalidInput, NotFound
+from hub.inboxes.business_hours import DAY_NAMES, DAYS, BusinessHours
+from hub.visitors.campaigns import AUDIENCES, FIELDS, URL_MATCHES, Campaign, clean_fields
 
 _VISITOR_ID = re.compile(r"^v_[A-Za-z0-9_-]{1,38}$")
 # "09:00-12:00, 13:00-17:00" in the business hours form.

@@ -1,7 +1,7 @@
 """The baseline: a bare `websockets` server with the hub's websocket settings.
 
 Same frame size limit, keepalive pings and compression per route as the hub
-(hub/ws_compression.py: none on the widget socket; permessage-deflate without
+(channels/websocket/compression.py: none on the widget socket; permessage-deflate without
 server context takeover on the console socket, deflated per socket here, as
 `websockets.broadcast` does), and the same JSON frames on the wire, but no
 store, no bus, no framework:
@@ -26,9 +26,9 @@ from websockets.http11 import Request
 
 from bench.procs import raise_fd_limit, run_on_uvloop
 from channels.webchat.protocol import WS_MAX_SIZE
-from hub.ws_compression import CONSOLE_COMPRESS_SETTINGS
+from channels.websocket.compression import CONSOLE_COMPRESS_SETTINGS
 
-# What uvicorn's websockets-sansio protocol uses by default (hub/cli.py passes
+# What uvicorn's websockets-sansio protocol uses by default (hub/composition/cli.py passes
 # ws_max_size; ping interval/timeout and deflate are uvicorn's defaults).
 PING_INTERVAL = 20.0
 PING_TIMEOUT = 20.0
@@ -45,7 +45,7 @@ CONSOLE_DEFLATE = [
 
 
 def compress_per_route(connection: ServerConnection, request: Request) -> None:
-    """The hub's choice (hub/ws_compression.py), made before the handshake is answered."""
+    """The hub's choice (channels/websocket/compression.py), made before the handshake."""
     route = request.path.split("?", 1)[0]
     connection.protocol.available_extensions = CONSOLE_DEFLATE if route == "/console/ws" else []
 

@@ -158,7 +158,7 @@ def _parse_only(path: Path) -> dict:
 async def _direct(path: Path) -> dict:
     from channels.email.parse import parse_email
     from hub.core import Hub
-    from hub.email_models import Envelope
+    from hub.email.models import Envelope
     from hub.settings import Settings
 
     hub = await Hub.start(Settings.load())
@@ -187,7 +187,7 @@ async def _direct(path: Path) -> dict:
 
 async def _seed() -> None:
     from hub.core import Hub
-    from hub.email_inboxes import EmailInboxConfig
+    from hub.email.inboxes import EmailInboxConfig
     from hub.settings import Settings
 
     hub = await Hub.start(Settings.load())
@@ -277,7 +277,7 @@ async def _smtp_run(ctx: Context, path: Path, items: list[bytes]) -> dict:
             "HUB_MAIL_CONNECTIONS_PER_IP": str(CLIENTS * 2),
             "HUB_MAIL_HOSTNAME": "bench.test",
         }
-        argv = [sys.executable, "-m", "hub.cli", "mail", "--port", str(port)]
+        argv = [sys.executable, "-m", "hub", "mail", "--port", str(port)]
         server: Server = await _start(argv, env, port, setup.data_dir / "mail.log")
         try:
             meter = CpuMeter(server.pid).start()

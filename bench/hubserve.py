@@ -43,7 +43,7 @@ def main() -> int:
     args = parser.parse_args()
     raise_fd_limit()
     lift_rate_limits()
-    from hub.cli import main as hub_main
+    from hub.composition.cli import main as hub_main
 
     return hub_main(["serve", "--port", str(args.port), "--log-level", "warning"])
 

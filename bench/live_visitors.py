@@ -267,7 +267,7 @@ async def bench_hub(args: argparse.Namespace) -> dict:
     site = await prepare_hub(data_dir, args.agents)
     env = {**os.environ, **hub_env(data_dir, port)}
     proc = subprocess.Popen(  # noqa: S603, ASYNC220 - started once, before the load
-        [*pinned(0), sys.executable, "-m", "hub.cli", "serve", "--log-level", "warning"],
+        [*pinned(0), sys.executable, "-m", "hub", "serve", "--log-level", "warning"],
         cwd=ROOT,
         env=env,
     )

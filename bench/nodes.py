@@ -315,7 +315,7 @@ class _Publisher:
                 await self._client.publish(name, json.dumps(payload, separators=(",", ":")))
 
         else:
-            from hub.bus import EventBus
+            from hub.events.bus import EventBus
 
             self._bus = EventBus(_bus_url())
             await self._bus.connect()

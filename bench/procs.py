@@ -204,7 +204,7 @@ class HubSetup:
         )
         env.update(settings)
         setup = cls(data_dir, agents, env)
-        setup._run([sys.executable, "-m", "hub.cli", "migrate"])
+        setup._run([sys.executable, "-m", "hub", "migrate"])
         setup._run([sys.executable, "-m", "bench.seed", "--agents", str(agents)])
         return setup
 

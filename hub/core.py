@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.agents import AgentService
-from hub.bus import EventBus
-from hub.business_hours import BusinessHoursService
-from hub.calls import CallService
-from hub.campaigns import CampaignService
-from hub.contacts import ContactService
-from hub.conversations import ConversationService
-from hub.email_inboxes import EmailInboxService
-from hub.email_outbox import EmailOutbox
-from hub.email_tickets import EmailTicketService
+from hub.agents.presence import AgentPresence, shared_presence
+from hub.agents.service import AgentService
+from hub.contacts.service import ContactService
+from hub.conversations.service import ConversationService
+from hub.email.inboxes import EmailInboxService
+from hub.email.outbox import EmailOutbox
+from hub.email.secrets import MailSecrets
+from hub.email.tickets import EmailTicketService
 from hub.errors import Unavailable, short_reason
-from hub.inboxes import InboxService
-from hub.mail_secrets import MailSecrets
-from hub.phone_lines import PhoneLineService
-from hub.presence import AgentPresence, shared_presence
+from hub.events.bus import EventBus
+from hub.inboxes.business_hours import BusinessHoursService
+from hub.inboxes.service import InboxService
 from hub.ratelimit import RateLimits
 from hub.security import VisitorTokens
 from hub.settings import Settings, redacted_url
-from hub.tracking import TrackingService
-from hub.visitor_presence import presence_backend
-from hub.visitors import VisitorService
+from hub.visitors.campaigns import CampaignService
+from hub.visitors.presence import presence_backend
+from hub.visitors.service import VisitorService
+from hub.visitors.tracking import TrackingService
+from hub.voice.calls import CallService
+from hub.voice.phone_lines import PhoneLineService
 from storage.db import Database
 from storage.migrate import ensure_migrated
 
@@ -43,7 +43,7 @@ class Hub:
         self.conversations = ConversationService(db, bus)
         self.presence = AgentPresence(bus, shared_presence(settings.bus_url))
         self.limits = RateLimits(settings.bus_url)
-        # Live visitors and proactive campaigns (hub/tracking.py, hub/campaigns.py).
+        # Live visitors and proactive campaigns (hub/visitors/).
         self.visitor_presence = presence_backend(settings.bus_url)
         self.tracking = TrackingService(
             db,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hub import phones
+from hub.contacts import phones
 
 
 def utcnow() -> datetime:

@@ -331,7 +331,7 @@ class RateLimits:
         if bus_url.startswith(("redis://", "rediss://")):
             import redis.asyncio as redis
 
-            from hub.bus_redis import split_redis_url
+            from hub.events.bus_redis import split_redis_url
 
             plain_url, self._prefix = split_redis_url(bus_url)
             self._redis = redis.from_url(plain_url)

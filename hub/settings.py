@@ -251,7 +251,7 @@ def _socket_ttl(text: str) -> float:
 
 
 def _strip_params(pattern: str) -> str:
-    from hub.pages import DEFAULT_STRIP_PATTERN
+    from hub.visitors.pages import DEFAULT_STRIP_PATTERN
 
     pattern = pattern or DEFAULT_STRIP_PATTERN
     try:

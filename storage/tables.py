@@ -93,7 +93,7 @@ conversations = sa.Table(
     # The proactive campaign whose message the visitor answered (0004). No
     # foreign key: SQLite cannot add one without rebuilding the table.
     sa.Column("campaign_id", sa.Integer),
-    # A missed call waits for an agent to ring back (see hub/calls.py).
+    # A missed call waits for an agent to ring back (see hub/voice/calls.py).
     sa.Column("call_back", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
 )
 
@@ -205,7 +205,7 @@ business_hours = sa.Table(
 )
 
 
-# ---- phone calls (hub/calls.py) -------------------------------------------------
+# ---- phone calls (hub/voice/calls.py) -------------------------------------------------
 
 # A voice inbox's phone line: its numbers, how to read national numbers, and
 # the secrets its phone system signs or authenticates with.
@@ -262,10 +262,10 @@ calls = sa.Table(
 )
 
 
-# ---- email (hub/email_inboxes.py, hub/email_tickets.py, hub/email_outbox.py) ----
+# ---- email (hub/email/inboxes.py, hub/email/tickets.py, hub/email/outbox.py) ----
 
 # An email inbox's address, how mail reaches it, and how its replies leave.
-# Passwords are kept as "enc:<Fernet token>" or "env:<VARIABLE>" (hub/mail_secrets.py).
+# Passwords are kept as "enc:<Fernet token>" or "env:<VARIABLE>" (hub/email/secrets.py).
 email_inboxes = sa.Table(
     "email_inboxes",
     metadata,

@@ -16,11 +16,11 @@ import uvicorn
 from starlette.applications import Starlette
 
 from channels.webchat.protocol import WS_MAX_SIZE
-from hub.app import create_app
+from channels.websocket.protocol import HubWebSocketProtocol
+from hub.composition.app import create_app
 from hub.core import Hub
 from hub.models import Agent, Inbox, Role
 from hub.settings import Settings
-from hub.ws_protocol import HubWebSocketProtocol
 from storage.migrate import upgrade
 from tests.clock import FakeClock
 from tests.console_client import AGENT_PASSWORD, Console, log_in, new_http

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import httpx
 
-from hub.conversations import Posted
+from hub.conversations.service import Posted
 from hub.core import Hub
 from hub.models import Inbound, Inbox, Visitor
 

@@ -6,8 +6,8 @@ import itertools
 from email.utils import make_msgid
 
 from hub.core import Hub
-from hub.email_inboxes import EmailInbox, EmailInboxConfig, MailServer
-from hub.email_models import Address, Attachment, Bounce, InboundEmail, TlsMode
+from hub.email.inboxes import EmailInbox, EmailInboxConfig, MailServer
+from hub.email.models import Address, Attachment, Bounce, InboundEmail, TlsMode
 
 SUPPORT = "support@shop.test"
 _numbers = itertools.count(1)

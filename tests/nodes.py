@@ -57,7 +57,7 @@ async def hub_node(env: dict[str, str]) -> AsyncIterator[Node]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "hub.cli",
+        "hub",
         "serve",
         "--port",
         "0",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from hub.calls import CallEvent, Step
 from hub.models import Direction
+from hub.voice.calls import CallEvent, Step
 from tests.browser import ARTIFACTS, chromium
 from tests.test_browser_chat import XSS, log_in
 

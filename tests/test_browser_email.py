@@ -17,8 +17,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from channels.email.smtp_server import start_mail_server
+from hub.composition.worker import run_background
 from hub.core import Hub
-from hub.worker import run_background
 from tests.browser import ARTIFACTS, chromium
 from tests.email_helpers import SUPPORT, inbound, make_email_inbox
 from tests.mail_servers import Sink, smtp_sink

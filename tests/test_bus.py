@@ -9,7 +9,7 @@ import secrets
 import pytest
 import redis.asyncio as redis
 
-from hub.bus import EventBus, SubscriberDropped, batch_frame
+from hub.events.bus import EventBus, SubscriberDropped, batch_frame
 from tests.servers import REDIS_URL, require_redis
 
 WAIT = 5.0  # seconds; only reached when something is broken

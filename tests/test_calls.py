@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub import events
-from hub.calls import (
+from hub.composition.worker import job_runner
+from hub.errors import InvalidInput
+from hub.events import topics
+from hub.models import Direction, Kind, Status
+from hub.voice.calls import (
     STALE_CALL_AFTER,
     CallEvent,
     CallFilter,
@@ -16,9 +19,6 @@ from hub.calls import (
     State,
     Step,
 )
-from hub.errors import InvalidInput
-from hub.models import Direction, Kind, Status
-from hub.worker import job_runner
 from tests.test_conversations import settings  # noqa: F401 - both engines
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -190,18 +190,18 @@ async def test_a_malformed_number_is_refused_and_nothing_is_stored(hub, line):
 async def test_the_screen_pop_goes_to_the_agents_named_else_to_everyone_online(
     hub, line, agent, admin
 ):
-    channels = (events.agent_channel(agent.id), events.agent_channel(admin.id))
+    channels = (topics.agent_channel(agent.id), topics.agent_channel(admin.id))
     async with hub.bus.subscribe(*channels) as subscription:
         await hub.calls.record(line, ev(Step.RING, "named", agents=("sam agent",)))
         await hub.presence.connected(admin.id)
         await hub.calls.record(line, ev(Step.RING, "anyone", from_number="07700 900123"))
         first = await subscription.get()
         second = await subscription.get()
-    assert first.channel == events.agent_channel(agent.id)
+    assert first.channel == topics.agent_channel(agent.id)
     pop = first.json()
     assert pop["type"] == "call_ringing" and pop["call"]["id"]
     assert pop["known"] is False and pop["call"]["number"] == "+442079460018"
-    assert second.channel == events.agent_channel(admin.id)
+    assert second.channel == topics.agent_channel(admin.id)
     assert second.json()["call"]["number"] == "+447700900123"
 
 
@@ -227,7 +227,7 @@ async def test_the_background_job_closes_stale_calls_and_tells_the_agents(hub, l
     hub.calls.clock = Clock(T0)
     await hub.calls.record(line, ev(Step.RING))
     runner = job_runner(hub, clock=lambda: T0 + STALE_CALL_AFTER * 2)
-    async with hub.bus.subscribe(events.AGENTS) as subscription:
+    async with hub.bus.subscribe(topics.AGENTS) as subscription:
         results = await runner.run_due()
         while True:
             frame = (await asyncio.wait_for(subscription.get(), 5)).json()

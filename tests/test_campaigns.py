@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub import events
-from hub.business_hours import BusinessHours, clean_schedule
-from hub.campaigns import clean_fields, url_matches
 from hub.errors import InvalidInput
+from hub.events import topics
+from hub.inboxes.business_hours import BusinessHours, clean_schedule
 from hub.models import AuthorType, Inbound
+from hub.visitors.campaigns import clean_fields, url_matches
 from tests.clock import START
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
@@ -156,7 +156,7 @@ async def test_fires_after_the_seconds_on_the_matching_page_once_per_visitor(
     hub, website, visitor, timers, clock
 ):
     campaign = await hub.campaigns.create(website.id, fields(min_seconds=30))
-    async with hub.bus.subscribe(events.visitor_channel(visitor.id)) as subscription:
+    async with hub.bus.subscribe(topics.visitor_channel(visitor.id)) as subscription:
         await hub.tracking.arrive(visitor, website, PRICING, "Pricing")
         await asyncio.sleep(0)  # one loop turn: the armed timer starts waiting
         assert timers.requested == [30]

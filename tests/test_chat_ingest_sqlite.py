@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hub import chat_ingest_sqlite
-from hub import conversations as conversations_module
-from hub.chat_ingest_sqlite import _DIALECT, RawStatement, in_worker
+from hub.conversations import chat_ingest_sqlite
+from hub.conversations import service as conversations_module
+from hub.conversations.chat_ingest_sqlite import _DIALECT, RawStatement, in_worker
 from hub.core import Hub
 from hub.models import Inbound, Role, Status
 from storage.migrate import upgrade_async

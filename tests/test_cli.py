@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hub.app import GC_YOUNG_THRESHOLD, tune_garbage_collector
+from hub.composition.app import GC_YOUNG_THRESHOLD, tune_garbage_collector
 
 
 def hub(tmp_path, *args: str, extra_env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -19,7 +19,7 @@ def hub(tmp_path, *args: str, extra_env: dict[str, str] | None = None):  # type:
         **(extra_env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args],
+        [sys.executable, "-m", "hub", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -194,10 +194,10 @@ def test_cleanup_removes_page_views_past_the_retention_period(tmp_path):
 
     async def seed() -> None:
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hub.db'}")
-        from hub.bus import EventBus
-        from hub.inboxes import InboxService
+        from hub.events.bus import EventBus
+        from hub.inboxes.service import InboxService
         from hub.models import Inbox  # noqa: F401 - the demo inbox exists
-        from hub.visitors import VisitorService
+        from hub.visitors.service import VisitorService
 
         inbox = (await InboxService(db).list())[0]
         visitor = await VisitorService(db, EventBus()).create(inbox)
@@ -275,7 +275,7 @@ def _support_inbox(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
     from hub.core import Hub
-    from hub.email_inboxes import EmailInboxConfig
+    from hub.email.inboxes import EmailInboxConfig
     from hub.settings import Settings
 
     async def create() -> None:
@@ -322,7 +322,7 @@ class _Running:
             **extra_env,
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", *args],
+            [sys.executable, "-m", "hub", *args],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,

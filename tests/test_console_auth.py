@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from agent_console.views import LOGIN_BURST, LOGIN_RATE_PER_SECOND, LoginLimits
-from hub.agents import SESSION_LIFETIME
+from hub.agents.service import SESSION_LIFETIME
 from hub.core import Hub
 from hub.models import Agent, Inbox, Role, utcnow
 from hub.ratelimit import LocalLimiter, TokenBucket

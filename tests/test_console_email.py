@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from hub.core import Hub
-from hub.email_inboxes import EmailInbox
-from hub.email_models import Attachment, OutboxState
+from hub.email.inboxes import EmailInbox
+from hub.email.models import Attachment, OutboxState
 from hub.models import Agent
 from storage.tables import email_attachments, email_messages, email_outbox, messages
 from tests.console_client import Console

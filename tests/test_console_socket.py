@@ -15,8 +15,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from agent_console import socket as console_socket_module
-from hub import events
 from hub.core import Hub
+from hub.events import topics
 from hub.models import Agent, Inbox
 from storage.tables import agents as agents_table
 from tests.conftest import LiveServer
@@ -109,7 +109,7 @@ async def test_socket_says_ready_with_the_agent(
 async def test_agent_is_online_while_the_socket_is_open(
     hub: Hub, live_server: LiveServer, as_agent: Console, agent: Agent
 ) -> None:
-    async with hub.bus.subscribe(events.AGENTS) as agents_channel:
+    async with hub.bus.subscribe(topics.AGENTS) as agents_channel:
         async with ready_socket(live_server, as_agent):
             assert hub.presence.online_agent_ids() == {agent.id}
             online = (await agents_channel.get()).json()
@@ -175,7 +175,7 @@ async def test_a_console_that_falls_behind_is_closed_with_4000(
     async with ready_socket(live_server, as_agent, max_queue=1) as ws:
         for n in range(60):
             pad = secrets.token_urlsafe(400_000)
-            await hub.bus.publish(events.AGENTS, {"type": "test", "n": n, "pad": pad})
+            await hub.bus.publish(topics.AGENTS, {"type": "test", "n": n, "pad": pad})
             await asyncio.sleep(0)  # the bus hands each over on its own (no batch)
         assert await close_code(ws) == 4000
 
@@ -186,10 +186,10 @@ async def test_events_published_together_reach_the_console_as_one_batch_frame(
     async with ready_socket(live_server, as_agent) as ws:
         # Published without yielding: the bus hands them over as one group.
         for n in range(5):
-            await hub.bus.publish(events.AGENTS, {"type": "test", "n": n})
+            await hub.bus.publish(topics.AGENTS, {"type": "test", "n": n})
         frame = await raw_frame_after_presence(ws)
         assert frame == {"type": "batch", "events": [{"type": "test", "n": n} for n in range(5)]}
-        await hub.bus.publish(events.AGENTS, {"type": "test", "n": 5})
+        await hub.bus.publish(topics.AGENTS, {"type": "test", "n": 5})
         assert await raw_frame_after_presence(ws) == {"type": "test", "n": 5}
 
 
@@ -260,7 +260,7 @@ async def test_agent_typing_reaches_the_visitor_channel(
 ) -> None:
     visitor, posted = await visitor_says(hub, website, "hello?")
     async with (
-        hub.bus.subscribe(events.visitor_channel(visitor.id)) as to_visitor,
+        hub.bus.subscribe(topics.visitor_channel(visitor.id)) as to_visitor,
         ready_socket(live_server, as_agent) as ws,
     ):
         await ws.send(

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from hub import events
 from hub.core import Hub
+from hub.events import topics
 from hub.models import Agent, Inbox, Kind, Status, utcnow
 from tests.console_client import (
     Console,
@@ -218,7 +218,7 @@ async def test_reply_via_fetch_is_stored_and_published(
 ) -> None:
     visitor, posted = await visitor_says(hub, website, "hello?")
     conversation_id = posted.conversation.id
-    async with hub.bus.subscribe(events.visitor_channel(visitor.id)) as to_visitor:
+    async with hub.bus.subscribe(topics.visitor_channel(visitor.id)) as to_visitor:
         response = await as_agent.post_json(
             f"/console/conversations/{conversation_id}/messages",
             {"text": "Hi, how can I help?", "private": False, "client_id": "c-1"},
@@ -252,7 +252,7 @@ async def test_private_note_is_stored_as_a_note_and_not_sent_to_the_visitor(
 ) -> None:
     visitor, posted = await visitor_says(hub, website, "hello?")
     conversation_id = posted.conversation.id
-    async with hub.bus.subscribe(events.visitor_channel(visitor.id)) as to_visitor:
+    async with hub.bus.subscribe(topics.visitor_channel(visitor.id)) as to_visitor:
         response = await as_agent.post_form(
             f"/console/conversations/{conversation_id}/messages",
             {"text": "VIP customer", "mode": "note"},
@@ -347,7 +347,7 @@ async def test_status_change_is_stored_and_published(
     hub: Hub, website: Inbox, as_agent: Console
 ) -> None:
     _, posted = await visitor_says(hub, website, "hello?")
-    async with hub.bus.subscribe(events.AGENTS) as agents_channel:
+    async with hub.bus.subscribe(topics.AGENTS) as agents_channel:
         response = await as_agent.post_form(
             f"/console/conversations/{posted.conversation.id}/status", {"status": "pending"}
         )

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from hub import events
 from hub.errors import Forbidden, InvalidInput, NotFound, TooLarge
+from hub.events import topics
 from hub.models import Inbound, Kind, Status
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
@@ -199,7 +199,7 @@ async def test_unread_counts_are_per_agent_and_drop_when_read(hub, website, agen
 
 async def test_events_go_out_after_commit_and_carry_the_stored_message(hub, website):
     visitor = await new_visitor(hub, website)
-    async with hub.bus.subscribe(events.AGENTS, events.visitor_channel(visitor.id)) as sub:
+    async with hub.bus.subscribe(topics.AGENTS, topics.visitor_channel(visitor.id)) as sub:
         posted = await hub.conversations.ingest(inbound(website, visitor, "after commit"))
         async with asyncio.timeout(5):
             event = await sub.get()
@@ -212,10 +212,10 @@ async def test_events_go_out_after_commit_and_carry_the_stored_message(hub, webs
 
 async def test_a_refused_write_publishes_nothing(hub, website):
     visitor = await new_visitor(hub, website)
-    async with hub.bus.subscribe(events.AGENTS) as sub:
+    async with hub.bus.subscribe(topics.AGENTS) as sub:
         with pytest.raises(InvalidInput):
             await hub.conversations.ingest(inbound(website, visitor, ""))
-        await hub.bus.publish(events.AGENTS, {"type": "marker"})
+        await hub.bus.publish(topics.AGENTS, {"type": "marker"})
         async with asyncio.timeout(5):
             first = (await sub.get()).json()
     assert first == {"type": "marker"}

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from channels.email.imap_lease import imap_lease
 from channels.email.imap_poller import ImapPoller, ImapPollers, PollSettings
 from channels.email.parse import parse_email
+from hub.composition.worker import run_once
 from hub.core import Hub
-from hub.email_inboxes import EmailInbox, EmailInboxConfig, MailServer
-from hub.email_models import InboundEmail, TlsMode
+from hub.email.inboxes import EmailInbox, EmailInboxConfig, MailServer
+from hub.email.models import InboundEmail, TlsMode
 from hub.models import utcnow
-from hub.worker import run_once
 from storage.tables import email_messages
 from tests.email_helpers import SUPPORT, make_email_inbox
 from tests.imap_server import USERS, Dovecot, dovecot_server, trusting

@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from hub.core import Hub
-from hub.email_inboxes import EmailInboxConfig, MailServer
-from hub.email_models import TlsMode
+from hub.email.inboxes import EmailInboxConfig, MailServer
+from hub.email.models import TlsMode
 from hub.errors import InvalidInput
 from storage.tables import email_inboxes
 from tests.email_helpers import make_email_inbox

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from channels.email import routes
 from hub.core import Hub
-from hub.email_inboxes import EmailInbox, EmailInboxConfig
+from hub.email.inboxes import EmailInbox, EmailInboxConfig
 from hub.settings import Settings
 from storage.tables import email_messages
 from tests.conftest import LiveServer, migrated_settings
@@ -275,7 +275,7 @@ async def test_a_store_failure_is_503_and_the_retry_is_stored_once(
 def test_access_log_lines_do_not_show_intake_or_cti_tokens():
     import logging
 
-    from hub.app import HIDE_TOKENS_IN_PATHS
+    from hub.composition.app import HIDE_TOKENS_IN_PATHS
 
     for path in ("/email/inbound/s3cretTOKEN?x=1", "/voice/cti/s3cretTOKEN"):
         record = logging.LogRecord(

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from hub.core import Hub
-from hub.email_models import OutboxState
-from hub.email_outbox import FIRST_RETRY, EmailOutbox
+from hub.email.models import OutboxState
+from hub.email.outbox import FIRST_RETRY, EmailOutbox
 from hub.models import Agent, utcnow
 from storage.db import Database
 from tests.email_helpers import SUPPORT, inbound, make_email_inbox

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from channels.email import parse as parse_module
 from channels.email.parse import make_safe_filename, parse_email
-from hub.email_models import Address, InboundEmail
+from hub.email.models import Address, InboundEmail
 from tests.email_fixtures import corpus_files, corpus_message
 
 PROPERTY_SETTINGS = settings(

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from channels.email.smtp_server import MAX_RECIPIENTS, MailListener, start_mail_server
 from hub.core import Hub
-from hub.email_models import OutboxState
+from hub.email.models import OutboxState
 from hub.models import Agent
 from hub.settings import MailProtocol
 from storage.tables import email_messages

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from hub.core import Hub
-from hub.email_models import Attachment, Bounce, Envelope, OutboxState
-from hub.email_tickets import MAX_ACKS_PER_HOUR
+from hub.email.models import Attachment, Bounce, Envelope, OutboxState
+from hub.email.tickets import MAX_ACKS_PER_HOUR
 from hub.errors import InvalidInput
 from hub.models import Agent, ContactDetails, Inbound, Status
 from storage.tables import contacts, email_outbox, email_raw

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hub import events
 from hub.errors import Forbidden, TooLarge, Unavailable
+from hub.events import topics
 from hub.models import ContactDetails, Inbound, Status
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
@@ -182,7 +182,7 @@ async def test_events_go_out_after_the_commit_in_seq_order(hub, website, monkeyp
     visible_when_published = []
 
     async def checking_publish(channel, payload):  # type: ignore[no-untyped-def]
-        if channel == events.AGENTS and payload["type"] == "message":
+        if channel == topics.AGENTS and payload["type"] == "message":
             message = payload["message"]
             # Another connection sees only committed rows.
             stored = await hub.conversations.messages(
@@ -192,7 +192,7 @@ async def test_events_go_out_after_the_commit_in_seq_order(hub, website, monkeyp
         await publish(channel, payload)
 
     monkeypatch.setattr(hub.bus, "publish", checking_publish)
-    async with hub.bus.subscribe(events.AGENTS) as sub:
+    async with hub.bus.subscribe(topics.AGENTS) as sub:
         results = await asyncio.gather(
             *[hub.conversations.ingest(inbound(website, people[n % 5], f"m{n}")) for n in range(40)]
         )
@@ -402,9 +402,9 @@ def aware(moment: datetime) -> str:
 
 async def agent_events(hub, run):  # type: ignore[no-untyped-def]
     """What `run()` returns, and every event agents got while it ran, in order."""
-    async with hub.bus.subscribe(events.AGENTS) as sub:
+    async with hub.bus.subscribe(topics.AGENTS) as sub:
         result = await run()
-        await hub.bus.publish(events.AGENTS, {"type": "end of test"})
+        await hub.bus.publish(topics.AGENTS, {"type": "end of test"})
         seen = []
         async with asyncio.timeout(10):
             while (payload := (await sub.get()).json())["type"] != "end of test":

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from hub.composition.worker import job_runner
 from hub.errors import InvalidInput
-from hub.jobs import Job, JobRunner
+from hub.jobs.runner import Job, JobRunner
 from hub.models import Inbound, Kind, Status, utcnow
-from hub.worker import job_runner
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
 

@@ -30,7 +30,7 @@ async def fill_sqlite(hub: Hub) -> int:
 
 def migrate_store(tmp_path, source: str, target: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", "migrate-store", target, "--from", source],
+        [sys.executable, "-m", "hub", "migrate-store", target, "--from", source],
         env=hub_env(tmp_path),
         capture_output=True,
         text=True,

@@ -46,7 +46,7 @@ async def worker(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Proces
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "hub.cli",
+        "hub",
         "worker",
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -7,9 +7,9 @@ import secrets
 
 import pytest
 
-from hub import events
-from hub.bus import EventBus
-from hub.presence import ENTRY_TTL_SECONDS, AgentPresence, RedisSharedPresence
+from hub.agents.presence import ENTRY_TTL_SECONDS, AgentPresence, RedisSharedPresence
+from hub.events import topics
+from hub.events.bus import EventBus
 from tests.servers import REDIS_URL, require_redis
 
 WAIT = 5.0
@@ -34,7 +34,7 @@ async def test_widgets_hear_only_the_transitions_of_anyone_online():
     presence = AgentPresence(bus)
     await presence.start()
     try:
-        async with bus.subscribe(events.WIDGETS) as widgets:
+        async with bus.subscribe(topics.WIDGETS) as widgets:
             await presence.connected(1)
             await presence.connected(1)  # a second tab: no news
             await presence.connected(2)
@@ -74,7 +74,7 @@ async def cluster():  # type: ignore[no-untyped-def]
 
 async def test_an_agent_on_one_node_is_online_on_every_node(cluster):
     _, [(_, node_a), (bus_b, node_b)] = cluster
-    async with bus_b.subscribe(events.PRESENCE_SYNC) as sync:
+    async with bus_b.subscribe(topics.PRESENCE_SYNC) as sync:
         await node_a.connected(7)
         await next_json(sync)  # node B was told to look again
     await node_b.refresh()
@@ -94,7 +94,7 @@ async def test_a_dead_nodes_agents_drop_out_after_their_entries_expire(cluster):
     clock.now += ENTRY_TTL_SECONDS - 1
     await node_b.refresh()
     assert node_b.online_agent_ids() == {7}
-    async with bus_b.subscribe(events.WIDGETS) as widgets:
+    async with bus_b.subscribe(topics.WIDGETS) as widgets:
         clock.now += 2
         await node_b.refresh()
         assert node_b.online_agent_ids() == set()

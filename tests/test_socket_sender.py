@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from hub.socket_sender import SocketSender
+from channels.websocket.sender import SocketSender
 
 WAIT = 5.0
 

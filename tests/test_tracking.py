@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub import events
 from hub.errors import InvalidInput, NotFound, TooLarge, Unavailable
+from hub.events import topics
 from hub.models import ContactDetails, Inbound
-from hub.tracking import VISIT_GAP_SECONDS, TrackingService
-from hub.visitor_presence import (
+from hub.visitors.presence import (
     IDLE_AFTER_SECONDS,
     LEAVE_AFTER_SECONDS,
     RECONNECT_GRACE_SECONDS,
     MemoryPresence,
 )
+from hub.visitors.tracking import VISIT_GAP_SECONDS, TrackingService
 from storage.tables import visitors as visitors_table
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
@@ -71,7 +71,7 @@ async def test_page_views_form_the_trail_in_order_with_time_on_each_page(
 
 
 async def test_each_page_view_is_published_to_agents_after_it_is_stored(hub, website, visitor):
-    async with hub.bus.subscribe(events.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.VISITORS) as subscription:
         await hub.tracking.arrive(visitor, website, "https://shop.test/a", "A")
         frames = await drain(subscription)
     assert frames[-1]["type"] == "visitor"
@@ -129,7 +129,7 @@ async def test_idle_after_minutes_without_activity_and_active_again_on_a_page(
     hub, website, visitor, clock
 ):
     await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
-    async with hub.bus.subscribe(events.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.VISITORS) as subscription:
         for step in (60, 60, IDLE_AFTER_SECONDS - 121):
             clock.advance(step)
             await hub.tracking.heartbeat(visitor, website)  # a heartbeat is not activity
@@ -161,7 +161,7 @@ async def test_visitor_leaves_after_missed_heartbeats_and_time_on_last_page_is_k
     clock.advance(LEAVE_AFTER_SECONDS - 5)
     await hub.tracking.sweep()
     assert len(await hub.tracking.online()) == 1  # the heartbeat kept them
-    async with hub.bus.subscribe(events.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.VISITORS) as subscription:
         clock.advance(5)
         await hub.tracking.sweep()
         left = await drain(subscription)
@@ -311,7 +311,7 @@ async def test_visits_begun_together_share_one_transaction_and_each_is_as_if_alo
         return await store(conn, starts)
 
     monkeypatch.setattr(hub.tracking._visits, "_work", counted)
-    async with hub.bus.subscribe(events.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.VISITORS) as subscription:
         snapshots = await asyncio.gather(
             hub.tracking.arrive(back_later, website, "https://shop.test/again", "Again"),
             hub.tracking.arrive(reloading, website, "https://shop.test/cart", "Cart"),
@@ -352,7 +352,7 @@ async def test_a_failed_visit_batch_fails_its_arrivals_and_stores_and_shows_noth
         raise ConnectionResetError("injected: the store went away")
 
     monkeypatch.setattr(hub.tracking._visits, "_work", written_then_failing)
-    async with hub.bus.subscribe(events.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.VISITORS) as subscription:
         results = await asyncio.gather(
             *(hub.tracking.arrive(p, website, "https://shop.test/", "Home") for p in people),
             return_exceptions=True,
@@ -392,7 +392,7 @@ async def test_page_views_stored_together_share_one_transaction_in_order(
         return await store(conn, views)
 
     monkeypatch.setattr(hub.tracking._page_views, "_work", counted)
-    async with hub.bus.subscribe(events.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.VISITORS) as subscription:
         await asyncio.gather(
             hub.tracking.page_view(visitor, website, "https://shop.test/a", "A"),
             hub.tracking.page_view(other, website, "https://shop.test/x", "X"),
@@ -427,7 +427,7 @@ async def test_a_failed_page_view_batch_stores_and_shows_none_of_it(
         raise ConnectionResetError("injected: the store went away")
 
     monkeypatch.setattr(hub.tracking._page_views, "_work", written_then_failing)
-    async with hub.bus.subscribe(events.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.VISITORS) as subscription:
         with pytest.raises(Unavailable, match="The page view was not stored"):
             await hub.tracking.page_view(visitor, website, "https://shop.test/lost", "Lost")
         assert await drain(subscription) == []
@@ -528,7 +528,7 @@ async def test_a_failed_departure_write_stores_none_of_it_and_the_agents_hear_al
             raise ConnectionResetError("injected: the store went away")
 
     monkeypatch.setattr(hub.db, "write", failing)
-    async with hub.bus.subscribe(events.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.VISITORS) as subscription:
         await hub.tracking.sweep()
         left = await drain(subscription)
     monkeypatch.setattr(hub.db, "write", write)

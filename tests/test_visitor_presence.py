@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
-from hub.visitor_presence import MemoryPresence, presence_backend
-from hub.visitor_presence_redis import RedisPresence
+from hub.visitors.presence import MemoryPresence, presence_backend
+from hub.visitors.presence_redis import RedisPresence
 from tests.clock import FakeClock
 from tests.servers import REDIS_URL, require_redis
 

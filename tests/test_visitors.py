@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.errors import Unavailable
-from hub.visitors import SEEN_EVERY_SECONDS
+from hub.visitors.service import SEEN_EVERY_SECONDS
 from storage.tables import visitors as visitors_table
 from tests.clock import FakeClock
 from tests.engines import settings  # noqa: F401 - runs every test on both engines

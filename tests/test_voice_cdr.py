@@ -9,9 +9,9 @@ import pytest
 
 from channels.voice.cdr import parse_row
 from channels.voice.importer import BAR_WIDTH, ProgressBar
-from hub.calls import Outcome, Step
 from hub.errors import InvalidInput
 from hub.models import Direction
+from hub.voice.calls import Outcome, Step
 
 LONDON = ZoneInfo("Europe/London")
 

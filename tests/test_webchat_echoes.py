@@ -6,13 +6,13 @@ from typing import Any
 
 from channels.webchat import echoes
 from channels.webchat.echoes import OwnEchoes
-from hub import events
-from hub.bus import Event
-from hub.json_text import compact
+from hub.events import topics
+from hub.events.bus import Event
+from hub.events.json_text import compact
 from tests.widget_client import WidgetClient
 
 ORIGIN = "http://shop.test"
-CHANNEL = events.visitor_channel("v_1")
+CHANNEL = topics.visitor_channel("v_1")
 
 
 def message_event(client_id: str | None, direction: str = "in", text: str = "hi") -> Event:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pytest
 
 from channels.webchat import endpoint
-from hub import events
+from hub.events import topics
 from hub.models import Inbound
 from hub.ratelimit import LocalLimiter
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
@@ -96,7 +96,7 @@ async def test_a_storm_of_hellos_each_gets_exactly_the_messages_after_its_last_s
     started = datetime.now(UTC).replace(microsecond=0)
     async with contextlib.AsyncExitStack() as stack:
         clients = await widgets(stack, live_server, website, STORM)
-        live_view = await stack.enter_async_context(hub.bus.subscribe(events.VISITORS))
+        live_view = await stack.enter_async_context(hub.bus.subscribe(topics.VISITORS))
         welcomes = await asyncio.gather(
             *(hello(c, p, n % 5) for n, (c, p) in enumerate(zip(clients, people, strict=True)))
         )

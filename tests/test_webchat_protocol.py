@@ -9,7 +9,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from channels.webchat import protocol
-from hub import events
+from hub.events import topics
 from hub.models import Agent, Inbox, Status
 from hub.ratelimit import LocalLimiter
 from hub.security import identity_hash
@@ -397,7 +397,7 @@ async def test_custom_attributes_are_stored_on_the_contact(live_server, website)
 
 async def test_visitor_typing_and_read_reach_the_agents(live_server, website, agent):
     hub = live_server.hub
-    async with hub.bus.subscribe(events.AGENTS) as agents, widget(live_server, website) as client:
+    async with hub.bus.subscribe(topics.AGENTS) as agents, widget(live_server, website) as client:
         await client.hello()
         ack = await client.say("Hi", "c-1")
         reply = await hub.conversations.reply(agent, ack["conversation_id"], "Hello")

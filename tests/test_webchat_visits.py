@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.ratelimit import LocalLimiter
-from hub.tracking import VISIT_GAP_SECONDS
-from hub.visitor_presence import LEAVE_AFTER_SECONDS, RECONNECT_GRACE_SECONDS
+from hub.visitors.presence import LEAVE_AFTER_SECONDS, RECONNECT_GRACE_SECONDS
+from hub.visitors.tracking import VISIT_GAP_SECONDS
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 from tests.widget_client import WidgetClient
 

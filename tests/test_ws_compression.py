@@ -1,4 +1,4 @@
-"""Per-route websocket compression (hub/ws_compression.py): unit and over real sockets."""
+"""Per-route websocket compression (channels/websocket/): unit and over real sockets."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import pytest
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
-from hub import ws_compression
+from channels.websocket import compression
+from channels.websocket.compression import CompressedFrames, SharedDeflate, extensions_for
 from hub.models import Inbox
-from hub.ws_compression import CompressedFrames, SharedDeflate, extensions_for
 from tests.conftest import LiveServer
 from tests.console_client import Console, visitor_says
 from tests.test_console_socket import ready_socket, receive_until
 from tests.widget_client import WidgetClient
 
-SETTINGS = ws_compression.CONSOLE_COMPRESS_SETTINGS
+SETTINGS = compression.CONSOLE_COMPRESS_SETTINGS
 BIG = json.dumps({"type": "message", "text": "a question about my order " * 40}).encode()
 
 
@@ -127,7 +127,7 @@ async def test_the_widget_socket_declines_the_deflate_a_browser_offers(
 async def test_consoles_share_one_deflate_of_each_large_event(
     live_server: LiveServer, as_agent: Console, website: Inbox
 ) -> None:
-    frames = ws_compression.CONSOLE_DEFLATE.frames
+    frames = compression.CONSOLE_DEFLATE.frames
     async with (
         ready_socket(live_server, as_agent) as first,
         ready_socket(live_server, as_agent) as second,

@@ -1,4 +1,4 @@
-"""The hub's websocket protocol (hub/ws_protocol.py): frames written without the ASGI
+"""The hub's websocket protocol (channels/websocket/protocol.py): frames written without the ASGI
 round trip, and the ASGI send taking over whenever that would not be right."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from websockets.frames import Frame, Opcode
 
+from channels.websocket.protocol import SEND_TEXT_NOW, HubWebSocketProtocol, text_frame
 from hub.models import Agent, Inbox
-from hub.ws_protocol import SEND_TEXT_NOW, HubWebSocketProtocol, text_frame
 from tests.conftest import LiveServer
 from tests.widget_client import WidgetClient
 

@@ -10,7 +10,7 @@ import re
 from email.message import Message
 from email.parser import HeaderParser
 
-from hub.email_models import Address, Bounce
+from hub.email.models import Address, Bounce
 
 from .charsets import decode_bytes, decode_header_text
 from .headers import parse_addresses, parse_message_ids, raw_headers

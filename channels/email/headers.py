@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from hub.email_models import Address
+from hub.email.models import Address
 
 from .charsets import decode_header_text, unescape_8bit
 

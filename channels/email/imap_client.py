@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import aioimaplib
 from aioimaplib.aioimaplib import Command, Response
 
-from hub.email_models import TlsMode
+from hub.email.models import TlsMode
 
 # aioimaplib's wait for one command's answer.
 COMMAND_TIMEOUT = 30.0

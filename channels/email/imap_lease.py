@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hub.jobs import Clock, Lease
+from hub.jobs.runner import Clock, Lease
 from hub.models import utcnow
 from storage.db import Database
 

@@ -55,8 +55,8 @@ from channels.email.imap_client import (
 )
 from channels.email.imap_lease import imap_lease
 from hub.core import Hub
-from hub.email_inboxes import EmailInbox, MailServer
-from hub.email_models import Envelope, InboundEmail
+from hub.email.inboxes import EmailInbox, MailServer
+from hub.email.models import Envelope, InboundEmail
 from hub.errors import Unavailable
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from channels.email.parse import parse_email
-from hub.email_models import InboundEmail
+from hub.email.models import InboundEmail
 
 # Parsing a large message takes long enough to stall every other session and
 # request; above this size it runs in a thread.

@@ -29,8 +29,8 @@ from email.parser import BytesParser
 from html import escape
 from typing import TypeVar
 
-from hub.email_models import Address, Attachment, InboundEmail
-from hub.filenames import make_safe_filename
+from hub.email.filenames import make_safe_filename
+from hub.email.models import Address, Attachment, InboundEmail
 
 from .bounces import find_bounce
 from .charsets import clean_text, decode_bytes, decode_header_text

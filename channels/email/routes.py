@@ -25,8 +25,8 @@ from starlette.routing import Route
 
 from channels.email.intake import parse
 from hub.core import Hub
-from hub.email_inboxes import EmailInbox
-from hub.email_models import Envelope
+from hub.email.inboxes import EmailInbox
+from hub.email.models import Envelope
 from hub.ratelimit import Limiter, TokenBucket
 
 log = logging.getLogger(__name__)

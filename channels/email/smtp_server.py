@@ -34,8 +34,8 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from channels.email.intake import parse
 from hub.core import Hub
-from hub.email_inboxes import EmailInbox
-from hub.email_models import Envelope
+from hub.email.inboxes import EmailInbox
+from hub.email.models import Envelope
 from hub.errors import Unavailable
 from hub.ratelimit import ConnectionCounter, Limiter
 from hub.settings import MailProtocol, MailSettings, SettingsError

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hub.calls import CallEvent, Outcome, Step
+from hub.contacts.phones import MAX_EXTENSION_DIGITS
 from hub.errors import InvalidInput
 from hub.models import Direction
-from hub.phones import MAX_EXTENSION_DIGITS
+from hub.voice.calls import CallEvent, Outcome, Step
 
 MIN_COLUMNS = 15
 DISPOSITIONS = {

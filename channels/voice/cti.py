@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.calls import CAUSE_OUTCOMES, CallEvent, Step
 from hub.errors import InvalidInput
 from hub.models import Direction
+from hub.voice.calls import CAUSE_OUTCOMES, CallEvent, Step
 
 STEPS = {"newCall": Step.RING, "answer": Step.ANSWER, "hangup": Step.HANGUP}
 CAUSES = frozenset(name for name in CAUSE_OUTCOMES if name != "timeout")

@@ -10,10 +10,10 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from channels.voice import cdr
-from hub.calls import CallEvent
 from hub.core import Hub
 from hub.errors import InvalidInput
-from hub.phone_lines import PhoneLine
+from hub.voice.calls import CallEvent
+from hub.voice.phone_lines import PhoneLine
 
 # Redraw the bar at most this often: drawing every row would cost more than importing it.
 REDRAW_SECONDS = 0.1

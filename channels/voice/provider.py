@@ -13,9 +13,9 @@ import hmac
 from collections.abc import Iterable
 from typing import Any
 
-from hub.calls import CallEvent, Outcome, Step
 from hub.errors import InvalidInput
 from hub.models import Direction
+from hub.voice.calls import CallEvent, Outcome, Step
 
 SIGNATURE_HEADER = "x-twilio-signature"
 

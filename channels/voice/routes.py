@@ -19,12 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import hub.route_ids  # noqa: F401 - registers {name:id}
+import channels.http.route_ids  # noqa: F401 - registers {name:id}
 from channels.voice import cti, provider
 from hub.core import Hub
 from hub.errors import InvalidInput
-from hub.phone_lines import PhoneLine
 from hub.ratelimit import TokenBucket
+from hub.voice.phone_lines import PhoneLine
 
 log = logging.getLogger(__name__)
 

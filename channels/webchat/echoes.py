@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.bus import Event
-from hub.json_text import compact
+from hub.events.bus import Event
+from hub.events.json_text import compact
 
 MESSAGE_EVENT_PREFIX = '{"type":"message"'
 FROM_VISITOR = '"direction":"in"'

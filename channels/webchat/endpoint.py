@@ -19,16 +19,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from channels.webchat import protocol, tracking
 from channels.webchat.echoes import OwnEchoes
 from channels.webchat.protocol import ProtocolError
-from hub import events
-from hub.bus import Event, SubscriberDropped, Subscription, batch_frame
+from channels.websocket.protocol import send_text_now_of
+from channels.websocket.sender import SocketSender
 from hub.core import Hub
 from hub.errors import HubError, InvalidInput, Unavailable
-from hub.inboxes import normalize_origin
+from hub.events import topics
+from hub.events.bus import Event, SubscriberDropped, Subscription, batch_frame
+from hub.inboxes.service import normalize_origin
 from hub.models import Conversation, Inbound, Inbox, Visitor, iso
 from hub.ratelimit import RateLimits, TokenBucket
 from hub.settings import Settings
-from hub.socket_sender import SocketSender
-from hub.ws_protocol import send_text_now_of
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class WidgetSession:
             if visitor is None:
                 return
             self.visitor = visitor
-            channels = (events.visitor_channel(visitor.id), events.WIDGETS)
+            channels = (topics.visitor_channel(visitor.id), topics.WIDGETS)
             # Subscribe before reading the store so nothing falls between the two;
             # the widget de-duplicates by seq.
             async with self.hub.bus.subscribe(*channels) as subscription:
@@ -273,7 +273,7 @@ class WidgetSession:
         """Follow the conversation this visitor is in (a new one, after resolve)."""
         for event in group:
             # Only a `conversation` event can name one; skip parsing the rest.
-            if event.channel != events.WIDGETS and '"conversation"' in event.data:
+            if event.channel != topics.WIDGETS and '"conversation"' in event.data:
                 payload = event.json()
                 if payload.get("type") == "conversation":
                     self.conversation_id = payload["conversation"]["id"]

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from hub.json_text import compact
+from hub.events.json_text import compact
 from hub.models import ContactDetails
 
 MAX_FRAME_BYTES = 16 * 1024

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from channels.webchat.protocol import ProtocolError, parse_str
-from hub.pages import MAX_TITLE_CHARS, MAX_URL_CHARS
+from hub.visitors.pages import MAX_TITLE_CHARS, MAX_URL_CHARS
 
 if TYPE_CHECKING:
     from channels.webchat.endpoint import WidgetSession

@@ -1,0 +1,1 @@
+"""The HTTP edge kit shared by the channels and the console."""

@@ -1,0 +1,1 @@
+"""Agents: accounts, sessions, and who is online."""

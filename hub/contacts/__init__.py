@@ -1,0 +1,1 @@
+"""Contacts: who a customer is (name, email, phone numbers)."""

@@ -1,0 +1,91 @@
+"""Contacts as agents see and edit them: name, email, phone numbers, their conversations."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from hub.contacts import phones
+from hub.errors import InvalidInput, NotFound
+from hub.events import topics
+from hub.events.bus import EventBus
+from hub.models import Contact
+from hub.text import clean_email, clean_optional
+from hub.visitors.service import VisitorService
+from storage.db import Database
+from storage.tables import contact_phones, contacts
+
+
+class ContactService:
+    def __init__(self, db: Database, bus: EventBus, visitors: VisitorService) -> None:
+        self._db = db
+        self._bus = bus
+        self._visitors = visitors
+
+    async def get(self, contact_id: int) -> Contact:
+        contact = await self._visitors.contact(contact_id)
+        if contact is None:
+            raise NotFound(f"no contact {contact_id}")
+        return contact
+
+    async def phones(self, contact_id: int) -> list[str]:
+        """The contact's numbers in E.164."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                sa.select(contact_phones.c.e164)
+                .where(contact_phones.c.contact_id == contact_id)
+                .order_by(contact_phones.c.e164)
+            )
+            return [row[0] for row in rows]
+
+    async def add_phone(self, contact_id: int, number: object, region: str) -> str:
+        """Another number the contact calls from; one number belongs to one contact."""
+        e164 = phones.normalize(number, region, "phone")
+        if not phones.is_public(e164):
+            raise InvalidInput("phone must be a full phone number", "phone")
+        async with self._db.write() as conn:
+            if not await conn.scalar(sa.select(contacts.c.id).where(contacts.c.id == contact_id)):
+                raise NotFound(f"no contact {contact_id}")
+            owner = await conn.scalar(
+                sa.select(contact_phones.c.contact_id).where(contact_phones.c.e164 == e164)
+            )
+            if owner == contact_id:
+                return e164  # already theirs: nothing to do
+            if owner is not None:
+                raise InvalidInput(f"{phones.display(e164)} belongs to another contact", "phone")
+            await conn.execute(contact_phones.insert().values(e164=e164, contact_id=contact_id))
+            await conn.execute(
+                contacts.update()
+                .where(contacts.c.id == contact_id)
+                .where(contacts.c.phone.is_(None))
+                .values(phone=e164)
+            )
+        return e164
+
+    async def update(self, contact_id: int, name: object, email: object) -> Contact:
+        """An agent names an unknown caller (or corrects a name or email)."""
+        values = {
+            "name": clean_optional(name, 200, "name"),
+            "email": clean_email(email),
+        }
+        if values["name"] is None and values["email"] is None:
+            raise InvalidInput("give a name or an email", "name")
+        async with self._db.write() as conn:
+            done = await conn.execute(
+                contacts.update().where(contacts.c.id == contact_id).values(values)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"no contact {contact_id}")
+        contact = await self.get(contact_id)
+        await self._bus.publish(
+            topics.AGENTS,
+            {
+                "type": "contact",
+                "contact": {
+                    "id": contact.id,
+                    "name": contact.name,
+                    "email": contact.email,
+                    "external_id": contact.external_id,
+                },
+            },
+        )
+        return contact

@@ -1,0 +1,379 @@
+"""Email inboxes: the support address, how mail comes in, how replies go out.
+
+Mail reaches an inbox over SMTP/LMTP (`hub mail`), by IMAP polling, or as raw
+MIME posted to `/email/inbound/<token>`; the token is shown once and only its
+SHA-256 is stored. SMTP and IMAP passwords are sealed (hub/email/secrets.py).
+Each ticket has a reply address `local+<token>@domain` on its inbox's domain.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from hub.email.models import TlsMode
+from hub.email.secrets import MailSecrets
+from hub.errors import InvalidInput, NotFound
+from hub.inboxes.service import inbox_from_row
+from hub.models import Channel, Inbox, utcnow
+from hub.text import clean_email, clean_optional, clean_text
+from hub.voice.phone_lines import token_hash
+from storage.db import Database
+from storage.tables import email_inboxes, inboxes
+
+INTAKE_TOKEN_BYTES = 24
+MAX_SIGNATURE_CHARS = 2000
+MAX_TEMPLATE_CHARS = 5000
+DEFAULT_ACK_SUBJECT = "We received your message"
+DEFAULT_ACK_TEMPLATE = (
+    "Hello {{ name }},\n\n"
+    "Thank you for writing to us. Your request has been received and is ticket "
+    "#{{ ticket }}; we will answer as soon as we can.\n\n"
+    "To add anything, simply reply to this email."
+)
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """Where to connect: an outgoing SMTP or incoming IMAP server."""
+
+    host: str | None = None
+    port: int | None = None
+    tls: TlsMode = TlsMode.STARTTLS
+    user: str | None = None
+    # As stored: "enc:…", "env:NAME" or None (see MailSecrets).
+    password_ref: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.port)
+
+
+@dataclass(frozen=True)
+class EmailInboxConfig:
+    """What an admin sets in the console; passwords are given in clear or by
+    variable name and sealed before they are stored."""
+
+    name: str
+    address: str
+    display_name: str | None = None
+    smtp: MailServer = MailServer()
+    smtp_password: str | None = None  # a new password; None keeps the old one
+    smtp_password_env: str | None = None
+    smtp_password_remove: bool = False  # forget the stored one (no new one given)
+    imap_enabled: bool = False
+    imap: MailServer = MailServer(tls=TlsMode.TLS)
+    imap_password: str | None = None
+    imap_password_env: str | None = None
+    imap_password_remove: bool = False
+    imap_folder: str = "INBOX"
+    signature: str | None = None
+    auto_ack: bool = False
+    auto_ack_subject: str | None = None
+    auto_ack_template: str | None = None
+
+
+@dataclass(frozen=True)
+class EmailInbox:
+    inbox: Inbox
+    address: str
+    display_name: str | None
+    smtp: MailServer
+    imap_enabled: bool
+    imap: MailServer
+    imap_folder: str
+    imap_uidvalidity: int | None
+    imap_last_uid: int
+    imap_checked_at: datetime | None
+    imap_error: str | None
+    signature: str | None
+    auto_ack: bool
+    auto_ack_subject: str
+    auto_ack_template: str
+
+    @property
+    def id(self) -> int:
+        return self.inbox.id
+
+    @property
+    def name(self) -> str:
+        return self.inbox.name
+
+    @property
+    def local_part(self) -> str:
+        return self.address.split("@", 1)[0]
+
+    @property
+    def domain(self) -> str:
+        return self.address.split("@", 1)[1]
+
+    def reply_address(self, token: str) -> str:
+        """The address a ticket's replies come back to: `support+<token>@domain`."""
+        return f"{self.local_part}+{token}@{self.domain}"
+
+    def token_in(self, address: str) -> str | None:
+        """The ticket token of a plus-address of this inbox, if `address` is one."""
+        local, _, domain = address.lower().partition("@")
+        base, plus, token = local.partition("+")
+        if plus and domain == self.domain and base == self.local_part and token.isalnum():
+            return token
+        return None
+
+    def owns(self, address: str) -> bool:
+        """True for the inbox's address and its plus-addresses."""
+        return address.lower() == self.address or self.token_in(address) is not None
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """`support+tok@shop.example` → (`support@shop.example`, `tok`); no plus → token ""."""
+    local, _, domain = address.lower().partition("@")
+    base, _, token = local.partition("+")
+    return f"{base}@{domain}", token
+
+
+def _port(value: int | None, field: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or not 1 <= value <= 65535:
+        raise InvalidInput(f"{field} must be a port number (1-65535)", field)
+    return value
+
+
+def _host(value: str | None, field: str) -> str | None:
+    host = clean_optional(value, 253, field)
+    if host is not None and (any(c.isspace() for c in host) or "/" in host):
+        raise InvalidInput(f"{field} must be a host name or address", field)
+    return host
+
+
+def _tls(value: object, field: str) -> str:
+    try:
+        return TlsMode(value).value
+    except ValueError:
+        raise InvalidInput(f"{field} must be one of none, starttls, tls", field) from None
+
+
+class EmailInboxService:
+    def __init__(self, db: Database, secrets_: MailSecrets) -> None:
+        self._db = db
+        self._secrets = secrets_
+
+    async def create(self, config: EmailInboxConfig) -> tuple[EmailInbox, str]:
+        """A new email inbox and its HTTP intake token (returned once)."""
+        values = self._values(config)
+        token = secrets.token_urlsafe(INTAKE_TOKEN_BYTES)
+        async with self._db.write() as conn:
+            taken = await conn.scalar(
+                sa.select(email_inboxes.c.inbox_id).where(
+                    email_inboxes.c.address == values["address"]
+                )
+            )
+            if taken is not None:
+                raise InvalidInput(f"{values['address']} is already an inbox", "address")
+            inbox_id = await conn.scalar(
+                inboxes.insert()
+                .values(
+                    channel=Channel.EMAIL.value,
+                    name=clean_text(config.name, 100, "name"),
+                    allowed_origins=[],
+                    require_identity=False,
+                    created_at=utcnow(),
+                )
+                .returning(inboxes.c.id)
+            )
+            await conn.execute(
+                email_inboxes.insert().values(
+                    inbox_id=inbox_id,
+                    intake_token_hash=token_hash(token),
+                    imap_last_uid=0,
+                    **values,
+                )
+            )
+        return await self.get(inbox_id), token
+
+    async def update(self, inbox_id: int, config: EmailInboxConfig) -> EmailInbox:
+        """Change the settings; a password left empty keeps the stored one."""
+        values = self._values(config)
+        async with self._db.write() as conn:
+            current = (
+                await conn.execute(
+                    sa.select(email_inboxes).where(email_inboxes.c.inbox_id == inbox_id)
+                )
+            ).first()
+            if current is None:
+                raise NotFound(f"no email inbox {inbox_id}")
+            taken = await conn.scalar(
+                sa.select(email_inboxes.c.inbox_id)
+                .where(email_inboxes.c.address == values["address"])
+                .where(email_inboxes.c.inbox_id != inbox_id)
+            )
+            if taken is not None:
+                raise InvalidInput(f"{values['address']} is already an inbox", "address")
+            if values["imap_host"] != current.imap_host or values["imap_folder"] != (
+                current.imap_folder
+            ):
+                # Another mailbox: start over (its UIDs mean nothing here).
+                values.update(imap_uidvalidity=None, imap_last_uid=0, imap_error=None)
+            removed = {
+                "smtp_password": config.smtp_password_remove,
+                "imap_password": config.imap_password_remove,
+            }
+            for key in ("smtp_password", "imap_password"):
+                if values[key] is None and not removed[key]:
+                    values[key] = current._mapping[key]
+            await conn.execute(
+                email_inboxes.update().where(email_inboxes.c.inbox_id == inbox_id).values(values)
+            )
+            await conn.execute(
+                inboxes.update()
+                .where(inboxes.c.id == inbox_id)
+                .values(name=clean_text(config.name, 100, "name"))
+            )
+        return await self.get(inbox_id)
+
+    def _values(self, config: EmailInboxConfig) -> dict[str, Any]:
+        address = clean_email(config.address, "address")
+        if address is None:
+            raise InvalidInput("an email inbox needs an address", "address")
+        if "+" in address.split("@")[0]:
+            raise InvalidInput("the address must not contain '+' (used for replies)", "address")
+        template = clean_optional(config.auto_ack_template, MAX_TEMPLATE_CHARS, "auto_ack_template")
+        if template is not None:
+            try:
+                SandboxedEnvironment().parse(template)
+            except TemplateSyntaxError as exc:
+                raise InvalidInput(
+                    f"the template has an error on line {exc.lineno}: {exc.message}",
+                    "auto_ack_template",
+                ) from None
+        smtp, imap = config.smtp, config.imap
+        if config.imap_enabled and not (imap.host and imap.port and imap.user):
+            raise InvalidInput("IMAP polling needs a host, port and user", "imap_host")
+        return {
+            "address": address,
+            "display_name": clean_optional(config.display_name, 100, "display_name"),
+            "smtp_host": _host(smtp.host, "smtp_host"),
+            "smtp_port": _port(smtp.port, "smtp_port"),
+            "smtp_tls": _tls(smtp.tls, "smtp_tls"),
+            "smtp_user": clean_optional(smtp.user, 254, "smtp_user"),
+            "smtp_password": self._secrets.seal(config.smtp_password, config.smtp_password_env),
+            "imap_enabled": bool(config.imap_enabled),
+            "imap_host": _host(imap.host, "imap_host"),
+            "imap_port": _port(imap.port, "imap_port"),
+            "imap_tls": _tls(imap.tls, "imap_tls"),
+            "imap_user": clean_optional(imap.user, 254, "imap_user"),
+            "imap_password": self._secrets.seal(config.imap_password, config.imap_password_env),
+            "imap_folder": clean_optional(config.imap_folder, 200, "imap_folder") or "INBOX",
+            "signature": clean_optional(config.signature, MAX_SIGNATURE_CHARS, "signature"),
+            "auto_ack": bool(config.auto_ack),
+            "auto_ack_subject": clean_optional(config.auto_ack_subject, 200, "auto_ack_subject"),
+            "auto_ack_template": template,
+        }
+
+    def password(self, server: MailServer) -> str | None:
+        """The clear password for logging in to `server` (outbox, IMAP poller)."""
+        return self._secrets.reveal(server.password_ref)
+
+    async def get(self, inbox_id: int) -> EmailInbox:
+        found = await self.find(inbox_id)
+        if found is None:
+            raise NotFound(f"no email inbox {inbox_id}")
+        return found
+
+    async def find(self, inbox_id: int) -> EmailInbox | None:
+        found = await self._select(email_inboxes.c.inbox_id == inbox_id)
+        return found[0] if found else None
+
+    async def by_address(self, address: str) -> EmailInbox | None:
+        """The inbox receiving mail for `address` (its own or a plus-address)."""
+        base, _ = split_address(address)
+        found = await self._select(email_inboxes.c.address == base)
+        return found[0] if found else None
+
+    async def by_intake_token(self, token: str) -> EmailInbox | None:
+        found = await self._select(email_inboxes.c.intake_token_hash == token_hash(token))
+        return found[0] if found else None
+
+    async def list(self) -> list[EmailInbox]:
+        return await self._select(sa.true())
+
+    async def polled(self) -> list[EmailInbox]:
+        """Inboxes whose mail is fetched by IMAP."""
+        return await self._select(email_inboxes.c.imap_enabled.is_(True))
+
+    async def rotate_intake_token(self, inbox_id: int) -> str:
+        token = secrets.token_urlsafe(INTAKE_TOKEN_BYTES)
+        await self._update(inbox_id, intake_token_hash=token_hash(token))
+        return token
+
+    async def save_imap_position(
+        self, inbox_id: int, uidvalidity: int, last_uid: int, error: str | None = None
+    ) -> None:
+        """Where the poller got to; written only after the mail up to `last_uid` is stored."""
+        await self._update(
+            inbox_id,
+            imap_uidvalidity=uidvalidity,
+            imap_last_uid=last_uid,
+            imap_checked_at=utcnow(),
+            imap_error=error,
+        )
+
+    async def record_imap_error(self, inbox_id: int, error: str) -> None:
+        await self._update(inbox_id, imap_checked_at=utcnow(), imap_error=error[:500])
+
+    async def _update(self, inbox_id: int, **values: object) -> None:
+        async with self._db.write() as conn:
+            done = await conn.execute(
+                email_inboxes.update().where(email_inboxes.c.inbox_id == inbox_id).values(values)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"no email inbox {inbox_id}")
+
+    async def _select(self, where: sa.ColumnElement[bool]) -> list[EmailInbox]:
+        query = (
+            sa.select(inboxes, email_inboxes)
+            .join(email_inboxes, email_inboxes.c.inbox_id == inboxes.c.id)
+            .where(where)
+            .order_by(inboxes.c.id)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_email_inbox(row) for row in rows]
+
+
+def _email_inbox(row: sa.Row) -> EmailInbox:
+    return EmailInbox(
+        inbox=inbox_from_row(row),
+        address=row.address,
+        display_name=row.display_name,
+        smtp=MailServer(
+            host=row.smtp_host,
+            port=row.smtp_port,
+            tls=TlsMode(row.smtp_tls),
+            user=row.smtp_user,
+            password_ref=row.smtp_password,
+        ),
+        imap_enabled=row.imap_enabled,
+        imap=MailServer(
+            host=row.imap_host,
+            port=row.imap_port,
+            tls=TlsMode(row.imap_tls),
+            user=row.imap_user,
+            password_ref=row.imap_password,
+        ),
+        imap_folder=row.imap_folder,
+        imap_uidvalidity=row.imap_uidvalidity,
+        imap_last_uid=row.imap_last_uid,
+        imap_checked_at=row.imap_checked_at,
+        imap_error=row.imap_error,
+        signature=row.signature,
+        auto_ack=row.auto_ack,
+        auto_ack_subject=row.auto_ack_subject or DEFAULT_ACK_SUBJECT,
+        auto_ack_template=row.auto_ack_template or DEFAULT_ACK_TEMPLATE,
+    )

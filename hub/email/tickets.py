@@ -1,0 +1,954 @@
+"""Email tickets: where each received message goes, and replies leaving by email.
+
+Threading, in order (nothing joins a ticket by subject text alone):
+1. `In-Reply-To` / `References` name a Message-ID stored or sent for a ticket;
+2. the message was sent to a ticket's reply address (`support+<token>@…`);
+3. the subject carries `[#<ticket>]` and the sender is on that ticket.
+Otherwise it opens a new ticket. A reply to a resolved ticket reopens it; the
+same Message-ID arriving twice (forward and IMAP, SMTP retry) is stored once.
+Bounces are attached to the ticket they bounce from and fail its outgoing
+message; the hub's own mail coming back is recognised and dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.conversations.service import AfterCommit, ConversationService
+from hub.email.compose import Outgoing, compose, render_acknowledgement
+from hub.email.inboxes import EmailInbox, EmailInboxService
+from hub.email.models import Address, Attachment, Envelope, InboundEmail, OutboxState
+from hub.errors import InvalidInput, NotFound
+from hub.events import topics
+from hub.events.bus import EventBus
+from hub.models import (
+    AuthorType,
+    Conversation,
+    Direction,
+    Kind,
+    Message,
+    Status,
+    iso,
+    utcnow,
+)
+from hub.visitors.presence import PresenceBackend
+from storage.db import Database
+from storage.tables import (
+    contacts,
+    conversations,
+    email_attachments,
+    email_inboxes,
+    email_messages,
+    email_outbox,
+    email_raw,
+    email_threads,
+    inboxes,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 100_000
+MAX_ID = 2**31 - 1  # the store's integer keys
+MAX_HTML_CHARS = 1_000_000
+MAX_PARTICIPANTS = 20
+# At most this many acknowledgements to one contact per hour: two auto-responders
+# answering each other stop here even if both ignore Auto-Submitted.
+MAX_ACKS_PER_HOUR = 3
+_TOKEN_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # noqa: S105 (no 0/o, 1/l)
+_TICKET_IN_SUBJECT = re.compile(r"\[#(\d{1,10})\]")
+_NO_REPLY = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?)([+.-]|$)")
+
+Outcome = Literal["new", "joined", "duplicate", "own", "bounce"]
+_NO_ENVELOPE = Envelope()
+
+
+@dataclass
+class _AfterCommit:
+    """What one transaction tells the world once it has committed."""
+
+    published: list[tuple[Conversation, Message | None, bool]] = field(default_factory=list)
+    # (conversation id, seq) of outgoing messages whose delivery state changed.
+    states: list[tuple[int, int]] = field(default_factory=list)
+    queued_mail: bool = False
+
+
+@dataclass(frozen=True)
+class Ingested:
+    outcome: Outcome
+    conversation_id: int | None = None
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class EmailDetails:
+    """What the console shows beside an email message (by conversation seq)."""
+
+    id: int
+    seq: int
+    direction: Direction
+    message_id: str
+    subject: str
+    from_address: str | None
+    from_name: str | None
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    has_html: bool
+    automatic: bool
+    parse_error: str | None
+    raw_size: int
+    attachments: tuple[dict[str, Any], ...]
+    state: OutboxState | None = None  # outgoing only
+    error: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None  # queued only: when the outbox tries again
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "direction": self.direction.value,
+            "subject": self.subject,
+            "from": {"address": self.from_address, "name": self.from_name},
+            "to": list(self.to),
+            "cc": list(self.cc),
+            "has_html": self.has_html,
+            "automatic": self.automatic,
+            "parse_error": self.parse_error,
+            "attachments": list(self.attachments),
+            "state": self.state.value if self.state else None,
+            "error": self.error,
+            "attempts": self.attempts,
+            "next_attempt_at": iso(self.next_attempt_at) if self.next_attempt_at else None,
+        }
+
+
+def new_token() -> str:
+    return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(10))
+
+
+def _clean_body(text: str) -> str:
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text.replace("\r\n", "\n")).strip()
+    return text[:MAX_TEXT_CHARS]
+
+
+def _message_text(email: InboundEmail) -> str:
+    if email.parse_error:
+        shown = _clean_body(email.text) or "(nothing readable)"
+        reason = email.parse_error
+        return f"This message could not be read ({reason}); the original is kept.\n\n{shown}"
+    return (
+        _clean_body(email.visible_text)
+        or _clean_body(email.text)
+        or _clean_body(email.subject)
+        or "(empty message)"
+    )
+
+
+class EmailTicketService:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        conversations_: ConversationService,
+        inboxes_: EmailInboxService,
+        visitor_presence: PresenceBackend,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._conversations = conversations_
+        self._inboxes = inboxes_
+        self._visitor_presence = visitor_presence
+        # Called after a commit that queued mail (the outbox sender wakes up).
+        self.on_queued: Callable[[], Awaitable[None]] = _nothing
+        conversations_.reply_hooks.append(self._reply_by_email)
+        conversations_.away_form_hooks.append(self._left_address_in_away_form)
+
+    # ---- incoming ---------------------------------------------------------
+
+    async def ingest(
+        self, inbox: EmailInbox, email: InboundEmail, envelope: Envelope = _NO_ENVELOPE
+    ) -> Ingested:
+        """Store one received message in its ticket; publish after commit."""
+        if email.sender is None and envelope.mail_from and "@" in envelope.mail_from:
+            # No (readable) From header: the envelope sender is the best we know.
+            email = replace(email, sender=Address(envelope.mail_from.lower()[:254]))
+        message_id = email.message_id or _synthetic_id(email.raw, inbox.domain)
+        after = _AfterCommit()
+        async with self._db.write() as conn:
+            earlier = (
+                await conn.execute(
+                    sa.select(email_messages.c.conversation_id, email_messages.c.seq)
+                    .where(email_messages.c.email_inbox_id == inbox.id)
+                    .where(email_messages.c.direction == Direction.IN.value)
+                    .where(email_messages.c.message_id == message_id)
+                )
+            ).first()
+            if earlier is not None:
+                return Ingested("duplicate", earlier.conversation_id, earlier.seq)
+            if await self._is_own(conn, message_id):
+                log.info("email %s is our own mail coming back; dropped", message_id)
+                return Ingested("own")
+            result = None
+            if email.bounce is not None:
+                result = await self._attach_bounce(conn, inbox, email, message_id, after)
+            if result is None:  # not a bounce of ours: a ticket like any other
+                result = await self._store_in_ticket(
+                    conn, inbox, email, envelope, message_id, after
+                )
+        await self._tell(after)
+        return result
+
+    async def _tell(self, after: _AfterCommit) -> None:
+        for conversation, message, changed in after.published:
+            await self._conversations.publish(conversation, message, changed)
+        for conversation_id, seq in after.states:
+            await self.publish_state(conversation_id, seq)
+        if after.queued_mail:
+            await self.on_queued()
+
+    async def publish_state(self, conversation_id: int, seq: int) -> None:
+        """Tell consoles an outgoing message's delivery state (queued, sent, failed)."""
+        details = (await self.details(conversation_id)).get(seq)
+        if details is not None:
+            await self._bus.publish(
+                topics.AGENTS,
+                {"type": "email", "conversation_id": conversation_id, "email": details.to_wire()},
+            )
+
+    async def _store_in_ticket(
+        self,
+        conn: AsyncConnection,
+        inbox: EmailInbox,
+        email: InboundEmail,
+        envelope: Envelope,
+        message_id: str,
+        after: _AfterCommit,
+    ) -> Ingested:
+        conversation_id = await self._thread_of(conn, inbox, email, envelope)
+        contact_id = await self._contact_for(conn, email)
+        opened = conversation_id is None
+        if conversation_id is None:
+            conversation_id = await self._conversations.open_in(
+                conn, inbox.id, contact_id, Status.OPEN
+            )
+            subject = _safe(email.subject, 300) or "(no subject)"
+            await conn.execute(
+                conversations.update()
+                .where(conversations.c.id == conversation_id)
+                .values(subject=subject)
+            )
+            await conn.execute(
+                email_threads.insert().values(
+                    conversation_id=conversation_id,
+                    email_inbox_id=inbox.id,
+                    token=new_token(),
+                    subject=subject,
+                    participants=[],
+                )
+            )
+        before = await conn.scalar(
+            sa.select(conversations.c.status).where(conversations.c.id == conversation_id)
+        )
+        message = await self._conversations.append_in(
+            conn,
+            conversation_id,
+            direction=Direction.IN,
+            kind=Kind.TEXT,
+            author_type=AuthorType.CONTACT,
+            author_id=contact_id,
+            author_name=email.sender.name or email.sender.email if email.sender else None,
+            text=_message_text(email),
+            client_id=None,
+            extra={"status": Status.OPEN.value, "snoozed_until": None, "resolved_at": None},
+        )
+        await self._add_participants(conn, conversation_id, email)
+        await self._store_email(conn, inbox, conversation_id, message.seq, email, message_id)
+        if opened:
+            await self._acknowledge(
+                conn, inbox, conversation_id, contact_id, email, envelope, after
+            )
+        conversation = await self._conversations.get_in(conn, conversation_id)
+        after.published.insert(0, (conversation, message, opened or before != Status.OPEN.value))
+        return Ingested("new" if opened else "joined", conversation_id, message.seq)
+
+    async def _thread_of(
+        self, conn: AsyncConnection, inbox: EmailInbox, email: InboundEmail, envelope: Envelope
+    ) -> int | None:
+        ids = tuple(dict.fromkeys((*email.in_reply_to, *reversed(email.references))))
+        if ids:
+            found = await conn.scalar(
+                sa.select(email_messages.c.conversation_id)
+                .where(email_messages.c.email_inbox_id == inbox.id)
+                .where(email_messages.c.message_id.in_(ids[:100]))
+                .order_by(email_messages.c.id.desc())
+                .limit(1)
+            )
+            if found is not None:
+                return found
+        addresses = (
+            *envelope.recipients,
+            *email.delivered_to,
+            *(a.email for a in email.to),
+            *(a.email for a in email.cc),
+        )
+        tokens = {token for a in addresses if (token := inbox.token_in(a))}
+        if tokens:
+            found = await conn.scalar(
+                sa.select(email_threads.c.conversation_id)
+                .where(email_threads.c.email_inbox_id == inbox.id)
+                .where(email_threads.c.token.in_(sorted(tokens)[:10]))
+            )
+            if found is not None:
+                return found
+        ticket = _ticket_in_subject(email.subject)
+        if ticket is not None and email.sender is not None:
+            row = (
+                await conn.execute(
+                    sa.select(email_threads.c.participants, contacts.c.email)
+                    .select_from(
+                        email_threads.join(
+                            conversations, conversations.c.id == email_threads.c.conversation_id
+                        ).join(contacts, contacts.c.id == conversations.c.contact_id)
+                    )
+                    .where(email_threads.c.conversation_id == ticket)
+                    .where(email_threads.c.email_inbox_id == inbox.id)
+                )
+            ).first()
+            if row is not None and (
+                email.sender.email in (row.participants or []) or email.sender.email == row.email
+            ):
+                return ticket
+        return None
+
+    async def _contact_for(self, conn: AsyncConnection, email: InboundEmail) -> int:
+        sender = email.reply_to if email.sender is None else email.sender
+        if sender is not None:
+            found = await conn.scalar(
+                sa.select(contacts.c.id)
+                .where(contacts.c.email == sender.email)
+                .order_by(contacts.c.id)
+                .limit(1)
+            )
+            if found is not None:
+                return found
+        return await conn.scalar(
+            contacts.insert()
+            .values(
+                name=_safe(sender.name, 200) if sender else None,
+                email=sender.email if sender else None,
+                attributes={},
+                created_at=utcnow(),
+            )
+            .returning(contacts.c.id)
+        )
+
+    async def _add_participants(
+        self, conn: AsyncConnection, conversation_id: int, email: InboundEmail
+    ) -> None:
+        """The sender and everyone they copied stay on the ticket (not our own addresses)."""
+        current = await conn.scalar(
+            sa.select(email_threads.c.participants).where(
+                email_threads.c.conversation_id == conversation_id
+            )
+        )
+        participants = list(current or [])
+        own = await self._own_addresses(conn)
+        for address in (email.sender, *email.cc):
+            if address is None or address.email in participants:
+                continue
+            base = _base_address(address.email)
+            if base in own or _NO_REPLY.match(address.email.split("@")[0]):
+                continue
+            participants.append(address.email)
+        participants = participants[:MAX_PARTICIPANTS]
+        if participants != list(current or []):
+            await conn.execute(
+                email_threads.update()
+                .where(email_threads.c.conversation_id == conversation_id)
+                .values(participants=participants)
+            )
+
+    async def _own_addresses(self, conn: AsyncConnection) -> set[str]:
+        return set((await conn.scalars(sa.select(email_inboxes.c.address))).all())
+
+    async def _store_email(
+        self,
+        conn: AsyncConnection,
+        inbox: EmailInbox,
+        conversation_id: int,
+        seq: int,
+        email: InboundEmail,
+        message_id: str,
+    ) -> int:
+        email_id = await conn.scalar(
+            email_messages.insert()
+            .values(
+                email_inbox_id=inbox.id,
+                conversation_id=conversation_id,
+                seq=seq,
+                direction=Direction.IN.value,
+                message_id=message_id,
+                in_reply_to=email.in_reply_to[0] if email.in_reply_to else None,
+                references=list(email.references),
+                from_address=_safe(email.sender.email, 254) if email.sender else None,
+                from_name=_safe(email.sender.name, 200) if email.sender else None,
+                to_addresses=[_safe(a.email, 254) for a in email.to],
+                cc_addresses=[_safe(a.email, 254) for a in email.cc],
+                subject=_safe(email.subject, 300) or "",
+                text=_clean_body(email.text),
+                html=_safe(email.html, MAX_HTML_CHARS),
+                automatic=email.automatic,
+                parse_error=_safe(email.parse_error, 300),
+                raw_size=len(email.raw),
+                created_at=utcnow(),
+            )
+            .returning(email_messages.c.id)
+        )
+        await conn.execute(email_raw.insert().values(email_message_id=email_id, data=email.raw))
+        await self._store_attachments(conn, email_id, email.attachments)
+        return email_id
+
+    async def _store_attachments(
+        self, conn: AsyncConnection, email_id: int, attachments: Sequence[Attachment]
+    ) -> None:
+        if attachments:
+            await conn.execute(
+                email_attachments.insert(),
+                [
+                    {
+                        "email_message_id": email_id,
+                        "filename": a.filename[:200],
+                        "content_type": a.content_type[:100],
+                        "size": len(a.data),
+                        "content_id": a.content_id[:250] if a.content_id else None,
+                        "inline": a.inline,
+                        "data": a.data,
+                    }
+                    for a in attachments
+                ],
+            )
+
+    async def _is_own(self, conn: AsyncConnection, message_id: str) -> bool:
+        return (
+            await conn.scalar(
+                sa.select(email_messages.c.id)
+                .where(email_messages.c.direction == Direction.OUT.value)
+                .where(email_messages.c.message_id == message_id)
+                .limit(1)
+            )
+        ) is not None
+
+    # ---- bounces ----------------------------------------------------------
+
+    async def _attach_bounce(
+        self,
+        conn: AsyncConnection,
+        inbox: EmailInbox,
+        email: InboundEmail,
+        message_id: str,
+        after: _AfterCommit,
+    ) -> Ingested | None:
+        """Fail the outgoing message this bounce reports on; None if it is not ours."""
+        assert email.bounce is not None
+        candidates = tuple(
+            ref
+            for ref in (email.bounce.original_message_id, *email.in_reply_to, *email.references)
+            if ref
+        )
+        if not candidates:
+            return None
+        original = (
+            await conn.execute(
+                sa.select(
+                    email_messages.c.id, email_messages.c.conversation_id, email_messages.c.seq
+                )
+                .where(email_messages.c.direction == Direction.OUT.value)
+                .where(email_messages.c.message_id.in_(candidates[:100]))
+                .order_by(email_messages.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if original is None:
+            return None
+        bounce = email.bounce
+        reason = (
+            " ".join(part for part in (bounce.status, bounce.diagnostic) if part)
+            or "the receiving server refused it"
+        )
+        who = bounce.recipient or "the recipient"
+        await conn.execute(
+            email_outbox.update()
+            .where(email_outbox.c.email_message_id == original.id)
+            .values(
+                state=OutboxState.FAILED.value,
+                last_error=f"bounced: {reason}"[:500],
+                claimed_by=None,
+                claimed_until=None,
+            )
+        )
+        activity = await self._conversations.activity_in(
+            conn,
+            original.conversation_id,
+            f"Delivery of message #{original.seq} to {who} failed: {reason}"[:1000],
+        )
+        await self._store_email(
+            conn, inbox, original.conversation_id, activity.seq, email, message_id
+        )
+        conversation = await self._conversations.get_in(conn, original.conversation_id)
+        after.published.append((conversation, activity, False))
+        after.states.append((original.conversation_id, original.seq))
+        return Ingested("bounce", original.conversation_id, activity.seq)
+
+    # ---- acknowledgements -----------------------------------------------------
+
+    async def _acknowledge(
+        self,
+        conn: AsyncConnection,
+        inbox: EmailInbox,
+        conversation_id: int,
+        contact_id: int,
+        email: InboundEmail,
+        envelope: Envelope,
+        after: _AfterCommit,
+    ) -> None:
+        """Tell a person their ticket exists; never an automaton (RFC 3834)."""
+        sender = email.reply_to or email.sender
+        if (
+            not inbox.auto_ack
+            or sender is None
+            or email.automatic
+            or email.bounce is not None
+            or email.parse_error is not None
+            or envelope.mail_from == ""
+            or _NO_REPLY.match(sender.email.split("@")[0])
+            or _base_address(sender.email) in await self._own_addresses(conn)
+        ):
+            return
+        recent = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(conversations)
+            .where(conversations.c.contact_id == contact_id)
+            .where(conversations.c.inbox_id == inbox.id)
+            .where(conversations.c.created_at > utcnow() - timedelta(hours=1))
+        )
+        if recent > MAX_ACKS_PER_HOUR:
+            log.warning("no acknowledgement to %s: %d tickets this hour", sender.email, recent)
+            return
+        text = render_acknowledgement(
+            inbox.auto_ack_template,
+            name=(email.sender.name if email.sender and email.sender.name else sender.email),
+            ticket=conversation_id,
+            subject=email.subject,
+        )
+        thread = await self._thread_row(conn, conversation_id)
+        outgoing = compose(
+            inbox,
+            conversation_id=conversation_id,
+            token=thread.token,
+            subject=email.subject or inbox.auto_ack_subject,
+            text=text,
+            to=(sender.email,),
+            in_reply_to=email.message_id,
+            references=(*email.references, *((email.message_id,) if email.message_id else ())),
+            automatic=True,
+        )
+        message = await self._conversations.append_in(
+            conn,
+            conversation_id,
+            direction=Direction.OUT,
+            kind=Kind.TEXT,
+            author_type=AuthorType.SYSTEM,
+            author_id=None,
+            author_name="Automatic reply",
+            text=_clean_body(text),
+            client_id=None,
+            preview=False,
+        )
+        await self._enqueue(conn, inbox, conversation_id, message.seq, outgoing, automatic=True)
+        conversation = await self._conversations.get_in(conn, conversation_id)
+        after.published.append((conversation, message, False))
+        after.queued_mail = True
+
+    # ---- outgoing -----------------------------------------------------------
+
+    async def _reply_by_email(
+        self,
+        conn: AsyncConnection,
+        conversation: Conversation,
+        message: Message,
+        attachments: Sequence[Attachment],
+        author_name: str | None,
+    ) -> AfterCommit | None:
+        """Inside the reply's transaction: queue the reply as email when the
+        conversation is an email ticket, or a web chat whose visitor has left an
+        email address and is not on the site."""
+        thread = await self._thread_row(conn, conversation.id, missing_ok=True)
+        if thread is None:
+            thread = await self._continue_chat_by_email(conn, conversation)
+        if thread is None:
+            return None
+        inbox = await self._inboxes.get(thread.email_inbox_id)
+        last_in = (
+            await conn.execute(
+                sa.select(
+                    email_messages.c.message_id,
+                    email_messages.c.references,
+                    email_messages.c.from_address,
+                    email_messages.c.from_name,
+                    email_messages.c.text,
+                    email_messages.c.created_at,
+                )
+                .where(email_messages.c.conversation_id == conversation.id)
+                .where(email_messages.c.direction == Direction.IN.value)
+                .order_by(email_messages.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        participants = list(thread.participants or [])
+        customer = conversation.contact_email or (participants[0] if participants else None)
+        if customer is None:
+            raise InvalidInput("this conversation has no email address to reply to")
+        to = (customer,)
+        cc = tuple(p for p in participants if p != customer)
+        references: tuple[str, ...] = ()
+        in_reply_to = None
+        quoted = quoted_intro = None
+        if last_in is not None:
+            in_reply_to = last_in.message_id
+            references = (*tuple(last_in.references or ()), last_in.message_id)
+            quoted = (last_in.text or "")[:5000]
+            who = last_in.from_name or last_in.from_address or "you"
+            quoted_intro = f"On {last_in.created_at:%a, %d %b %Y %H:%M} UTC, {who} wrote:"
+        else:
+            previous = await conn.scalar(
+                sa.select(email_messages.c.message_id)
+                .where(email_messages.c.conversation_id == conversation.id)
+                .order_by(email_messages.c.seq.desc())
+                .limit(1)
+            )
+            in_reply_to = previous
+            references = (previous,) if previous else ()
+        outgoing = compose(
+            inbox,
+            conversation_id=conversation.id,
+            token=thread.token,
+            subject=thread.subject,
+            text=message.text,
+            to=to,
+            cc=cc,
+            in_reply_to=in_reply_to,
+            references=references,
+            attachments=tuple(attachments),
+            author_name=author_name,
+            quoted=quoted,
+            quoted_intro=quoted_intro,
+        )
+        await self._enqueue(
+            conn, inbox, conversation.id, message.seq, outgoing, attachments=attachments
+        )
+        after = _AfterCommit(states=[(conversation.id, message.seq)], queued_mail=True)
+        return lambda: self._tell(after)
+
+    async def _continue_chat_by_email(
+        self, conn: AsyncConnection, conversation: Conversation, away_form: bool = False
+    ) -> sa.Row | None:
+        """A web chat goes on by email when its visitor left an address and is not on
+        the site — or left it in the widget's away form, which promises an email."""
+        if conversation.visitor_id is None or not conversation.contact_email:
+            return None
+        email_inbox_id = await conn.scalar(
+            sa.select(inboxes.c.email_inbox_id).where(inboxes.c.id == conversation.inbox_id)
+        )
+        if email_inbox_id is None:
+            return None
+        if not away_form:
+            online = await self._visitor_presence.get(
+                conversation.inbox_id, conversation.visitor_id
+            )
+            if online is not None:
+                return None
+        subject = f"Your conversation with {conversation.inbox_name}"
+        await conn.execute(
+            email_threads.insert().values(
+                conversation_id=conversation.id,
+                email_inbox_id=email_inbox_id,
+                token=new_token(),
+                subject=subject,
+                participants=[conversation.contact_email],
+            )
+        )
+        return await self._thread_row(conn, conversation.id)
+
+    async def _left_address_in_away_form(
+        self, conn: AsyncConnection, conversation: Conversation
+    ) -> None:
+        """Inside a chat message's transaction: the visitor used the away form, so
+        the answers to this conversation go by email (if the website allows)."""
+        if await self._thread_row(conn, conversation.id, missing_ok=True) is None:
+            await self._continue_chat_by_email(conn, conversation, away_form=True)
+
+    async def _thread_row(
+        self, conn: AsyncConnection, conversation_id: int, missing_ok: bool = False
+    ) -> sa.Row | None:
+        row = (
+            await conn.execute(
+                sa.select(email_threads).where(email_threads.c.conversation_id == conversation_id)
+            )
+        ).first()
+        if row is None and not missing_ok:
+            raise NotFound(f"conversation {conversation_id} is not an email thread")
+        return row
+
+    async def _enqueue(
+        self,
+        conn: AsyncConnection,
+        inbox: EmailInbox,
+        conversation_id: int,
+        seq: int,
+        outgoing: Outgoing,
+        automatic: bool = False,
+        attachments: Sequence[Attachment] = (),
+    ) -> int:
+        now = utcnow()
+        email_id = await conn.scalar(
+            email_messages.insert()
+            .values(
+                email_inbox_id=inbox.id,
+                conversation_id=conversation_id,
+                seq=seq,
+                direction=Direction.OUT.value,
+                message_id=outgoing.message_id,
+                in_reply_to=outgoing.in_reply_to,
+                references=list(outgoing.references),
+                from_address=inbox.address,
+                from_name=inbox.display_name or inbox.name,
+                to_addresses=list(outgoing.to),
+                cc_addresses=list(outgoing.cc),
+                subject=outgoing.subject[:300],
+                text=outgoing.text[:MAX_TEXT_CHARS],
+                html=None,
+                automatic=automatic,
+                raw_size=len(outgoing.raw),
+                created_at=now,
+            )
+            .returning(email_messages.c.id)
+        )
+        await conn.execute(email_raw.insert().values(email_message_id=email_id, data=outgoing.raw))
+        await self._store_attachments(conn, email_id, attachments)
+        await conn.execute(
+            email_outbox.insert().values(
+                email_message_id=email_id,
+                email_inbox_id=inbox.id,
+                # Bounces come back to the null-free envelope sender: the inbox itself.
+                mail_from=inbox.address,
+                recipients=[*outgoing.to, *outgoing.cc],
+                state=OutboxState.QUEUED.value,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        return email_id
+
+    # ---- reading (console) --------------------------------------------------
+
+    async def thread(self, conversation_id: int) -> dict[str, Any] | None:
+        """The ticket's email side: subject, reply address, participants."""
+        async with self._db.read() as conn:
+            row = await self._thread_row(conn, conversation_id, missing_ok=True)
+        if row is None:
+            return None
+        inbox = await self._inboxes.get(row.email_inbox_id)
+        return {
+            "subject": row.subject,
+            "token": row.token,
+            "reply_address": inbox.reply_address(row.token),
+            "inbox_address": inbox.address,
+            "participants": list(row.participants or []),
+        }
+
+    async def details(self, conversation_id: int) -> dict[int, EmailDetails]:
+        """Email details of a conversation's messages, by seq."""
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        email_messages,
+                        email_outbox.c.state,
+                        email_outbox.c.last_error,
+                        email_outbox.c.attempts,
+                        email_outbox.c.next_attempt_at,
+                    )
+                    .select_from(
+                        email_messages.outerjoin(
+                            email_outbox, email_outbox.c.email_message_id == email_messages.c.id
+                        )
+                    )
+                    .where(email_messages.c.conversation_id == conversation_id)
+                    .order_by(email_messages.c.seq)
+                )
+            ).all()
+            ids = [row.id for row in rows]
+            files = (
+                (
+                    await conn.execute(
+                        sa.select(
+                            email_attachments.c.id,
+                            email_attachments.c.email_message_id,
+                            email_attachments.c.filename,
+                            email_attachments.c.content_type,
+                            email_attachments.c.size,
+                            email_attachments.c.inline,
+                        )
+                        .where(email_attachments.c.email_message_id.in_(ids))
+                        .order_by(email_attachments.c.id)
+                    )
+                ).all()
+                if ids
+                else []
+            )
+        by_email: dict[int, list[dict[str, Any]]] = {}
+        for f in files:
+            by_email.setdefault(f.email_message_id, []).append(
+                {
+                    "id": f.id,
+                    "filename": f.filename,
+                    "content_type": f.content_type,
+                    "size": f.size,
+                    "inline": f.inline,
+                }
+            )
+        return {
+            row.seq: EmailDetails(
+                id=row.id,
+                seq=row.seq,
+                direction=Direction(row.direction),
+                message_id=row.message_id,
+                subject=row.subject,
+                from_address=row.from_address,
+                from_name=row.from_name,
+                to=tuple(row.to_addresses or ()),
+                cc=tuple(row.cc_addresses or ()),
+                has_html=bool(row.html),
+                automatic=row.automatic,
+                parse_error=row.parse_error,
+                raw_size=row.raw_size,
+                attachments=tuple(by_email.get(row.id, ())),
+                state=OutboxState(row.state) if row.state else None,
+                error=row.last_error,
+                attempts=row.attempts or 0,
+                next_attempt_at=row.next_attempt_at,
+            )
+            for row in rows
+        }
+
+    async def body(self, email_id: int) -> tuple[int, str, str | None]:
+        """(conversation id, full text, sanitized HTML) of one stored email."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        email_messages.c.conversation_id,
+                        email_messages.c.text,
+                        email_messages.c.html,
+                    ).where(email_messages.c.id == email_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no email {email_id}")
+        return row.conversation_id, row.text, row.html
+
+    async def raw(self, email_id: int) -> tuple[int, bytes]:
+        """(conversation id, the message exactly as received or sent)."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(email_messages.c.conversation_id, email_raw.c.data)
+                    .select_from(
+                        email_messages.join(
+                            email_raw, email_raw.c.email_message_id == email_messages.c.id
+                        )
+                    )
+                    .where(email_messages.c.id == email_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no email {email_id}")
+        return row.conversation_id, row.data
+
+    async def attachment(self, attachment_id: int) -> tuple[int, Attachment]:
+        """(conversation id, the file) for a download."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(email_attachments, email_messages.c.conversation_id)
+                    .select_from(
+                        email_attachments.join(
+                            email_messages,
+                            email_messages.c.id == email_attachments.c.email_message_id,
+                        )
+                    )
+                    .where(email_attachments.c.id == attachment_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no attachment {attachment_id}")
+        return row.conversation_id, Attachment(
+            filename=row.filename,
+            content_type=row.content_type,
+            data=row.data,
+            content_id=row.content_id,
+            inline=row.inline,
+        )
+
+    async def inline_images(self, email_id: int) -> dict[str, int]:
+        """`cid:` → attachment id, to show inline images of an HTML body."""
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(email_attachments.c.content_id, email_attachments.c.id)
+                    .where(email_attachments.c.email_message_id == email_id)
+                    .where(email_attachments.c.content_id.is_not(None))
+                )
+            ).all()
+        return {row.content_id: row.id for row in rows}
+
+
+def _ticket_in_subject(subject: str | None) -> int | None:
+    """The first `[#1234]` that can be a conversation id (a 32-bit key, above 0)."""
+    for match in _TICKET_IN_SUBJECT.finditer(subject or ""):
+        number = int(match.group(1))
+        if 0 < number <= MAX_ID:
+            return number
+    return None
+
+
+def _safe(value: str | None, cap: int) -> str | None:
+    """Text from outside as the store takes it: no NUL (PostgreSQL refuses it), capped."""
+    if not value:
+        return None
+    return value.replace("\x00", "")[:cap]
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _base_address(address: str) -> str:
+    local, _, domain = address.lower().partition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def _synthetic_id(raw: bytes, domain: str) -> str:
+    """A stable id for a message without Message-ID, so its copies are stored once."""
+    return f"no-id.{hashlib.sha256(raw).hexdigest()[:32]}@{domain}"

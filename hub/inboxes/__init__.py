@@ -1,0 +1,2 @@
+"""Inboxes (one per website, support address or phone line) and their
+business hours."""

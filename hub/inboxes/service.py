@@ -1,0 +1,139 @@
+"""Inboxes: one per channel instance (websites here; phone lines in hub/voice/phone_lines.py)."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.errors import InvalidInput
+from hub.models import Channel, Inbox, utcnow
+from hub.text import clean_text
+from storage.batching import GroupRead
+from storage.db import Database
+from storage.tables import inboxes
+
+# Site tokens looked up per read at most: after a restart every widget
+# reconnects, thousands of handshakes at once, each naming its site.
+SITE_TOKEN_BATCH_MAX = 500
+
+_BY_SITE_TOKENS = sa.select(inboxes).where(
+    inboxes.c.site_token.in_(sa.bindparam("b_tokens", expanding=True))
+)
+
+
+def normalize_origin(value: str) -> str:
+    """`scheme://host[:port]` in lower case, as browsers send in `Origin`."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidInput(f"{value!r} is not an origin such as https://shop.example")
+    default_port = 443 if parts.scheme == "https" else 80
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def inbox_from_row(row: sa.Row) -> Inbox:
+    return Inbox(
+        id=row.id,
+        channel=Channel(row.channel),
+        name=row.name,
+        site_token=row.site_token,
+        allowed_origins=tuple(row.allowed_origins or ()),
+        identity_secret=row.identity_secret,
+        require_identity=row.require_identity,
+        email_inbox_id=row.email_inbox_id,
+    )
+
+
+async def _load_by_site_tokens(conn: AsyncConnection, tokens: list[str]) -> list[Inbox | None]:
+    rows = await conn.execute(_BY_SITE_TOKENS, {"b_tokens": sorted(set(tokens))})
+    found = {row.site_token: inbox_from_row(row) for row in rows}
+    return [found.get(token) for token in tokens]
+
+
+class InboxService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._by_site_token = GroupRead(
+            db, _load_by_site_tokens, what="website", max_batch=SITE_TOKEN_BATCH_MAX
+        )
+
+    async def create_website(
+        self,
+        name: str,
+        allowed_origins: list[str],
+        require_identity: bool = False,
+        site_token: str | None = None,
+    ) -> Inbox:
+        origins = sorted({normalize_origin(origin) for origin in allowed_origins})
+        if not origins:
+            raise InvalidInput("a website inbox needs at least one allowed origin")
+        async with self._db.write() as conn:
+            inbox_id = await conn.scalar(
+                inboxes.insert()
+                .values(
+                    channel=Channel.WEBSITE.value,
+                    name=clean_text(name, 100, "name"),
+                    site_token=site_token or secrets.token_urlsafe(18),
+                    allowed_origins=origins,
+                    identity_secret=secrets.token_hex(32),
+                    require_identity=require_identity,
+                    created_at=utcnow(),
+                )
+                .returning(inboxes.c.id)
+            )
+        inbox = await self.get(inbox_id)
+        assert inbox is not None
+        return inbox
+
+    async def continue_by_email(self, website_id: int, email_inbox_id: int | None) -> Inbox:
+        """Let a website's chats go on by email (from `email_inbox_id`) when visitors leave."""
+        async with self._db.write() as conn:
+            if email_inbox_id is not None:
+                channel = await conn.scalar(
+                    sa.select(inboxes.c.channel).where(inboxes.c.id == email_inbox_id)
+                )
+                if channel != Channel.EMAIL.value:
+                    raise InvalidInput("choose an email inbox", "email_inbox_id")
+            done = await conn.execute(
+                inboxes.update()
+                .where(inboxes.c.id == website_id)
+                .where(inboxes.c.channel == Channel.WEBSITE.value)
+                .values(email_inbox_id=email_inbox_id)
+            )
+            if done.rowcount == 0:
+                raise InvalidInput(f"no website inbox {website_id}")
+        inbox = await self.get(website_id)
+        assert inbox is not None
+        return inbox
+
+    async def get(self, inbox_id: int) -> Inbox | None:
+        async with self._db.read() as conn:
+            row = (await conn.execute(sa.select(inboxes).where(inboxes.c.id == inbox_id))).first()
+        return inbox_from_row(row) if row else None
+
+    async def by_site_token(self, site_token: str) -> Inbox | None:
+        """The website of a widget's site token, read afresh for every handshake (its
+        allowed origins may have changed), in one query with those arriving together."""
+        return await self._by_site_token.submit(site_token)
+
+    async def list(self) -> list[Inbox]:
+        async with self._db.read() as conn:
+            rows = (await conn.execute(sa.select(inboxes).order_by(inboxes.c.id))).all()
+        return [inbox_from_row(row) for row in rows]
+
+    async def set_allowed_origins(self, inbox_id: int, allowed_origins: list[str]) -> Inbox:
+        origins = sorted({normalize_origin(origin) for origin in allowed_origins})
+        async with self._db.write() as conn:
+            await conn.execute(
+                inboxes.update().where(inboxes.c.id == inbox_id).values(allowed_origins=origins)
+            )
+        inbox = await self.get(inbox_id)
+        if inbox is None:
+            raise InvalidInput(f"no inbox {inbox_id}")
+        return inbox

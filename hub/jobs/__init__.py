@@ -1,0 +1,1 @@
+"""Periodic background jobs, each run by one worker at a time."""

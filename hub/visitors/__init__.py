@@ -1,0 +1,2 @@
+"""Website visitors: their contacts, page views and visits, live presence,
+and proactive campaigns."""

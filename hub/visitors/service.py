@@ -1,0 +1,323 @@
+"""Visitors of a website and the contacts they belong to."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.errors import InvalidInput, TooLarge, Unverified
+from hub.events import topics
+from hub.events.bus import EventBus
+from hub.models import Contact, Inbox, Visitor
+from hub.security import verify_identity
+from hub.text import clean_email, clean_optional
+from storage.batching import GroupCommit, GroupRead
+from storage.db import Database
+from storage.tables import contacts, conversations, page_views, visitors
+
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTE_NAME = 64
+MAX_ATTRIBUTE_VALUE = 500
+# Every untracked widget hello stamps the visitor's last-seen time (a tracked
+# one is stamped by the visit it starts, hub.tracking, which must read the time
+# before it), and a reconnect storm is thousands of hellos at once. Agents read
+# it to the minute, so a process stores it at most this often per visitor (a
+# later hello within the minute is not written), and the stamps of many hellos
+# share one transaction.
+SEEN_EVERY_SECONDS = 60.0
+SEEN_BATCH_MAX = 500
+# Visitors found per read at most by `lookup` (the same storm looks up as many).
+LOOKUP_BATCH_MAX = 500
+# Visitors created per transaction at most (a site's first hellos, many at once).
+CREATE_BATCH_MAX = 500
+
+_BY_IDS = sa.select(visitors).where(visitors.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+
+_STAMP_SEEN = (
+    visitors.update()
+    .where(visitors.c.id == sa.bindparam("visitor"))
+    .values(last_seen_at=sa.bindparam("seen_at"))
+)
+
+
+def _visitor(row: sa.Row) -> Visitor:
+    return Visitor(
+        id=row.id,
+        inbox_id=row.inbox_id,
+        contact_id=row.contact_id,
+        user_agent=row.user_agent,
+        last_page_url=row.last_page_url,
+        last_page_title=row.last_page_title,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        visit_count=row.visit_count,
+        visit_started_at=row.visit_started_at,
+    )
+
+
+def _contact(row: sa.Row) -> Contact:
+    return Contact(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        external_id=row.external_id,
+        attributes=dict(row.attributes or {}),
+    )
+
+
+def clean_attributes(value: object) -> dict[str, Any]:
+    """Custom attributes from a site: flat, small, plain JSON scalars."""
+    if not isinstance(value, dict):
+        raise InvalidInput("attributes must be an object")
+    if len(value) > MAX_ATTRIBUTES:
+        raise TooLarge(f"at most {MAX_ATTRIBUTES} attributes")
+    cleaned: dict[str, Any] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_ATTRIBUTE_NAME:
+            raise InvalidInput(f"attribute names are 1-{MAX_ATTRIBUTE_NAME} characters")
+        if isinstance(item, str):
+            if len(item) > MAX_ATTRIBUTE_VALUE:
+                raise TooLarge(f"attribute {name} is longer than {MAX_ATTRIBUTE_VALUE}")
+        elif not (item is None or isinstance(item, bool | int | float)):
+            raise InvalidInput(f"attribute {name} must be a string, number, boolean or null")
+        cleaned[name] = item
+    return cleaned
+
+
+@dataclass(frozen=True)
+class _Seen:
+    visitor_id: str
+    at: datetime
+
+
+async def _store_seen(conn: AsyncConnection, stamps: list[_Seen]) -> list[None]:
+    # In visitor order: writers on several nodes lock rows in one order.
+    rows = sorted(stamps, key=lambda stamp: stamp.visitor_id)
+    await conn.execute(_STAMP_SEEN, [{"visitor": s.visitor_id, "seen_at": s.at} for s in rows])
+    return [None] * len(stamps)
+
+
+@dataclass(frozen=True)
+class _NewVisitor:
+    inbox_id: int
+    user_agent: str | None
+    at: datetime
+
+
+async def _store_new_visitors(conn: AsyncConnection, new: list[_NewVisitor]) -> list[Visitor]:
+    contact_ids = (
+        await conn.execute(
+            contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True),
+            [{"attributes": {}, "created_at": n.at} for n in new],
+        )
+    ).scalars()
+    rows = await conn.execute(
+        visitors.insert().returning(*visitors.c, sort_by_parameter_order=True),
+        [
+            {
+                "id": "v_" + secrets.token_urlsafe(16),
+                "inbox_id": n.inbox_id,
+                "contact_id": contact_id,
+                "user_agent": n.user_agent,
+                "created_at": n.at,
+                "last_seen_at": n.at,
+            }
+            for n, contact_id in zip(new, contact_ids, strict=True)
+        ],
+    )
+    return [_visitor(row) for row in rows]
+
+
+async def _load_visitors(conn: AsyncConnection, ids: list[str]) -> list[Visitor | None]:
+    rows = {row.id: row for row in await conn.execute(_BY_IDS, {"b_ids": sorted(set(ids))})}
+    return [_visitor(rows[visitor_id]) if visitor_id in rows else None for visitor_id in ids]
+
+
+class VisitorService:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self.clock = clock  # for SEEN_EVERY_SECONDS
+        # Seconds since the epoch for the times stored (created, last seen): the same
+        # clock as hub.tracking's, which compares them with its own.
+        self.wall_clock = wall_clock
+        self._seen = GroupCommit(db, _store_seen, what="last-seen time", max_batch=SEEN_BATCH_MAX)
+        self._lookups = GroupRead(db, _load_visitors, what="visitor", max_batch=LOOKUP_BATCH_MAX)
+        self._creations = GroupCommit(
+            db, _store_new_visitors, what="new visitor", max_batch=CREATE_BATCH_MAX
+        )
+        # Visitor -> when this process last stored their last-seen time, oldest first.
+        self._stamped: OrderedDict[str, float] = OrderedDict()
+
+    async def close(self) -> None:
+        """Store the visitors and last-seen times already queued; refuse new ones."""
+        await self._creations.close()
+        await self._seen.close()
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall_clock(), UTC)
+
+    async def create(self, inbox: Inbox, user_agent: str | None = None) -> Visitor:
+        """A new visitor of the website with a contact of their own, as stored. The
+        visitors created together (many first hellos at once) share one transaction."""
+        return await self._creations.submit(
+            _NewVisitor(inbox.id, (user_agent or "")[:400] or None, self._now())
+        )
+
+    async def get(self, visitor_id: str) -> Visitor | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(sa.select(visitors).where(visitors.c.id == visitor_id))
+            ).first()
+        return _visitor(row) if row else None
+
+    async def lookup(self, visitor_id: str) -> Visitor | None:
+        """`get` for the widget's hello: lookups that arrive together share one
+        query (after a restart thousands of widgets say hello at once)."""
+        return await self._lookups.submit(visitor_id)
+
+    async def contact(self, contact_id: int) -> Contact | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(sa.select(contacts).where(contacts.c.id == contact_id))
+            ).first()
+        return _contact(row) if row else None
+
+    async def seen(self, visitor_id: str, url: str | None = None, title: str | None = None) -> None:
+        """Record the visitor's last-seen time (and current page, when given).
+
+        Returns once stored. A time alone is stored with those of other
+        visitors in one transaction, and not at all when this process stored
+        one for the visitor less than SEEN_EVERY_SECONDS ago.
+        """
+        if url is not None:
+            values: dict[str, Any] = {
+                "last_seen_at": self._now(),
+                "last_page_url": url[:2000],
+                "last_page_title": (title or "")[:300] or None,
+            }
+            async with self._db.write() as conn:
+                await conn.execute(
+                    visitors.update().where(visitors.c.id == visitor_id).values(values)
+                )
+            return
+        now = self.clock()
+        while self._stamped:  # forget stamps old enough to be written again
+            oldest, at = next(iter(self._stamped.items()))
+            if now - at < SEEN_EVERY_SECONDS:
+                break
+            del self._stamped[oldest]
+        if visitor_id in self._stamped:
+            return
+        await self._seen.submit(_Seen(visitor_id, self._now()))
+        self._stamped[visitor_id] = self.clock()
+
+    async def identify(
+        self,
+        visitor: Visitor,
+        inbox: Inbox,
+        external_id: object,
+        email: object = None,
+        name: object = None,
+        claimed_hash: object = None,
+    ) -> Contact:
+        """Attach a site's logged-in user to this visitor.
+
+        A verified claim (valid HMAC of the id) links the visitor to the contact
+        with that external id, merging their history. An unverified claim is
+        refused when the inbox requires verification, and otherwise only labels
+        the visitor's own contact: it never joins someone else's record.
+        """
+        user_id = clean_optional(external_id, 200, "id")
+        if user_id is None:
+            raise InvalidInput("id is required")
+        if claimed_hash is not None and not isinstance(claimed_hash, str):
+            raise InvalidInput("hash must be a string")
+        verified = bool(inbox.identity_secret) and verify_identity(
+            inbox.identity_secret or "", user_id, claimed_hash
+        )
+        if not verified and (inbox.require_identity or claimed_hash):
+            raise Unverified("identity not verified: the hash does not match the user id")
+        values: dict[str, Any] = {}
+        if name:
+            values["name"] = clean_optional(name, 200, "name")
+        if email:
+            values["email"] = clean_email(email)
+        async with self._db.write() as conn:
+            existing = await conn.scalar(
+                sa.select(contacts.c.id).where(contacts.c.external_id == user_id)
+            )
+            contact_id = visitor.contact_id
+            if existing is not None and existing != visitor.contact_id:
+                if verified:
+                    contact_id = existing
+                    await conn.execute(
+                        visitors.update()
+                        .where(visitors.c.id == visitor.id)
+                        .values(contact_id=contact_id)
+                    )
+                    await conn.execute(
+                        conversations.update()
+                        .where(conversations.c.visitor_id == visitor.id)
+                        .values(contact_id=contact_id)
+                    )
+                    # The page trail follows the visitor to the identified contact.
+                    await conn.execute(
+                        page_views.update()
+                        .where(page_views.c.visitor_id == visitor.id)
+                        .values(contact_id=contact_id)
+                    )
+            elif existing is None:
+                values["external_id"] = user_id
+            if values:
+                await conn.execute(
+                    contacts.update().where(contacts.c.id == contact_id).values(values)
+                )
+        contact = await self.contact(contact_id)
+        assert contact is not None
+        await self._bus.publish(
+            topics.AGENTS, {"type": "contact", "contact": _contact_wire(contact)}
+        )
+        return contact
+
+    async def set_attributes(self, visitor: Visitor, attributes: object) -> Contact:
+        cleaned = clean_attributes(attributes)
+        async with self._db.write() as conn:
+            current = await conn.scalar(
+                sa.select(contacts.c.attributes).where(contacts.c.id == visitor.contact_id)
+            )
+            merged = {**(current or {}), **cleaned}
+            if len(merged) > MAX_ATTRIBUTES * 2:
+                raise TooLarge("too many attributes on this contact")
+            await conn.execute(
+                contacts.update()
+                .where(contacts.c.id == visitor.contact_id)
+                .values(attributes=merged)
+            )
+        contact = await self.contact(visitor.contact_id)
+        assert contact is not None
+        return contact
+
+
+def _contact_wire(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.id,
+        "name": contact.name,
+        "email": contact.email,
+        "external_id": contact.external_id,
+    }

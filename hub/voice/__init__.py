@@ -1,0 +1,1 @@
+"""Phone calls and phone lines: call records built from call events."""

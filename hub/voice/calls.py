@@ -1,0 +1,865 @@
+"""Phone calls: one record per call, built from events that may come twice or out of order.
+
+Every way a call reaches the hub (CTI webhook, provider callbacks, a PBX's
+CDR file, an agent logging it by hand) becomes `CallEvent`s with a `Step`:
+
+    ring      the phone rings (a screen pop for the agents)
+    answer    someone picked up
+    hangup    the call ended; its cause gives the outcome
+    complete  a finished call in one go (CDR rows, calls logged by hand)
+    update    late details only (a recording link)
+
+`CallService.record` merges an event into the call's row, keyed by the
+inbox and the phone system's call id. Merging is idempotent (a repeated event
+changes nothing) and tolerant of disorder: an answer without a ring creates
+the call, an answer after the hangup only fills in who answered. When a call
+ends, a call item is appended to the contact's conversation in the voice
+inbox; a missed inbound call reopens that conversation marked "call back".
+Calls whose hangup never comes are closed by `close_stale`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.agents.presence import AgentPresence
+from hub.agents.service import AgentService
+from hub.contacts import phones
+from hub.conversations.service import ConversationService
+from hub.errors import InvalidInput, NotFound
+from hub.events import topics
+from hub.events.bus import EventBus
+from hub.models import (
+    Agent,
+    AuthorType,
+    Conversation,
+    Direction,
+    Kind,
+    Message,
+    Status,
+    iso,
+    utcnow,
+)
+from hub.text import clean_optional
+from hub.voice.phone_lines import PhoneLine, PhoneLineService
+from storage.db import Database
+from storage.tables import calls, contact_phones, contacts, conversations, inboxes
+
+# A call with no event for this long is closed as if its hangup had come:
+# phone systems do lose hangup events (a restart, a dropped webhook), and no
+# call a support line logs lasts four hours, so waiting longer only leaves
+# ghost "ringing" calls on every agent's screen.
+STALE_CALL_AFTER = timedelta(hours=4)
+# How often the background jobs look for such calls.
+STALE_SWEEP_EVERY = timedelta(minutes=5)
+# Calls and conversations shown in a screen pop for a known caller.
+POP_RECENT = 3
+MAX_NOTES_CHARS = 5000
+MAX_NAME_CHARS = 100
+MAX_AGENTS = 20
+MAX_CALL_SECONDS = 24 * 3600
+DEFAULT_PAGE = 200
+
+
+class Step(enum.StrEnum):
+    RING = "ring"
+    ANSWER = "answer"
+    HANGUP = "hangup"
+    COMPLETE = "complete"
+    UPDATE = "update"
+
+
+class State(enum.StrEnum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class Outcome(enum.StrEnum):
+    ANSWERED = "answered"
+    MISSED = "missed"
+    BUSY = "busy"
+    REJECTED = "rejected"
+    VOICEMAIL = "voicemail"
+    FAILED = "failed"
+
+
+# Outcomes of an inbound call that leave a customer waiting for us to ring back.
+CALL_BACK_OUTCOMES = frozenset({Outcome.MISSED, Outcome.BUSY, Outcome.VOICEMAIL})
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One thing a phone system told us, as plain data (numbers as it wrote them)."""
+
+    step: Step
+    external_id: str
+    source: str
+    direction: Direction | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    at: datetime | None = None  # when it happened; the hub's clock if absent
+    started_at: datetime | None = None  # complete: when it started ringing
+    answered_at: datetime | None = None  # complete: when it was answered
+    agents: tuple[str, ...] = ()
+    queue: str | None = None
+    answered_by: str | None = None
+    outcome: Outcome | None = None  # hangup/complete; else from the cause or the answer
+    cause: str | None = None
+    duration_seconds: int | None = None
+    recording_url: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    id: int
+    inbox_id: int
+    inbox_name: str
+    source: str
+    external_id: str
+    direction: Direction
+    from_number: str | None
+    to_number: str | None
+    contact_id: int
+    contact_name: str | None
+    conversation_id: int
+    queue: str | None
+    agents_rung: tuple[str, ...]
+    answered_by: str | None
+    state: State
+    outcome: Outcome | None
+    hangup_cause: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: int | None
+    recording_url: str | None
+    notes: str | None
+    call_back: bool
+    called_back_at: datetime | None
+
+    @property
+    def number(self) -> str | None:
+        """The customer's number: the caller of an inbound call, the callee of an outbound one."""
+        return self.from_number if self.direction is Direction.IN else self.to_number
+
+    @property
+    def waiting_for_call_back(self) -> bool:
+        return self.call_back and self.called_back_at is None
+
+    @property
+    def display_name(self) -> str:
+        return self.contact_name or phones.display(self.number)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "inbox": {"id": self.inbox_id, "name": self.inbox_name},
+            "direction": self.direction.value,
+            "from": self.from_number,
+            "to": self.to_number,
+            "number": self.number,
+            "number_display": phones.display(self.number),
+            "contact": {
+                "id": self.contact_id,
+                "name": self.contact_name,
+                "display_name": self.display_name,
+            },
+            "conversation_id": self.conversation_id,
+            "queue": self.queue,
+            "agents_rung": list(self.agents_rung),
+            "answered_by": self.answered_by,
+            "state": self.state.value,
+            "outcome": self.outcome.value if self.outcome else None,
+            "hangup_cause": self.hangup_cause,
+            "started_at": iso(self.started_at),
+            "answered_at": iso(self.answered_at),
+            "ended_at": iso(self.ended_at),
+            "duration_seconds": self.duration_seconds,
+            "recording_url": self.recording_url,
+            "call_back": self.waiting_for_call_back,
+        }
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    direction: Direction | None = None
+    outcome: Outcome | None = None
+    agent: str | None = None  # who answered, as the phone system names them
+    today: bool = False
+    call_back: bool = False  # missed, not yet called back
+    contact_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record` did: the call (None if nothing was stored) and whether it changed."""
+
+    call: Call | None
+    changed: bool
+    rejected: bool = False
+
+
+@dataclass
+class _Outbox:
+    """Events to publish once the transaction has committed."""
+
+    conversation: Conversation | None = None
+    messages: list[Message] = field(default_factory=list)
+    conversation_changed: bool = False
+    pop: bool = False
+    live: bool = True  # False for imports: nothing is published per call, so skip the reads
+
+
+# ---- reading rows --------------------------------------------------------------------
+
+
+def _call_query() -> sa.Select:
+    return sa.select(
+        calls,
+        inboxes.c.name.label("inbox_name"),
+        contacts.c.name.label("contact_name"),
+    ).select_from(
+        calls.join(inboxes, inboxes.c.id == calls.c.inbox_id).join(
+            contacts, contacts.c.id == calls.c.contact_id
+        )
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _call(row: sa.Row) -> Call:
+    return Call(
+        id=row.id,
+        inbox_id=row.inbox_id,
+        inbox_name=row.inbox_name,
+        source=row.source,
+        external_id=row.external_id,
+        direction=Direction(row.direction),
+        from_number=row.from_number,
+        to_number=row.to_number,
+        contact_id=row.contact_id,
+        contact_name=row.contact_name,
+        conversation_id=row.conversation_id,
+        queue=row.queue,
+        agents_rung=tuple(row.agents_rung or ()),
+        answered_by=row.answered_by,
+        state=State(row.state),
+        outcome=Outcome(row.outcome) if row.outcome else None,
+        hangup_cause=row.hangup_cause,
+        started_at=_aware(row.started_at),  # type: ignore[arg-type]
+        answered_at=_aware(row.answered_at),
+        ended_at=_aware(row.ended_at),
+        duration_seconds=row.duration_seconds,
+        recording_url=row.recording_url,
+        notes=row.notes,
+        call_back=bool(row.call_back),
+        called_back_at=_aware(row.called_back_at),
+    )
+
+
+# ---- merging an event into a call ------------------------------------------------------
+
+# The generic CTI API's hangup causes, as outcomes. `normalClearing` is a call
+# that was connected and then hung up; a caller who gives up before anyone
+# answers is `cancel`.
+CAUSE_OUTCOMES = {
+    "normalClearing": Outcome.ANSWERED,
+    "busy": Outcome.BUSY,
+    "cancel": Outcome.MISSED,
+    "noAnswer": Outcome.MISSED,
+    "congestion": Outcome.FAILED,
+    "notFound": Outcome.FAILED,
+    "forwarded": None,  # answered elsewhere if an answer came, else missed
+    "timeout": None,  # closed by close_stale
+}
+
+
+def _ending(current: dict[str, Any], event: CallEvent, at: datetime) -> dict[str, Any]:
+    answered_at = current.get("answered_at")
+    outcome = event.outcome or CAUSE_OUTCOMES.get(event.cause or "")
+    if outcome is None:
+        outcome = Outcome.ANSWERED if answered_at else Outcome.MISSED
+    duration = event.duration_seconds
+    if duration is None:
+        duration = int((at - answered_at).total_seconds()) if answered_at else 0
+    return {
+        "state": State.ENDED.value,
+        "ended_at": at,
+        "outcome": outcome.value,
+        "hangup_cause": event.cause,
+        "duration_seconds": max(0, min(duration, MAX_CALL_SECONDS)),
+    }
+
+
+def _merge(current: dict[str, Any], event: CallEvent, at: datetime) -> dict[str, Any]:
+    """The columns that change when `event` meets the call as stored (`current`)."""
+    changes: dict[str, Any] = {}
+    if event.recording_url and not current.get("recording_url"):
+        changes["recording_url"] = event.recording_url
+    if event.agents:
+        rung = sorted(set(current.get("agents_rung") or ()) | set(event.agents))
+        if rung != sorted(current.get("agents_rung") or ()):
+            changes["agents_rung"] = rung
+    if event.queue and not current.get("queue"):
+        changes["queue"] = event.queue
+    if event.answered_by and not current.get("answered_by"):
+        changes["answered_by"] = event.answered_by
+    ended = current.get("state") == State.ENDED.value
+    if event.step is Step.RING and current.get("ringing_at") is None:
+        changes["ringing_at"] = at
+    elif event.step is Step.ANSWER and current.get("answered_at") is None:
+        changes["answered_at"] = at
+        if not ended:
+            changes["state"] = State.ANSWERED.value
+        elif current.get("ended_at") and not current.get("duration_seconds"):
+            # The hangup came first: now the talk time is known.
+            talk = int((current["ended_at"] - at).total_seconds())
+            changes["duration_seconds"] = max(0, min(talk, MAX_CALL_SECONDS))
+    elif event.step is Step.HANGUP and not ended:
+        changes.update(_ending({**current, **changes}, event, at))
+    return changes
+
+
+# ---- the service ------------------------------------------------------------------------
+
+
+class CallService:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        conversations: ConversationService,
+        agents: AgentService,
+        presence: AgentPresence,
+        lines: PhoneLineService,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._lines = lines
+        self._bus = bus
+        self._conversations = conversations
+        self._agents = agents
+        self._presence = presence
+        self.clock = clock
+
+    # ---- writing ------------------------------------------------------------------------
+
+    async def record(self, line: PhoneLine, event: CallEvent) -> Recorded:
+        """Merge one event into its call and tell the agents; see the module doc."""
+        prepared = _prepare(line, event)
+        try:
+            recorded, outbox = await self._record_all(line, [prepared])
+        except IntegrityError:
+            # Two events of one new call raced (PostgreSQL): the other created
+            # it, so this one is now an update of an existing call.
+            recorded, outbox = await self._record_all(line, [prepared])
+        if recorded[0].call is not None:
+            await self._publish(recorded[0].call, outbox[0])
+        return recorded[0]
+
+    async def record_many(self, line: PhoneLine, batch: list[CallEvent]) -> list[Recorded]:
+        """Many finished calls (an import) in one transaction; one `calls_imported` event.
+
+        Every event is validated first, so a bad one raises before anything is stored.
+        """
+        prepared = [_prepare(line, event) for event in batch]
+        recorded, _ = await self._record_all(line, prepared, live=False)
+        changed = sum(1 for r in recorded if r.changed)
+        if changed:
+            await self._bus.publish(topics.AGENTS, {"type": "calls_imported", "count": changed})
+        return recorded
+
+    async def _record_all(
+        self, line: PhoneLine, prepared: list[_Prepared], live: bool = True
+    ) -> tuple[list[Recorded], list[_Outbox]]:
+        results: list[Recorded] = []
+        outboxes: list[_Outbox] = []
+        now = self.clock()
+        # Contacts and conversations looked up in this transaction: an import
+        # meets the same callers again and again.
+        seen: dict[tuple[str, object], int] = {}
+        async with self._db.write() as conn:
+            for item in prepared:
+                outbox = _Outbox(live=live)
+                results.append(await self._apply(conn, line, item, now, outbox, seen))
+                outboxes.append(outbox)
+        return results, outboxes
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        line: PhoneLine,
+        item: _Prepared,
+        now: datetime,
+        outbox: _Outbox,
+        seen: dict[tuple[str, object], int],
+    ) -> Recorded:
+        event = item.event
+        at = event.at or now
+        row = (
+            await conn.execute(
+                sa.select(calls)
+                .where(calls.c.inbox_id == line.inbox_id)
+                .where(calls.c.external_id == event.external_id)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            if event.step is Step.UPDATE:
+                return Recorded(None, changed=False)
+            call_id = await self._insert(conn, line, item, at, now, seen)
+            outbox.pop = event.step is Step.RING
+            changed = True
+        else:
+            current = {
+                k: _aware(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()
+            }
+            changes = _merge(current, event, at)
+            call_id = row.id
+            changed = bool(changes)
+            if changes:
+                changes["updated_at"] = now
+                await conn.execute(calls.update().where(calls.c.id == call_id).values(changes))
+        call = await self._get(conn, call_id)
+        if changed and call.state is State.ENDED and (row is None or row.state != "ended"):
+            await self._finish(conn, call, outbox, now)
+            if outbox.live:
+                call = await self._get(conn, call_id)
+        return Recorded(call, changed, rejected=item.blocked)
+
+    async def _insert(
+        self,
+        conn: AsyncConnection,
+        line: PhoneLine,
+        item: _Prepared,
+        at: datetime,
+        now: datetime,
+        seen: dict[tuple[str, object], int],
+    ) -> int:
+        event, from_number, to_number = item.event, item.from_number, item.to_number
+        direction = event.direction or Direction.IN
+        customer = from_number if direction is Direction.IN else to_number
+        contact_id = seen.get(("contact", customer)) if phones.is_public(customer) else None
+        if contact_id is None:
+            contact_id = seen["contact", customer] = await self._contact_for(conn, customer, now)
+        conversation_id = seen.get(("conversation", contact_id))
+        if conversation_id is None:
+            conversation_id = await self._conversation_for(conn, line.inbox_id, contact_id)
+            seen["conversation", contact_id] = conversation_id
+        values: dict[str, Any] = {
+            "inbox_id": line.inbox_id,
+            "source": event.source,
+            "external_id": event.external_id,
+            "direction": direction.value,
+            "from_number": from_number,
+            "to_number": to_number,
+            "contact_id": contact_id,
+            "conversation_id": conversation_id,
+            "state": State.RINGING.value,
+            "agents_rung": [],
+            "call_back": False,
+            "notes": event.notes,
+            "updated_at": now,
+        }
+        if event.step is Step.COMPLETE:
+            started = event.started_at or at
+            values.update(
+                started_at=started,
+                ringing_at=started,
+                answered_at=event.answered_at,
+                answered_by=event.answered_by,
+                queue=event.queue,
+                recording_url=event.recording_url,
+            )
+            values.update(_ending(values, event, at))
+        else:
+            values["started_at"] = at
+            values.update(_merge(values, event, at))
+        return await conn.scalar(calls.insert().values(values).returning(calls.c.id))
+
+    async def _contact_for(self, conn: AsyncConnection, number: str | None, now: datetime) -> int:
+        """The contact with this number, or a new one (withheld numbers: a new one each time)."""
+        if phones.is_public(number):
+            found = await conn.scalar(
+                sa.select(contact_phones.c.contact_id).where(contact_phones.c.e164 == number)
+            )
+            if found is not None:
+                return found
+        contact_id = await conn.scalar(
+            contacts.insert()
+            .values(
+                phone=number if phones.is_public(number) else None, attributes={}, created_at=now
+            )
+            .returning(contacts.c.id)
+        )
+        if phones.is_public(number):
+            await conn.execute(contact_phones.insert().values(e164=number, contact_id=contact_id))
+        return contact_id
+
+    async def _conversation_for(self, conn: AsyncConnection, inbox_id: int, contact_id: int) -> int:
+        """The contact's latest conversation in this voice inbox, or a new (resolved) one."""
+        existing = await conn.scalar(
+            sa.select(conversations.c.id)
+            .where(conversations.c.inbox_id == inbox_id)
+            .where(conversations.c.contact_id == contact_id)
+            .order_by(conversations.c.id.desc())
+            .limit(1)
+        )
+        if existing is not None:
+            return existing
+        # Resolved until something needs doing: a missed call reopens it.
+        return await self._conversations.open_in(conn, inbox_id, contact_id, Status.RESOLVED)
+
+    async def _finish(
+        self, conn: AsyncConnection, call: Call, outbox: _Outbox, now: datetime
+    ) -> None:
+        """The call has ended: its item in the conversation, and the call-back bookkeeping."""
+        extra: dict[str, Any] = {}
+        needs_call_back = call.direction is Direction.IN and call.outcome in CALL_BACK_OUTCOMES
+        before = (
+            await self._conversations.get_in(conn, call.conversation_id) if outbox.live else None
+        )
+        if needs_call_back:
+            await conn.execute(calls.update().where(calls.c.id == call.id).values(call_back=True))
+            extra = {
+                "status": Status.OPEN.value,
+                "call_back": True,
+                "snoozed_until": None,
+                "resolved_at": None,
+            }
+        elif call.outcome is Outcome.ANSWERED:
+            await self._called_back(conn, call.contact_id, call.started_at, now)
+        message = await self._conversations.append_in(
+            conn,
+            call.conversation_id,
+            direction=call.direction,
+            kind=Kind.CALL,
+            author_type=AuthorType.CONTACT if call.direction is Direction.IN else AuthorType.SYSTEM,
+            author_id=None,
+            text=summary(call),
+            client_id=f"call-{call.id}",
+            extra=extra,
+            at=call.ended_at,
+        )
+        outbox.messages.append(message)
+        if before is None:
+            return
+        outbox.conversation = await self._conversations.get_in(conn, call.conversation_id)
+        outbox.conversation_changed = (
+            before.status != outbox.conversation.status
+            or before.call_back != outbox.conversation.call_back
+        )
+
+    async def _called_back(
+        self, conn: AsyncConnection, contact_id: int, before: datetime | None, now: datetime
+    ) -> None:
+        """An answered call with the contact settles their earlier missed calls."""
+        query = (
+            calls.update()
+            .where(calls.c.contact_id == contact_id)
+            .where(calls.c.call_back.is_(True))
+            .where(calls.c.called_back_at.is_(None))
+        )
+        if before is not None:
+            query = query.where(calls.c.started_at <= before)
+        await conn.execute(query.values(called_back_at=now, updated_at=now))
+        await conn.execute(
+            conversations.update()
+            .where(conversations.c.contact_id == contact_id)
+            .where(conversations.c.call_back.is_(True))
+            .values(call_back=False)
+        )
+
+    async def mark_called_back(self, agent: Agent, call_id: int) -> Call:
+        """An agent says the customer has been called back (from the call log's queue)."""
+        outbox = _Outbox()
+        now = self.clock()
+        async with self._db.write() as conn:
+            call = await self._get(conn, call_id)
+            if not call.waiting_for_call_back:
+                return call
+            await self._called_back(conn, call.contact_id, None, now)
+            message = await self._conversations.activity_in(
+                conn,
+                call.conversation_id,
+                f"{agent.name} marked the missed call as called back",
+            )
+            outbox.messages.append(message)
+            outbox.conversation = await self._conversations.get_in(conn, call.conversation_id)
+            outbox.conversation_changed = True
+            call = await self._get(conn, call_id)
+        await self._publish(call, outbox)
+        return call
+
+    async def log_by_hand(
+        self,
+        agent: Agent,
+        line: PhoneLine,
+        *,
+        direction: Direction,
+        number: str,
+        started_at: datetime,
+        duration_seconds: int,
+        outcome: Outcome,
+        notes: str | None,
+        client_id: str,
+    ) -> Recorded:
+        """A call an agent logs: stored like a CDR row; the notes become a note on it."""
+        notes = clean_optional(notes, MAX_NOTES_CHARS, "notes")
+        customer = phones.normalize(number, line.default_region, "number")
+        if not phones.is_public(customer):
+            raise InvalidInput("number must be the customer's full phone number")
+        own = line.phone_numbers[0] if line.phone_numbers else None
+        answered = outcome is Outcome.ANSWERED
+        if duration_seconds < 0 or duration_seconds > MAX_CALL_SECONDS:
+            raise InvalidInput(f"duration must be 0-{MAX_CALL_SECONDS} seconds")
+        if started_at > self.clock() + timedelta(minutes=5):
+            raise InvalidInput("start must not be in the future")
+        event = CallEvent(
+            step=Step.COMPLETE,
+            external_id=f"manual-{client_id}",
+            source="manual",
+            direction=direction,
+            from_number=customer if direction is Direction.IN else own,
+            to_number=own if direction is Direction.IN else customer,
+            started_at=started_at,
+            answered_at=started_at if answered else None,
+            at=started_at + timedelta(seconds=duration_seconds if answered else 0),
+            answered_by=agent.name if answered else None,
+            outcome=outcome,
+            duration_seconds=duration_seconds if answered else 0,
+            notes=notes,
+        )
+        recorded = await self.record(line, event)
+        if notes and recorded.call is not None:
+            await self._conversations.reply(
+                agent,
+                recorded.call.conversation_id,
+                f"Note on the call: {notes}",
+                client_id=f"note-{client_id}"[:64],
+                private=True,
+            )
+        return recorded
+
+    async def close_stale(self, now: datetime | None = None) -> int:
+        """Close calls without an event for `STALE_CALL_AFTER`; returns how many.
+
+        A background job (hub/composition/worker.py) runs this every `STALE_SWEEP_EVERY`.
+        """
+        cutoff = (now or self.clock()) - STALE_CALL_AFTER
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(calls.c.inbox_id, calls.c.external_id, calls.c.updated_at)
+                    .where(calls.c.state != State.ENDED.value)
+                    .where(calls.c.updated_at < cutoff)
+                )
+            ).all()
+        for row in rows:
+            line = await self._lines.get(row.inbox_id)
+            event = CallEvent(
+                step=Step.HANGUP,
+                external_id=row.external_id,
+                source="timeout",
+                cause="timeout",
+                at=_aware(row.updated_at),
+            )
+            await self.record(line, event)
+        return len(rows)
+
+    # ---- reading ----------------------------------------------------------------------
+
+    async def get(self, call_id: int) -> Call:
+        async with self._db.read() as conn:
+            return await self._get(conn, call_id)
+
+    async def list(
+        self, filters: CallFilter | None = None, limit: int = DEFAULT_PAGE
+    ) -> list[Call]:
+        """Calls, newest first."""
+        filters = filters or CallFilter()
+        query = _call_query().order_by(calls.c.started_at.desc(), calls.c.id.desc()).limit(limit)
+        if filters.direction is not None:
+            query = query.where(calls.c.direction == filters.direction.value)
+        if filters.outcome is not None:
+            query = query.where(calls.c.outcome == filters.outcome.value)
+        if filters.agent:
+            query = query.where(calls.c.answered_by == filters.agent)
+        if filters.today:
+            now = self.clock()
+            midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            query = query.where(calls.c.started_at >= midnight)
+        if filters.call_back:
+            query = query.where(calls.c.call_back.is_(True)).where(calls.c.called_back_at.is_(None))
+        if filters.contact_id is not None:
+            query = query.where(calls.c.contact_id == filters.contact_id)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_call(row) for row in rows]
+
+    async def known_external_ids(self, inbox_id: int) -> set[str]:
+        """Call ids already stored for a line (lets an import skip them in bulk)."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                sa.select(calls.c.external_id).where(calls.c.inbox_id == inbox_id)
+            )
+            return {row[0] for row in rows}
+
+    async def count_waiting_for_call_back(self) -> int:
+        async with self._db.read() as conn:
+            return await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(calls)
+                .where(calls.c.call_back.is_(True))
+                .where(calls.c.called_back_at.is_(None))
+            )
+
+    async def agents_who_answered(self) -> list[str]:
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                sa.select(calls.c.answered_by)
+                .where(calls.c.answered_by.is_not(None))
+                .group_by(calls.c.answered_by)
+                .order_by(calls.c.answered_by)
+            )
+            return [row[0] for row in rows]
+
+    async def _get(self, conn: AsyncConnection, call_id: int) -> Call:
+        row = (await conn.execute(_call_query().where(calls.c.id == call_id))).first()
+        if row is None:
+            raise NotFound(f"no call {call_id}")
+        return _call(row)
+
+    # ---- telling the agents (after commit) ----------------------------------------------
+
+    async def _publish(self, call: Call, outbox: _Outbox) -> None:
+        if outbox.conversation is not None:
+            for message in outbox.messages:
+                await self._conversations.publish(outbox.conversation, message, changed=False)
+            if outbox.conversation_changed:
+                await self._conversations.publish(outbox.conversation, None, changed=True)
+        await self._bus.publish(topics.AGENTS, {"type": "call", "call": call.to_wire()})
+        if outbox.pop:
+            await self._pop(call)
+
+    async def _pop(self, call: Call) -> None:
+        """Screen pop for the agents the phone system rang, or every online agent."""
+        agents = await self._agents.list()
+        named = {name.casefold() for name in call.agents_rung}
+        targets = {a.id for a in agents if {a.name.casefold(), a.email.casefold()} & named}
+        if not targets:
+            targets = self._presence.online_agent_ids()
+        recent = [
+            c for c in await self.list(CallFilter(contact_id=call.contact_id)) if c.id != call.id
+        ]
+        conversation = await self._conversations.get(call.conversation_id)
+        known = bool(recent) or conversation.contact_name is not None or conversation.last_seq > 0
+        frame = {
+            "type": "call_ringing",
+            "call": call.to_wire(),
+            "known": known,
+            "contact": conversation.to_wire()["contact"],
+            "recent_calls": [c.to_wire() for c in recent[:POP_RECENT]],
+            "conversation": {
+                "id": conversation.id,
+                "status": conversation.status.value,
+                "preview": conversation.preview,
+            },
+        }
+        for agent_id in sorted(targets):
+            await self._bus.publish(topics.agent_channel(agent_id), frame)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An event checked and with its numbers in E.164, ready to store."""
+
+    event: CallEvent
+    from_number: str | None
+    to_number: str | None
+    blocked: bool
+
+
+def _prepare(line: PhoneLine, event: CallEvent) -> _Prepared:
+    event = _checked(event)
+    from_number = phones.normalize(event.from_number, line.default_region, "from")
+    to_number = phones.normalize(event.to_number, line.default_region, "to")
+    blocked = (event.direction or Direction.IN) is Direction.IN and (
+        from_number in line.blocked_numbers
+    )
+    if blocked and event.step is not Step.UPDATE:
+        # Logged, but ended at once: no screen pop, no call back.
+        event = replace(event, step=Step.HANGUP, outcome=Outcome.REJECTED, cause="blocked")
+    return _Prepared(event, from_number, to_number, blocked)
+
+
+def _checked(event: CallEvent) -> CallEvent:
+    """Bounds on free-text fields from outside; the edges validate shapes before this."""
+    if not event.external_id or len(event.external_id) > 100:
+        raise InvalidInput("callId must be 1-100 characters", "callId")
+    if len(event.agents) > MAX_AGENTS:
+        raise InvalidInput(f"user: at most {MAX_AGENTS} agents", "user")
+    return replace(
+        event,
+        agents=tuple(
+            a for a in (clean_optional(n, MAX_NAME_CHARS, "user") for n in event.agents) if a
+        ),
+        queue=clean_optional(event.queue, MAX_NAME_CHARS, "queue"),
+        answered_by=clean_optional(event.answered_by, MAX_NAME_CHARS, "answeringNumber"),
+    )
+
+
+def duration_text(seconds: int | None) -> str:
+    if not seconds:
+        return "0s"
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def summary(call: Call) -> str:
+    """The call item's text in the conversation: what happened, in one line."""
+    number = phones.display(call.number)
+    if call.direction is Direction.IN:
+        head = {
+            Outcome.ANSWERED: f"Call from {number}",
+            Outcome.MISSED: f"Missed call from {number}",
+            Outcome.BUSY: f"Missed call from {number} (line busy)",
+            Outcome.VOICEMAIL: f"Voicemail from {number}",
+            Outcome.REJECTED: f"Rejected call from {number} (blocked)",
+            Outcome.FAILED: f"Failed call from {number}",
+        }[call.outcome or Outcome.MISSED]
+    else:
+        head = {
+            Outcome.ANSWERED: f"Call to {number}",
+            Outcome.MISSED: f"Call to {number}, not answered",
+            Outcome.BUSY: f"Call to {number}, busy",
+            Outcome.VOICEMAIL: f"Call to {number}, left a voicemail",
+            Outcome.REJECTED: f"Call to {number}, rejected",
+            Outcome.FAILED: f"Call to {number} failed",
+        }[call.outcome or Outcome.MISSED]
+    parts = [head]
+    if call.outcome is Outcome.ANSWERED:
+        if call.answered_by:
+            parts.append(f"answered by {call.answered_by}")
+        if call.duration_seconds:
+            parts.append(duration_text(call.duration_seconds))
+    if call.hangup_cause == "timeout":
+        parts.append("closed without a hangup")
+    return " · ".join(parts)

@@ -282,7 +282,7 @@ class VisitorService:
                         .where(page_views.c.visitor_id == visitor.id)
                         .values(contact_id=contact_id)
                     )
-            elif existing is None:
+            elif existing is None and verified:  # an unsigned claim reserves no id
                 values["external_id"] = user_id
             if values:
                 await conn.execute(

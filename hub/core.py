@@ -12,7 +12,7 @@ from hub.email.inboxes import EmailInboxService
 from hub.email.outbox import EmailOutbox
 from hub.email.secrets import MailSecrets
 from hub.email.tickets import EmailTicketService
-from hub.errors import Unavailable, short_reason
+from hub.errors import Unavailable, translated
 from hub.events.bus import EventBus
 from hub.inboxes.business_hours import BusinessHoursService
 from hub.inboxes.service import InboxService
@@ -26,6 +26,7 @@ from hub.visitors.tracking import TrackingService
 from hub.voice.calls import CallService
 from hub.voice.phone_lines import PhoneLineService
 from storage.db import Database
+from storage.errors import short_reason
 from storage.migrate import ensure_migrated
 
 
@@ -76,7 +77,8 @@ class Hub:
         """Open the store (refusing an unmigrated one) and connect the bus."""
         db = Database(settings.database_url, background_checkpoints=True)
         try:
-            await ensure_migrated(db.engine)
+            with translated():
+                await ensure_migrated(db.engine)
         except (OSError, SQLAlchemyError) as exc:
             await db.dispose()
             raise Unavailable(

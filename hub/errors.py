@@ -10,10 +10,21 @@
     ├── NotMigrated       the database schema is not at the current revision
     └── Unavailable       a server the hub needs (database, Redis) cannot be reached
 
-Adapters translate these into their protocol's words (an HTTP status, an
-`error` frame, an SMTP reply); each carries a machine `code` and a sentence a
-person can act on.
+Storage raises its own errors (storage/errors.py); `translated` turns them into
+these, the one place where that happens. Adapters translate these into their
+protocol's words (an HTTP status, an `error` frame, an SMTP reply); each carries
+a machine `code` and a sentence a person can act on.
 """
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import storage.errors as store
+
+T = TypeVar("T")
 
 
 class HubError(Exception):
@@ -60,9 +71,27 @@ class Unavailable(HubError):
     code = "unavailable"
 
 
-def short_reason(exc: BaseException) -> str:
-    """The last line of what went wrong, without a driver's stack of wrappers
-    (SQLAlchemy keeps the driver's own exception in `orig`)."""
-    original = getattr(exc, "orig", None) or exc
-    text = str(original).strip().splitlines()
-    return text[-1] if text else type(original).__name__
+def from_store(exc: store.StoreError) -> HubError:
+    """The hub's error for one the store raised."""
+    kind: type[HubError] = {
+        store.StoreUnavailable: Unavailable,
+        store.NotMigrated: NotMigrated,
+    }.get(type(exc), HubError)
+    error = kind(exc.message)
+    error.__cause__ = exc
+    return error
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Run a call into the store, raising the hub's error for any the store raises."""
+    try:
+        yield
+    except store.StoreError as exc:
+        raise from_store(exc) from exc
+
+
+async def from_the_store(pending: Awaitable[T]) -> T:
+    """Await a call into the store (a batch's submit), `translated`."""
+    with translated():
+        return await pending

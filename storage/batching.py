@@ -18,7 +18,7 @@ Failures:
   when it can tell without failing a statement (the row it was to update is
   gone): that caller alone gets it; the rest of the batch goes on.
 - Anything that fails the transaction itself (a statement, the commit, the
-  connection) fails the whole batch: each of its callers gets `Unavailable`,
+  connection) fails the whole batch: each of its callers gets `StoreUnavailable`,
   naming what was not stored (or read) and why. A write batch is rolled back:
   nothing of it is stored. The next batch is a new transaction.
 - A caller that gives up (is cancelled) before its batch is taken is left out
@@ -37,8 +37,8 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import HubError, Unavailable, short_reason
 from storage.db import Database
+from storage.errors import StoreUnavailable, short_reason
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 # Does a batch's work inside the open transaction: one result (or exception) per item, in order.
-Work = Callable[[AsyncConnection, list[T]], Awaitable[list[R | HubError]]]
+Work = Callable[[AsyncConnection, list[T]], Awaitable[list[R | Exception]]]
 
 
 @dataclass
@@ -73,7 +73,7 @@ class _Batches(Generic[T, R]):
     async def submit(self, item: T) -> R:
         """Queue one item; its result once the transaction holding it has ended well."""
         if self._closed:
-            raise Unavailable(f"The hub is stopping; the {self.what} was not {self._failed}.")
+            raise StoreUnavailable(f"The hub is stopping; the {self.what} was not {self._failed}.")
         pending: _Pending[T, R] = _Pending(item, asyncio.get_running_loop().create_future())
         self._queue.append(pending)
         if self._task is None or self._task.done():
@@ -128,7 +128,7 @@ class _Batches(Generic[T, R]):
     def _fail(self, pending: _Pending[T, R], why: str, cause: BaseException | None = None) -> None:
         if pending.future.done():
             return
-        error = Unavailable(f"The {self.what} was not {self._failed} ({why}); try again.")
+        error = StoreUnavailable(f"The {self.what} was not {self._failed} ({why}); try again.")
         error.__cause__ = cause
         pending.future.set_exception(error)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from hub.errors import HubError
 from storage.db import Database
+from storage.errors import CopyError
 from storage.migrate import upgrade_async
 from storage.tables import metadata
 
@@ -22,10 +22,6 @@ from storage.tables import metadata
 BATCH_ROWS = 500
 
 Progress = Callable[[str, int, int], None]
-
-
-class CopyError(HubError):
-    code = "copy_failed"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.errors import NotMigrated
+from storage.errors import NotMigrated
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

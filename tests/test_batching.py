@@ -11,9 +11,10 @@ import contextlib
 import pytest
 import sqlalchemy as sa
 
-from hub.errors import InvalidInput, Unavailable
+from hub.errors import InvalidInput
 from storage.batching import GroupCommit, GroupRead
 from storage.db import Database
+from storage.errors import StoreUnavailable
 from storage.tables import contacts
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
@@ -132,7 +133,7 @@ async def test_a_failed_commit_fails_every_caller_of_its_batch_and_stores_none_o
     results = await asyncio.gather(
         *(commits.submit(f"lost {n}") for n in range(5)), return_exceptions=True
     )
-    assert all(isinstance(r, Unavailable) for r in results)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
     assert "The contact was not stored (the store failed: injected: the commit failed)" in str(
         results[0]
     )
@@ -154,7 +155,7 @@ async def test_a_failing_statement_rolls_the_whole_batch_back(db):
         commits.submit("ada"), commits.submit("boom"), commits.submit("bob"),
         return_exceptions=True,
     )  # fmt: skip
-    assert all(isinstance(r, Unavailable) for r in results)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
     assert "no_such_table" in str(results[0])
     assert await stored_names(db) == []
     assert isinstance(await commits.submit("carl"), int)
@@ -189,7 +190,7 @@ async def test_closing_finishes_what_is_queued_and_then_refuses(db):
     await asyncio.sleep(0)  # (queued)
     await commits.close()
     assert all(isinstance(i, int) for i in await asyncio.gather(*waiting))
-    with pytest.raises(Unavailable, match="stopping; the contact was not stored"):
+    with pytest.raises(StoreUnavailable, match="stopping; the contact was not stored"):
         await commits.submit("too late")
     assert len(await stored_names(db)) == 5
 
@@ -211,5 +212,5 @@ async def test_a_failed_read_fails_its_batch_with_unavailable(db):
 
     reads = GroupRead(db, broken, what="contact", max_batch=100)
     results = await asyncio.gather(reads.submit("a"), reads.submit("b"), return_exceptions=True)
-    assert all(isinstance(r, Unavailable) for r in results)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
     assert "The contact was not read (the store failed:" in str(results[0])

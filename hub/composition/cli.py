@@ -10,7 +10,7 @@ import os
 import secrets
 import sys
 
-from hub.errors import HubError
+from hub.errors import HubError, translated
 from hub.models import Role
 from hub.settings import Settings, SettingsError, redacted_url
 
@@ -210,7 +210,8 @@ def _migrate_store(settings: Settings, args: argparse.Namespace) -> int:
         print(f"\r  {table:<16} [{bar}] {done:>8,}/{total:,}", end=end, file=sys.stderr, flush=True)
 
     print(f"Copying {redacted_url(source)} -> {redacted_url(args.target)}", file=sys.stderr)
-    counts = asyncio.run(copy_store(source, args.target, progress))
+    with translated():
+        counts = asyncio.run(copy_store(source, args.target, progress))
     print(f"{'table':<16} {'source':>10} {'target':>10}")
     for count in counts:
         mark = "" if count.matches else "   MISMATCH"

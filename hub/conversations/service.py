@@ -32,7 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.conversations.chat_ingest_sqlite import Appended, CommonAppends
-from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable, from_the_store
 from hub.events import topics
 from hub.events.bus import EventBus
 from hub.models import (
@@ -1135,7 +1135,7 @@ class ConversationService:
         (None before their first message) and its public messages after
         `after_seq`, oldest first, at most `limit` (page on with `messages`).
         One read for both, shared by the resumes that arrive together."""
-        return await self._resumes.submit(_Resume(visitor_id, after_seq, limit))
+        return await from_the_store(self._resumes.submit(_Resume(visitor_id, after_seq, limit)))
 
     @functools.cached_property
     def _resumes(self) -> GroupRead[_Resume, Resumed]:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import InvalidInput
+from hub.errors import InvalidInput, from_the_store
 from hub.models import Channel, Inbox, utcnow
 from hub.text import clean_text
 from storage.batching import GroupRead
@@ -120,7 +120,7 @@ class InboxService:
     async def by_site_token(self, site_token: str) -> Inbox | None:
         """The website of a widget's site token, read afresh for every handshake (its
         allowed origins may have changed), in one query with those arriving together."""
-        return await self._by_site_token.submit(site_token)
+        return await from_the_store(self._by_site_token.submit(site_token))
 
     async def list(self) -> list[Inbox]:
         async with self._db.read() as conn:

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import InvalidInput, TooLarge, Unverified
+from hub.errors import InvalidInput, TooLarge, Unverified, from_the_store
 from hub.events import topics
 from hub.events.bus import EventBus
 from hub.models import Contact, Inbox, Visitor
@@ -175,8 +175,10 @@ class VisitorService:
     async def create(self, inbox: Inbox, user_agent: str | None = None) -> Visitor:
         """A new visitor of the website with a contact of their own, as stored. The
         visitors created together (many first hellos at once) share one transaction."""
-        return await self._creations.submit(
-            _NewVisitor(inbox.id, (user_agent or "")[:400] or None, self._now())
+        return await from_the_store(
+            self._creations.submit(
+                _NewVisitor(inbox.id, (user_agent or "")[:400] or None, self._now())
+            )
         )
 
     async def get(self, visitor_id: str) -> Visitor | None:
@@ -189,7 +191,7 @@ class VisitorService:
     async def lookup(self, visitor_id: str) -> Visitor | None:
         """`get` for the widget's hello: lookups that arrive together share one
         query (after a restart thousands of widgets say hello at once)."""
-        return await self._lookups.submit(visitor_id)
+        return await from_the_store(self._lookups.submit(visitor_id))
 
     async def contact(self, contact_id: int) -> Contact | None:
         async with self._db.read() as conn:
@@ -224,7 +226,7 @@ class VisitorService:
             del self._stamped[oldest]
         if visitor_id in self._stamped:
             return
-        await self._seen.submit(_Seen(visitor_id, self._now()))
+        await from_the_store(self._seen.submit(_Seen(visitor_id, self._now())))
         self._stamped[visitor_id] = self.clock()
 
     async def identify(

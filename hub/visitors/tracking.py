@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import HubError, NotFound
+from hub.errors import HubError, NotFound, from_the_store
 from hub.events import topics
 from hub.events.bus import EventBus
 from hub.models import Inbox, Status, Visitor, iso
@@ -407,17 +407,19 @@ class TrackingService:
         now = self.now()
         # Time on the previous page is the gap to this one (computed when read,
         # see _timed); only a visit's last page stores it, when the visitor leaves.
-        page_id = await self._page_views.submit(
-            {
-                "visitor_id": visitor.id,
-                "contact_id": snapshot["contact"]["id"],
-                "inbox_id": inbox.id,
-                "visit": snapshot["visit"],
-                "url": clean,
-                "title": page_title,
-                "referrer": ref,
-                "created_at": now,
-            }
+        page_id = await from_the_store(
+            self._page_views.submit(
+                {
+                    "visitor_id": visitor.id,
+                    "contact_id": snapshot["contact"]["id"],
+                    "inbox_id": inbox.id,
+                    "visit": snapshot["visit"],
+                    "url": clean,
+                    "title": page_title,
+                    "referrer": ref,
+                    "created_at": now,
+                }
+            )
         )
         view = PageView(page_id, visitor.id, snapshot["visit"], clean, page_title, ref, None, now)
         if snapshot["pages"] == 0 and ref is not None:
@@ -624,7 +626,7 @@ class TrackingService:
         Stored with the visits of other visitors in one transaction (group
         commit); returns after that transaction has committed.
         """
-        visit = await self._visits.submit(_VisitStart(visitor.id, self.now()))
+        visit = await from_the_store(self._visits.submit(_VisitStart(visitor.id, self.now())))
         pages = visit.pages
         device = describe(visitor.user_agent)
         snapshot: Snapshot = {

@@ -23,9 +23,8 @@ run: $(STAMP)
 servers:
 	@bash tests/start-servers.sh
 
-## make test: install, start the test servers, lint, run every test
-test: $(STAMP) servers
-	$(BIN)/ruff check .
+## make test: install, start the test servers, lint (ruff, import contracts), run every test
+test: $(STAMP) servers lint
 	$(BIN)/pytest
 
 ## make bench: install, run every benchmark against its baseline (under 10 minutes on
@@ -37,8 +36,10 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
 
+## make lint: ruff, and the import contracts of pyproject.toml ([tool.importlinter])
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -157,11 +157,11 @@ def _parse_only(path: Path) -> dict:
 
 async def _direct(path: Path) -> dict:
     from channels.email.parse import parse_email
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
     from hub.email.models import Envelope
     from hub.settings import Settings
 
-    hub = await Hub.start(Settings.load())
+    hub = await start_hub(Settings.load())
     try:
         inbox = await hub.email_inboxes.by_address(INBOX)
         assert inbox is not None, "seed first"
@@ -186,11 +186,11 @@ async def _direct(path: Path) -> dict:
 
 
 async def _seed() -> None:
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
     from hub.email.inboxes import EmailInboxConfig
     from hub.settings import Settings
 
-    hub = await Hub.start(Settings.load())
+    hub = await start_hub(Settings.load())
     try:
         await hub.email_inboxes.create(EmailInboxConfig(name="Bench support", address=INBOX))
     finally:

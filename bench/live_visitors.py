@@ -97,14 +97,14 @@ async def relay(port: int) -> None:
 
 async def prepare_hub(data_dir: Path, agents: int) -> str:
     """Migrate, create a website inbox for ORIGIN and the agents; return the site token."""
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
     from hub.models import Role
     from hub.settings import Settings
     from storage.migrate import upgrade_async
 
     settings = Settings.load(environ=hub_env(data_dir, 0), env_file="/nonexistent")
     await upgrade_async(settings.database_url)
-    hub = await Hub.start(settings)
+    hub = await start_hub(settings)
     try:
         inbox = await hub.inboxes.create_website("Bench shop", [ORIGIN])
         for n in range(agents):

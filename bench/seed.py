@@ -6,13 +6,13 @@ import argparse
 import asyncio
 
 from bench.procs import AGENT_PASSWORD, SITE_ORIGIN, SITE_TOKEN, agent_email
-from hub.core import Hub
+from hub.composition.assemble import start_hub
 from hub.models import Role
 from hub.settings import Settings
 
 
 async def seed(agents: int) -> None:
-    hub = await Hub.start(Settings.load())
+    hub = await start_hub(Settings.load())
     try:
         await hub.inboxes.create_website("Bench shop", [SITE_ORIGIN], site_token=SITE_TOKEN)
         for index in range(agents):

@@ -9,7 +9,7 @@ from hub.agents.service import AgentService
 from hub.contacts.service import ContactService
 from hub.conversations.service import ConversationService
 from hub.email.inboxes import EmailInboxService
-from hub.email.outbox import EmailOutbox
+from hub.email.outbox import EmailOutbox, MailTransport
 from hub.email.secrets import MailSecrets
 from hub.email.tickets import EmailTicketService
 from hub.errors import Unavailable, translated
@@ -31,9 +31,12 @@ from storage.migrate import ensure_migrated
 
 
 class Hub:
-    """Everything the edges (channels, console) call. Build with `Hub.start`."""
+    """Everything the edges (channels, console) call. Build with `Hub.start`
+    (or `hub.composition.assemble.start_hub`, which gives it the channels' transports)."""
 
-    def __init__(self, settings: Settings, db: Database, bus: EventBus) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, bus: EventBus, mail: MailTransport
+    ) -> None:
         self.settings = settings
         self.db = db
         self.bus = bus
@@ -69,12 +72,13 @@ class Hub:
         self.email = EmailTicketService(
             db, bus, self.conversations, self.email_inboxes, self.visitor_presence
         )
-        self.outbox = EmailOutbox(db, bus, self.email_inboxes, self.email.publish_state)
+        self.outbox = EmailOutbox(db, bus, self.email_inboxes, self.email.publish_state, mail)
         self.email.on_queued = self.outbox.notify
 
     @classmethod
-    async def start(cls, settings: Settings) -> Hub:
-        """Open the store (refusing an unmigrated one) and connect the bus."""
+    async def start(cls, settings: Settings, *, mail: MailTransport) -> Hub:
+        """Open the store (refusing an unmigrated one) and connect the bus; `mail`
+        carries the outbox's mail away (hub.composition.assemble.start_hub gives SMTP)."""
         db = Database(settings.database_url, background_checkpoints=True)
         try:
             with translated():
@@ -97,7 +101,7 @@ class Hub:
                 f"Cannot reach the event bus at {redacted_url(settings.bus_url)} "
                 f"(HUB_REDIS_URL): {short_reason(exc)}"
             ) from exc
-        hub = cls(settings, db, bus)
+        hub = cls(settings, db, bus, mail)
         await hub.presence.start()
         db.start_checkpoints()
         return hub

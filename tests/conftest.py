@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from channels.webchat.protocol import WS_MAX_SIZE
 from channels.websocket.protocol import HubWebSocketProtocol
 from hub.composition.app import create_app
+from hub.composition.assemble import start_hub
 from hub.core import Hub
 from hub.models import Agent, Inbox, Role
 from hub.settings import Settings
@@ -72,7 +73,7 @@ def settings(tmp_path: Path, migrated_store: Path) -> Settings:
 
 @pytest.fixture
 async def hub(settings: Settings) -> AsyncIterator[Hub]:
-    started = await Hub.start(settings)
+    started = await start_hub(settings)
     try:
         yield started
     finally:

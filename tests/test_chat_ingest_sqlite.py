@@ -248,7 +248,7 @@ async def test_while_another_process_holds_the_write_lock_the_batch_waits_its_tu
 async def start_hub(directory: Path) -> Hub:
     chosen = make_settings(directory)
     await upgrade_async(chosen.database_url)
-    return await Hub.start(chosen)
+    return await start_hub(chosen)
 
 
 async def chat(hub: Hub) -> tuple[list, list[str]]:  # type: ignore[type-arg]

@@ -274,12 +274,12 @@ def test_mail_and_serve_help_tell_where_mail_is_received(tmp_path):
 def _support_inbox(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
     from hub.email.inboxes import EmailInboxConfig
     from hub.settings import Settings
 
     async def create() -> None:
-        started = await Hub.start(
+        started = await start_hub(
             Settings.load(environ={"HUB_DATA_DIR": str(tmp_path / "data")}, env_file="/none")
         )
         try:

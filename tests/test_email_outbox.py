@@ -34,7 +34,13 @@ class MovableClock:
 
 def outbox_for(hub: Hub, clock: MovableClock, db: Database | None = None, owner: str = "w1"):  # type: ignore[no-untyped-def]
     return EmailOutbox(
-        db or hub.db, hub.bus, hub.email_inboxes, hub.email.publish_state, owner, clock
+        db or hub.db,
+        hub.bus,
+        hub.email_inboxes,
+        hub.email.publish_state,
+        hub.outbox.transport,
+        owner,
+        clock,
     )
 
 

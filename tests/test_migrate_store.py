@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 
+from hub.composition.assemble import start_hub
 from hub.core import Hub
 from hub.models import Inbound, Role, Status
 from tests.conftest import make_settings
@@ -53,7 +54,7 @@ async def test_everything_is_copied_and_the_copy_keeps_working(tmp_path, hub, se
         }
         # 30 visitor messages, 30 replies and the one "resolved" activity line.
         assert counts["messages"] == ["61", "61"]
-        moved = await Hub.start(make_settings(tmp_path, HUB_DATABASE_URL=target))
+        moved = await start_hub(make_settings(tmp_path, HUB_DATABASE_URL=target))
         try:
             conversation = await moved.conversations.get(last_conversation)
             assert conversation.status is Status.RESOLVED

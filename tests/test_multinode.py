@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from hub.core import Hub
+from hub.composition.assemble import start_hub
 from hub.models import Role
 from hub.ratelimit import RateLimits, RedisConnections
 from storage.migrate import upgrade_async
@@ -40,7 +40,7 @@ async def cluster_settings(tmp_path):  # type: ignore[no-untyped-def]
 
 
 async def seed(tmp_path, env: dict[str, str], origins: list[str]):  # type: ignore[no-untyped-def]
-    hub = await Hub.start(make_settings(tmp_path, **env))
+    hub = await start_hub(make_settings(tmp_path, **env))
     try:
         inbox = await hub.inboxes.create_website("Cluster shop", origins)
         agent = await hub.agents.create("sam@example.com", "Sam", AGENT_PASSWORD, Role.AGENT)

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import pytest
 import sqlalchemy as sa
 
-from hub.core import Hub
+from hub.composition.assemble import start_hub
 from hub.models import Role
 from storage.migrate import upgrade_async
 from storage.tables import email_outbox
@@ -78,7 +78,7 @@ async def _until_all_arrived(sink: Sink, count: int) -> None:
 
 async def test_two_worker_processes_send_each_queued_email_once(tmp_path, cluster):
     async with smtp_sink() as sink:
-        hub = await Hub.start(make_settings(tmp_path, **cluster))
+        hub = await start_hub(make_settings(tmp_path, **cluster))
         try:
             inbox = await make_email_inbox(hub, smtp_port=sink.port)
             agent = await hub.agents.create("sam@example.com", "Sam", AGENT_PASSWORD, Role.AGENT)

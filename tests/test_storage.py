@@ -11,6 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from hub.composition.assemble import start_hub
 from hub.core import Hub
 from hub.errors import NotMigrated
 from hub.models import utcnow
@@ -35,7 +36,7 @@ async def test_migrations_produce_exactly_the_declared_tables(settings):
 
 async def test_the_hub_refuses_an_unmigrated_database_and_says_what_to_run(tmp_path):
     with pytest.raises(NotMigrated, match=r"has no schema.*Run `hub migrate`"):
-        await Hub.start(make_settings(tmp_path))
+        await start_hub(make_settings(tmp_path))
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(hub):

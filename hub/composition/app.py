@@ -23,6 +23,7 @@ from channels.email.smtp_server import MailListener, start_mail_server
 from channels.voice.routes import routes as voice_routes
 from channels.webchat.endpoint import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
+from hub.composition.assemble import start_hub
 from hub.composition.worker import run_background
 from hub.core import Hub
 from hub.errors import Unavailable
@@ -124,7 +125,7 @@ def create_app(
         own = hub is None
         # Before any socket is served: the first visitor's device is not a stall.
         warming = asyncio.create_task(asyncio.to_thread(devices.warm_up))
-        app.state.hub = hub if hub is not None else await Hub.start(settings)
+        app.state.hub = hub if hub is not None else await start_hub(settings)
         await warming
         app.state.webchat_limits = WebchatLimits(app.state.hub.limits, settings)
         if tune_gc:

@@ -34,10 +34,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from channels.webchat.protocol import WS_MAX_SIZE
     from channels.websocket.protocol import HubWebSocketProtocol
     from hub.composition.app import create_app
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
 
     async def check() -> None:
-        hub = await Hub.start(settings)
+        hub = await start_hub(settings)
         await hub.stop()
         if not args.no_mail:
             from channels.email.smtp_server import tls_context
@@ -68,11 +68,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
+    from hub.composition.assemble import start_hub
     from hub.composition.worker import hub_jobs, run_background, run_once
-    from hub.core import Hub
 
     async def run() -> None:
-        hub = await Hub.start(settings)
+        hub = await start_hub(settings)
         try:
             if args.once:
                 results = await run_once(hub)
@@ -99,10 +99,10 @@ def _mail(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
     from channels.email.smtp_server import start_mail_server
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
 
     async def run() -> None:
-        hub = await Hub.start(settings)
+        hub = await start_hub(settings)
         try:
             listener = await start_mail_server(hub, host=args.host, port=args.port)
             stop = asyncio.Event()
@@ -139,9 +139,9 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _bootstrap(settings: Settings) -> None:
     from channels.webchat.routes import DEMO_SITE_TOKEN
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
 
-    hub = await Hub.start(settings)
+    hub = await start_hub(settings)
     try:
         if await hub.agents.count_admins() == 0:
             password = secrets.token_urlsafe(12)
@@ -236,10 +236,10 @@ def _password(args: argparse.Namespace) -> str:
 
 
 async def _create_agent(settings: Settings, args: argparse.Namespace) -> None:
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
 
     password = _password(args)
-    hub = await Hub.start(settings)
+    hub = await start_hub(settings)
     try:
         agent = await hub.agents.create(args.email, args.name, password, Role(args.role))
     finally:
@@ -248,10 +248,10 @@ async def _create_agent(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _set_password(settings: Settings, args: argparse.Namespace) -> None:
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
 
     password = _password(args)
-    hub = await Hub.start(settings)
+    hub = await start_hub(settings)
     try:
         await hub.agents.set_password(args.email, password)
     finally:
@@ -260,9 +260,9 @@ async def _set_password(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _cleanup(settings: Settings) -> None:
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
 
-    hub = await Hub.start(settings)
+    hub = await start_hub(settings)
     try:
         removed = await hub.tracking.cleanup()
     finally:
@@ -289,9 +289,9 @@ def _import_calls(settings: Settings, args: argparse.Namespace) -> None:
 
 async def _run_import(settings: Settings, inbox_id: int | None, path, zone) -> None:  # type: ignore[no-untyped-def]
     from channels.voice.importer import import_file
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
 
-    hub = await Hub.start(settings)
+    hub = await start_hub(settings)
     try:
         line = await _phone_line(hub, inbox_id)
         result = await import_file(hub, line, path, zone)
@@ -301,9 +301,9 @@ async def _run_import(settings: Settings, inbox_id: int | None, path, zone) -> N
 
 
 async def _create_phone_line(settings: Settings, args: argparse.Namespace) -> None:
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
 
-    hub = await Hub.start(settings)
+    hub = await start_hub(settings)
     try:
         line, token = await hub.phone_lines.create(
             args.name,
@@ -333,10 +333,10 @@ async def _phone_line(hub, inbox_id: int | None):  # type: ignore[no-untyped-def
 
 
 async def _close_stale_calls(settings: Settings, args: argparse.Namespace) -> None:
-    from hub.core import Hub
+    from hub.composition.assemble import start_hub
     from hub.voice.calls import STALE_CALL_AFTER
 
-    hub = await Hub.start(settings)
+    hub = await start_hub(settings)
     try:
         closed = await hub.calls.close_stale()
     finally:

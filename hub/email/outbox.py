@@ -21,12 +21,12 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-import aiosmtplib
 import sqlalchemy as sa
 
-from hub.email.inboxes import EmailInbox, EmailInboxService
-from hub.email.models import OutboxState, TlsMode
+from hub.email.inboxes import EmailInboxService, MailServer
+from hub.email.models import OutboxState
 from hub.events import topics
 from hub.events.bus import EventBus
 from hub.models import utcnow
@@ -41,7 +41,6 @@ FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(days=3)
 POLL_SECONDS = 5.0
-SMTP_TIMEOUT_SECONDS = 30.0
 
 Clock = Callable[[], datetime]
 
@@ -56,7 +55,7 @@ class Temporary(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    """One claimed message, ready to hand to an SMTP server."""
+    """One claimed message, ready to hand to the mail transport."""
 
     outbox_id: int
     conversation_id: int
@@ -69,7 +68,11 @@ class Delivery:
     created_at: datetime
 
 
-Sender = Callable[[EmailInbox, Delivery], Awaitable[None]]
+class MailTransport(Protocol):
+    """How mail leaves the hub (channels/email/smtp_sender.py sends it over SMTP)."""
+
+    async def send(self, server: MailServer, password: str | None, delivery: Delivery) -> None:
+        """Hand one message to `server`; raise `Permanent` or `Temporary` if it is not taken."""
 
 
 class EmailOutbox:
@@ -79,6 +82,7 @@ class EmailOutbox:
         bus: EventBus,
         inboxes: EmailInboxService,
         on_state: Callable[[int, int], Awaitable[None]],
+        transport: MailTransport,
         owner: str | None = None,
         clock: Clock = utcnow,
     ) -> None:
@@ -89,7 +93,7 @@ class EmailOutbox:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._clock = clock
         self._wake = asyncio.Event()
-        self.send: Sender = self._send_smtp
+        self.transport = transport
 
     async def notify(self) -> None:
         """Mail was queued: wake this process's sender and every other one."""
@@ -230,7 +234,9 @@ class EmailOutbox:
             inbox = await self._inboxes.get(delivery.inbox_id)
             if not inbox.smtp.configured:
                 raise Temporary(f"no outgoing SMTP server is set for {inbox.address}")
-            await self.send(inbox, delivery)
+            server = inbox.smtp
+            password = self._inboxes.password(server) if server.user else None
+            await self.transport.send(server, password, delivery)
         except asyncio.CancelledError:
             raise
         except Permanent as exc:
@@ -276,35 +282,6 @@ class EmailOutbox:
                 .values(values)
             )
         await self._on_state(delivery.conversation_id, delivery.seq)
-
-    async def _send_smtp(self, inbox: EmailInbox, delivery: Delivery) -> None:
-        server = inbox.smtp
-        try:
-            _errors, _reply = await aiosmtplib.send(
-                delivery.raw,
-                sender=delivery.mail_from,
-                recipients=list(delivery.recipients),
-                hostname=server.host,
-                port=server.port,
-                use_tls=server.tls is TlsMode.TLS,
-                start_tls=True if server.tls is TlsMode.STARTTLS else False,
-                username=server.user,
-                password=self._inboxes.password(server) if server.user else None,
-                timeout=SMTP_TIMEOUT_SECONDS,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [refused.code for refused in exc.recipients]
-            reason = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
-            if all(500 <= code < 600 for code in codes):
-                raise Permanent(reason) from exc
-            raise Temporary(reason) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            reason = f"{exc.code} {exc.message}"
-            if 500 <= exc.code < 600:
-                raise Permanent(reason) from exc
-            raise Temporary(reason) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise Temporary(f"{server.host}:{server.port}: {exc}") from exc
 
 
 def backoff(attempts: int) -> timedelta:

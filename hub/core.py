@@ -14,6 +14,8 @@ from hub.email.secrets import MailSecrets
 from hub.email.tickets import EmailTicketService
 from hub.errors import Unavailable, translated
 from hub.events.bus import EventBus
+from hub.events.publisher import Publisher
+from hub.events.unit_of_work import Writes
 from hub.inboxes.business_hours import BusinessHoursService
 from hub.inboxes.service import InboxService
 from hub.ratelimit import RateLimits
@@ -40,11 +42,14 @@ class Hub:
         self.settings = settings
         self.db = db
         self.bus = bus
+        # Every write's events leave through here, after its commit.
+        self.publisher = Publisher(bus)
+        self.writes = Writes(db, self.publisher)
         self.tokens = VisitorTokens(settings.secret_key.get())
         self.agents = AgentService(db)
         self.inboxes = InboxService(db)
-        self.visitors = VisitorService(db, bus)
-        self.conversations = ConversationService(db, bus)
+        self.visitors = VisitorService(self.writes)
+        self.conversations = ConversationService(self.writes)
         self.presence = AgentPresence(bus, shared_presence(settings.bus_url))
         self.limits = RateLimits(settings.bus_url)
         # Live visitors and proactive campaigns (hub/visitors/).
@@ -62,16 +67,19 @@ class Hub:
         )
         self.tracking.campaigns = self.campaigns
 
-        self.contacts = ContactService(db, bus, self.visitors)
+        self.contacts = ContactService(self.writes, self.visitors)
         self.phone_lines = PhoneLineService(db)
         self.calls = CallService(
-            db, bus, self.conversations, self.agents, self.presence, self.phone_lines
+            self.writes, self.conversations, self.agents, self.presence, self.phone_lines
         )
-        # Email (hub/email_*.py): inboxes, tickets, and the outbox that sends replies.
+        # Email (hub/email/): inboxes, tickets, and the outbox that sends replies.
         self.email_inboxes = EmailInboxService(db, MailSecrets(settings.secret_key.get()))
         self.email = EmailTicketService(
-            db, bus, self.conversations, self.email_inboxes, self.visitor_presence
+            self.writes, self.conversations, self.email_inboxes, self.visitor_presence
         )
+        # Replies on an email ticket (or a chat that goes on by email) leave as mail.
+        self.conversations.reply_hooks.append(self.email.reply_by_email)
+        self.conversations.away_form_hooks.append(self.email.away_form_left_address)
         self.outbox = EmailOutbox(db, bus, self.email_inboxes, self.email.publish_state, mail)
         self.email.on_queued = self.outbox.notify
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from hub.composition.assemble import start_hub
 from hub.conversations import chat_ingest_sqlite
 from hub.conversations import service as conversations_module
 from hub.conversations.chat_ingest_sqlite import _DIALECT, RawStatement, in_worker
@@ -245,7 +246,7 @@ async def test_while_another_process_holds_the_write_lock_the_batch_waits_its_tu
         assert waited.scalar() == 3
 
 
-async def start_hub(directory: Path) -> Hub:
+async def hub_on_fresh_store(directory: Path) -> Hub:
     chosen = make_settings(directory)
     await upgrade_async(chosen.database_url)
     return await start_hub(chosen)
@@ -300,7 +301,7 @@ async def test_rows_and_answers_are_those_of_the_sqlalchemy_path(stores, monkeyp
     monkeypatch.setattr(chat_ingest_sqlite, "utcnow", lambda: FROZEN)
     answers, visitor_ids, hops = {}, {}, {}
     for name in ("sqlalchemy", "raw"):
-        hub = await start_hub(stores / name)
+        hub = await hub_on_fresh_store(stores / name)
         try:
             if name == "sqlalchemy":
 

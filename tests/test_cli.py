@@ -195,12 +195,14 @@ def test_cleanup_removes_page_views_past_the_retention_period(tmp_path):
     async def seed() -> None:
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hub.db'}")
         from hub.events.bus import EventBus
+        from hub.events.publisher import Publisher
+        from hub.events.unit_of_work import Writes
         from hub.inboxes.service import InboxService
         from hub.models import Inbox  # noqa: F401 - the demo inbox exists
         from hub.visitors.service import VisitorService
 
         inbox = (await InboxService(db).list())[0]
-        visitor = await VisitorService(db, EventBus()).create(inbox)
+        visitor = await VisitorService(Writes(db, Publisher(EventBus()))).create(inbox)
         now = datetime.now(UTC)
         async with db.write() as conn:
             for days in (100, 10):

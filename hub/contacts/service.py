@@ -6,19 +6,18 @@ import sqlalchemy as sa
 
 from hub.contacts import phones
 from hub.errors import InvalidInput, NotFound
-from hub.events import topics
-from hub.events.bus import EventBus
+from hub.events.domain import ContactUpdated
+from hub.events.unit_of_work import Writes
 from hub.models import Contact
 from hub.text import clean_email, clean_optional
-from hub.visitors.service import VisitorService
-from storage.db import Database
+from hub.visitors.service import VisitorService, contact_in
 from storage.tables import contact_phones, contacts
 
 
 class ContactService:
-    def __init__(self, db: Database, bus: EventBus, visitors: VisitorService) -> None:
-        self._db = db
-        self._bus = bus
+    def __init__(self, writes: Writes, visitors: VisitorService) -> None:
+        self._writes = writes
+        self._db = writes.db
         self._visitors = visitors
 
     async def get(self, contact_id: int) -> Contact:
@@ -69,23 +68,13 @@ class ContactService:
         }
         if values["name"] is None and values["email"] is None:
             raise InvalidInput("give a name or an email", "name")
-        async with self._db.write() as conn:
-            done = await conn.execute(
+        async with self._writes.begin() as work:
+            done = await work.conn.execute(
                 contacts.update().where(contacts.c.id == contact_id).values(values)
             )
             if done.rowcount == 0:
                 raise NotFound(f"no contact {contact_id}")
-        contact = await self.get(contact_id)
-        await self._bus.publish(
-            topics.AGENTS,
-            {
-                "type": "contact",
-                "contact": {
-                    "id": contact.id,
-                    "name": contact.name,
-                    "email": contact.email,
-                    "external_id": contact.external_id,
-                },
-            },
-        )
+            contact = await contact_in(work.conn, contact_id)
+            assert contact is not None  # updated just now, in this transaction
+            work.emit(ContactUpdated(contact))
         return contact

@@ -34,7 +34,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.conversations.chat_ingest_sqlite import Appended, CommonAppends
 from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable, from_the_store
 from hub.events import topics
-from hub.events.bus import EventBus
+from hub.events.domain import (
+    Assigned,
+    ConversationCreated,
+    ConversationUpdated,
+    DomainEvent,
+    MessageCreated,
+    StatusChanged,
+    VisitorStartedChat,
+)
+from hub.events.unit_of_work import UnitOfWork, Writes
 from hub.models import (
     Agent,
     AuthorType,
@@ -50,7 +59,6 @@ from hub.models import (
 )
 from hub.text import clean_email, clean_optional, clean_text
 from storage.batching import GroupRead
-from storage.db import Database
 from storage.tables import (
     agent_reads,
     agents,
@@ -281,6 +289,22 @@ class _Stored:
     posted: Posted
     opener: Message | None = None  # the campaign message that opened the conversation
     changed: bool = False  # opened or reopened: the conversation's event goes out too
+    opened: bool = False
+
+    def events(self) -> list[DomainEvent]:
+        """What this message tells once committed (nothing for a duplicate)."""
+        if self.posted.duplicate:
+            return []
+        conversation = self.posted.conversation
+        told: list[DomainEvent] = []
+        if self.opener is not None:
+            told.append(MessageCreated(conversation, self.opener))
+        told.append(MessageCreated(conversation, self.posted.message))
+        if self.opened:
+            told += [ConversationCreated(conversation), VisitorStartedChat(conversation)]
+        elif self.changed:
+            told.append(ConversationUpdated(conversation))
+        return told
 
 
 @dataclass
@@ -364,13 +388,12 @@ def _fail(queued: _Queued, error: BaseException) -> None:
         queued.future.set_exception(error)
 
 
-AfterCommit = Callable[[], Awaitable[None]]
-# Runs inside an agent's reply transaction (conn, conversation, message,
-# attachments, agent name); returns what to do after the commit, or None when
-# it had nothing to do with this conversation.
+# Runs inside an agent's reply's unit of work (conversation, message,
+# attachments, agent name) and carries the reply on its channel (email queues
+# it); True when it did, False when the conversation is not its channel's.
 ReplyHook = Callable[
-    [AsyncConnection, Conversation, Message, Sequence[Any], str],
-    Awaitable[AfterCommit | None],
+    [UnitOfWork, Conversation, Message, Sequence[Any], str],
+    Awaitable[bool],
 ]
 
 # Returning widgets' hellos (ConversationService.resume), read together: each
@@ -435,9 +458,11 @@ async def _load_resumes(conn: AsyncConnection, wants: list[_Resume]) -> list[Res
 
 
 class ConversationService:
-    def __init__(self, db: Database, bus: EventBus) -> None:
-        self._db = db
-        self._bus = bus
+    def __init__(self, writes: Writes) -> None:
+        self._writes = writes
+        self._db = writes.db
+        self._publisher = writes.publisher
+        self._bus = writes.publisher.bus  # for what is relayed, not stored (typing)
         self.reply_hooks: list[ReplyHook] = []
         # Run inside the transaction of a chat message that carries the away
         # form's email address (email continues the conversation).
@@ -530,7 +555,7 @@ class ConversationService:
                 _fail(queued, queued.error or Unavailable("The message was not stored."))
                 continue
             try:
-                await self._publish_stored(queued.stored)
+                await self._publisher.publish(queued.stored.events())
             except Exception as exc:
                 _fail(queued, exc)
                 continue
@@ -581,16 +606,6 @@ class ConversationService:
         _set_appended(run, done)
         for _ in done:
             pending.popleft()
-
-    async def _publish_stored(self, stored: _Stored) -> None:
-        if stored.posted.duplicate:
-            return
-        conversation = stored.posted.conversation
-        if stored.opener is not None:
-            await self._publish_message(conversation, stored.opener)
-        await self._publish_message(conversation, stored.posted.message)
-        if stored.changed:
-            await self._publish_conversation(conversation, to_visitor=True)
 
     async def _store_inbound(self, conn: AsyncConnection, queued: _Queued) -> _Stored:
         """Store one visitor message inside the writer's transaction."""
@@ -653,6 +668,7 @@ class ConversationService:
             Posted(message, conversation),
             opener=opener,
             changed=opened or before != Status.OPEN.value,
+            opened=opened,
         )
 
     async def _append_to_going(
@@ -810,8 +826,8 @@ class ConversationService:
         body = clean_text(text, MAX_REPLY_CHARS)
         if private and attachments:
             raise InvalidInput("a private note has no attachments")
-        after_commit: list[AfterCommit] = []
-        async with self._db.write() as conn:
+        async with self._writes.begin() as work:
+            conn = work.conn
             current = await self._get(conn, conversation_id)
             if client_id is not None:
                 earlier = await self._by_client_id(conn, conversation_id, client_id)
@@ -834,16 +850,13 @@ class ConversationService:
             )
             await self._mark_agent_read(conn, agent.id, conversation_id, message.seq)
             if not private:
+                carried = False
                 for hook in self.reply_hooks:
-                    then = await hook(conn, current, message, attachments, agent.name)
-                    if then is not None:
-                        after_commit.append(then)
-                if attachments and not after_commit:
+                    carried = await hook(work, current, message, attachments, agent.name) or carried
+                if attachments and not carried:
                     raise InvalidInput("attachments can be sent in email conversations only")
             conversation = await self._get(conn, conversation_id)
-        await self._publish_message(conversation, message)
-        for then in after_commit:
-            await then()
+            work.emit(MessageCreated(conversation, message))
         return Posted(message, conversation)
 
     async def start_proactive(self, agent: Agent, visitor_id: str, text: str) -> Posted:
@@ -853,7 +866,8 @@ class ConversationService:
         assigned to the agent; the widget is told to open itself.
         """
         body = clean_text(text, MAX_REPLY_CHARS)
-        async with self._db.write() as conn:
+        async with self._writes.begin() as work:
+            conn = work.conn
             visitor_row = (
                 await conn.execute(
                     sa.select(visitors.c.inbox_id, visitors.c.contact_id).where(
@@ -878,19 +892,20 @@ class ConversationService:
                 visitor_id,
                 assignee_id=agent.id,
             )
-            conversation = await self._get(conn, conversation_id)
-        if opened:
-            await self._publish_conversation(conversation, to_visitor=True)
+            if opened:
+                work.emit(ConversationCreated(await self._get(conn, conversation_id)))
         # The text was checked above, so the conversation never stays empty
         # unless the store itself fails between the two transactions.
         posted = await self.reply(agent, conversation_id, body)
+        # An instruction to the widget (open yourself), after both commits.
         await self._bus.publish(topics.visitor_channel(visitor_id), {"type": "open"})
         return posted
 
     async def assign(
         self, actor: Agent, conversation_id: int, assignee_id: int | None
     ) -> Conversation:
-        async with self._db.write() as conn:
+        async with self._writes.begin() as work:
+            conn = work.conn
             current = await self._get(conn, conversation_id)
             assignee_name = None
             if assignee_id is not None:
@@ -911,8 +926,9 @@ class ConversationService:
                 conn, conversation_id, note, {"assignee_id": assignee_id}
             )
             conversation = await self._get(conn, conversation_id)
-        await self._publish_message(conversation, activity)
-        await self._publish_conversation(conversation, to_visitor=True)
+            work.emit(
+                MessageCreated(conversation, activity), Assigned(conversation, current.assignee_id)
+            )
         return conversation
 
     async def set_status(
@@ -928,7 +944,8 @@ class ConversationService:
             raise InvalidInput("only a snooze has an end time")
         if snoozed_until is not None and snoozed_until <= utcnow():
             raise InvalidInput("a snooze must end in the future")
-        async with self._db.write() as conn:
+        async with self._writes.begin() as work:
+            conn = work.conn
             current = await self._get(conn, conversation_id)
             if current.status is status and snoozed_until is None:
                 return current
@@ -943,8 +960,9 @@ class ConversationService:
             activity, conversation = await self._change_status(
                 conn, conversation_id, status, f"{actor.name} {verb}", snoozed_until
             )
-        await self._publish_message(conversation, activity)
-        await self._publish_conversation(conversation, to_visitor=True)
+            work.emit(
+                MessageCreated(conversation, activity), StatusChanged(conversation, current.status)
+            )
         return conversation
 
     async def wake_snoozed(self, now: datetime | None = None) -> int:
@@ -960,7 +978,8 @@ class ConversationService:
             ).all()
         woken = 0
         for conversation_id in due:
-            async with self._db.write() as conn:
+            async with self._writes.begin() as work:
+                conn = work.conn
                 # Re-check inside the write: a reply may have reopened it meanwhile.
                 still = await conn.scalar(
                     sa.select(conversations.c.id)
@@ -976,9 +995,11 @@ class ConversationService:
                     Status.OPEN,
                     "Snooze ended; the conversation is open again",
                 )
-            woken += 1
-            await self._publish_message(conversation, activity)
-            await self._publish_conversation(conversation, to_visitor=True)
+                work.emit(
+                    MessageCreated(conversation, activity),
+                    StatusChanged(conversation, Status.SNOOZED),
+                )
+                woken += 1
         return woken
 
     async def _change_status(
@@ -1016,18 +1037,22 @@ class ConversationService:
         )
 
     async def mark_read_by_agent(self, agent: Agent, conversation_id: int, seq: int) -> None:
-        async with self._db.write() as conn:
-            conversation = await self._get(conn, conversation_id)
+        async with self._writes.begin() as work:
+            conversation = await self._get(work.conn, conversation_id)
             seq = min(seq, conversation.last_seq)
-            await self._mark_agent_read(conn, agent.id, conversation_id, seq)
-        if conversation.visitor_id:
-            await self._bus.publish(
-                topics.visitor_channel(conversation.visitor_id),
-                {"type": "read", "conversation_id": conversation_id, "seq": seq},
-            )
+            await self._mark_agent_read(work.conn, agent.id, conversation_id, seq)
+            if conversation.visitor_id:
+                work.after_commit(
+                    functools.partial(
+                        self._bus.publish,
+                        topics.visitor_channel(conversation.visitor_id),
+                        {"type": "read", "conversation_id": conversation_id, "seq": seq},
+                    )
+                )
 
     async def mark_read_by_visitor(self, visitor_id: str, conversation_id: int, seq: int) -> None:
-        async with self._db.write() as conn:
+        async with self._writes.begin() as work:
+            conn = work.conn
             owner = await conn.scalar(
                 sa.select(conversations.c.visitor_id).where(conversations.c.id == conversation_id)
             )
@@ -1043,10 +1068,18 @@ class ConversationService:
                 .where(conversations.c.visitor_read_seq < seq)
                 .values(visitor_read_seq=seq)
             )
-        await self._bus.publish(
-            topics.AGENTS,
-            {"type": "read", "by": "visitor", "conversation_id": conversation_id, "seq": seq},
-        )
+            work.after_commit(
+                functools.partial(
+                    self._bus.publish,
+                    topics.AGENTS,
+                    {
+                        "type": "read",
+                        "by": "visitor",
+                        "conversation_id": conversation_id,
+                        "seq": seq,
+                    },
+                )
+            )
 
     async def typing(
         self, conversation: Conversation, on: bool, agent: Agent | None = None
@@ -1248,15 +1281,6 @@ class ConversationService:
     async def get_in(self, conn: AsyncConnection, conversation_id: int) -> Conversation:
         return await self._get(conn, conversation_id)
 
-    async def publish(
-        self, conversation: Conversation, message: Message | None, changed: bool
-    ) -> None:
-        """After the caller's commit: the new message, and the conversation if it changed."""
-        if message is not None:
-            await self._publish_message(conversation, message)
-        if changed:
-            await self._publish_conversation(conversation, to_visitor=True)
-
     # ---- internals ------------------------------------------------------------
 
     async def _get(self, conn: AsyncConnection, conversation_id: int) -> Conversation:
@@ -1360,25 +1384,3 @@ class ConversationService:
                 where=agent_reads.c.read_seq < statement.excluded.read_seq,
             )
         )
-
-    async def _publish_message(self, conversation: Conversation, message: Message) -> None:
-        wire = message.to_wire()
-        await self._bus.publish(
-            topics.AGENTS,
-            {"type": "message", "conversation": conversation.to_wire(), "message": wire},
-        )
-        if conversation.visitor_id and not message.is_private:
-            await self._bus.publish(
-                topics.visitor_channel(conversation.visitor_id),
-                {"type": "message", "message": wire},
-            )
-
-    async def _publish_conversation(self, conversation: Conversation, to_visitor: bool) -> None:
-        await self._bus.publish(
-            topics.AGENTS, {"type": "conversation", "conversation": conversation.to_wire()}
-        )
-        if to_visitor and conversation.visitor_id:
-            await self._bus.publish(
-                topics.visitor_channel(conversation.visitor_id),
-                {"type": "conversation", "conversation": conversation.to_visitor_wire()},
-            )

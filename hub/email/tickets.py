@@ -12,25 +12,27 @@ message; the hub's own mail coming back is recognised and dropped.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.conversations.service import AfterCommit, ConversationService
+from hub.conversations.service import ConversationService
 from hub.email.compose import Outgoing, compose, render_acknowledgement
 from hub.email.inboxes import EmailInbox, EmailInboxService
 from hub.email.models import Address, Attachment, Envelope, InboundEmail, OutboxState
 from hub.errors import InvalidInput, NotFound
 from hub.events import topics
-from hub.events.bus import EventBus
+from hub.events.domain import ConversationCreated, ConversationUpdated, MessageCreated
+from hub.events.unit_of_work import UnitOfWork, Writes
 from hub.models import (
     AuthorType,
     Conversation,
@@ -42,7 +44,6 @@ from hub.models import (
     utcnow,
 )
 from hub.visitors.presence import PresenceBackend
-from storage.db import Database
 from storage.tables import (
     contacts,
     conversations,
@@ -70,16 +71,6 @@ _NO_REPLY = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|bou
 
 Outcome = Literal["new", "joined", "duplicate", "own", "bounce"]
 _NO_ENVELOPE = Envelope()
-
-
-@dataclass
-class _AfterCommit:
-    """What one transaction tells the world once it has committed."""
-
-    published: list[tuple[Conversation, Message | None, bool]] = field(default_factory=list)
-    # (conversation id, seq) of outgoing messages whose delivery state changed.
-    states: list[tuple[int, int]] = field(default_factory=list)
-    queued_mail: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,21 +148,19 @@ def _message_text(email: InboundEmail) -> str:
 class EmailTicketService:
     def __init__(
         self,
-        db: Database,
-        bus: EventBus,
+        writes: Writes,
         conversations_: ConversationService,
         inboxes_: EmailInboxService,
         visitor_presence: PresenceBackend,
     ) -> None:
-        self._db = db
-        self._bus = bus
+        self._writes = writes
+        self._db = writes.db
+        self._bus = writes.publisher.bus
         self._conversations = conversations_
         self._inboxes = inboxes_
         self._visitor_presence = visitor_presence
         # Called after a commit that queued mail (the outbox sender wakes up).
         self.on_queued: Callable[[], Awaitable[None]] = _nothing
-        conversations_.reply_hooks.append(self._reply_by_email)
-        conversations_.away_form_hooks.append(self._left_address_in_away_form)
 
     # ---- incoming ---------------------------------------------------------
 
@@ -183,8 +172,8 @@ class EmailTicketService:
             # No (readable) From header: the envelope sender is the best we know.
             email = replace(email, sender=Address(envelope.mail_from.lower()[:254]))
         message_id = email.message_id or _synthetic_id(email.raw, inbox.domain)
-        after = _AfterCommit()
-        async with self._db.write() as conn:
+        async with self._writes.begin() as work:
+            conn = work.conn
             earlier = (
                 await conn.execute(
                     sa.select(email_messages.c.conversation_id, email_messages.c.seq)
@@ -200,21 +189,13 @@ class EmailTicketService:
                 return Ingested("own")
             result = None
             if email.bounce is not None:
-                result = await self._attach_bounce(conn, inbox, email, message_id, after)
+                result = await self._attach_bounce(work, inbox, email, message_id)
             if result is None:  # not a bounce of ours: a ticket like any other
-                result = await self._store_in_ticket(
-                    conn, inbox, email, envelope, message_id, after
-                )
-        await self._tell(after)
+                result = await self._store_in_ticket(work, inbox, email, envelope, message_id)
         return result
 
-    async def _tell(self, after: _AfterCommit) -> None:
-        for conversation, message, changed in after.published:
-            await self._conversations.publish(conversation, message, changed)
-        for conversation_id, seq in after.states:
-            await self.publish_state(conversation_id, seq)
-        if after.queued_mail:
-            await self.on_queued()
+    async def _wake_outbox(self) -> None:
+        await self.on_queued()
 
     async def publish_state(self, conversation_id: int, seq: int) -> None:
         """Tell consoles an outgoing message's delivery state (queued, sent, failed)."""
@@ -227,13 +208,13 @@ class EmailTicketService:
 
     async def _store_in_ticket(
         self,
-        conn: AsyncConnection,
+        work: UnitOfWork,
         inbox: EmailInbox,
         email: InboundEmail,
         envelope: Envelope,
         message_id: str,
-        after: _AfterCommit,
     ) -> Ingested:
+        conn = work.conn
         conversation_id = await self._thread_of(conn, inbox, email, envelope)
         contact_id = await self._contact_for(conn, email)
         opened = conversation_id is None
@@ -273,12 +254,18 @@ class EmailTicketService:
         )
         await self._add_participants(conn, conversation_id, email)
         await self._store_email(conn, inbox, conversation_id, message.seq, email, message_id)
+        ack = None
         if opened:
-            await self._acknowledge(
-                conn, inbox, conversation_id, contact_id, email, envelope, after
-            )
+            ack = await self._acknowledge(conn, inbox, conversation_id, contact_id, email, envelope)
         conversation = await self._conversations.get_in(conn, conversation_id)
-        after.published.insert(0, (conversation, message, opened or before != Status.OPEN.value))
+        work.emit(MessageCreated(conversation, message))
+        if opened:
+            work.emit(ConversationCreated(conversation))
+        elif before != Status.OPEN.value:
+            work.emit(ConversationUpdated(conversation))
+        if ack is not None:
+            work.emit(MessageCreated(conversation, ack))
+            work.after_commit(self._wake_outbox)
         return Ingested("new" if opened else "joined", conversation_id, message.seq)
 
     async def _thread_of(
@@ -451,14 +438,10 @@ class EmailTicketService:
     # ---- bounces ----------------------------------------------------------
 
     async def _attach_bounce(
-        self,
-        conn: AsyncConnection,
-        inbox: EmailInbox,
-        email: InboundEmail,
-        message_id: str,
-        after: _AfterCommit,
+        self, work: UnitOfWork, inbox: EmailInbox, email: InboundEmail, message_id: str
     ) -> Ingested | None:
         """Fail the outgoing message this bounce reports on; None if it is not ours."""
+        conn = work.conn
         assert email.bounce is not None
         candidates = tuple(
             ref
@@ -505,8 +488,10 @@ class EmailTicketService:
             conn, inbox, original.conversation_id, activity.seq, email, message_id
         )
         conversation = await self._conversations.get_in(conn, original.conversation_id)
-        after.published.append((conversation, activity, False))
-        after.states.append((original.conversation_id, original.seq))
+        work.emit(MessageCreated(conversation, activity))
+        work.after_commit(
+            functools.partial(self.publish_state, original.conversation_id, original.seq)
+        )
         return Ingested("bounce", original.conversation_id, activity.seq)
 
     # ---- acknowledgements -----------------------------------------------------
@@ -519,9 +504,9 @@ class EmailTicketService:
         contact_id: int,
         email: InboundEmail,
         envelope: Envelope,
-        after: _AfterCommit,
-    ) -> None:
-        """Tell a person their ticket exists; never an automaton (RFC 3834)."""
+    ) -> Message | None:
+        """Tell a person their ticket exists (the acknowledgement, queued as mail);
+        never an automaton (RFC 3834)."""
         sender = email.reply_to or email.sender
         if (
             not inbox.auto_ack
@@ -533,7 +518,7 @@ class EmailTicketService:
             or _NO_REPLY.match(sender.email.split("@")[0])
             or _base_address(sender.email) in await self._own_addresses(conn)
         ):
-            return
+            return None
         recent = await conn.scalar(
             sa.select(sa.func.count())
             .select_from(conversations)
@@ -543,7 +528,7 @@ class EmailTicketService:
         )
         if recent > MAX_ACKS_PER_HOUR:
             log.warning("no acknowledgement to %s: %d tickets this hour", sender.email, recent)
-            return
+            return None
         text = render_acknowledgement(
             inbox.auto_ack_template,
             name=(email.sender.name if email.sender and email.sender.name else sender.email),
@@ -575,28 +560,27 @@ class EmailTicketService:
             preview=False,
         )
         await self._enqueue(conn, inbox, conversation_id, message.seq, outgoing, automatic=True)
-        conversation = await self._conversations.get_in(conn, conversation_id)
-        after.published.append((conversation, message, False))
-        after.queued_mail = True
+        return message
 
     # ---- outgoing -----------------------------------------------------------
 
-    async def _reply_by_email(
+    async def reply_by_email(
         self,
-        conn: AsyncConnection,
+        work: UnitOfWork,
         conversation: Conversation,
         message: Message,
         attachments: Sequence[Attachment],
         author_name: str | None,
-    ) -> AfterCommit | None:
-        """Inside the reply's transaction: queue the reply as email when the
-        conversation is an email ticket, or a web chat whose visitor has left an
-        email address and is not on the site."""
+    ) -> bool:
+        """Inside the reply's unit of work (a reply hook): queue the reply as email
+        when the conversation is an email ticket, or a web chat whose visitor has
+        left an email address and is not on the site; False when it is neither."""
+        conn = work.conn
         thread = await self._thread_row(conn, conversation.id, missing_ok=True)
         if thread is None:
             thread = await self._continue_chat_by_email(conn, conversation)
         if thread is None:
-            return None
+            return False
         inbox = await self._inboxes.get(thread.email_inbox_id)
         last_in = (
             await conn.execute(
@@ -656,8 +640,9 @@ class EmailTicketService:
         await self._enqueue(
             conn, inbox, conversation.id, message.seq, outgoing, attachments=attachments
         )
-        after = _AfterCommit(states=[(conversation.id, message.seq)], queued_mail=True)
-        return lambda: self._tell(after)
+        work.after_commit(functools.partial(self.publish_state, conversation.id, message.seq))
+        work.after_commit(self._wake_outbox)
+        return True
 
     async def _continue_chat_by_email(
         self, conn: AsyncConnection, conversation: Conversation, away_form: bool = False
@@ -689,7 +674,7 @@ class EmailTicketService:
         )
         return await self._thread_row(conn, conversation.id)
 
-    async def _left_address_in_away_form(
+    async def away_form_left_address(
         self, conn: AsyncConnection, conversation: Conversation
     ) -> None:
         """Inside a chat message's transaction: the visitor used the away form, so

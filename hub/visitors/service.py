@@ -13,14 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import InvalidInput, TooLarge, Unverified, from_the_store
-from hub.events import topics
-from hub.events.bus import EventBus
+from hub.errors import InvalidInput, NotFound, TooLarge, Unverified, from_the_store
+from hub.events.domain import ContactUpdated
+from hub.events.unit_of_work import Writes
 from hub.models import Contact, Inbox, Visitor
 from hub.security import verify_identity
 from hub.text import clean_email, clean_optional
 from storage.batching import GroupCommit, GroupRead
-from storage.db import Database
 from storage.tables import contacts, conversations, page_views, visitors
 
 MAX_ATTRIBUTES = 50
@@ -145,21 +144,24 @@ async def _load_visitors(conn: AsyncConnection, ids: list[str]) -> list[Visitor 
 class VisitorService:
     def __init__(
         self,
-        db: Database,
-        bus: EventBus,
+        writes: Writes,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = db
-        self._bus = bus
+        self._writes = writes
+        self._db = writes.db
         self.clock = clock  # for SEEN_EVERY_SECONDS
         # Seconds since the epoch for the times stored (created, last seen): the same
         # clock as hub.tracking's, which compares them with its own.
         self.wall_clock = wall_clock
-        self._seen = GroupCommit(db, _store_seen, what="last-seen time", max_batch=SEEN_BATCH_MAX)
-        self._lookups = GroupRead(db, _load_visitors, what="visitor", max_batch=LOOKUP_BATCH_MAX)
+        self._seen = GroupCommit(
+            self._db, _store_seen, what="last-seen time", max_batch=SEEN_BATCH_MAX
+        )
+        self._lookups = GroupRead(
+            self._db, _load_visitors, what="visitor", max_batch=LOOKUP_BATCH_MAX
+        )
         self._creations = GroupCommit(
-            db, _store_new_visitors, what="new visitor", max_batch=CREATE_BATCH_MAX
+            self._db, _store_new_visitors, what="new visitor", max_batch=CREATE_BATCH_MAX
         )
         # Visitor -> when this process last stored their last-seen time, oldest first.
         self._stamped: OrderedDict[str, float] = OrderedDict()
@@ -195,10 +197,7 @@ class VisitorService:
 
     async def contact(self, contact_id: int) -> Contact | None:
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(sa.select(contacts).where(contacts.c.id == contact_id))
-            ).first()
-        return _contact(row) if row else None
+            return await contact_in(conn, contact_id)
 
     async def seen(self, visitor_id: str, url: str | None = None, title: str | None = None) -> None:
         """Record the visitor's last-seen time (and current page, when given).
@@ -260,7 +259,8 @@ class VisitorService:
             values["name"] = clean_optional(name, 200, "name")
         if email:
             values["email"] = clean_email(email)
-        async with self._db.write() as conn:
+        async with self._writes.begin() as work:
+            conn = work.conn
             existing = await conn.scalar(
                 sa.select(contacts.c.id).where(contacts.c.external_id == user_id)
             )
@@ -290,11 +290,10 @@ class VisitorService:
                 await conn.execute(
                     contacts.update().where(contacts.c.id == contact_id).values(values)
                 )
-        contact = await self.contact(contact_id)
-        assert contact is not None
-        await self._bus.publish(
-            topics.AGENTS, {"type": "contact", "contact": _contact_wire(contact)}
-        )
+            contact = await contact_in(conn, contact_id)
+            if contact is None:
+                raise NotFound(f"no contact {contact_id}")
+            work.emit(ContactUpdated(contact))
         return contact
 
     async def set_attributes(self, visitor: Visitor, attributes: object) -> Contact:
@@ -316,10 +315,7 @@ class VisitorService:
         return contact
 
 
-def _contact_wire(contact: Contact) -> dict[str, Any]:
-    return {
-        "id": contact.id,
-        "name": contact.name,
-        "email": contact.email,
-        "external_id": contact.external_id,
-    }
+async def contact_in(conn: AsyncConnection, contact_id: int) -> Contact | None:
+    """A contact as this transaction sees it."""
+    row = (await conn.execute(sa.select(contacts).where(contacts.c.id == contact_id))).first()
+    return _contact(row) if row else None

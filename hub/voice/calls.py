@@ -21,8 +21,9 @@ Calls whose hangup never comes are closed by `close_stale`.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,21 +37,19 @@ from hub.contacts import phones
 from hub.conversations.service import ConversationService
 from hub.errors import InvalidInput, NotFound
 from hub.events import topics
-from hub.events.bus import EventBus
+from hub.events.domain import CallMissed, CallUpdated, ConversationUpdated, MessageCreated
+from hub.events.unit_of_work import UnitOfWork, Writes
 from hub.models import (
     Agent,
     AuthorType,
-    Conversation,
     Direction,
     Kind,
-    Message,
     Status,
     iso,
     utcnow,
 )
 from hub.text import clean_optional
 from hub.voice.phone_lines import PhoneLine, PhoneLineService
-from storage.db import Database
 from storage.tables import calls, contact_phones, contacts, conversations, inboxes
 
 # A call with no event for this long is closed as if its hangup had come:
@@ -209,17 +208,6 @@ class Recorded:
     rejected: bool = False
 
 
-@dataclass
-class _Outbox:
-    """Events to publish once the transaction has committed."""
-
-    conversation: Conversation | None = None
-    messages: list[Message] = field(default_factory=list)
-    conversation_changed: bool = False
-    pop: bool = False
-    live: bool = True  # False for imports: nothing is published per call, so skip the reads
-
-
 # ---- reading rows --------------------------------------------------------------------
 
 
@@ -340,17 +328,17 @@ def _merge(current: dict[str, Any], event: CallEvent, at: datetime) -> dict[str,
 class CallService:
     def __init__(
         self,
-        db: Database,
-        bus: EventBus,
+        writes: Writes,
         conversations: ConversationService,
         agents: AgentService,
         presence: AgentPresence,
         lines: PhoneLineService,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._db = db
+        self._writes = writes
+        self._db = writes.db
         self._lines = lines
-        self._bus = bus
+        self._bus = writes.publisher.bus
         self._conversations = conversations
         self._agents = agents
         self._presence = presence
@@ -362,13 +350,11 @@ class CallService:
         """Merge one event into its call and tell the agents; see the module doc."""
         prepared = _prepare(line, event)
         try:
-            recorded, outbox = await self._record_all(line, [prepared])
+            recorded = await self._record_all(line, [prepared])
         except IntegrityError:
             # Two events of one new call raced (PostgreSQL): the other created
             # it, so this one is now an update of an existing call.
-            recorded, outbox = await self._record_all(line, [prepared])
-        if recorded[0].call is not None:
-            await self._publish(recorded[0].call, outbox[0])
+            recorded = await self._record_all(line, [prepared])
         return recorded[0]
 
     async def record_many(self, line: PhoneLine, batch: list[CallEvent]) -> list[Recorded]:
@@ -377,38 +363,45 @@ class CallService:
         Every event is validated first, so a bad one raises before anything is stored.
         """
         prepared = [_prepare(line, event) for event in batch]
-        recorded, _ = await self._record_all(line, prepared, live=False)
-        changed = sum(1 for r in recorded if r.changed)
-        if changed:
-            await self._bus.publish(topics.AGENTS, {"type": "calls_imported", "count": changed})
-        return recorded
+        return await self._record_all(line, prepared, live=False)
 
     async def _record_all(
         self, line: PhoneLine, prepared: list[_Prepared], live: bool = True
-    ) -> tuple[list[Recorded], list[_Outbox]]:
+    ) -> list[Recorded]:
+        """Every event in one unit of work. `live` tells each call as it changes
+        (and pops the screens of a ringing one); an import (not live) tells one
+        `calls_imported` at the end and skips the reads that telling needs."""
         results: list[Recorded] = []
-        outboxes: list[_Outbox] = []
         now = self.clock()
         # Contacts and conversations looked up in this transaction: an import
         # meets the same callers again and again.
         seen: dict[tuple[str, object], int] = {}
-        async with self._db.write() as conn:
+        async with self._writes.begin() as work:
             for item in prepared:
-                outbox = _Outbox(live=live)
-                results.append(await self._apply(conn, line, item, now, outbox, seen))
-                outboxes.append(outbox)
-        return results, outboxes
+                results.append(await self._apply(work, line, item, now, live, seen))
+            changed = sum(1 for r in results if r.changed)
+            if not live and changed:
+                work.after_commit(
+                    functools.partial(
+                        self._bus.publish,
+                        topics.AGENTS,
+                        {"type": "calls_imported", "count": changed},
+                    )
+                )
+        return results
 
     async def _apply(
         self,
-        conn: AsyncConnection,
+        work: UnitOfWork,
         line: PhoneLine,
         item: _Prepared,
         now: datetime,
-        outbox: _Outbox,
+        live: bool,
         seen: dict[tuple[str, object], int],
     ) -> Recorded:
+        conn = work.conn
         event = item.event
+        ringing = False
         at = event.at or now
         row = (
             await conn.execute(
@@ -422,7 +415,7 @@ class CallService:
             if event.step is Step.UPDATE:
                 return Recorded(None, changed=False)
             call_id = await self._insert(conn, line, item, at, now, seen)
-            outbox.pop = event.step is Step.RING
+            ringing = event.step is Step.RING
             changed = True
         else:
             current = {
@@ -435,10 +428,17 @@ class CallService:
                 changes["updated_at"] = now
                 await conn.execute(calls.update().where(calls.c.id == call_id).values(changes))
         call = await self._get(conn, call_id)
-        if changed and call.state is State.ENDED and (row is None or row.state != "ended"):
-            await self._finish(conn, call, outbox, now)
-            if outbox.live:
+        ended = changed and call.state is State.ENDED and (row is None or row.state != "ended")
+        if ended:
+            await self._finish(work, call, live, now)
+            if live:
                 call = await self._get(conn, call_id)
+        if live:
+            work.emit(CallUpdated(call))
+            if ended and call.call_back:
+                work.emit(CallMissed(call))
+            if ringing:
+                work.after_commit(functools.partial(self._pop, call))
         return Recorded(call, changed, rejected=item.blocked)
 
     async def _insert(
@@ -524,15 +524,12 @@ class CallService:
         # Resolved until something needs doing: a missed call reopens it.
         return await self._conversations.open_in(conn, inbox_id, contact_id, Status.RESOLVED)
 
-    async def _finish(
-        self, conn: AsyncConnection, call: Call, outbox: _Outbox, now: datetime
-    ) -> None:
+    async def _finish(self, work: UnitOfWork, call: Call, live: bool, now: datetime) -> None:
         """The call has ended: its item in the conversation, and the call-back bookkeeping."""
+        conn = work.conn
         extra: dict[str, Any] = {}
         needs_call_back = call.direction is Direction.IN and call.outcome in CALL_BACK_OUTCOMES
-        before = (
-            await self._conversations.get_in(conn, call.conversation_id) if outbox.live else None
-        )
+        before = await self._conversations.get_in(conn, call.conversation_id) if live else None
         if needs_call_back:
             await conn.execute(calls.update().where(calls.c.id == call.id).values(call_back=True))
             extra = {
@@ -555,14 +552,12 @@ class CallService:
             extra=extra,
             at=call.ended_at,
         )
-        outbox.messages.append(message)
         if before is None:
             return
-        outbox.conversation = await self._conversations.get_in(conn, call.conversation_id)
-        outbox.conversation_changed = (
-            before.status != outbox.conversation.status
-            or before.call_back != outbox.conversation.call_back
-        )
+        after = await self._conversations.get_in(conn, call.conversation_id)
+        work.emit(MessageCreated(after, message))
+        if before.status != after.status or before.call_back != after.call_back:
+            work.emit(ConversationUpdated(after))
 
     async def _called_back(
         self, conn: AsyncConnection, contact_id: int, before: datetime | None, now: datetime
@@ -586,9 +581,9 @@ class CallService:
 
     async def mark_called_back(self, agent: Agent, call_id: int) -> Call:
         """An agent says the customer has been called back (from the call log's queue)."""
-        outbox = _Outbox()
         now = self.clock()
-        async with self._db.write() as conn:
+        async with self._writes.begin() as work:
+            conn = work.conn
             call = await self._get(conn, call_id)
             if not call.waiting_for_call_back:
                 return call
@@ -598,11 +593,13 @@ class CallService:
                 call.conversation_id,
                 f"{agent.name} marked the missed call as called back",
             )
-            outbox.messages.append(message)
-            outbox.conversation = await self._conversations.get_in(conn, call.conversation_id)
-            outbox.conversation_changed = True
+            conversation = await self._conversations.get_in(conn, call.conversation_id)
             call = await self._get(conn, call_id)
-        await self._publish(call, outbox)
+            work.emit(
+                MessageCreated(conversation, message),
+                ConversationUpdated(conversation),
+                CallUpdated(call),
+            )
         return call
 
     async def log_by_hand(
@@ -745,16 +742,6 @@ class CallService:
         return _call(row)
 
     # ---- telling the agents (after commit) ----------------------------------------------
-
-    async def _publish(self, call: Call, outbox: _Outbox) -> None:
-        if outbox.conversation is not None:
-            for message in outbox.messages:
-                await self._conversations.publish(outbox.conversation, message, changed=False)
-            if outbox.conversation_changed:
-                await self._conversations.publish(outbox.conversation, None, changed=True)
-        await self._bus.publish(topics.AGENTS, {"type": "call", "call": call.to_wire()})
-        if outbox.pop:
-            await self._pop(call)
 
     async def _pop(self, call: Call) -> None:
         """Screen pop for the agents the phone system rang, or every online agent."""

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup servers clean bench bench-quick
+.PHONY: run test lint setup servers clean bench bench-quick screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ servers:
 ## make test: install, start the test servers, lint (ruff, import contracts), run every test
 test: $(STAMP) servers lint
 	$(BIN)/pytest
+
+## make screenshots: the browser tests, saving the pictures the docs show into docs/img
+## (a plain `make test` saves them under test-artifacts/ and changes no tracked file)
+screenshots: $(STAMP) servers
+	HUB_DOCS_IMG=docs/img $(BIN)/pytest -p no:xdist -q tests/test_browser_chat.py \
+		tests/test_browser_email.py tests/test_browser_visitors.py tests/test_browser_calls.py
 
 ## make bench: install, run every benchmark against its baseline (under 10 minutes on
 ## 2 cores), write the table to bench/results.md

@@ -29,6 +29,16 @@ CHROMIUM_ARGS = [
 ]
 # Screenshots of failing and passing browser runs land here for people to look at.
 ARTIFACTS = Path(os.environ.get("HUB_TEST_ARTIFACTS", "test-artifacts"))
+# `make screenshots` sets this to docs/img: only then do the docs' pictures change.
+DOCS_IMG = os.environ.get("HUB_DOCS_IMG")
+
+
+def docs_image(name: str) -> Path:
+    """Where a screenshot that the docs show is saved: docs/img under `make
+    screenshots`, the test artifacts otherwise (a test run changes no tracked file)."""
+    folder = Path(DOCS_IMG) if DOCS_IMG else ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
 
 
 def _require_chromium() -> None:

@@ -7,7 +7,7 @@ from playwright.async_api import expect
 
 from hub.models import Direction
 from hub.voice.calls import CallEvent, Step
-from tests.browser import ARTIFACTS, chromium
+from tests.browser import ARTIFACTS, chromium, docs_image
 from tests.test_browser_chat import XSS, log_in
 
 
@@ -79,7 +79,7 @@ async def test_screen_pop_call_log_call_back_and_logging_a_call(
     missed = page.locator(".call-row")
     await expect(missed).to_have_count(1)
     await expect(missed.locator(".pill-callback")).to_be_visible()
-    await page.screenshot(path=ARTIFACTS / "calls-call-back.png")
+    await page.screenshot(path=docs_image("calls.png"))
     await missed.get_by_role("button", name="Called back").click()
     await expect(page.locator("#calls-empty")).to_be_visible()
     await expect(page.locator("#callback-count")).to_have_text("0")
@@ -99,7 +99,7 @@ async def test_screen_pop_call_log_call_back_and_logging_a_call(
     await expect(thread.locator(".msg-note .msg-bubble")).to_have_text(
         "Note on the call: Rang back, sorted the delivery"
     )
-    await page.screenshot(path=ARTIFACTS / "calls-conversation.png")
+    await page.screenshot(path=docs_image("call-conversation.png"))
 
     # The pop shows on every console page; one click makes the caller a contact to name.
     await expect(page.locator("#live-state")).to_have_attribute("data-state", "online")

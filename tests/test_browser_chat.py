@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from hub.models import Inbound
-from tests.browser import ARTIFACTS, chromium, shop_site
+from tests.browser import ARTIFACTS, chromium, docs_image, shop_site
 from tests.console_client import AGENT_PASSWORD
 
 XSS = '<img src=x onerror="window.__xss = 1">'
@@ -78,8 +78,8 @@ async def test_visitor_and_agent_chat_both_ways_and_history_survives_a_reload(
     log = visitor.locator(".log")
     await expect(log).to_contain_text("Hi! How can I help?")
     await expect(log).to_contain_text(admin.name)
-    await visitor.screenshot(path=ARTIFACTS / "browser-widget.png")
-    await console.screenshot(path=ARTIFACTS / "browser-console.png")
+    await visitor.screenshot(path=docs_image("widget.png"))
+    await console.screenshot(path=docs_image("console.png"))
 
     # After a reload the whole history is still there.
     await visitor.reload()

@@ -10,7 +10,6 @@ import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 
 import aiosmtplib
 import pytest
@@ -19,12 +18,11 @@ from playwright.async_api import Page, expect
 from channels.email.smtp_server import start_mail_server
 from hub.composition.worker import run_background
 from hub.core import Hub
-from tests.browser import ARTIFACTS, chromium
+from tests.browser import ARTIFACTS, chromium, docs_image
 from tests.email_helpers import SUPPORT, inbound, make_email_inbox
 from tests.mail_servers import Sink, smtp_sink
 from tests.test_browser_chat import log_in
 
-DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 CUSTOMER_ID = "order-question.1@customer.test"
 
 
@@ -108,7 +106,6 @@ async def test_an_emailed_ticket_is_answered_by_email_and_shown_sent_live(
 ):
     hub: Hub = live_server.hub
     ARTIFACTS.mkdir(exist_ok=True)
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
     inbox = await make_email_inbox(hub, smtp_port=sink.port, signature="The Shop team")
     context = await browser.new_context(viewport={"width": 1440, "height": 960})
     console = await context.new_page()
@@ -205,14 +202,14 @@ async def test_an_emailed_ticket_is_answered_by_email_and_shown_sent_live(
     await console.screenshot(path=ARTIFACTS / "browser-email-original.png")
     await incoming.locator(".email-original > summary").click()  # fold the original again
     await console.locator("#thread-scroll").evaluate("node => { node.scrollTop = 0; }")
-    await console.screenshot(path=DOCS_IMG / "email-ticket.png")
+    await console.screenshot(path=docs_image("email-ticket.png"))
 
     # The admin page: a new intake URL is shown once, then never again.
     await console.goto(f"{live_server.url}/console/email-inboxes")
     card = console.locator(f"#inbox-{inbox.id}")
     await card.get_by_role("button", name="New intake URL").click()
     await expect(card.locator(f"#intake-{inbox.id}")).to_contain_text("/email/inbound/")
-    await console.screenshot(path=DOCS_IMG / "email-inbox-settings.png", full_page=True)
+    await console.screenshot(path=docs_image("email-inbox-settings.png"), full_page=True)
     await console.reload()
     await expect(card.locator(f"#intake-{inbox.id}")).to_have_count(0)
     await context.close()

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 from playwright.async_api import expect
 
-from tests.browser import ARTIFACTS, chromium, shop_site
+from tests.browser import ARTIFACTS, chromium, docs_image, shop_site
 from tests.test_browser_chat import log_in
 
 PUSH = (
@@ -74,7 +74,7 @@ async def test_agent_sees_each_page_live_follows_the_trail_and_starts_a_chat(
     trail = console.locator("#vd-trail .trail-title")
     await expect(trail).to_have_text(["Home", "Pricing", "Team plans"])
     await expect(console.locator("#vd-page-title")).to_have_text("Team plans")
-    await console.screenshot(path=ARTIFACTS / "live-visitors.png")
+    await console.screenshot(path=docs_image("live-visitors.png"))
 
     await console.fill("#vd-start-text", "Hi! Can I help you choose a plan?")
     await console.click("#vd-start-send")
@@ -195,7 +195,7 @@ async def test_a_campaign_opens_the_widget_after_its_seconds_and_a_reply_is_coun
     assert (stats.shown, stats.replied) == (1, 1)
     await console.goto(f"{live_server.url}/console/campaigns")
     await expect(console.locator('td[data-stat="replied"]').first).to_have_text("1")
-    await console.screenshot(path=ARTIFACTS / "campaigns.png", full_page=True)
+    await console.screenshot(path=docs_image("campaigns.png"), full_page=True)
     await agent_context.close()
     await visitor_context.close()
 

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from agent_console import auth
 from agent_console.email import attachments_from, email_view
 from agent_console.web import Ctx, console_endpoint
-from hub.conversations.service import Scope
+from hub.conversations.reads import Scope
 from hub.errors import InvalidInput
 from hub.models import Agent, Channel, Conversation, Role, Status, utcnow
 from hub.ratelimit import RateLimits

@@ -6,11 +6,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.agents.presence import AgentPresence, shared_presence
 from hub.agents.service import AgentService
+from hub.contacts.resolver import ContactResolver
 from hub.contacts.service import ContactService
+from hub.conversations.chat_threading import WebChatThreading
+from hub.conversations.log import ConversationLog
+from hub.conversations.pipeline import InboundPipeline
 from hub.conversations.service import ConversationService
 from hub.email.inboxes import EmailInboxService
 from hub.email.outbox import EmailOutbox, MailTransport
 from hub.email.secrets import MailSecrets
+from hub.email.threading import EmailThreading
 from hub.email.tickets import EmailTicketService
 from hub.errors import Unavailable, translated
 from hub.events.bus import EventBus
@@ -18,6 +23,7 @@ from hub.events.publisher import Publisher
 from hub.events.unit_of_work import Writes
 from hub.inboxes.business_hours import BusinessHoursService
 from hub.inboxes.service import InboxService
+from hub.models import Channel
 from hub.ratelimit import RateLimits
 from hub.security import VisitorTokens
 from hub.settings import Settings, redacted_url
@@ -27,6 +33,7 @@ from hub.visitors.service import VisitorService
 from hub.visitors.tracking import TrackingService
 from hub.voice.calls import CallService
 from hub.voice.phone_lines import PhoneLineService
+from hub.voice.threading import VoiceThreading
 from storage.db import Database
 from storage.errors import short_reason
 from storage.migrate import ensure_migrated
@@ -49,7 +56,11 @@ class Hub:
         self.agents = AgentService(db)
         self.inboxes = InboxService(db)
         self.visitors = VisitorService(self.writes)
-        self.conversations = ConversationService(self.writes)
+        # Every channel's inbound items enter through one pipeline (contact,
+        # conversation, the one append); each channel brings its threading.
+        self.pipeline = InboundPipeline(ConversationLog(), ContactResolver())
+        self.pipeline.route(Channel.WEBSITE, WebChatThreading(self.pipeline.log))
+        self.conversations = ConversationService(self.writes, self.pipeline)
         self.presence = AgentPresence(bus, shared_presence(settings.bus_url))
         self.limits = RateLimits(settings.bus_url)
         # Live visitors and proactive campaigns (hub/visitors/).
@@ -70,13 +81,20 @@ class Hub:
         self.contacts = ContactService(self.writes, self.visitors)
         self.phone_lines = PhoneLineService(db)
         self.calls = CallService(
-            self.writes, self.conversations, self.agents, self.presence, self.phone_lines
+            self.writes,
+            self.pipeline,
+            self.conversations,
+            self.agents,
+            self.presence,
+            self.phone_lines,
         )
+        self.pipeline.route(Channel.VOICE, VoiceThreading())
         # Email (hub/email/): inboxes, tickets, and the outbox that sends replies.
         self.email_inboxes = EmailInboxService(db, MailSecrets(settings.secret_key.get()))
         self.email = EmailTicketService(
-            self.writes, self.conversations, self.email_inboxes, self.visitor_presence
+            self.writes, self.pipeline, self.email_inboxes, self.visitor_presence
         )
+        self.pipeline.route(Channel.EMAIL, EmailThreading())
         # Replies on an email ticket (or a chat that goes on by email) leave as mail.
         self.conversations.reply_hooks.append(self.email.reply_by_email)
         self.conversations.away_form_hooks.append(self.email.away_form_left_address)

@@ -72,17 +72,88 @@ class ContactDetails:
 
 
 @dataclass(frozen=True)
-class Inbound:
-    """One message arriving from a channel, normalized by its adapter."""
+class Sender:
+    """Who a message or call comes from, as the channel knows them: a visitor of
+    the site, an email address, a phone number or another system's id."""
 
-    inbox_id: int
-    text: str
-    client_id: str | None
     visitor_id: str | None = None
-    conversation_id: int | None = None
-    contact: ContactDetails | None = None
-    # The visitor answers this proactive campaign's message (web chat only).
-    campaign_id: int | None = None
+    email: str | None = None
+    phone: str | None = None
+    external_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatDetails:
+    """What only a web chat message carries."""
+
+    conversation_id: int | None = None  # the conversation the widget shows, if any
+    contact: ContactDetails | None = None  # the away form's name and email
+    campaign_id: int | None = None  # the proactive campaign this answers
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message or call arriving from any channel, normalized by its adapter:
+    the one type every channel hands to the inbound pipeline
+    (hub/conversations/pipeline.py).
+
+    `dedup_key` is what makes a resend the same message (a chat client id, an
+    email's Message-ID, a phone system's call id); `thread_keys` what the
+    channel threads by (Message-IDs referred to, reply addresses); `payload`
+    the channel's own record (the parsed mail, the call event).
+    """
+
+    channel: Channel
+    inbox_id: int
+    sender: Sender
+    text: str = ""
+    dedup_key: str | None = None
+    thread_keys: tuple[str, ...] = ()
+    attachments: tuple[Any, ...] = ()
+    chat: ChatDetails = field(default_factory=ChatDetails)
+    payload: Any = None
+
+    @classmethod
+    def web_chat(
+        cls,
+        inbox_id: int,
+        text: str,
+        client_id: str | None,
+        visitor_id: str | None,
+        conversation_id: int | None = None,
+        contact: ContactDetails | None = None,
+        campaign_id: int | None = None,
+    ) -> Inbound:
+        """A visitor's message from the widget."""
+        return cls(
+            Channel.WEBSITE,
+            inbox_id,
+            Sender(visitor_id=visitor_id),
+            text,
+            dedup_key=client_id,
+            chat=ChatDetails(conversation_id, contact, campaign_id),
+        )
+
+    @property
+    def visitor_id(self) -> str | None:
+        return self.sender.visitor_id
+
+    @property
+    def client_id(self) -> str | None:
+        return self.dedup_key
+
+    @property
+    def conversation_id(self) -> int | None:
+        return self.chat.conversation_id
+
+    @property
+    def campaign_id(self) -> int | None:
+        return self.chat.campaign_id
+
+    @property
+    def contact(self) -> ContactDetails | None:
+        return self.chat.contact
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import httpx
 
-from hub.conversations.service import Posted
+from hub.conversations.chat_ingest import Posted
 from hub.core import Hub
 from hub.models import Inbound, Inbox, Visitor
 
@@ -77,6 +77,6 @@ async def visitor_says(
     if visitor is None:
         visitor = await hub.visitors.create(inbox, user_agent="Mozilla/5.0 Firefox/127.0")
     posted = await hub.conversations.ingest(
-        Inbound(inbox_id=inbox.id, text=text, client_id=client_id, visitor_id=visitor.id)
+        Inbound.web_chat(inbox_id=inbox.id, text=text, client_id=client_id, visitor_id=visitor.id)
     )
     return visitor, posted

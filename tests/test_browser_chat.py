@@ -141,7 +141,9 @@ async def test_a_burst_of_messages_in_one_batch_frame_all_show_in_the_inbox(
     first = [await hub.visitors.create(website, "pytest") for _ in range(30)]
     for visitor in first:  # each visitor has a conversation before the console opens
         await hub.conversations.ingest(
-            Inbound(inbox_id=website.id, text="opening", client_id=None, visitor_id=visitor.id)
+            Inbound.web_chat(
+                inbox_id=website.id, text="opening", client_id=None, visitor_id=visitor.id
+            )
         )
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     console = await context.new_page()
@@ -154,7 +156,9 @@ async def test_a_burst_of_messages_in_one_batch_frame_all_show_in_the_inbox(
     await asyncio.gather(
         *(
             hub.conversations.ingest(
-                Inbound(inbox_id=website.id, text=f"burst {n}", client_id=None, visitor_id=v.id)
+                Inbound.web_chat(
+                    inbox_id=website.id, text=f"burst {n}", client_id=None, visitor_id=v.id
+                )
             )
             for n, v in enumerate(first)
         )
@@ -194,14 +198,16 @@ async def test_a_list_reload_older_than_the_live_events_does_not_undo_them(
     website = await hub.inboxes.create_website("Race shop", ["https://race.test"])
     visitor = await hub.visitors.create(website, "pytest")
     await hub.conversations.ingest(
-        Inbound(inbox_id=website.id, text="opening", client_id=None, visitor_id=visitor.id)
+        Inbound.web_chat(inbox_id=website.id, text="opening", client_id=None, visitor_id=visitor.id)
     )
     context, console, route, older = await console_with_list_reload_held(
         browser, live_server, admin
     )
 
     await hub.conversations.ingest(
-        Inbound(inbox_id=website.id, text="newer news", client_id=None, visitor_id=visitor.id)
+        Inbound.web_chat(
+            inbox_id=website.id, text="newer news", client_id=None, visitor_id=visitor.id
+        )
     )
     row = console.locator(".conv-row", has_text="Race shop")
     await expect(row).to_contain_text("newer news")
@@ -221,7 +227,9 @@ async def test_a_list_reload_older_than_a_contacts_rename_does_not_undo_it(
     website = await hub.inboxes.create_website("Rename shop", ["https://rename.test"])
     visitor = await hub.visitors.create(website, "pytest")
     posted = await hub.conversations.ingest(
-        Inbound(inbox_id=website.id, text="who am I", client_id=None, visitor_id=visitor.id)
+        Inbound.web_chat(
+            inbox_id=website.id, text="who am I", client_id=None, visitor_id=visitor.id
+        )
     )
     context, console, route, older = await console_with_list_reload_held(
         browser, live_server, admin

@@ -235,7 +235,7 @@ async def test_only_during_business_hours(hub, website, visitor, timers, clock):
 
 async def test_a_visitor_who_is_already_chatting_is_not_interrupted(hub, website, visitor, timers):
     await hub.campaigns.create(website.id, fields(min_seconds=0))
-    await hub.conversations.ingest(Inbound(website.id, "hi", "c-1", visitor_id=visitor.id))
+    await hub.conversations.ingest(Inbound.web_chat(website.id, "hi", "c-1", visitor_id=visitor.id))
     timers.release()
     await hub.tracking.arrive(visitor, website, PRICING, "Pricing")
     assert await outcome(hub, visitor) == [False]
@@ -249,7 +249,7 @@ async def test_a_reply_becomes_a_conversation_that_records_the_campaign(
     await hub.tracking.arrive(visitor, website, PRICING, "Pricing")
     assert await outcome(hub, visitor) == [True]
     posted = await hub.conversations.ingest(
-        Inbound(
+        Inbound.web_chat(
             website.id,
             "Is there a discount?",
             "c-1",
@@ -275,7 +275,9 @@ async def test_a_reply_becomes_a_conversation_that_records_the_campaign(
     assert (stats.shown, stats.replied) == (1, 1)
     # A second reply goes to the same conversation and counts once.
     again = await hub.conversations.ingest(
-        Inbound(website.id, "Hello?", "c-2", visitor_id=visitor.id, campaign_id=campaign.id)
+        Inbound.web_chat(
+            website.id, "Hello?", "c-2", visitor_id=visitor.id, campaign_id=campaign.id
+        )
     )
     assert again.conversation.id == posted.conversation.id
     assert (await hub.campaigns.get(campaign.id)).replied == 1
@@ -284,7 +286,7 @@ async def test_a_reply_becomes_a_conversation_that_records_the_campaign(
 async def test_a_campaign_id_that_was_never_shown_to_the_visitor_is_ignored(hub, website, visitor):
     campaign = await hub.campaigns.create(website.id, fields())
     posted = await hub.conversations.ingest(
-        Inbound(website.id, "hi", "c-1", visitor_id=visitor.id, campaign_id=campaign.id)
+        Inbound.web_chat(website.id, "hi", "c-1", visitor_id=visitor.id, campaign_id=campaign.id)
     )
     messages = await hub.conversations.messages(posted.conversation.id)
     assert [m.author_type for m in messages] == [AuthorType.VISITOR]

@@ -19,8 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from hub.composition.assemble import start_hub
+from hub.conversations import chat_ingest as conversations_module
 from hub.conversations import chat_ingest_sqlite
-from hub.conversations import service as conversations_module
+from hub.conversations import log as conversation_log
 from hub.conversations.chat_ingest_sqlite import _DIALECT, RawStatement, in_worker
 from hub.core import Hub
 from hub.models import Inbound, Role, Status
@@ -32,7 +33,7 @@ FROZEN = datetime(2026, 3, 4, 5, 6, 7, 89012, tzinfo=UTC)
 
 
 def inbound(inbox, visitor, text, client_id=None, **extra):  # type: ignore[no-untyped-def]
-    return Inbound(
+    return Inbound.web_chat(
         inbox_id=inbox.id, text=text, client_id=client_id, visitor_id=visitor.id, **extra
     )
 
@@ -298,6 +299,7 @@ async def test_rows_and_answers_are_those_of_the_sqlalchemy_path(stores, monkeyp
     """The same chat on two stores at the same frozen time: the SQLAlchemy path
     alone, and with runs of common messages on the raw connection."""
     monkeypatch.setattr(conversations_module, "utcnow", lambda: FROZEN)
+    monkeypatch.setattr(conversation_log, "utcnow", lambda: FROZEN)
     monkeypatch.setattr(chat_ingest_sqlite, "utcnow", lambda: FROZEN)
     answers, visitor_ids, hops = {}, {}, {}
     for name in ("sqlalchemy", "raw"):
@@ -311,8 +313,8 @@ async def test_rows_and_answers_are_those_of_the_sqlalchemy_path(stores, monkeyp
                 async def not_in_one_hop(batch):  # type: ignore[no-untyped-def]
                     return False
 
-                monkeypatch.setattr(hub.conversations, "_store_common_run", no_run)
-                monkeypatch.setattr(hub.conversations, "_stored_in_one_hop", not_in_one_hop)
+                monkeypatch.setattr(hub.conversations.chat, "_store_common_run", no_run)
+                monkeypatch.setattr(hub.conversations.chat, "_stored_in_one_hop", not_in_one_hop)
             inline = counting_inline(hub, monkeypatch)
             with counting_in_worker(monkeypatch) as calls:
                 answers[name], visitor_ids[name] = await chat(hub)

@@ -17,7 +17,7 @@ async def new_visitor(hub, inbox):  # type: ignore[no-untyped-def]
 
 
 def inbound(inbox, visitor, text="Hello", client_id=None, **extra):  # type: ignore[no-untyped-def]
-    return Inbound(
+    return Inbound.web_chat(
         inbox_id=inbox.id, text=text, client_id=client_id, visitor_id=visitor.id, **extra
     )
 

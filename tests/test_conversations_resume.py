@@ -17,7 +17,7 @@ from tests.engines import settings  # noqa: F401 - runs every test on both engin
 
 
 def inbound(inbox, visitor, text):  # type: ignore[no-untyped-def]
-    return Inbound(inbox_id=inbox.id, text=text, client_id=None, visitor_id=visitor.id)
+    return Inbound.web_chat(inbox_id=inbox.id, text=text, client_id=None, visitor_id=visitor.id)
 
 
 @pytest.fixture

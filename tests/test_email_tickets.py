@@ -307,7 +307,7 @@ async def test_received_attachments_are_stored_and_served(hub: Hub):
 async def _chat(hub: Hub, website, email: str | None = "nora@customer.test"):  # type: ignore[no-untyped-def]
     visitor = await hub.visitors.create(website, user_agent="test")
     posted = await hub.conversations.ingest(
-        Inbound(
+        Inbound.web_chat(
             inbox_id=website.id,
             text="Do you ship to Norway?",
             client_id="c1",

@@ -34,7 +34,7 @@ def same(message):  # type: ignore[no-untyped-def]
 
 
 def inbound(inbox, visitor, text="Hello", client_id=None, **extra):  # type: ignore[no-untyped-def]
-    return Inbound(
+    return Inbound.web_chat(
         inbox_id=inbox.id, text=text, client_id=client_id, visitor_id=visitor.id, **extra
     )
 
@@ -132,7 +132,7 @@ async def test_a_bad_message_in_a_batch_fails_alone(hub, website, transactions):
 async def test_a_message_that_fails_after_writing_rolls_back_alone(hub, website, monkeypatch):
     alice, bob = await visitors(hub, website, 2)
     opened = await hub.conversations.ingest(inbound(website, alice, "first"))
-    store = hub.conversations._store_inbound
+    store = hub.conversations.chat._store_inbound
 
     async def failing_after_the_writes(conn, queued):  # type: ignore[no-untyped-def]
         stored = await store(conn, queued)  # contact named, seq counted, row inserted …
@@ -140,7 +140,7 @@ async def test_a_message_that_fails_after_writing_rolls_back_alone(hub, website,
             raise RuntimeError("injected: fails after its writes")  # … and rolled back
         return stored
 
-    monkeypatch.setattr(hub.conversations, "_store_inbound", failing_after_the_writes)
+    monkeypatch.setattr(hub.conversations.chat, "_store_inbound", failing_after_the_writes)
     # The away form's name sends "doomed" through _store_inbound on SQLite too
     # (plain messages to a going conversation are stored in a run there).
     doomed = inbound(website, alice, "doomed", contact=ContactDetails(name="Alice"))
@@ -227,14 +227,14 @@ async def test_a_failed_commit_fails_every_caller_and_stores_nothing(hub, websit
 
 async def test_a_cancelled_caller_loses_no_one_elses_message(hub, website, monkeypatch):
     people = await visitors(hub, website, 4)
-    store = hub.conversations._store_inbound
+    store = hub.conversations.chat._store_inbound
     storing = asyncio.Event()
 
     async def signalling_store(conn, queued):  # type: ignore[no-untyped-def]
         storing.set()
         return await store(conn, queued)
 
-    monkeypatch.setattr(hub.conversations, "_store_inbound", signalling_store)
+    monkeypatch.setattr(hub.conversations.chat, "_store_inbound", signalling_store)
     waiting = [
         asyncio.create_task(hub.conversations.ingest(inbound(website, p, f"m{n}")))
         for n, p in enumerate(people)
@@ -262,11 +262,11 @@ async def test_a_cancelled_caller_loses_no_one_elses_message(hub, website, monke
 
 async def test_the_writer_survives_a_failing_batch_and_a_failing_message(hub, website, monkeypatch):
     alice, bob = await visitors(hub, website, 2)
-    write_batch = hub.conversations._write_batch
-    store = hub.conversations._store_inbound
+    write_batch = hub.conversations.chat._write_batch
+    store = hub.conversations.chat._store_inbound
 
     async def broken_batch(batch):  # type: ignore[no-untyped-def]
-        monkeypatch.setattr(hub.conversations, "_write_batch", write_batch)
+        monkeypatch.setattr(hub.conversations.chat, "_write_batch", write_batch)
         raise RuntimeError("injected: a bug in the writer")
 
     async def broken_for_bob(conn, queued):  # type: ignore[no-untyped-def]
@@ -274,10 +274,10 @@ async def test_the_writer_survives_a_failing_batch_and_a_failing_message(hub, we
             raise RuntimeError("injected: a bug for one message")
         return await store(conn, queued)
 
-    monkeypatch.setattr(hub.conversations, "_write_batch", broken_batch)
+    monkeypatch.setattr(hub.conversations.chat, "_write_batch", broken_batch)
     with pytest.raises(RuntimeError, match="a bug in the writer"):
         await hub.conversations.ingest(inbound(website, alice, "lost"))
-    monkeypatch.setattr(hub.conversations, "_store_inbound", broken_for_bob)
+    monkeypatch.setattr(hub.conversations.chat, "_store_inbound", broken_for_bob)
     results = await asyncio.gather(
         hub.conversations.ingest(inbound(website, bob, "bob")),
         hub.conversations.ingest(inbound(website, alice, "alice")),
@@ -431,7 +431,7 @@ async def test_a_mixed_batch_answers_each_caller_as_one_at_a_time_would(
 
     people, batch = await mixed_chat(hub, website, agent)
     with monkeypatch.context() as patch:
-        patch.setattr(hub.conversations, "_store_common_run", no_run)
+        patch.setattr(hub.conversations.chat, "_store_common_run", no_run)
         expected, expected_events = await agent_events(hub, one_at_a_time)
     reference = await Names.of(hub, people)
 

@@ -72,7 +72,7 @@ async def test_a_failing_job_is_logged_and_released(hub, caplog):
 async def test_a_snooze_with_an_end_reopens_when_the_worker_runs(hub, website, agent):
     visitor = await hub.visitors.create(website, "pytest")
     posted = await hub.conversations.ingest(
-        Inbound(inbox_id=website.id, text="hi", client_id=None, visitor_id=visitor.id)
+        Inbound.web_chat(inbox_id=website.id, text="hi", client_id=None, visitor_id=visitor.id)
     )
     cid = posted.conversation.id
     until = utcnow() + timedelta(hours=1)
@@ -89,7 +89,7 @@ async def test_a_snooze_with_an_end_reopens_when_the_worker_runs(hub, website, a
 async def test_the_hub_worker_wakes_snoozed_conversations(hub, website, agent):
     visitor = await hub.visitors.create(website, "pytest")
     posted = await hub.conversations.ingest(
-        Inbound(inbox_id=website.id, text="hi", client_id=None, visitor_id=visitor.id)
+        Inbound.web_chat(inbox_id=website.id, text="hi", client_id=None, visitor_id=visitor.id)
     )
     await hub.conversations.set_status(
         agent, posted.conversation.id, Status.SNOOZED, snoozed_until=utcnow() + timedelta(hours=1)
@@ -106,7 +106,7 @@ async def test_the_hub_worker_wakes_snoozed_conversations(hub, website, agent):
 async def test_only_a_snooze_has_an_end(hub, website, agent, status):
     visitor = await hub.visitors.create(website, "pytest")
     posted = await hub.conversations.ingest(
-        Inbound(inbox_id=website.id, text="hi", client_id=None, visitor_id=visitor.id)
+        Inbound.web_chat(inbox_id=website.id, text="hi", client_id=None, visitor_id=visitor.id)
     )
     with pytest.raises(InvalidInput):
         await hub.conversations.set_status(
@@ -117,7 +117,7 @@ async def test_only_a_snooze_has_an_end(hub, website, agent, status):
 async def test_a_snooze_must_end_in_the_future(hub, website, agent):
     visitor = await hub.visitors.create(website, "pytest")
     posted = await hub.conversations.ingest(
-        Inbound(inbox_id=website.id, text="hi", client_id=None, visitor_id=visitor.id)
+        Inbound.web_chat(inbox_id=website.id, text="hi", client_id=None, visitor_id=visitor.id)
     )
     with pytest.raises(InvalidInput):
         await hub.conversations.set_status(

@@ -21,7 +21,9 @@ async def fill_sqlite(hub: Hub) -> int:
     for n in range(30):
         visitor = await hub.visitors.create(inbox, "pytest")
         posted = await hub.conversations.ingest(
-            Inbound(inbox_id=inbox.id, text=f"hello {n}", client_id=f"c-{n}", visitor_id=visitor.id)
+            Inbound.web_chat(
+                inbox_id=inbox.id, text=f"hello {n}", client_id=f"c-{n}", visitor_id=visitor.id
+            )
         )
         await hub.conversations.reply(admin, posted.conversation.id, f"reply {n}")
         conversation_id = posted.conversation.id
@@ -64,7 +66,9 @@ async def test_everything_is_copied_and_the_copy_keeps_working(tmp_path, hub, se
             inbox = (await moved.inboxes.list())[0]
             visitor = await moved.visitors.create(inbox, "pytest")
             posted = await moved.conversations.ingest(
-                Inbound(inbox_id=inbox.id, text="after", client_id="x", visitor_id=visitor.id)
+                Inbound.web_chat(
+                    inbox_id=inbox.id, text="after", client_id="x", visitor_id=visitor.id
+                )
             )
             assert posted.conversation.id == last_conversation + 1
             reply = await moved.conversations.reply(admin, last_conversation, "still here")

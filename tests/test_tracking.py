@@ -236,7 +236,7 @@ async def test_page_views_belong_to_the_contact_and_follow_a_verified_identity(
 async def test_writing_an_email_makes_the_visitor_known_in_the_live_view(hub, website, visitor):
     await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
     await hub.conversations.ingest(
-        Inbound(
+        Inbound.web_chat(
             website.id,
             "hi",
             "c-1",

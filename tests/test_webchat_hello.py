@@ -49,7 +49,9 @@ async def returning_visitor(hub, website, agent, n):  # type: ignore[no-untyped-
     visitor = await hub.visitors.create(website, "pytest")
     for k in range(3):
         posted = await hub.conversations.ingest(
-            Inbound(inbox_id=website.id, text=f"{n}:{k}", client_id=f"c{k}", visitor_id=visitor.id)
+            Inbound.web_chat(
+                inbox_id=website.id, text=f"{n}:{k}", client_id=f"c{k}", visitor_id=visitor.id
+            )
         )
     await hub.conversations.reply(agent, posted.conversation.id, f"reply to {n}")
     await hub.conversations.reply(agent, posted.conversation.id, "note", private=True)

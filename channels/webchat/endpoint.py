@@ -342,7 +342,7 @@ class WidgetSession:
         self._echoes.expect(message.client_id)  # the ack below tells this socket
         try:
             posted = await self.hub.conversations.ingest(
-                Inbound(
+                Inbound.web_chat(
                     inbox_id=self.inbox.id,
                     text=message.text,
                     client_id=message.client_id,

@@ -16,7 +16,6 @@ import functools
 import hashlib
 import logging
 import re
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -25,27 +24,30 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.conversations.service import ConversationService
+from hub.conversations.log import Entry
+from hub.conversations.pipeline import InboundPipeline, Thread
 from hub.email.compose import Outgoing, compose, render_acknowledgement
 from hub.email.inboxes import EmailInbox, EmailInboxService
 from hub.email.models import Address, Attachment, Envelope, InboundEmail, OutboxState
+from hub.email.threading import MailDelivery, new_token, referenced_ids, safe
 from hub.errors import InvalidInput, NotFound
 from hub.events import topics
-from hub.events.domain import ConversationCreated, ConversationUpdated, MessageCreated
+from hub.events.domain import MessageCreated
 from hub.events.unit_of_work import UnitOfWork, Writes
 from hub.models import (
     AuthorType,
+    Channel,
     Conversation,
     Direction,
+    Inbound,
     Kind,
     Message,
-    Status,
+    Sender,
     iso,
     utcnow,
 )
 from hub.visitors.presence import PresenceBackend
 from storage.tables import (
-    contacts,
     conversations,
     email_attachments,
     email_inboxes,
@@ -59,14 +61,11 @@ from storage.tables import (
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 100_000
-MAX_ID = 2**31 - 1  # the store's integer keys
 MAX_HTML_CHARS = 1_000_000
 MAX_PARTICIPANTS = 20
 # At most this many acknowledgements to one contact per hour: two auto-responders
 # answering each other stop here even if both ignore Auto-Submitted.
 MAX_ACKS_PER_HOUR = 3
-_TOKEN_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # noqa: S105 (no 0/o, 1/l)
-_TICKET_IN_SUBJECT = re.compile(r"\[#(\d{1,10})\]")
 _NO_REPLY = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?)([+.-]|$)")
 
 Outcome = Literal["new", "joined", "duplicate", "own", "bounce"]
@@ -123,10 +122,6 @@ class EmailDetails:
         }
 
 
-def new_token() -> str:
-    return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(10))
-
-
 def _clean_body(text: str) -> str:
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text.replace("\r\n", "\n")).strip()
     return text[:MAX_TEXT_CHARS]
@@ -149,14 +144,15 @@ class EmailTicketService:
     def __init__(
         self,
         writes: Writes,
-        conversations_: ConversationService,
+        pipeline: InboundPipeline,
         inboxes_: EmailInboxService,
         visitor_presence: PresenceBackend,
     ) -> None:
         self._writes = writes
         self._db = writes.db
         self._bus = writes.publisher.bus
-        self._conversations = conversations_
+        self._pipeline = pipeline
+        self._log = pipeline.log
         self._inboxes = inboxes_
         self._visitor_presence = visitor_presence
         # Called after a commit that queued mail (the outbox sender wakes up).
@@ -214,130 +210,45 @@ class EmailTicketService:
         envelope: Envelope,
         message_id: str,
     ) -> Ingested:
-        conn = work.conn
-        conversation_id = await self._thread_of(conn, inbox, email, envelope)
-        contact_id = await self._contact_for(conn, email)
-        opened = conversation_id is None
-        if conversation_id is None:
-            conversation_id = await self._conversations.open_in(
-                conn, inbox.id, contact_id, Status.OPEN
-            )
-            subject = _safe(email.subject, 300) or "(no subject)"
-            await conn.execute(
-                conversations.update()
-                .where(conversations.c.id == conversation_id)
-                .values(subject=subject)
-            )
-            await conn.execute(
-                email_threads.insert().values(
-                    conversation_id=conversation_id,
-                    email_inbox_id=inbox.id,
-                    token=new_token(),
-                    subject=subject,
-                    participants=[],
-                )
-            )
-        before = await conn.scalar(
-            sa.select(conversations.c.status).where(conversations.c.id == conversation_id)
-        )
-        message = await self._conversations.append_in(
-            conn,
-            conversation_id,
-            direction=Direction.IN,
-            kind=Kind.TEXT,
-            author_type=AuthorType.CONTACT,
-            author_id=contact_id,
-            author_name=email.sender.name or email.sender.email if email.sender else None,
-            text=_message_text(email),
-            client_id=None,
-            extra={"status": Status.OPEN.value, "snoozed_until": None, "resolved_at": None},
-        )
-        await self._add_participants(conn, conversation_id, email)
-        await self._store_email(conn, inbox, conversation_id, message.seq, email, message_id)
-        ack = None
-        if opened:
-            ack = await self._acknowledge(conn, inbox, conversation_id, contact_id, email, envelope)
-        conversation = await self._conversations.get_in(conn, conversation_id)
-        work.emit(MessageCreated(conversation, message))
-        if opened:
-            work.emit(ConversationCreated(conversation))
-        elif before != Status.OPEN.value:
-            work.emit(ConversationUpdated(conversation))
-        if ack is not None:
-            work.emit(MessageCreated(conversation, ack))
-            work.after_commit(self._wake_outbox)
-        return Ingested("new" if opened else "joined", conversation_id, message.seq)
-
-    async def _thread_of(
-        self, conn: AsyncConnection, inbox: EmailInbox, email: InboundEmail, envelope: Envelope
-    ) -> int | None:
-        ids = tuple(dict.fromkeys((*email.in_reply_to, *reversed(email.references))))
-        if ids:
-            found = await conn.scalar(
-                sa.select(email_messages.c.conversation_id)
-                .where(email_messages.c.email_inbox_id == inbox.id)
-                .where(email_messages.c.message_id.in_(ids[:100]))
-                .order_by(email_messages.c.id.desc())
-                .limit(1)
-            )
-            if found is not None:
-                return found
-        addresses = (
-            *envelope.recipients,
-            *email.delivered_to,
-            *(a.email for a in email.to),
-            *(a.email for a in email.cc),
-        )
-        tokens = {token for a in addresses if (token := inbox.token_in(a))}
-        if tokens:
-            found = await conn.scalar(
-                sa.select(email_threads.c.conversation_id)
-                .where(email_threads.c.email_inbox_id == inbox.id)
-                .where(email_threads.c.token.in_(sorted(tokens)[:10]))
-            )
-            if found is not None:
-                return found
-        ticket = _ticket_in_subject(email.subject)
-        if ticket is not None and email.sender is not None:
-            row = (
-                await conn.execute(
-                    sa.select(email_threads.c.participants, contacts.c.email)
-                    .select_from(
-                        email_threads.join(
-                            conversations, conversations.c.id == email_threads.c.conversation_id
-                        ).join(contacts, contacts.c.id == conversations.c.contact_id)
-                    )
-                    .where(email_threads.c.conversation_id == ticket)
-                    .where(email_threads.c.email_inbox_id == inbox.id)
-                )
-            ).first()
-            if row is not None and (
-                email.sender.email in (row.participants or []) or email.sender.email == row.email
-            ):
-                return ticket
-        return None
-
-    async def _contact_for(self, conn: AsyncConnection, email: InboundEmail) -> int:
+        """Through the inbound pipeline: the sender's contact, the ticket
+        (hub/email/threading.py), the one append; then the mail's own rows and,
+        for a new ticket, the acknowledgement."""
         sender = email.reply_to if email.sender is None else email.sender
-        if sender is not None:
-            found = await conn.scalar(
-                sa.select(contacts.c.id)
-                .where(contacts.c.email == sender.email)
-                .order_by(contacts.c.id)
-                .limit(1)
-            )
-            if found is not None:
-                return found
-        return await conn.scalar(
-            contacts.insert()
-            .values(
-                name=_safe(sender.name, 200) if sender else None,
-                email=sender.email if sender else None,
-                attributes={},
-                created_at=utcnow(),
-            )
-            .returning(contacts.c.id)
+        inbound = Inbound(
+            Channel.EMAIL,
+            inbox.id,
+            Sender(email=sender.email, name=safe(sender.name, 200)) if sender else Sender(),
+            _message_text(email),
+            dedup_key=message_id,
+            thread_keys=referenced_ids(email),
+            attachments=tuple(email.attachments),
+            payload=MailDelivery(inbox, email, envelope),
         )
+        entry = Entry.from_customer(
+            inbound.text,
+            AuthorType.CONTACT,
+            author_name=email.sender.name or email.sender.email if email.sender else None,
+        )
+
+        async def record(conn: AsyncConnection, thread: Thread, message: Message) -> list[Message]:
+            await self._add_participants(conn, thread.conversation_id, email)
+            await self._store_email(
+                conn, inbox, thread.conversation_id, message.seq, email, message_id
+            )
+            if not thread.opened:
+                return []
+            ack = await self._acknowledge(
+                conn, inbox, thread.conversation_id, thread.contact_id, email, envelope
+            )
+            if ack is None:
+                return []
+            work.after_commit(self._wake_outbox)
+            return [ack]
+
+        received = await self._pipeline.receive(work.conn, inbound, entry, record)
+        work.emit(*received.events())
+        outcome: Outcome = "new" if received.thread.opened else "joined"
+        return Ingested(outcome, received.conversation.id, received.message.seq)
 
     async def _add_participants(
         self, conn: AsyncConnection, conversation_id: int, email: InboundEmail
@@ -387,15 +298,15 @@ class EmailTicketService:
                 message_id=message_id,
                 in_reply_to=email.in_reply_to[0] if email.in_reply_to else None,
                 references=list(email.references),
-                from_address=_safe(email.sender.email, 254) if email.sender else None,
-                from_name=_safe(email.sender.name, 200) if email.sender else None,
-                to_addresses=[_safe(a.email, 254) for a in email.to],
-                cc_addresses=[_safe(a.email, 254) for a in email.cc],
-                subject=_safe(email.subject, 300) or "",
+                from_address=safe(email.sender.email, 254) if email.sender else None,
+                from_name=safe(email.sender.name, 200) if email.sender else None,
+                to_addresses=[safe(a.email, 254) for a in email.to],
+                cc_addresses=[safe(a.email, 254) for a in email.cc],
+                subject=safe(email.subject, 300) or "",
                 text=_clean_body(email.text),
-                html=_safe(email.html, MAX_HTML_CHARS),
+                html=safe(email.html, MAX_HTML_CHARS),
                 automatic=email.automatic,
-                parse_error=_safe(email.parse_error, 300),
+                parse_error=safe(email.parse_error, 300),
                 raw_size=len(email.raw),
                 created_at=utcnow(),
             )
@@ -479,15 +390,15 @@ class EmailTicketService:
                 claimed_until=None,
             )
         )
-        activity = await self._conversations.activity_in(
+        activity = await self._log.append(
             conn,
             original.conversation_id,
-            f"Delivery of message #{original.seq} to {who} failed: {reason}"[:1000],
+            Entry.activity(f"Delivery of message #{original.seq} to {who} failed: {reason}"[:1000]),
         )
         await self._store_email(
             conn, inbox, original.conversation_id, activity.seq, email, message_id
         )
-        conversation = await self._conversations.get_in(conn, original.conversation_id)
+        conversation = await self._log.get(conn, original.conversation_id)
         work.emit(MessageCreated(conversation, activity))
         work.after_commit(
             functools.partial(self.publish_state, original.conversation_id, original.seq)
@@ -547,17 +458,17 @@ class EmailTicketService:
             references=(*email.references, *((email.message_id,) if email.message_id else ())),
             automatic=True,
         )
-        message = await self._conversations.append_in(
+        message = await self._log.append(
             conn,
             conversation_id,
-            direction=Direction.OUT,
-            kind=Kind.TEXT,
-            author_type=AuthorType.SYSTEM,
-            author_id=None,
-            author_name="Automatic reply",
-            text=_clean_body(text),
-            client_id=None,
-            preview=False,
+            Entry(
+                Direction.OUT,
+                Kind.TEXT,
+                AuthorType.SYSTEM,
+                _clean_body(text),
+                author_name="Automatic reply",
+                previews=False,
+            ),
         )
         await self._enqueue(conn, inbox, conversation_id, message.seq, outgoing, automatic=True)
         return message
@@ -907,22 +818,6 @@ class EmailTicketService:
                 )
             ).all()
         return {row.content_id: row.id for row in rows}
-
-
-def _ticket_in_subject(subject: str | None) -> int | None:
-    """The first `[#1234]` that can be a conversation id (a 32-bit key, above 0)."""
-    for match in _TICKET_IN_SUBJECT.finditer(subject or ""):
-        number = int(match.group(1))
-        if 0 < number <= MAX_ID:
-            return number
-    return None
-
-
-def _safe(value: str | None, cap: int) -> str | None:
-    """Text from outside as the store takes it: no NUL (PostgreSQL refuses it), capped."""
-    if not value:
-        return None
-    return value.replace("\x00", "")[:cap]
 
 
 async def _nothing() -> None:

@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.agents.presence import AgentPresence
 from hub.agents.service import AgentService
 from hub.contacts import phones
+from hub.conversations.log import Entry
+from hub.conversations.pipeline import InboundPipeline, Thread
 from hub.conversations.service import ConversationService
 from hub.errors import InvalidInput, NotFound
 from hub.events import topics
@@ -42,15 +44,17 @@ from hub.events.unit_of_work import UnitOfWork, Writes
 from hub.models import (
     Agent,
     AuthorType,
+    Channel,
     Direction,
+    Inbound,
     Kind,
-    Status,
+    Sender,
     iso,
     utcnow,
 )
 from hub.text import clean_optional
 from hub.voice.phone_lines import PhoneLine, PhoneLineService
-from storage.tables import calls, contact_phones, contacts, conversations, inboxes
+from storage.tables import calls, contacts, conversations, inboxes
 
 # A call with no event for this long is closed as if its hangup had come:
 # phone systems do lose hangup events (a restart, a dropped webhook), and no
@@ -329,6 +333,7 @@ class CallService:
     def __init__(
         self,
         writes: Writes,
+        pipeline: InboundPipeline,
         conversations: ConversationService,
         agents: AgentService,
         presence: AgentPresence,
@@ -339,7 +344,9 @@ class CallService:
         self._db = writes.db
         self._lines = lines
         self._bus = writes.publisher.bus
-        self._conversations = conversations
+        self._pipeline = pipeline
+        self._log = pipeline.log
+        self._conversations = conversations  # an agent's note on a logged call
         self._agents = agents
         self._presence = presence
         self.clock = clock
@@ -375,7 +382,7 @@ class CallService:
         now = self.clock()
         # Contacts and conversations looked up in this transaction: an import
         # meets the same callers again and again.
-        seen: dict[tuple[str, object], int] = {}
+        seen: dict[str | None, Thread] = {}
         async with self._writes.begin() as work:
             for item in prepared:
                 results.append(await self._apply(work, line, item, now, live, seen))
@@ -397,7 +404,7 @@ class CallService:
         item: _Prepared,
         now: datetime,
         live: bool,
-        seen: dict[tuple[str, object], int],
+        seen: dict[str | None, Thread],
     ) -> Recorded:
         conn = work.conn
         event = item.event
@@ -448,18 +455,22 @@ class CallService:
         item: _Prepared,
         at: datetime,
         now: datetime,
-        seen: dict[tuple[str, object], int],
+        seen: dict[str | None, Thread],
     ) -> int:
         event, from_number, to_number = item.event, item.from_number, item.to_number
         direction = event.direction or Direction.IN
         customer = from_number if direction is Direction.IN else to_number
-        contact_id = seen.get(("contact", customer)) if phones.is_public(customer) else None
-        if contact_id is None:
-            contact_id = seen["contact", customer] = await self._contact_for(conn, customer, now)
-        conversation_id = seen.get(("conversation", contact_id))
-        if conversation_id is None:
-            conversation_id = await self._conversation_for(conn, line.inbox_id, contact_id)
-            seen["conversation", contact_id] = conversation_id
+        thread = seen.get(customer) if phones.is_public(customer) else None
+        if thread is None:
+            inbound = Inbound(
+                Channel.VOICE,
+                line.inbox_id,
+                Sender(phone=customer),
+                dedup_key=event.external_id,
+                payload=event,
+            )
+            thread = seen[customer] = await self._pipeline.thread(conn, inbound)
+        contact_id, conversation_id = thread.contact_id, thread.conversation_id
         values: dict[str, Any] = {
             "inbox_id": line.inbox_id,
             "source": event.source,
@@ -491,70 +502,33 @@ class CallService:
             values.update(_merge(values, event, at))
         return await conn.scalar(calls.insert().values(values).returning(calls.c.id))
 
-    async def _contact_for(self, conn: AsyncConnection, number: str | None, now: datetime) -> int:
-        """The contact with this number, or a new one (withheld numbers: a new one each time)."""
-        if phones.is_public(number):
-            found = await conn.scalar(
-                sa.select(contact_phones.c.contact_id).where(contact_phones.c.e164 == number)
-            )
-            if found is not None:
-                return found
-        contact_id = await conn.scalar(
-            contacts.insert()
-            .values(
-                phone=number if phones.is_public(number) else None, attributes={}, created_at=now
-            )
-            .returning(contacts.c.id)
-        )
-        if phones.is_public(number):
-            await conn.execute(contact_phones.insert().values(e164=number, contact_id=contact_id))
-        return contact_id
-
-    async def _conversation_for(self, conn: AsyncConnection, inbox_id: int, contact_id: int) -> int:
-        """The contact's latest conversation in this voice inbox, or a new (resolved) one."""
-        existing = await conn.scalar(
-            sa.select(conversations.c.id)
-            .where(conversations.c.inbox_id == inbox_id)
-            .where(conversations.c.contact_id == contact_id)
-            .order_by(conversations.c.id.desc())
-            .limit(1)
-        )
-        if existing is not None:
-            return existing
-        # Resolved until something needs doing: a missed call reopens it.
-        return await self._conversations.open_in(conn, inbox_id, contact_id, Status.RESOLVED)
-
     async def _finish(self, work: UnitOfWork, call: Call, live: bool, now: datetime) -> None:
         """The call has ended: its item in the conversation, and the call-back bookkeeping."""
         conn = work.conn
-        extra: dict[str, Any] = {}
         needs_call_back = call.direction is Direction.IN and call.outcome in CALL_BACK_OUTCOMES
-        before = await self._conversations.get_in(conn, call.conversation_id) if live else None
+        before = await self._log.get(conn, call.conversation_id) if live else None
         if needs_call_back:
             await conn.execute(calls.update().where(calls.c.id == call.id).values(call_back=True))
-            extra = {
-                "status": Status.OPEN.value,
-                "call_back": True,
-                "snoozed_until": None,
-                "resolved_at": None,
-            }
         elif call.outcome is Outcome.ANSWERED:
             await self._called_back(conn, call.contact_id, call.started_at, now)
-        message = await self._conversations.append_in(
+        # A missed call reopens the conversation and waits to be called back.
+        message = await self._log.append(
             conn,
             call.conversation_id,
-            direction=call.direction,
-            kind=Kind.CALL,
-            author_type=AuthorType.CONTACT if call.direction is Direction.IN else AuthorType.SYSTEM,
-            author_id=None,
-            text=summary(call),
-            client_id=f"call-{call.id}",
-            extra=extra,
-            at=call.ended_at,
+            Entry(
+                call.direction,
+                Kind.CALL,
+                AuthorType.CONTACT if call.direction is Direction.IN else AuthorType.SYSTEM,
+                summary(call),
+                client_id=f"call-{call.id}",
+                reopens=needs_call_back,
+                changes={"call_back": True} if needs_call_back else None,
+                at=call.ended_at,
+            ),
         )
         if before is None:
             return
-        after = await self._conversations.get_in(conn, call.conversation_id)
+        after = await self._log.get(conn, call.conversation_id)
         work.emit(MessageCreated(after, message))
         if before.status != after.status or before.call_back != after.call_back:
             work.emit(ConversationUpdated(after))
@@ -588,12 +562,12 @@ class CallService:
             if not call.waiting_for_call_back:
                 return call
             await self._called_back(conn, call.contact_id, None, now)
-            message = await self._conversations.activity_in(
+            message = await self._log.append(
                 conn,
                 call.conversation_id,
-                f"{agent.name} marked the missed call as called back",
+                Entry.activity(f"{agent.name} marked the missed call as called back"),
             )
-            conversation = await self._conversations.get_in(conn, call.conversation_id)
+            conversation = await self._log.get(conn, call.conversation_id)
             call = await self._get(conn, call_id)
             work.emit(
                 MessageCreated(conversation, message),

@@ -1,0 +1,135 @@
+"""Email's threading (its `Locator` in the inbound pipeline).
+
+A received message joins a ticket, in order (nothing joins by subject text alone):
+1. `In-Reply-To` / `References` name a Message-ID stored or sent for a ticket;
+2. it was sent to a ticket's reply address (`support+<token>@…`);
+3. the subject carries `[#<ticket>]` and the sender is on that ticket.
+Otherwise it opens a new ticket, with its own reply address.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.conversations.pipeline import Opening
+from hub.email.inboxes import EmailInbox
+from hub.email.models import Envelope, InboundEmail
+from hub.models import Inbound, Message
+from storage.tables import contacts, conversations, email_messages, email_threads
+
+MAX_ID = 2**31 - 1  # the store's integer keys
+_TOKEN_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # noqa: S105 (no 0/o, 1/l)
+_TICKET_IN_SUBJECT = re.compile(r"\[#(\d{1,10})\]")
+
+
+@dataclass(frozen=True)
+class MailDelivery:
+    """The payload of an email's `Inbound`: the parsed mail and how it came."""
+
+    inbox: EmailInbox
+    email: InboundEmail
+    envelope: Envelope
+
+
+def new_token() -> str:
+    return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(10))
+
+
+def safe(value: str | None, cap: int) -> str | None:
+    """Text from outside as the store takes it: no NUL (PostgreSQL refuses it), capped."""
+    if not value:
+        return None
+    return value.replace("\x00", "")[:cap]
+
+
+def ticket_in_subject(subject: str | None) -> int | None:
+    """The first `[#1234]` that can be a conversation id (a 32-bit key, above 0)."""
+    for match in _TICKET_IN_SUBJECT.finditer(subject or ""):
+        number = int(match.group(1))
+        if 0 < number <= MAX_ID:
+            return number
+    return None
+
+
+def reply_tokens(delivery: MailDelivery) -> list[str]:
+    """The ticket tokens of the inbox's plus-addresses the mail was sent to."""
+    email, envelope = delivery.email, delivery.envelope
+    addresses = (
+        *envelope.recipients,
+        *email.delivered_to,
+        *(a.email for a in email.to),
+        *(a.email for a in email.cc),
+    )
+    return sorted({token for a in addresses if (token := delivery.inbox.token_in(a))})
+
+
+class EmailThreading:
+    async def locate(
+        self, conn: AsyncConnection, inbound: Inbound, contact_id: int
+    ) -> int | Opening:
+        delivery: MailDelivery = inbound.payload
+        inbox, email = delivery.inbox, delivery.email
+        if inbound.thread_keys:
+            found = await conn.scalar(
+                sa.select(email_messages.c.conversation_id)
+                .where(email_messages.c.email_inbox_id == inbox.id)
+                .where(email_messages.c.message_id.in_(inbound.thread_keys[:100]))
+                .order_by(email_messages.c.id.desc())
+                .limit(1)
+            )
+            if found is not None:
+                return int(found)
+        tokens = reply_tokens(delivery)
+        if tokens:
+            found = await conn.scalar(
+                sa.select(email_threads.c.conversation_id)
+                .where(email_threads.c.email_inbox_id == inbox.id)
+                .where(email_threads.c.token.in_(tokens[:10]))
+            )
+            if found is not None:
+                return int(found)
+        ticket = ticket_in_subject(email.subject)
+        if ticket is not None and email.sender is not None:
+            row = (
+                await conn.execute(
+                    sa.select(email_threads.c.participants, contacts.c.email)
+                    .select_from(
+                        email_threads.join(
+                            conversations, conversations.c.id == email_threads.c.conversation_id
+                        ).join(contacts, contacts.c.id == conversations.c.contact_id)
+                    )
+                    .where(email_threads.c.conversation_id == ticket)
+                    .where(email_threads.c.email_inbox_id == inbox.id)
+                )
+            ).first()
+            if row is not None and (
+                email.sender.email in (row.participants or []) or email.sender.email == row.email
+            ):
+                return ticket
+        return Opening(subject=safe(email.subject, 300) or "(no subject)")
+
+    async def opened(
+        self, conn: AsyncConnection, inbound: Inbound, conversation_id: int, opening: Opening
+    ) -> list[Message]:
+        """A new ticket: its thread row, with the reply address's token."""
+        delivery: MailDelivery = inbound.payload
+        await conn.execute(
+            email_threads.insert().values(
+                conversation_id=conversation_id,
+                email_inbox_id=delivery.inbox.id,
+                token=new_token(),
+                subject=opening.subject,
+                participants=[],
+            )
+        )
+        return []
+
+
+def referenced_ids(email: InboundEmail) -> tuple[str, ...]:
+    """The Message-IDs a mail answers, the most telling first."""
+    return tuple(dict.fromkeys((*email.in_reply_to, *reversed(email.references))))

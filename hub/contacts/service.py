@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from hub.contacts import phones
 from hub.errors import InvalidInput, NotFound
 from hub.events.domain import ContactUpdated
@@ -11,7 +9,7 @@ from hub.events.unit_of_work import Writes
 from hub.models import Contact
 from hub.text import clean_email, clean_optional
 from hub.visitors.service import VisitorService, contact_in
-from storage.tables import contact_phones, contacts
+from storage.repositories import contacts as contact_rows
 
 
 class ContactService:
@@ -29,12 +27,7 @@ class ContactService:
     async def phones(self, contact_id: int) -> list[str]:
         """The contact's numbers in E.164."""
         async with self._db.read() as conn:
-            rows = await conn.execute(
-                sa.select(contact_phones.c.e164)
-                .where(contact_phones.c.contact_id == contact_id)
-                .order_by(contact_phones.c.e164)
-            )
-            return [row[0] for row in rows]
+            return await contact_rows.phones(conn, contact_id)
 
     async def add_phone(self, contact_id: int, number: object, region: str) -> str:
         """Another number the contact calls from; one number belongs to one contact."""
@@ -42,22 +35,14 @@ class ContactService:
         if not phones.is_public(e164):
             raise InvalidInput("phone must be a full phone number", "phone")
         async with self._db.write() as conn:
-            if not await conn.scalar(sa.select(contacts.c.id).where(contacts.c.id == contact_id)):
+            if not await contact_rows.exists(conn, contact_id):
                 raise NotFound(f"no contact {contact_id}")
-            owner = await conn.scalar(
-                sa.select(contact_phones.c.contact_id).where(contact_phones.c.e164 == e164)
-            )
+            owner = await contact_rows.by_phone(conn, e164)
             if owner == contact_id:
                 return e164  # already theirs: nothing to do
             if owner is not None:
                 raise InvalidInput(f"{phones.display(e164)} belongs to another contact", "phone")
-            await conn.execute(contact_phones.insert().values(e164=e164, contact_id=contact_id))
-            await conn.execute(
-                contacts.update()
-                .where(contacts.c.id == contact_id)
-                .where(contacts.c.phone.is_(None))
-                .values(phone=e164)
-            )
+            await contact_rows.add_phone(conn, contact_id, e164)
         return e164
 
     async def update(self, contact_id: int, name: object, email: object) -> Contact:
@@ -69,10 +54,7 @@ class ContactService:
         if values["name"] is None and values["email"] is None:
             raise InvalidInput("give a name or an email", "name")
         async with self._writes.begin() as work:
-            done = await work.conn.execute(
-                contacts.update().where(contacts.c.id == contact_id).values(values)
-            )
-            if done.rowcount == 0:
+            if not await contact_rows.update(work.conn, contact_id, values):
                 raise NotFound(f"no contact {contact_id}")
             contact = await contact_in(work.conn, contact_id)
             assert contact is not None  # updated just now, in this transaction

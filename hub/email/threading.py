@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -56,16 +57,18 @@ def ticket_in_subject(subject: str | None) -> int | None:
     return None
 
 
-def reply_tokens(delivery: MailDelivery) -> list[str]:
-    """The ticket tokens of the inbox's plus-addresses the mail was sent to."""
-    email, envelope = delivery.email, delivery.envelope
+def reply_tokens(
+    token_in: Callable[[str], str | None], email: InboundEmail, envelope: Envelope
+) -> list[str]:
+    """The ticket tokens (`token_in` reads one off an address) of the plus-addresses
+    the mail was sent to: envelope, Delivered-To, To, Cc."""
     addresses = (
         *envelope.recipients,
         *email.delivered_to,
         *(a.email for a in email.to),
         *(a.email for a in email.cc),
     )
-    return sorted({token for a in addresses if (token := delivery.inbox.token_in(a))})
+    return sorted({token for a in addresses if (token := token_in(a))})
 
 
 class EmailThreading:
@@ -84,7 +87,7 @@ class EmailThreading:
             )
             if found is not None:
                 return int(found)
-        tokens = reply_tokens(delivery)
+        tokens = reply_tokens(inbox.token_in, email, delivery.envelope)
         if tokens:
             found = await conn.scalar(
                 sa.select(email_threads.c.conversation_id)

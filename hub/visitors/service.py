@@ -20,7 +20,8 @@ from hub.models import Contact, Inbox, Visitor
 from hub.security import verify_identity
 from hub.text import clean_email, clean_optional
 from storage.batching import GroupCommit, GroupRead
-from storage.tables import contacts, conversations, page_views, visitors
+from storage.repositories import contacts as contact_rows
+from storage.tables import visitors
 
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_NAME = 64
@@ -113,12 +114,7 @@ class _NewVisitor:
 
 
 async def _store_new_visitors(conn: AsyncConnection, new: list[_NewVisitor]) -> list[Visitor]:
-    contact_ids = (
-        await conn.execute(
-            contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True),
-            [{"attributes": {}, "created_at": n.at} for n in new],
-        )
-    ).scalars()
+    contact_ids = await contact_rows.create_many(conn, [n.at for n in new])
     rows = await conn.execute(
         visitors.insert().returning(*visitors.c, sort_by_parameter_order=True),
         [
@@ -261,35 +257,17 @@ class VisitorService:
             values["email"] = clean_email(email)
         async with self._writes.begin() as work:
             conn = work.conn
-            existing = await conn.scalar(
-                sa.select(contacts.c.id).where(contacts.c.external_id == user_id)
-            )
+            existing = await contact_rows.by_external_id(conn, user_id)
             contact_id = visitor.contact_id
             if existing is not None and existing != visitor.contact_id:
                 if verified:
                     contact_id = existing
-                    await conn.execute(
-                        visitors.update()
-                        .where(visitors.c.id == visitor.id)
-                        .values(contact_id=contact_id)
-                    )
-                    await conn.execute(
-                        conversations.update()
-                        .where(conversations.c.visitor_id == visitor.id)
-                        .values(contact_id=contact_id)
-                    )
-                    # The page trail follows the visitor to the identified contact.
-                    await conn.execute(
-                        page_views.update()
-                        .where(page_views.c.visitor_id == visitor.id)
-                        .values(contact_id=contact_id)
-                    )
+                    # Their conversations and page trail follow them to the contact.
+                    await contact_rows.move_visitor(conn, visitor.id, contact_id)
             elif existing is None and verified:  # an unsigned claim reserves no id
                 values["external_id"] = user_id
             if values:
-                await conn.execute(
-                    contacts.update().where(contacts.c.id == contact_id).values(values)
-                )
+                await contact_rows.update(conn, contact_id, values)
             contact = await contact_in(conn, contact_id)
             if contact is None:
                 raise NotFound(f"no contact {contact_id}")
@@ -299,17 +277,11 @@ class VisitorService:
     async def set_attributes(self, visitor: Visitor, attributes: object) -> Contact:
         cleaned = clean_attributes(attributes)
         async with self._db.write() as conn:
-            current = await conn.scalar(
-                sa.select(contacts.c.attributes).where(contacts.c.id == visitor.contact_id)
-            )
+            current = await contact_rows.attributes(conn, visitor.contact_id)
             merged = {**(current or {}), **cleaned}
             if len(merged) > MAX_ATTRIBUTES * 2:
                 raise TooLarge("too many attributes on this contact")
-            await conn.execute(
-                contacts.update()
-                .where(contacts.c.id == visitor.contact_id)
-                .values(attributes=merged)
-            )
+            await contact_rows.update(conn, visitor.contact_id, {"attributes": merged})
         contact = await self.contact(visitor.contact_id)
         assert contact is not None
         return contact
@@ -317,5 +289,5 @@ class VisitorService:
 
 async def contact_in(conn: AsyncConnection, contact_id: int) -> Contact | None:
     """A contact as this transaction sees it."""
-    row = (await conn.execute(sa.select(contacts).where(contacts.c.id == contact_id))).first()
+    row = await contact_rows.row(conn, contact_id)
     return _contact(row) if row else None

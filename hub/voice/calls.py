@@ -54,7 +54,8 @@ from hub.models import (
 )
 from hub.text import clean_optional
 from hub.voice.phone_lines import PhoneLine, PhoneLineService
-from storage.tables import calls, contacts, conversations, inboxes
+from storage.repositories import conversations as conversation_rows
+from storage.tables import calls, contacts, inboxes
 
 # A call with no event for this long is closed as if its hangup had come:
 # phone systems do lose hangup events (a restart, a dropped webhook), and no
@@ -546,12 +547,7 @@ class CallService:
         if before is not None:
             query = query.where(calls.c.started_at <= before)
         await conn.execute(query.values(called_back_at=now, updated_at=now))
-        await conn.execute(
-            conversations.update()
-            .where(conversations.c.contact_id == contact_id)
-            .where(conversations.c.call_back.is_(True))
-            .values(call_back=False)
-        )
+        await conversation_rows.settle_call_backs(conn, contact_id)
 
     async def mark_called_back(self, agent: Agent, call_id: int) -> Call:
         """An agent says the customer has been called back (from the call log's queue)."""

@@ -199,3 +199,13 @@ async def counts_by_status(conn: AsyncConnection) -> dict[str, int]:
         sa.select(conversations.c.status, sa.func.count()).group_by(conversations.c.status)
     )
     return {found[0]: found[1] for found in rows}
+
+
+async def settle_call_backs(conn: AsyncConnection, contact_id: int) -> None:
+    """None of the contact's conversations waits for a call back any more."""
+    await conn.execute(
+        conversations.update()
+        .where(conversations.c.contact_id == contact_id)
+        .where(conversations.c.call_back.is_(True))
+        .values(call_back=False)
+    )

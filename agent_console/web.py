@@ -4,17 +4,18 @@
 check (a redirect for pages, 401 JSON for fetch calls), the admin check, the
 body size limit, parsing (form, JSON, or multipart for endpoints declared
 `uploads=True`) and the CSRF check. It is also the one place where hub errors
-become HTTP answers (`HUB_ERROR_STATUS`).
+become HTTP answers (with the status each `HubError` class carries; the
+refusal type, capped body read and form/JSON parsing are the HTTP edge kit's,
+channels/http/edge.py).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -24,15 +25,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_console import auth
 from agent_console.templating import templates
+from channels.http.edge import (
+    Refused,
+    capped_stream,
+    content_type,
+    form_pairs,
+    json_object,
+    read_capped,
+)
 from hub.core import Hub
 from hub.errors import (
-    Forbidden,
     HubError,
     InvalidInput,
-    NotFound,
-    RateLimited,
     TooLarge,
-    Unverified,
 )
 from hub.models import Agent
 from hub.settings import Settings
@@ -60,27 +65,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
-
-# Most specific class first: TooLarge is an InvalidInput.
-HUB_ERROR_STATUS: tuple[tuple[type[HubError], int], ...] = (
-    (NotFound, 404),
-    (TooLarge, 413),
-    (InvalidInput, 400),
-    (Forbidden, 403),
-    (Unverified, 403),
-    (RateLimited, 429),
-)
-
-
-class Refused(Exception):
-    """An answer other than success, raised anywhere inside an endpoint."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
 
 class LoginRequired(Exception):
     """No agent is logged in (or the agent was deleted)."""
@@ -172,24 +156,7 @@ def wants_json(request: Request) -> bool:
 
 async def read_body(request: Request) -> bytes:
     """The request body, refusing (413) anything over `MAX_BODY_BYTES` without reading it all."""
-    return b"".join([chunk async for chunk in _limited_stream(request, MAX_BODY_BYTES)])
-
-
-async def _limited_stream(
-    request: Request, limit: int, too_large: str = "The request is too large."
-) -> AsyncIterator[bytes]:
-    """The body's chunks, stopping with 413 as soon as more than `limit` bytes came."""
-    declared = request.headers.get("content-length")
-    if declared is not None and not declared.isdigit():
-        raise Refused(400, "bad_request", "Content-Length is not a number.")
-    if declared is not None and int(declared) > limit:
-        raise Refused(413, "too_large", too_large)
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, "too_large", too_large)
-        yield chunk
+    return await read_capped(request, MAX_BODY_BYTES)
 
 
 def _is_multipart(request: Request) -> bool:
@@ -206,7 +173,7 @@ async def parse_multipart(request: Request) -> tuple[dict[str, Any], list[Upload
     """
     parser = MultiPartParser(
         request.headers,
-        _limited_stream(
+        capped_stream(
             request,
             MAX_UPLOAD_BODY_BYTES,
             f"Attachments are at most {_mb(MAX_FILES_BYTES)} together.",
@@ -248,27 +215,13 @@ def _mb(size: int) -> str:
 
 
 def parse_body(request: Request, body: bytes) -> tuple[dict[str, Any], bool]:
-    """(fields, is_json) from a urlencoded form or a JSON object."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "application/json":
-        try:
-            data = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise Refused(400, "bad_json", "The request body is not valid JSON.") from exc
-        if not isinstance(data, dict):
-            raise Refused(400, "bad_json", "The request body must be a JSON object.")
-        return data, True
-    if content_type in {"application/x-www-form-urlencoded", ""}:
-        try:
-            pairs = parse_qsl(
-                body.decode("utf-8"),
-                keep_blank_values=True,
-                strict_parsing=False,
-                max_num_fields=MAX_FORM_FIELDS,
-            )
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise Refused(400, "bad_form", "The form could not be read.") from exc
-        return dict(pairs), False
+    """(fields, is_json) from a urlencoded form (a repeated field: the last) or a
+    JSON object."""
+    kind = content_type(request)
+    if kind == "application/json":
+        return json_object(body), True
+    if kind in {"application/x-www-form-urlencoded", ""}:
+        return dict(form_pairs(body, MAX_FORM_FIELDS)), False
     raise Refused(415, "unsupported_media_type", "Send a form or JSON.")
 
 
@@ -308,13 +261,6 @@ def _back_link(request: Request) -> str:
     return auth.DEFAULT_NEXT
 
 
-def hub_error_status(exc: HubError) -> int:
-    for kind, status in HUB_ERROR_STATUS:
-        if isinstance(exc, kind):
-            return status
-    return 500
-
-
 Handler = Callable[[Ctx], Awaitable[Response]]
 
 
@@ -338,7 +284,7 @@ def console_endpoint(
             except Refused as exc:
                 return error_response(request, exc.status, exc.code, exc.message)
             except HubError as exc:
-                return error_response(request, hub_error_status(exc), exc.code, exc.message)
+                return error_response(request, exc.status, exc.code, exc.message)
 
         return endpoint
 

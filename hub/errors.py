@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 class HubError(Exception):
     code = "internal"
+    status = 500  # the HTTP status an adapter answers with (channels/http/edge.py)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -37,14 +38,17 @@ class HubError(Exception):
 
 class NotFound(HubError):
     code = "not_found"
+    status = 404
 
 
 class Forbidden(HubError):
     code = "forbidden"
+    status = 403
 
 
 class InvalidInput(HubError):
     code = "invalid"
+    status = 400
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -53,22 +57,27 @@ class InvalidInput(HubError):
 
 class TooLarge(InvalidInput):
     code = "too_large"
+    status = 413
 
 
 class RateLimited(HubError):
     code = "rate_limited"
+    status = 429
 
 
 class Unverified(HubError):
     code = "unverified_identity"
+    status = 403
 
 
 class NotMigrated(HubError):
     code = "not_migrated"
+    status = 503
 
 
 class Unavailable(HubError):
     code = "unavailable"
+    status = 503
 
 
 def from_store(exc: store.StoreError) -> HubError:

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from channels.email.intake import parse
+from channels.http.edge import Refused, error_json, read_capped
 from hub.core import Hub
 from hub.email.inboxes import EmailInbox
 from hub.email.models import Envelope
@@ -49,12 +50,6 @@ FAILED_AUTH_PER_SECOND = 1 / 6
 RETRY_AFTER_SECONDS = 60
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
 class IntakeLimits:
     def __init__(self, hub: Hub) -> None:
         self.by_ip = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
@@ -74,27 +69,11 @@ def _limits(request: Request) -> IntakeLimits:
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+    return error_json(status, code, message, headers=headers)
 
 
-def _too_large(cap: int) -> _Refused:
-    return _Refused(413, "too_large", f"The message is larger than {cap} bytes.")
-
-
-async def _body(request: Request, cap: int) -> bytes:
-    """The body, read in chunks and refused as soon as it passes `cap` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > cap):
-        raise _too_large(cap)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(cap)
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _too_large(cap: int) -> Refused:
+    return Refused(413, "too_large", f"The message is larger than {cap} bytes.")
 
 
 def _form_field(content_type: str, body: bytes) -> bytes:
@@ -102,7 +81,7 @@ def _form_field(content_type: str, body: bytes) -> bytes:
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
-        raise _Refused(400, "bad_form", "The multipart body has no boundary.")
+        raise Refused(400, "bad_form", "The multipart body has no boundary.")
     found: dict[str, bytes] = {}
     part: dict[str, Any] = {}
 
@@ -146,11 +125,11 @@ def _form_field(content_type: str, body: bytes) -> bytes:
         parser.write(body)
         parser.finalize()
     except Exception as exc:  # python-multipart's errors have no common root
-        raise _Refused(400, "bad_form", "The multipart body could not be read.") from exc
+        raise Refused(400, "bad_form", "The multipart body could not be read.") from exc
     for name in FORM_FIELDS:
         if name in found:
             return found[name]
-    raise _Refused(400, "missing_field", "Put the raw message in a form field named `email`.")
+    raise Refused(400, "missing_field", "Put the raw message in a form field named `email`.")
 
 
 def _raw_message(request: Request, body: bytes, cap: int) -> bytes:
@@ -161,7 +140,7 @@ def _raw_message(request: Request, body: bytes, cap: int) -> bytes:
     elif media_type in RAW_TYPES:
         raw = body
     else:
-        raise _Refused(
+        raise Refused(
             415,
             "unsupported_media_type",
             "Send the raw message as message/rfc822 or application/octet-stream, "
@@ -170,7 +149,7 @@ def _raw_message(request: Request, body: bytes, cap: int) -> bytes:
     if len(raw) > cap:
         raise _too_large(cap)
     if not raw.strip():
-        raise _Refused(400, "empty", "The message is empty.")
+        raise Refused(400, "empty", "The message is empty.")
     return raw
 
 
@@ -199,7 +178,7 @@ async def _inbox(hub: Hub, token: str) -> EmailInbox | None:
         return await hub.email_inboxes.by_intake_token(token)
     except (SQLAlchemyError, OSError) as exc:
         log.exception("email intake: looking up the token failed")
-        raise _Refused(503, "unavailable", "The store is unreachable; try again later.") from exc
+        raise Refused(503, "unavailable", "The store is unreachable; try again later.") from exc
 
 
 async def inbound_email(request: Request) -> JSONResponse:
@@ -209,18 +188,20 @@ async def inbound_email(request: Request) -> JSONResponse:
     cap = hub.settings.mail.max_bytes
     try:
         if not limits.by_ip.allow(ip):
-            raise _Refused(429, "rate_limited", "Too many messages; slow down.")
+            raise Refused(429, "rate_limited", "Too many messages; slow down.")
         inbox = await _inbox(hub, request.path_params["token"])
         if inbox is None:
             if not limits.failures.allow(ip):
-                raise _Refused(429, "rate_limited", "Too many failed attempts; wait a minute.")
-            raise _Refused(401, "bad_token", "Unknown intake token. Copy the URL from the console.")
+                raise Refused(429, "rate_limited", "Too many failed attempts; wait a minute.")
+            raise Refused(401, "bad_token", "Unknown intake token. Copy the URL from the console.")
         if not await limits.by_inbox.allow(str(inbox.id)):
-            raise _Refused(429, "rate_limited", "Too many messages for this inbox; slow down.")
-        body = await _body(request, cap + FORM_OVERHEAD_BYTES)
+            raise Refused(429, "rate_limited", "Too many messages for this inbox; slow down.")
+        body = await read_capped(
+            request, cap + FORM_OVERHEAD_BYTES, f"The message is larger than {cap} bytes."
+        )
         raw = _raw_message(request, body, cap)
         envelope = _envelope(request, inbox)
-    except _Refused as exc:
+    except Refused as exc:
         return _error(exc.status, exc.code, exc.message)
     email = await parse(raw)
     try:

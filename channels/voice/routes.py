@@ -8,18 +8,17 @@ Errors are JSON: `{"error": {"code": ..., "field": ..., "message": ...}}`
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
+from channels.http.edge import Refused, content_type, form_or_json, form_pairs, read_capped
 from channels.voice import cti, provider
 from hub.core import Hub
 from hub.errors import InvalidInput
@@ -44,12 +43,6 @@ FAILED_AUTH_PER_SECOND = 1 / 6
 REJECT = {"action": "reject", "reason": "busy"}
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-
-
 class VoiceLimits:
     """Per-process rate limits: by client address and by phone line."""
 
@@ -58,18 +51,11 @@ class VoiceLimits:
         self.by_line = TokenBucket(EVENTS_PER_SECOND, EVENT_BURST)
         self.failures = TokenBucket(FAILED_AUTH_PER_SECOND, FAILED_AUTH_BURST)
 
-    def failed(self, ip: str, status: int, code: str, message: str) -> _Refused:
+    def failed(self, ip: str, status: int, code: str, message: str) -> Refused:
         """The refusal for a failed authentication: itself, or 429 once they pile up."""
         if not self.failures.allow(ip):
-            return _Refused(429, "rate_limited", "Too many failed attempts; wait a minute.")
-        return _Refused(status, code, message)
-
-
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        body["field"] = field
-    return JSONResponse({"error": body}, status_code=status)
+            return Refused(429, "rate_limited", "Too many failed attempts; wait a minute.")
+        return Refused(status, code, message)
 
 
 def _limits(request: Request) -> VoiceLimits:
@@ -85,50 +71,14 @@ def _client(request: Request) -> str:
 
 
 async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise _Refused(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Refused(413, "too_large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _form_pairs(body: bytes) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _Refused(400, "bad_form", "The form could not be read.") from exc
+    return await read_capped(
+        request, MAX_BODY_BYTES, f"The body is larger than {MAX_BODY_BYTES} bytes."
+    )
 
 
 def _fields(request: Request, body: bytes) -> dict[str, Any]:
     """JSON object or urlencoded form; repeated form fields (`user[]`) become lists."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "application/json":
-        try:
-            data = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise _Refused(400, "bad_json", "The body is not valid JSON.") from exc
-        if not isinstance(data, dict):
-            raise _Refused(400, "bad_json", "The body must be a JSON object.")
-        return data
-    if content_type in {"application/x-www-form-urlencoded", ""}:
-        fields: dict[str, Any] = {}
-        for name, value in _form_pairs(body):
-            if name in fields:
-                previous = fields[name]
-                fields[name] = (
-                    [*previous, value] if isinstance(previous, list) else [previous, value]
-                )
-            else:
-                fields[name] = [value] if name.endswith("[]") else value
-        return fields
-    raise _Refused(415, "unsupported_media_type", "Send JSON or a urlencoded form.")
+    return form_or_json(request, body, MAX_FORM_FIELDS)[0]
 
 
 Handler = Callable[[Request, Hub, VoiceLimits, str], Awaitable[dict[str, Any]]]
@@ -143,19 +93,19 @@ def _voice_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]
         ip = _client(request)
         try:
             if not limits.by_ip.allow(ip):
-                raise _Refused(429, "rate_limited", "Too many requests; slow down.")
+                raise Refused(429, "rate_limited", "Too many requests; slow down.")
             return JSONResponse(await handler(request, request.app.state.hub, limits, ip))
-        except _Refused as exc:
-            return _error(exc.status, exc.code, exc.message, exc.field)
-        except InvalidInput as exc:
-            return _error(422, exc.code, exc.message, exc.field)
+        except Refused as exc:
+            return exc.response()
+        except InvalidInput as exc:  # a well-formed event with a bad field (docs/voice.md)
+            return Refused.of(exc, 422).response()
 
     return endpoint
 
 
 def _line_limit(limits: VoiceLimits, line: PhoneLine) -> None:
     if not limits.by_line.allow(str(line.inbox_id)):
-        raise _Refused(429, "rate_limited", "Too many events for this line; slow down.")
+        raise Refused(429, "rate_limited", "Too many events for this line; slow down.")
 
 
 @_voice_endpoint
@@ -185,10 +135,9 @@ async def provider_callback(
 ) -> dict[str, Any]:
     line = await hub.phone_lines.find(request.path_params["inbox_id"])
     body = await _body(request)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in {"application/x-www-form-urlencoded", ""}:
-        raise _Refused(415, "unsupported_media_type", "Status callbacks are forms.")
-    pairs = _form_pairs(body)
+    if content_type(request) not in {"application/x-www-form-urlencoded", ""}:
+        raise Refused(415, "unsupported_media_type", "Status callbacks are forms.")
+    pairs = form_pairs(body, MAX_FORM_FIELDS)
     secret = line.provider_auth_token if line else None
     signed = secret is not None and provider.signature_valid(
         secret.get(), _signed_urls(request), pairs, request.headers.get(provider.SIGNATURE_HEADER)

@@ -23,9 +23,10 @@ run: $(STAMP)
 servers:
 	@bash tests/start-servers.sh
 
-## make test: install, start the test servers, lint (ruff, import contracts), run every test
+## make test: install, start the test servers, lint (ruff, import contracts), run every
+## test, and print the coverage of hub/, channels/, agent_console/ and storage/
 test: $(STAMP) servers lint
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 
 ## make screenshots: the browser tests, saving the pictures the docs show into docs/img
 ## (a plain `make test` saves them under test-artifacts/ and changes no tracked file)

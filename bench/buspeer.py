@@ -23,7 +23,7 @@ from bench.stats import CpuMeter, ms, percentiles
 async def _raw(url: str, channel: str) -> AsyncIterator[str]:
     import redis.asyncio as redis
 
-    from hub.events.bus_redis import split_redis_url
+    from hub.backends import split_redis_url
 
     plain_url, prefix = split_redis_url(url)
     client = redis.from_url(plain_url)

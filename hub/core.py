@@ -6,6 +6,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.agents.presence import AgentPresence, shared_presence
 from hub.agents.service import AgentService
+from hub.backends import Backends
 from hub.contacts.resolver import ContactResolver
 from hub.contacts.service import ContactService
 from hub.conversations.chat_threading import WebChatThreading
@@ -61,10 +62,12 @@ class Hub:
         self.pipeline = InboundPipeline(ConversationLog(), ContactResolver())
         self.pipeline.route(Channel.WEBSITE, WebChatThreading(self.pipeline.log))
         self.conversations = ConversationService(self.writes, self.pipeline)
-        self.presence = AgentPresence(bus, shared_presence(settings.bus_url))
-        self.limits = RateLimits(settings.bus_url)
+        # One registry for shared state, and one Redis client behind it (hub/backends.py).
+        self.backends = Backends(settings.bus_url)
+        self.presence = AgentPresence(bus, shared_presence(self.backends))
+        self.limits = RateLimits(self.backends)
         # Live visitors and proactive campaigns (hub/visitors/).
-        self.visitor_presence = presence_backend(settings.bus_url)
+        self.visitor_presence = presence_backend(self.backends)
         self.tracking = TrackingService(
             db,
             bus,
@@ -139,5 +142,6 @@ class Hub:
         await self.presence.stop()
         await self.visitor_presence.close()
         await self.limits.close()
+        await self.backends.close()
         await self.bus.disconnect()
         await self.db.dispose()

@@ -24,6 +24,8 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 
+from hub.backends import Backends, backends_of
+
 log = logging.getLogger(__name__)
 
 # A node's sockets keep counting this long after its last heartbeat …
@@ -325,16 +327,12 @@ class RedisLimiter(Limiter):
 class RateLimits:
     """Makes limiters: in this process, or in Redis (shared by all nodes) when configured."""
 
-    def __init__(self, bus_url: str) -> None:
+    def __init__(self, backends: str | Backends) -> None:
+        self._backends, self._owned = backends_of(backends)
         self._redis = None
-        self._prefix = ""
-        if bus_url.startswith(("redis://", "rediss://")):
-            import redis.asyncio as redis
-
-            from hub.events.bus_redis import split_redis_url
-
-            plain_url, self._prefix = split_redis_url(bus_url)
-            self._redis = redis.from_url(plain_url)
+        self._prefix = self._backends.prefix
+        if self._backends.shared:
+            self._redis = self._backends.redis()
             self._script = self._redis.register_script(_BUCKET_SCRIPT)
         self._connection_limiters: list[ConnectionLimiter] = []
 
@@ -358,5 +356,5 @@ class RateLimits:
     async def close(self) -> None:
         for limiter in self._connection_limiters:
             await limiter.close()
-        if self._redis is not None:
-            await self._redis.aclose()
+        if self._owned:
+            await self._backends.close()

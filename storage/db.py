@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from storage.errors import StoreUnavailable, short_reason
 
 # A writer waits this long for SQLite's lock held by another process before
 # failing; in-process writers are serialized by `Database.write_lock` instead.
@@ -116,10 +119,18 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A read-write transaction; committed on exit, rolled back on error."""
+        """A read-write transaction; committed on exit, rolled back on error. A
+        COMMIT the database refuses raises StoreUnavailable (nothing was stored)."""
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
+            body_done = False
+            try:
+                async with self.engine.begin() as conn:
+                    yield conn
+                    body_done = True
+            except sa.exc.SQLAlchemyError as exc:
+                if body_done:  # the COMMIT itself failed
+                    raise _not_committed(exc) from exc
+                raise
             return
         async with self._write_lock, self.engine.connect() as conn:
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -130,10 +141,12 @@ class Database:
                 raise
             try:
                 await conn.commit()
-            except BaseException:
+            except BaseException as exc:
                 # A COMMIT that failed (SQLITE_BUSY, an I/O error) can leave the
                 # transaction open: never hand that connection to the next caller.
                 await conn.invalidate()
+                if isinstance(exc, sa.exc.SQLAlchemyError):
+                    raise _not_committed(exc) from exc
                 raise
 
     @property
@@ -185,6 +198,12 @@ class Database:
             self._inline.close()
             self._inline = None
         await self.engine.dispose()
+
+
+def _not_committed(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"The change was not stored (the database refused it: {short_reason(exc)})."
+    )
 
 
 def _checkpoint(raw: sqlite3.Connection) -> tuple[int, int, int]:

@@ -97,7 +97,7 @@ async def test_a_slow_subscriber_is_dropped_without_stalling_the_others(bus):
 
 async def test_an_unknown_bus_url_is_refused_with_the_choices():
     with pytest.raises(
-        ValueError, match=r"Unsupported event bus URL 'kafka://x'; use one of memory://"
+        ValueError, match=r"Unsupported bus URL 'kafka://x'; use one of memory://"
     ):
         EventBus("kafka://x")
 

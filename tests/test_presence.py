@@ -7,7 +7,13 @@ import secrets
 
 import pytest
 
-from hub.agents.presence import ENTRY_TTL_SECONDS, AgentPresence, RedisSharedPresence
+from hub.agents.presence import (
+    ENTRY_TTL_SECONDS,
+    AgentPresence,
+    RedisSharedPresence,
+    shared_presence,
+)
+from hub.backends import Backends
 from hub.events import topics
 from hub.events.bus import EventBus
 from tests.servers import REDIS_URL, require_redis
@@ -101,3 +107,37 @@ async def test_a_dead_nodes_agents_drop_out_after_their_entries_expire(cluster):
         # Earlier "online" news may still be in flight; the "offline" news must come.
         while (await next_json(widgets))["agents_online"]:
             pass
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def one_node(request):  # type: ignore[no-untyped-def]
+    """Agent presence on the embedded backend and on Redis, through the one registry."""
+    if request.param == "memory":
+        url = "memory://"
+    else:
+        await require_redis()
+        url = f"{REDIS_URL}?prefix=hubtest-{secrets.token_hex(4)}:"
+    backends = Backends(url)
+    bus = EventBus(url)
+    await bus.connect()
+    presence = AgentPresence(bus, shared_presence(backends), Clock())
+    await presence.start()
+    yield bus, presence
+    await presence.stop()
+    await bus.disconnect()
+    await backends.close()
+
+
+async def test_presence_contract_online_while_any_tab_is_open_on_either_backend(one_node):
+    bus, presence = one_node
+    async with bus.subscribe(topics.WIDGETS) as widgets:
+        await presence.connected(3)
+        await presence.connected(3)  # a second tab
+        assert (await next_json(widgets))["agents_online"] is True
+        await presence.disconnected(3)
+        await presence.refresh()
+        assert presence.online_agent_ids() == {3}  # one tab is still open
+        await presence.disconnected(3)
+        assert (await next_json(widgets))["agents_online"] is False
+    await presence.refresh()
+    assert not presence.any_online() and presence.online_agent_ids() == set()

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.core import Hub
+from hub.errors import Unavailable
 from hub.events.domain import ContactCreated, DomainEvent
 from hub.models import utcnow
 from storage.tables import contacts, visitors
@@ -113,7 +114,7 @@ async def test_a_failed_commit_tells_nothing(hub: Hub) -> None:
     await _install_refusal(hub)
     heard = Heard(hub)
     before = await _contact_count(hub)
-    with pytest.raises(sa.exc.DBAPIError, match=r"FOREIGN KEY|refused at commit"):
+    with pytest.raises(Unavailable, match=r"not stored .*(FOREIGN KEY|refused at commit)"):
         async with hub.writes.begin() as work:
             contact_id = await _new_contact(work.conn)
             await _refused_at_commit(hub, work)

@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from hub.backends import Backends, backends_of
 from hub.events import topics
 from hub.events.bus import EventBus, SubscriberDropped
 
@@ -49,14 +50,10 @@ class SharedPresence:
 class RedisSharedPresence(SharedPresence):
     """A sorted set of `node|agent` members scored by their deadline."""
 
-    def __init__(self, url: str) -> None:
-        import redis.asyncio as redis
-
-        from hub.events.bus_redis import split_redis_url
-
-        plain_url, prefix = split_redis_url(url)
-        self._redis = redis.from_url(plain_url)
-        self._key = f"{prefix}agents-online"
+    def __init__(self, backends: str | Backends) -> None:
+        self._backends, self._owned = backends_of(backends)
+        self._redis = self._backends.redis()
+        self._key = f"{self._backends.prefix}agents-online"
 
     async def announce(self, node: str, agent_ids: set[int], deadline: float) -> None:
         mine = [
@@ -77,13 +74,13 @@ class RedisSharedPresence(SharedPresence):
         return {int(member.decode().rsplit("|", 1)[1]) for member in members}
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        if self._owned:
+            await self._backends.close()
 
 
-def shared_presence(bus_url: str) -> SharedPresence:
-    if bus_url.startswith(("redis://", "rediss://")):
-        return RedisSharedPresence(bus_url)
-    return SharedPresence()
+def shared_presence(backends: Backends) -> SharedPresence:
+    """In Redis when the backends are shared; nothing to share otherwise."""
+    return RedisSharedPresence(backends) if backends.shared else SharedPresence()
 
 
 class AgentPresence:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from hub.errors import InvalidInput
+from hub.events.unit_of_work import store_write
 from hub.models import Agent, Role, utcnow
 from hub.security import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, verify_password
 from hub.text import clean_email, clean_text
@@ -33,7 +34,7 @@ class AgentService:
             raise InvalidInput("email is required")
         display = clean_text(name, 100, "name")
         _check_password(password)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             if await conn.scalar(sa.select(agents.c.id).where(agents.c.email == address)):
                 raise InvalidInput(f"an agent with email {address} already exists")
             agent_id = await conn.scalar(
@@ -51,7 +52,7 @@ class AgentService:
 
     async def set_password(self, email: str, password: str) -> None:
         _check_password(password)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             result = await conn.execute(
                 agents.update()
                 .where(agents.c.email == email.strip().lower())
@@ -100,7 +101,7 @@ class AgentService:
         """A new session token for the agent's cookie (only its hash is stored)."""
         token = secrets.token_urlsafe(32)
         now = utcnow()
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             await conn.execute(
                 agent_sessions.insert().values(
                     id=_session_id(token),
@@ -125,14 +126,14 @@ class AgentService:
         return _agent(row) if row else None
 
     async def close_session(self, token: str) -> None:
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             await conn.execute(
                 agent_sessions.delete().where(agent_sessions.c.id == _session_id(token))
             )
 
     async def delete_expired_sessions(self, now: datetime) -> int:
         """Forget sessions past their end (a worker job); how many."""
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             result = await conn.execute(
                 agent_sessions.delete().where(agent_sessions.c.expires_at <= now)
             )

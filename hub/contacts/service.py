@@ -5,7 +5,7 @@ from __future__ import annotations
 from hub.contacts import phones
 from hub.errors import InvalidInput, NotFound
 from hub.events.domain import ContactUpdated
-from hub.events.unit_of_work import Writes
+from hub.events.unit_of_work import Writes, store_write
 from hub.models import Contact
 from hub.text import clean_email, clean_optional
 from hub.visitors.service import VisitorService, contact_in
@@ -34,7 +34,7 @@ class ContactService:
         e164 = phones.normalize(number, region, "phone")
         if not phones.is_public(e164):
             raise InvalidInput("phone must be a full phone number", "phone")
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             if not await contact_rows.exists(conn, contact_id):
                 raise NotFound(f"no contact {contact_id}")
             owner = await contact_rows.by_phone(conn, e164)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -25,12 +26,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.conversations.chat_ingest_sqlite import Appended, CommonAppends
 from hub.conversations.log import PREVIEW_CHARS, Entry, conversation_of
 from hub.conversations.pipeline import InboundPipeline, Received, Thread
-from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable, from_store
 from hub.events.domain import ConversationUpdated, DomainEvent, MessageCreated
 from hub.events.publisher import Publisher
 from hub.models import (
@@ -46,6 +48,7 @@ from hub.models import (
 )
 from hub.text import clean_email, clean_optional, clean_text
 from storage.db import Database
+from storage.errors import StoreError, short_reason
 from storage.repositories import contacts as contact_rows
 from storage.repositories.conversations import ASSIGNEES as _assignees
 from storage.tables import (
@@ -256,6 +259,15 @@ def _set_appended(queued: Sequence[_Queued], done: Sequence[Appended]) -> None:
         each.stored = _appended(target, row, each.inbound.client_id, each.text, now)
 
 
+def _not_stored(exc: Exception) -> Exception:
+    """The caller's error for a batch whose transaction failed: the hub's own."""
+    if isinstance(exc, StoreError):
+        return from_store(exc)
+    if isinstance(exc, (sqlite3.Error, SQLAlchemyError)):
+        return Unavailable(f"The message was not stored ({short_reason(exc)}); send again.")
+    return exc
+
+
 def _fail(queued: _Queued, error: BaseException) -> None:
     if not queued.future.done():
         queued.future.set_exception(error)
@@ -348,8 +360,9 @@ class ChatIngest:
             if not await self._stored_in_one_hop(batch):
                 await self._store_each(batch)
         except Exception as exc:  # the commit (or the connection) failed: nothing stored
+            refused = _not_stored(exc)
             for queued in batch:
-                _fail(queued, exc)
+                _fail(queued, refused)
             return
         for queued in batch:
             if queued.stored is None:

@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from hub.email.models import TlsMode
 from hub.email.secrets import MailSecrets
 from hub.errors import InvalidInput, NotFound
+from hub.events.unit_of_work import store_write
 from hub.inboxes.service import inbox_from_row
 from hub.models import Channel, Inbox, utcnow
 from hub.text import clean_email, clean_optional, clean_text
@@ -168,7 +169,7 @@ class EmailInboxService:
         """A new email inbox and its HTTP intake token (returned once)."""
         values = self._values(config)
         token = secrets.token_urlsafe(INTAKE_TOKEN_BYTES)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             taken = await conn.scalar(
                 sa.select(email_inboxes.c.inbox_id).where(
                     email_inboxes.c.address == values["address"]
@@ -200,7 +201,7 @@ class EmailInboxService:
     async def update(self, inbox_id: int, config: EmailInboxConfig) -> EmailInbox:
         """Change the settings; a password left empty keeps the stored one."""
         values = self._values(config)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             current = (
                 await conn.execute(
                     sa.select(email_inboxes).where(email_inboxes.c.inbox_id == inbox_id)
@@ -328,7 +329,7 @@ class EmailInboxService:
         await self._update(inbox_id, imap_checked_at=utcnow(), imap_error=error[:500])
 
     async def _update(self, inbox_id: int, **values: object) -> None:
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             done = await conn.execute(
                 email_inboxes.update().where(email_inboxes.c.inbox_id == inbox_id).values(values)
             )

@@ -29,6 +29,7 @@ from hub.email.inboxes import EmailInboxService, MailServer
 from hub.email.models import OutboxState
 from hub.events import topics
 from hub.events.bus import EventBus
+from hub.events.unit_of_work import store_write
 from hub.models import utcnow
 from storage.db import Database
 from storage.tables import email_messages, email_outbox, email_raw
@@ -143,7 +144,7 @@ class EmailOutbox:
     async def retry(self, conversation_id: int, seq: int) -> bool:
         """An agent asks to send a failed message again; False if it is not failed."""
         now = self._clock()
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             email_id = await conn.scalar(
                 sa.select(email_messages.c.id)
                 .where(email_messages.c.conversation_id == conversation_id)
@@ -176,7 +177,7 @@ class EmailOutbox:
             email_outbox.c.next_attempt_at <= now,
             sa.or_(email_outbox.c.claimed_until.is_(None), email_outbox.c.claimed_until < now),
         )
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             candidates = (
                 sa.select(email_outbox.c.id)
                 .where(claimable)
@@ -273,7 +274,7 @@ class EmailOutbox:
         else:
             values.update(state=state.value)
             log.warning("email outbox: message %d failed: %s", delivery.outbox_id, error)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             # Only the claimant records: a lease that ran out belongs to someone else now.
             await conn.execute(
                 email_outbox.update()

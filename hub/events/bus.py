@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from hub.backends import kind_of
 from hub.events.json_text import compact
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,10 @@ SUBSCRIBER_QUEUE_SIZE = 1000
 GROUP_MAX = 256
 
 # Scheme -> "module:Class", imported only when chosen.
+# The bus's implementation of each backend kind (hub/backends.py).
 BACKENDS = {
     "memory": "hub.events.bus:MemoryBackend",
     "redis": "hub.events.bus_redis:RedisBackend",
-    "rediss": "hub.events.bus_redis:RedisBackend",
 }
 
 
@@ -240,11 +241,7 @@ class EventBus:
     """Publish JSON events to named channels; subscribe locally to any of them."""
 
     def __init__(self, url: str = "memory://") -> None:
-        scheme = url.split("://", 1)[0]
-        if scheme not in BACKENDS:
-            known = ", ".join(f"{name}://" for name in BACKENDS)
-            raise ValueError(f"Unsupported event bus URL {url!r}; use one of {known}")
-        module_name, class_name = BACKENDS[scheme].split(":")
+        module_name, class_name = BACKENDS[kind_of(url)].split(":")
         backend_class = getattr(importlib.import_module(module_name), class_name)
         self.backend: Backend = backend_class(url)
         self._subscribers: dict[str, set[Subscription]] = {}

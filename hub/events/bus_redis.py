@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -19,12 +18,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from hub.backends import split_redis_url
 from hub.events.bus import Backend, BusGap, Event
 
 log = logging.getLogger(__name__)
 
 # Channels are namespaced so that several hubs (or test runs) can share one Redis.
-DEFAULT_PREFIX = "hub:"
 # Reconnect quickly after a blip, but do not hammer a Redis that is down.
 RECONNECT_FIRST_DELAY = 0.1
 RECONNECT_MAX_DELAY = 5.0
@@ -43,15 +42,6 @@ def _raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-def split_redis_url(url: str) -> tuple[str, str]:
-    """Our own `prefix=` query parameter out of a redis URL; redis-py gets the rest."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    prefix = next((value for key, value in query if key == "prefix"), DEFAULT_PREFIX)
-    rest = urlencode([(key, value) for key, value in query if key != "prefix"])
-    return urlunsplit(parts._replace(query=rest)), prefix
 
 
 # Connections for the publisher's pipelines and the subscription (a pipeline

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.errors import translated
 from hub.events.domain import DomainEvent
 from hub.events.publisher import Publisher
 from storage.db import Database
@@ -44,6 +45,15 @@ class UnitOfWork:
             self.actions.append(action)
 
 
+@asynccontextmanager
+async def store_write(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A write with no events to tell (settings, bookkeeping): `db.write()`, with
+    a COMMIT the store refuses raised as the hub's Unavailable."""
+    with translated():
+        async with db.write() as conn:
+            yield conn
+
+
 class Writes:
     """Begins units of work on the store and tells their events after commit."""
 
@@ -53,9 +63,10 @@ class Writes:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[UnitOfWork]:
-        async with self.db.write() as conn:
-            work = UnitOfWork(conn)
-            yield work
+        with translated():  # a COMMIT the store refuses: Unavailable, nothing told
+            async with self.db.write() as conn:
+                work = UnitOfWork(conn)
+                yield work
         await self.committed(work)
 
     async def committed(self, work: UnitOfWork) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.errors import InvalidInput
+from hub.events.unit_of_work import store_write
 from storage.db import Database
 from storage.tables import business_hours
 
@@ -118,7 +119,7 @@ class BusinessHoursService:
         }
         insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
         statement = insert(business_hours).values(values)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             await conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=[business_hours.c.inbox_id],

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import InvalidInput, from_the_store
+from hub.events.unit_of_work import store_write
 from hub.models import Channel, Inbox, utcnow
 from hub.text import clean_text
 from storage.batching import GroupRead
@@ -73,7 +74,7 @@ class InboxService:
         origins = sorted({normalize_origin(origin) for origin in allowed_origins})
         if not origins:
             raise InvalidInput("a website inbox needs at least one allowed origin")
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             inbox_id = await conn.scalar(
                 inboxes.insert()
                 .values(
@@ -93,7 +94,7 @@ class InboxService:
 
     async def continue_by_email(self, website_id: int, email_inbox_id: int | None) -> Inbox:
         """Let a website's chats go on by email (from `email_inbox_id`) when visitors leave."""
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             if email_inbox_id is not None:
                 channel = await conn.scalar(
                     sa.select(inboxes.c.channel).where(inboxes.c.id == email_inbox_id)
@@ -129,7 +130,7 @@ class InboxService:
 
     async def set_allowed_origins(self, inbox_id: int, allowed_origins: list[str]) -> Inbox:
         origins = sorted({normalize_origin(origin) for origin in allowed_origins})
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             await conn.execute(
                 inboxes.update().where(inboxes.c.id == inbox_id).values(allowed_origins=origins)
             )

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.events.unit_of_work import store_write
 from hub.models import utcnow
 from storage.db import Database
 from storage.tables import job_leases
@@ -100,7 +101,7 @@ class JobRunner:
 
     async def _claim(self, job: Job) -> bool:
         now = self._clock()
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             await _ensure_lease_row(conn, self._db, job.name)
             claimed = await conn.execute(
                 job_leases.update()
@@ -117,7 +118,7 @@ class JobRunner:
             return claimed.rowcount == 1
 
     async def _release(self, job: Job, handled: int) -> None:
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             await conn.execute(
                 job_leases.update()
                 .where(job_leases.c.name == job.name)
@@ -157,7 +158,7 @@ class Lease:
     async def claim(self) -> bool:
         """Take or renew the lease; False while another live owner holds it."""
         now = self._clock()
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             await _ensure_lease_row(conn, self._db, self.name)
             claimed = await conn.execute(
                 job_leases.update()
@@ -178,7 +179,7 @@ class Lease:
         values: dict[str, object] = {"lease_until": None}
         if handled is not None:
             values.update(last_run_at=self._clock(), last_result=handled)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             await conn.execute(
                 job_leases.update()
                 .where(job_leases.c.name == self.name)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.errors import InvalidInput, NotFound
 from hub.events import topics
 from hub.events.bus import EventBus
+from hub.events.unit_of_work import store_write
 from hub.inboxes.business_hours import BusinessHoursService
 from hub.models import iso
 from hub.text import clean_text
@@ -208,7 +209,7 @@ class CampaignService:
 
     async def create(self, inbox_id: int, data: dict[str, Any]) -> Campaign:
         fields = clean_fields(data)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             if await conn.scalar(sa.select(inboxes.c.id).where(inboxes.c.id == inbox_id)) is None:
                 raise InvalidInput(f"no inbox {inbox_id}")
             campaign_id = await conn.scalar(
@@ -221,7 +222,7 @@ class CampaignService:
 
     async def update(self, campaign_id: int, data: dict[str, Any]) -> Campaign:
         fields = clean_fields(data)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             result = await conn.execute(
                 campaigns.update().where(campaigns.c.id == campaign_id).values(fields)
             )
@@ -303,7 +304,7 @@ class CampaignService:
         if campaign.business_hours_only and not await self._hours.is_open(inbox_id, now):
             return False
         try:
-            async with self._db.write() as conn:
+            async with store_write(self._db) as conn:
                 await conn.execute(
                     campaign_deliveries.insert().values(
                         campaign_id=campaign.id, visitor_id=visitor_id, shown_at=now

@@ -15,6 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from hub.backends import Backends, backends_of
+
 # The widget pings every 25 s (docs/widget-protocol.md); missing three pings
 # in a row means the tab is gone (closed laptop, lost network).
 LEAVE_AFTER_SECONDS = 75.0
@@ -93,10 +95,10 @@ class MemoryPresence(PresenceBackend):
         return [(site, visitor, self._keys.pop((site, visitor))[1]) for site, visitor in gone]
 
 
-def presence_backend(url: str, clock: Clock = time.time) -> PresenceBackend:
+def presence_backend(backends: str | Backends, clock: Clock = time.time) -> PresenceBackend:
     """In this process for the embedded default; in Redis when the bus is Redis."""
-    if url.startswith(("redis://", "rediss://")):
+    if backends_of(backends)[0].shared:
         from hub.visitors.presence_redis import RedisPresence
 
-        return RedisPresence(url, clock)
+        return RedisPresence(backends, clock)
     return MemoryPresence(clock)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import time
 
-import redis.asyncio as redis
-
-from hub.events.bus_redis import split_redis_url
+from hub.backends import Backends, backends_of
 from hub.visitors.presence import Clock, PresenceBackend, Snapshot
 
 
@@ -31,10 +29,11 @@ def _parse(member: bytes | str) -> tuple[int, str]:
 
 
 class RedisPresence(PresenceBackend):
-    def __init__(self, url: str, clock: Clock = time.time) -> None:
+    def __init__(self, backends: str | Backends, clock: Clock = time.time) -> None:
         super().__init__(clock)
-        plain_url, prefix = split_redis_url(url)
-        self._redis = redis.from_url(plain_url)
+        self._backends, self._owned = backends_of(backends)
+        self._redis = self._backends.redis()
+        prefix = self._backends.prefix
         self._deadlines = f"{prefix}visitors:deadline"
         self._snapshots = f"{prefix}visitors:snapshot"
 
@@ -84,4 +83,5 @@ class RedisPresence(PresenceBackend):
         return gone
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        if self._owned:
+            await self._backends.close()

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import InvalidInput, NotFound, TooLarge, Unverified, from_the_store
 from hub.events.domain import ContactUpdated
-from hub.events.unit_of_work import Writes
+from hub.events.unit_of_work import Writes, store_write
 from hub.models import Contact, Inbox, Visitor
 from hub.security import verify_identity
 from hub.text import clean_email, clean_optional
@@ -208,7 +208,7 @@ class VisitorService:
                 "last_page_url": url[:2000],
                 "last_page_title": (title or "")[:300] or None,
             }
-            async with self._db.write() as conn:
+            async with store_write(self._db) as conn:
                 await conn.execute(
                     visitors.update().where(visitors.c.id == visitor_id).values(values)
                 )
@@ -276,7 +276,7 @@ class VisitorService:
 
     async def set_attributes(self, visitor: Visitor, attributes: object) -> Contact:
         cleaned = clean_attributes(attributes)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             current = await contact_rows.attributes(conn, visitor.contact_id)
             merged = {**(current or {}), **cleaned}
             if len(merged) > MAX_ATTRIBUTES * 2:

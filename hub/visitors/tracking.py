@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.errors import HubError, NotFound, from_the_store
 from hub.events import topics
 from hub.events.bus import EventBus
+from hub.events.unit_of_work import store_write
 from hub.models import Inbox, Status, Visitor, iso
 from hub.visitors.devices import describe
 from hub.visitors.pages import clean_optional_url, clean_title, clean_url, source, strip_pattern
@@ -582,7 +583,7 @@ class TrackingService:
     async def cleanup(self, now: datetime | None = None) -> int:
         """Delete page views older than the retention period; returns how many."""
         cutoff = (now or self.now()) - timedelta(days=self.retention_days)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             result = await conn.execute(page_views.delete().where(page_views.c.created_at < cutoff))
         return result.rowcount or 0
 
@@ -678,7 +679,7 @@ class TrackingService:
         ]
         if not seen:
             return
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             if pages:
                 await conn.execute(_STORE_PAGE_SECONDS, sorted(pages, key=lambda p: p["page"]))
             await conn.execute(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from hub.contacts import phones
 from hub.errors import InvalidInput, NotFound
+from hub.events.unit_of_work import store_write
 from hub.inboxes.service import inbox_from_row
 from hub.models import Channel, Inbox, utcnow
 from hub.settings import Secret
@@ -90,7 +91,7 @@ class PhoneLineService:
             raise InvalidInput("phone_numbers: a phone line needs at least one number")
         provider = clean_optional(provider_auth_token, MAX_PROVIDER_TOKEN_CHARS, "provider token")
         token = secrets.token_urlsafe(CTI_TOKEN_BYTES)
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             inbox_id = await conn.scalar(
                 inboxes.insert()
                 .values(
@@ -163,7 +164,7 @@ class PhoneLineService:
         return await self.get(inbox_id)
 
     async def _update(self, inbox_id: int, **values: object) -> None:
-        async with self._db.write() as conn:
+        async with store_write(self._db) as conn:
             done = await conn.execute(
                 voice_lines.update().where(voice_lines.c.inbox_id == inbox_id).values(values)
             )

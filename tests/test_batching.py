@@ -94,25 +94,6 @@ async def stored_names(db):  # type: ignore[no-untyped-def]
         return sorted((await conn.execute(sa.select(contacts.c.name))).scalars())
 
 
-async def test_writes_that_queue_together_share_one_transaction_each_answered_after_it(
-    db, transactions
-):
-    commits = GroupCommit(db, insert_contacts, what="contact", max_batch=100)
-    names = [f"c{n}" for n in range(60)]
-    ids = await asyncio.gather(*(commits.submit(name) for name in names))
-    assert transactions["write"] == 1
-    async with db.read() as conn:  # each answer is the committed row's id
-        assert ids == await find_contacts(conn, names)
-    await commits.close()
-
-
-async def test_a_batch_holds_at_most_max_batch_items(db, transactions):
-    commits = GroupCommit(db, insert_contacts, what="contact", max_batch=10)
-    await asyncio.gather(*(commits.submit(f"c{n}") for n in range(25)))
-    assert transactions["write"] == 3
-    assert len(await stored_names(db)) == 25
-
-
 async def test_an_item_the_work_refuses_fails_alone(db):
     commits = GroupCommit(db, insert_contacts, what="contact", max_batch=100)
     results = await asyncio.gather(
@@ -193,16 +174,6 @@ async def test_closing_finishes_what_is_queued_and_then_refuses(db):
     with pytest.raises(StoreUnavailable, match="stopping; the contact was not stored"):
         await commits.submit("too late")
     assert len(await stored_names(db)) == 5
-
-
-async def test_reads_that_queue_together_share_one_read(db, transactions):
-    commits = GroupCommit(db, insert_contacts, what="contact", max_batch=100)
-    ids = await asyncio.gather(*(commits.submit(f"c{n}") for n in range(20)))
-    reads = GroupRead(db, find_contacts, what="contact", max_batch=100)
-    before = transactions["read"]
-    found = await asyncio.gather(*(reads.submit(f"c{n}") for n in [*range(20), 99]))
-    assert transactions["read"] == before + 1
-    assert found == [*ids, None]
 
 
 async def test_a_failed_read_fails_its_batch_with_unavailable(db):

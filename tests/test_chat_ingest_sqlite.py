@@ -118,48 +118,6 @@ def counting_inline(hub, monkeypatch) -> list[int]:  # type: ignore[no-untyped-d
     return threads
 
 
-async def test_a_batch_of_common_messages_is_stored_on_the_loops_thread_begin_to_commit(
-    hub, website, monkeypatch
-):
-    people = [await hub.visitors.create(website, "pytest") for _ in range(50)]
-    for person in people:
-        await hub.conversations.ingest(inbound(website, person, "open"))
-    writes = counting_hops(hub, monkeypatch, "write")
-    inline = counting_inline(hub, monkeypatch)
-    with counting_in_worker(monkeypatch) as calls:
-        results = await asyncio.gather(
-            *[hub.conversations.ingest(inbound(website, p, f"m{n}")) for n, p in enumerate(people)]
-        )
-    assert inline == [threading.get_ident()] and writes == []  # one transaction, no hop
-    assert calls["calls"] == 0
-    assert [posted.message.seq for posted in results] == [2] * 50
-    async with hub.db.read() as conn:
-        stored = await conn.exec_driver_sql("SELECT count(*) FROM messages WHERE text LIKE 'm%'")
-        assert stored.scalar() == 50
-
-
-async def test_a_batch_with_a_first_message_is_rolled_back_and_stored_the_general_way(
-    hub, website, monkeypatch
-):
-    known = [await hub.visitors.create(website, "pytest") for _ in range(3)]
-    for person in known:
-        await hub.conversations.ingest(inbound(website, person, "open"))
-    newcomer = await hub.visitors.create(website, "pytest")
-    writes = counting_hops(hub, monkeypatch, "write")
-    inline = counting_inline(hub, monkeypatch)
-    results = await asyncio.gather(
-        *[hub.conversations.ingest(inbound(website, p, "again")) for p in known],
-        hub.conversations.ingest(inbound(website, newcomer, "first!")),
-    )
-    assert len(inline) == 1 and len(writes) == 1  # tried inline, then the general way
-    assert [posted.message.seq for posted in results] == [2, 2, 2, 1]
-    messages = await hub.conversations.messages(results[-1].conversation.id)
-    assert [m.text for m in messages] == ["first!"]
-    async with hub.db.read() as conn:
-        again = await conn.exec_driver_sql("SELECT count(*) FROM messages WHERE text = 'again'")
-        assert again.scalar() == 3  # stored once each, the attempt rolled back
-
-
 class FailingCommit:
     """A sqlite3 connection whose COMMIT fails as a full disk would."""
 

@@ -66,30 +66,6 @@ async def test_nothing_before_the_first_message_and_nothing_new_after_the_last(h
     assert conversation.id == conversation_id and found == []
 
 
-async def test_resumes_that_arrive_together_share_one_read_and_each_gets_its_own(
-    hub, website, agent, reads
-):
-    people = [
-        await chatting_visitor(hub, website, agent, [f"{n}-{k}" for k in range(3)])
-        for n in range(6)
-    ]
-    first = people[0][0]
-    newcomer = await hub.visitors.create(website, "pytest")
-    before = reads["reads"]
-    results = await asyncio.gather(
-        *(hub.conversations.resume(visitor.id, n % 3) for n, (visitor, _) in enumerate(people)),
-        hub.conversations.resume(first.id, 2),  # another tab of the first, further on
-        hub.conversations.resume(newcomer.id, 0),
-    )
-    assert reads["reads"] == before + 1
-    for n, (_, conversation_id) in enumerate(people):
-        conversation, found = results[n]
-        assert conversation.id == conversation_id
-        assert [m.text for m in found] == [f"{n}-{k}" for k in range(n % 3, 3)]
-    assert [m.text for m in results[-2][1]] == ["0-2"]
-    assert results[-1] == (None, [])
-
-
 async def test_at_most_limit_messages_and_the_rest_by_paging_on(hub, website, agent):
     texts = [f"m{k}" for k in range(7)]
     visitor, conversation_id = await chatting_visitor(hub, website, agent, texts)

@@ -77,18 +77,14 @@ def failing_commit(hub, monkeypatch):  # type: ignore[no-untyped-def]
     return state
 
 
-async def test_concurrent_messages_are_all_stored_gap_free_and_answered_as_stored(
-    hub, website, transactions
-):
+async def test_concurrent_messages_are_all_stored_gap_free_and_answered_as_stored(hub, website):
     people = await visitors(hub, website, 50)
-    before = transactions["writes"]
     results = await asyncio.gather(
         *[
             hub.conversations.ingest(inbound(website, people[n % 50], f"m{n}", f"c-{n}"))
             for n in range(200)
         ]
     )
-    assert transactions["writes"] == before + 1  # all 200 in one write transaction
     by_conversation = defaultdict(list)
     for posted in results:
         by_conversation[posted.conversation.id].append(posted)

@@ -23,8 +23,8 @@ run: $(STAMP)
 servers:
 	@bash tests/start-servers.sh
 
-## make test: install, start the test servers, lint (ruff, import contracts), run every
-## test, and print the coverage of hub/, channels/, agent_console/ and storage/
+## make test: install, start the test servers, lint (ruff, import contracts, mypy), run
+## every test, and print the coverage of hub/, channels/, agent_console/ and storage/
 test: $(STAMP) servers lint
 	$(BIN)/pytest --cov --cov-report=term
 
@@ -43,10 +43,12 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
 
-## make lint: ruff, and the import contracts of pyproject.toml ([tool.importlinter])
+## make lint: ruff, the import contracts of pyproject.toml ([tool.importlinter]), and mypy
+## ([tool.mypy]: which folders, how strict)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache

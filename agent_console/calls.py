@@ -217,7 +217,7 @@ async def contact_page(ctx: Ctx) -> Response:
     contact = await hub.contacts.get(contact_id)
     conversations = await hub.conversations.for_contact(contact_id)
     calls = await hub.calls.list(CallFilter(contact_id=contact_id))
-    timeline = sorted(
+    timeline: list[dict[str, Any]] = sorted(
         [{"kind": "call", "at": c.started_at, "call": call_row(c)} for c in calls]
         + [
             {"kind": "conversation", "at": c.last_activity_at, "conversation": c}

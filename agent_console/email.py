@@ -27,7 +27,8 @@ from urllib.parse import quote, unquote
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from agent_console.web import Ctx, Refused, console_endpoint
+from agent_console.web import Ctx, console_endpoint
+from channels.http.edge import Refused
 from hub.core import Hub
 from hub.email.filenames import make_safe_filename
 from hub.email.inboxes import EmailInbox, EmailInboxConfig, MailServer

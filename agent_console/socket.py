@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -162,7 +163,7 @@ class _ConsoleSocket:
             if reply is not None:
                 await self._send_json(reply)
 
-    async def _answer(self, message: dict[str, Any]) -> dict[str, Any] | None:
+    async def _answer(self, message: Mapping[str, Any]) -> dict[str, Any] | None:
         text = message.get("text")
         if text is None:
             return _error("bad_frame", "Send JSON objects in text frames.")

@@ -15,12 +15,12 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from bench.stats import CpuMeter, ms, percentiles
 
 
-async def _raw(url: str, channel: str) -> AsyncIterator[str]:
+async def _raw(url: str, channel: str) -> AsyncGenerator[str, None]:
     import redis.asyncio as redis
 
     from hub.backends import split_redis_url
@@ -40,7 +40,7 @@ async def _raw(url: str, channel: str) -> AsyncIterator[str]:
         await client.aclose()
 
 
-async def _bus(url: str, channel: str) -> AsyncIterator[str]:
+async def _bus(url: str, channel: str) -> AsyncGenerator[str, None]:
     from hub.events.bus import EventBus
 
     bus = EventBus(url)

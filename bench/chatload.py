@@ -96,6 +96,7 @@ class Visitors:
     async def read(self, ws: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosed):
             async for frame in ws:
+                assert isinstance(frame, str)  # the hub sends text frames only
                 if frame.startswith('{"type":"ack"'):
                     sent = self.pending.pop(json.loads(frame)["client_id"], None)
                     if sent is not None:
@@ -145,6 +146,7 @@ class Visitors:
 async def _consoles_read(ws: ClientConnection, deliveries: latency.Deliveries) -> None:
     with contextlib.suppress(ConnectionClosed):
         async for frame in ws:
+            assert isinstance(frame, str)  # the hub sends text frames only
             if frame.startswith(('{"type":"message"', '{"type":"batch"')):
                 deliveries.receive(frame)
 

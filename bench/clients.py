@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from bench.procs import AGENT_PASSWORD, SITE_ORIGIN, SITE_TOKEN
 from channels.webchat.protocol import MAX_CONNECTIONS_PER_IP
@@ -47,7 +48,7 @@ def _options() -> dict[str, Any]:
 async def open_widget(ws_url: str) -> ClientConnection:
     return await connect(
         f"{ws_url}/widget/ws?site={SITE_TOKEN}",
-        origin=SITE_ORIGIN,
+        origin=Origin(SITE_ORIGIN),
         local_addr=(next_source_address(), 0),
         **_options(),
     )
@@ -57,7 +58,7 @@ async def open_console(ws_url: str, origin: str, cookie: str | None) -> ClientCo
     """A console socket (the hub's wants the agent's session cookie), after its `ready`."""
     headers = {"Cookie": f"hub_session={cookie}"} if cookie else {}
     ws = await connect(
-        f"{ws_url}/console/ws", origin=origin, additional_headers=headers, **_options()
+        f"{ws_url}/console/ws", origin=Origin(origin), additional_headers=headers, **_options()
     )
     ready = json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT))
     if ready.get("type") != "ready":

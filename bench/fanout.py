@@ -59,6 +59,7 @@ class Target:
 async def _listen(ws: ClientConnection, deliveries: latency.Deliveries, closed: list[int]) -> None:
     try:
         async for frame in ws:
+            assert isinstance(frame, str)  # the hub sends text frames only
             deliveries.receive(frame)
     except ConnectionClosed:
         pass

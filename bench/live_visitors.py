@@ -50,7 +50,11 @@ CONNECT_TIMEOUT = 20.0
 
 
 def pinned(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and os.cpu_count() > 1 else []
+    return (
+        ["taskset", "-c", str(core)]
+        if shutil.which("taskset") and (os.cpu_count() or 1) > 1
+        else []
+    )
 
 
 def peak_memory_kb(pid: int) -> int:
@@ -156,11 +160,17 @@ class Load:
 
     async def agent(self, url: str, headers: dict[str, str], ready: asyncio.Event) -> None:
         from websockets.asyncio.client import connect
+        from websockets.typing import Origin
 
         from bench.clients import events_in
 
         origin = headers.pop("Origin", None)
-        async with connect(url, additional_headers=headers, origin=origin, max_size=None) as ws:
+        async with connect(
+            url,
+            additional_headers=headers,
+            origin=None if origin is None else Origin(origin),
+            max_size=None,
+        ) as ws:
             ready.set()
             while not self.stop.is_set():
                 try:
@@ -176,11 +186,12 @@ class Load:
 
     async def visitor(self, n: int, url: str) -> None:
         from websockets.asyncio.client import connect
+        from websockets.typing import Origin
 
         address = f"127.0.0.{2 + n // VISITORS_PER_ADDRESS}"
         home = f"{ORIGIN}/v{n}/0"
         async with connect(
-            url, origin=ORIGIN, local_addr=(address, 0), open_timeout=CONNECT_TIMEOUT
+            url, origin=Origin(ORIGIN), local_addr=(address, 0), open_timeout=CONNECT_TIMEOUT
         ) as ws:
             await ws.send(
                 json.dumps(
@@ -295,7 +306,9 @@ async def bench_relay(args: argparse.Namespace) -> dict:
     )
     try:
         await wait_port(port, proc)
-        agents = [(f"ws://127.0.0.1:{port}/agent", {}) for _ in range(args.agents)]
+        agents: list[tuple[str, dict[str, str]]] = [
+            (f"ws://127.0.0.1:{port}/agent", {}) for _ in range(args.agents)
+        ]
         result = await Load(args).run(f"ws://127.0.0.1:{port}/visitor", agents)
         result["server_peak_mb"] = peak_memory_kb(proc.pid) / 1024
         return result

@@ -79,6 +79,7 @@ class Consoles:
         async def read(ws: ClientConnection) -> None:
             with contextlib.suppress(ConnectionClosed):
                 async for frame in ws:
+                    assert isinstance(frame, str)  # the hub sends text frames only
                     if not frame.startswith(('{"type":"message"', '{"type":"batch"')):
                         continue
                     now = time.monotonic_ns()

@@ -209,7 +209,12 @@ class HubSetup:
         return setup
 
     def _run(self, argv: list[str]) -> None:
-        options = {"env": self.env, "cwd": ROOT, "capture_output": True, "text": True}
+        options: dict[str, Any] = {
+            "env": self.env,
+            "cwd": ROOT,
+            "capture_output": True,
+            "text": True,
+        }
         done = subprocess.run(argv, check=False, **options)  # noqa: S603 - our own argv
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")

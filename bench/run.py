@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or HERE / ("results-quick.md" if args.quick else "results.md")
     _, fd_limit = raise_fd_limit()
     pinned = pin_self()
-    estimate = sum(BENCHMARKS[name][2 if args.quick else 1] for name in names)
+    estimate = sum(BENCHMARKS[name][2] if args.quick else BENCHMARKS[name][1] for name in names)
     print(
         f"bench: {mode} run of {', '.join(names)}; estimated {estimate // 60} min "
         f"{estimate % 60} s; generator pinned to core 1: {'yes' if pinned else 'no'}; "

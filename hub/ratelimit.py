@@ -112,7 +112,7 @@ class LocalConnections(ConnectionLimiter):
         self._counter = ConnectionCounter(limit)
 
     @property
-    def limit(self) -> int:  # type: ignore[override]
+    def limit(self) -> int:
         return self._counter.limit
 
     @limit.setter

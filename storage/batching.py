@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -46,7 +46,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 # Does a batch's work inside the open transaction: one result (or exception) per item, in order.
-Work = Callable[[AsyncConnection, list[T]], Awaitable[list[R | Exception]]]
+Work = Callable[[AsyncConnection, list[T]], Awaitable[Sequence[R | Exception]]]
 
 
 @dataclass

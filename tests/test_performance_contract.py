@@ -12,14 +12,6 @@ import asyncio
 import contextlib
 import threading
 
-from storage.batching import GroupCommit, GroupRead
-from tests.test_batching import (  # noqa: F401 (fixtures)
-    db,
-    find_contacts,
-    insert_contacts,
-    stored_names,
-    transactions,
-)
 from tests.test_chat_ingest_sqlite import (
     counting_hops,
     counting_in_worker,
@@ -27,38 +19,6 @@ from tests.test_chat_ingest_sqlite import (
 )
 from tests.test_chat_ingest_sqlite import inbound as chat_inbound
 from tests.test_conversations_resume import chatting_visitor, reads  # noqa: F401 (fixture)
-
-# ---- the store's group commit and group read (storage/batching.py)
-
-
-async def test_writes_that_queue_together_share_one_transaction_each_answered_after_it(
-    db, transactions
-):
-    commits = GroupCommit(db, insert_contacts, what="contact", max_batch=100)
-    names = [f"c{n}" for n in range(60)]
-    ids = await asyncio.gather(*(commits.submit(name) for name in names))
-    assert transactions["write"] == 1
-    async with db.read() as conn:  # each answer is the committed row's id
-        assert ids == await find_contacts(conn, names)
-    await commits.close()
-
-
-async def test_a_batch_holds_at_most_max_batch_items(db, transactions):
-    commits = GroupCommit(db, insert_contacts, what="contact", max_batch=10)
-    await asyncio.gather(*(commits.submit(f"c{n}") for n in range(25)))
-    assert transactions["write"] == 3
-    assert len(await stored_names(db)) == 25
-
-
-async def test_reads_that_queue_together_share_one_read(db, transactions):
-    commits = GroupCommit(db, insert_contacts, what="contact", max_batch=100)
-    ids = await asyncio.gather(*(commits.submit(f"c{n}") for n in range(20)))
-    group_reads = GroupRead(db, find_contacts, what="contact", max_batch=100)
-    before = transactions["read"]
-    found = await asyncio.gather(*(group_reads.submit(f"c{n}") for n in [*range(20), 99]))
-    assert transactions["read"] == before + 1
-    assert found == [*ids, None]
-
 
 # ---- web chat on SQLite: the fast path's hops (hub/conversations/chat_ingest_sqlite.py)
 

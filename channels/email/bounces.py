@@ -52,7 +52,7 @@ def _status_blocks(part: Message) -> list[dict[str, list[str]]]:
 def _original_id(part: Message) -> str | None:
     if part.get_content_type() == "message/rfc822":
         inner = part.get_payload() if part.is_multipart() else None
-        if inner and isinstance(inner[0], Message):
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             ids = parse_message_ids(raw_headers(inner[0]).get("message-id", []))
             return ids[0] if ids else None
         return None

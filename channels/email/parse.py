@@ -20,6 +20,7 @@ Choices a helpdesk user sees:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,7 @@ MAX_HTML_TO_TEXT_CHARS = MAX_HTML_CHARS
 FORWARD_LINE = "---------- Forwarded message ----------"
 
 _T = TypeVar("_T")
+_NO_ADDRESSES: tuple[Address, ...] = ()  # an unreadable address header (typed: `()` is `tuple[()]`)
 _SUBJECT_IN_RAW = re.compile(rb"^Subject:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.M)
 _ICS_FIELD = re.compile(r"^(SUMMARY|DTSTART)[^:\n]*:(.*)$", re.M)
 _BODY_TYPES = ("text/plain", "text/html")
@@ -358,7 +360,9 @@ def _build(raw: bytes, message: Message, max_attachment: int, max_total: int) ->
             errors.append(f"{what}: {_reason(exc)}")
             return default
 
-    segments = guarded("body", lambda: _segments(message, walk, 0, in_report=False), [])
+    segments: list[_Segment] = guarded(
+        "body", lambda: _segments(message, walk, 0, in_report=False), []
+    )
     text = _cap_text(_join_text(segments))
     if not text.strip() and walk.calendar:
         text = walk.calendar
@@ -368,8 +372,8 @@ def _build(raw: bytes, message: Message, max_attachment: int, max_total: int) ->
         walk.dropped.append("html (too large)")
 
     sender = guarded("from", lambda: next(iter(_addresses(headers, "from")), None), None)
-    to = guarded("to", lambda: _addresses(headers, "to"), ())
-    cc = guarded("cc", lambda: _addresses(headers, "cc"), ())
+    to = guarded("to", lambda: _addresses(headers, "to"), _NO_ADDRESSES)
+    cc = guarded("cc", lambda: _addresses(headers, "cc"), _NO_ADDRESSES)
     subject = first_text(headers, "subject")[:MAX_SUBJECT_CHARS]
     own = {a.email for a in (*to, *cc)}
     bounce = guarded(
@@ -388,7 +392,9 @@ def _build(raw: bytes, message: Message, max_attachment: int, max_total: int) ->
         dict.fromkeys(
             address.email
             for name in ("delivered-to", "x-original-to", "envelope-to")
-            for address in guarded(name, lambda name=name: _addresses(headers, name), ())
+            for address in guarded(
+                name, functools.partial(_addresses, headers, name), _NO_ADDRESSES
+            )
         )
     )
     return InboundEmail(

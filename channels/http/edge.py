@@ -6,7 +6,7 @@ into which a `HubError` turns with the HTTP status its class carries."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -58,7 +58,7 @@ def error_json(
 
 async def capped_stream(
     request: Request, cap: int, too_large: str = "The request is too large."
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The body's chunks, refused (413) as soon as more than `cap` bytes came,
     or at once when Content-Length says so (400 when it is not a number)."""
     declared = request.headers.get("content-length")

@@ -56,7 +56,8 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.available_extensions = extensions_for(event.path)
         super().handle_connect(event)
         if self.response.status_code == 101:
-            self.scope["extensions"][SEND_TEXT_NOW] = self.send_text_now
+            # ASGI types an extension's value as a dict; this one is the function itself.
+            self.scope["extensions"][SEND_TEXT_NOW] = self.send_text_now  # type: ignore[assignment]
 
     def send_text_now(self, text: str) -> bool:
         """Write a text frame now, as an ASGI `send` of it would; False, having

@@ -18,6 +18,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from typing import cast
 
 from hub.backends import Backends, backends_of
 from hub.events import topics
@@ -56,11 +57,9 @@ class RedisSharedPresence(SharedPresence):
         self._key = f"{self._backends.prefix}agents-online"
 
     async def announce(self, node: str, agent_ids: set[int], deadline: float) -> None:
-        mine = [
-            m
-            for m in await self._redis.zrange(self._key, 0, -1)
-            if m.decode().startswith(f"{node}|")
-        ]
+        # Members only (no scores), as bytes: redis types every form of the reply as one.
+        members = cast(list[bytes], await self._redis.zrange(self._key, 0, -1))
+        mine = [m for m in members if m.decode().startswith(f"{node}|")]
         async with self._redis.pipeline(transaction=True) as pipe:
             if mine:
                 pipe.zrem(self._key, *mine)
@@ -70,7 +69,7 @@ class RedisSharedPresence(SharedPresence):
 
     async def online(self, now: float) -> set[int]:
         await self._redis.zremrangebyscore(self._key, "-inf", now)
-        members = await self._redis.zrangebyscore(self._key, now, "+inf")
+        members = cast(list[bytes], await self._redis.zrangebyscore(self._key, now, "+inf"))
         return {int(member.decode().rsplit("|", 1)[1]) for member in members}
 
     async def close(self) -> None:

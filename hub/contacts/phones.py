@@ -11,6 +11,7 @@ numbers written without a country code.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 import phonenumbers
 
@@ -61,7 +62,7 @@ def normalize(value: object, region: str, field: str = "number") -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def is_public(number: str | None) -> bool:
+def is_public(number: str | None) -> TypeGuard[str]:
     """A number a contact can have (not withheld, not an extension)."""
     return bool(number) and number.startswith("+")  # type: ignore[union-attr]
 

@@ -202,6 +202,7 @@ async def _savepoints(
     if not is_sqlite:
         return conn.begin_nested
     driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # an open connection has its driver's
 
     @asynccontextmanager
     async def savepoint() -> AsyncIterator[None]:

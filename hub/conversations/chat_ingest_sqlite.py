@@ -51,7 +51,7 @@ async def in_worker(conn: AsyncConnection, call: Callable[[sqlite3.Connection], 
     that may use it) and `Connection._conn` is that connection.
     tests/test_chat_ingest_sqlite.py fails if aiosqlite changes either.
     """
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver: Any = (await conn.get_raw_connection()).driver_connection  # aiosqlite's Connection
     return await driver._execute(lambda: call(driver._conn))
 
 
@@ -72,6 +72,7 @@ class RawStatement:
         self._slots: list[tuple[str | None, Callable[[Any], Any] | None, Any]] = []
         for name in compiled.positiontup or ():
             bind = compiled.binds[name]
+            process: Callable[[Any], Any] | None  # or _fast_datetimes' wrapper of it
             process = bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
             if bind.required:
                 if process is not None and isinstance(bind.type, sa.DateTime):
@@ -81,7 +82,8 @@ class RawStatement:
                 value = compiled.params[name]
                 self._slots.append((None, None, process(value) if process else value))
         columns = list(statement.exported_columns)  # selected or returned; none for an INSERT
-        self._row = namedtuple("RawRow", [column.key for column in columns])
+        # A named tuple made at run time from the statement's columns, which mypy cannot type.
+        self._row: Any = namedtuple("RawRow", [column.key for column in columns])  # type: ignore[misc]
         self._processors = [
             (index, process)
             for index, column in enumerate(columns)

@@ -8,6 +8,7 @@ Each ticket has a reply address `local+<token>@domain` on its inbox's domain.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -155,7 +156,8 @@ def _host(value: str | None, field: str) -> str | None:
 
 def _tls(value: object, field: str) -> str:
     try:
-        return TlsMode(value).value
+        # An enum's lookup takes any value: one that is no member's raises ValueError.
+        return TlsMode(value).value  # type: ignore[arg-type]
     except ValueError:
         raise InvalidInput(f"{field} must be one of none, starttls, tls", field) from None
 
@@ -304,7 +306,7 @@ class EmailInboxService:
     async def list(self) -> list[EmailInbox]:
         return await self._select(sa.true())
 
-    async def polled(self) -> list[EmailInbox]:
+    async def polled(self) -> builtins.list[EmailInbox]:
         """Inboxes whose mail is fetched by IMAP."""
         return await self._select(email_inboxes.c.imap_enabled.is_(True))
 
@@ -336,7 +338,7 @@ class EmailInboxService:
             if done.rowcount == 0:
                 raise NotFound(f"no email inbox {inbox_id}")
 
-    async def _select(self, where: sa.ColumnElement[bool]) -> list[EmailInbox]:
+    async def _select(self, where: sa.ColumnElement[bool]) -> builtins.list[EmailInbox]:
         query = (
             sa.select(inboxes, email_inboxes)
             .join(email_inboxes, email_inboxes.c.inbox_id == inboxes.c.id)

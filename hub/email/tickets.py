@@ -19,7 +19,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -430,12 +430,15 @@ class EmailTicketService:
             or _base_address(sender.email) in await self._own_addresses(conn)
         ):
             return None
-        recent = await conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(conversations)
-            .where(conversations.c.contact_id == contact_id)
-            .where(conversations.c.inbox_id == inbox.id)
-            .where(conversations.c.created_at > utcnow() - timedelta(hours=1))
+        recent = (
+            await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(conversations)
+                .where(conversations.c.contact_id == contact_id)
+                .where(conversations.c.inbox_id == inbox.id)
+                .where(conversations.c.created_at > utcnow() - timedelta(hours=1))
+            )
+            or 0
         )
         if recent > MAX_ACKS_PER_HOUR:
             log.warning("no acknowledgement to %s: %d tickets this hour", sender.email, recent)
@@ -592,6 +595,16 @@ class EmailTicketService:
         the answers to this conversation go by email (if the website allows)."""
         if await self._thread_row(conn, conversation.id, missing_ok=True) is None:
             await self._continue_chat_by_email(conn, conversation, away_form=True)
+
+    @overload
+    async def _thread_row(
+        self, conn: AsyncConnection, conversation_id: int, missing_ok: Literal[False] = False
+    ) -> sa.Row: ...
+
+    @overload
+    async def _thread_row(
+        self, conn: AsyncConnection, conversation_id: int, missing_ok: bool
+    ) -> sa.Row | None: ...
 
     async def _thread_row(
         self, conn: AsyncConnection, conversation_id: int, missing_ok: bool = False

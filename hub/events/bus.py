@@ -291,11 +291,11 @@ class EventBus:
             yield subscription
         finally:
             for channel in channels:
-                local = self._subscribers.get(channel)
-                if local is None:
+                remaining = self._subscribers.get(channel)
+                if remaining is None:
                     continue
-                local.discard(subscription)
-                if not local:
+                remaining.discard(subscription)
+                if not remaining:
                     del self._subscribers[channel]
                     await self.backend.unsubscribe(channel)
 

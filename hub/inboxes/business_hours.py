@@ -107,7 +107,7 @@ class BusinessHoursService:
         if row is None:
             return None
         schedule = {day: [tuple(r) for r in ranges] for day, ranges in row.schedule.items()}
-        return BusinessHours(row.inbox_id, row.timezone, schedule)  # type: ignore[arg-type]
+        return BusinessHours(row.inbox_id, row.timezone, schedule)
 
     async def set(self, inbox_id: int, timezone: object, schedule: object) -> BusinessHours:
         values: dict[str, Any] = {

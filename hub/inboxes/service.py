@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from urllib.parse import urlsplit
 
@@ -128,7 +129,9 @@ class InboxService:
             rows = (await conn.execute(sa.select(inboxes).order_by(inboxes.c.id))).all()
         return [inbox_from_row(row) for row in rows]
 
-    async def set_allowed_origins(self, inbox_id: int, allowed_origins: list[str]) -> Inbox:
+    async def set_allowed_origins(
+        self, inbox_id: int, allowed_origins: builtins.list[str]
+    ) -> Inbox:
         origins = sorted({normalize_origin(origin) for origin in allowed_origins})
         async with store_write(self._db) as conn:
             await conn.execute(

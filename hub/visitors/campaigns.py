@@ -11,6 +11,7 @@ its message opens a conversation that records the campaign
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -245,7 +246,7 @@ class CampaignService:
 
     # ---- matching ------------------------------------------------------------
 
-    async def _enabled(self, inbox_id: int) -> list[Campaign]:
+    async def _enabled(self, inbox_id: int) -> builtins.list[Campaign]:
         if inbox_id not in self._cache:
             async with self._db.read() as conn:
                 rows = (

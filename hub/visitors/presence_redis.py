@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import cast
 
 from hub.backends import Backends, backends_of
 from hub.visitors.presence import Clock, PresenceBackend, Snapshot
@@ -62,7 +63,10 @@ class RedisPresence(PresenceBackend):
         return json.loads(raw) if raw is not None else None
 
     async def online(self, site: int | None = None) -> list[Snapshot]:
-        members = await self._redis.zrangebyscore(self._deadlines, f"({self.clock()}", "+inf")
+        members = cast(  # members only (no scores), as bytes: redis types every form as one
+            list[bytes],
+            await self._redis.zrangebyscore(self._deadlines, f"({self.clock()}", "+inf"),
+        )
         if site is not None:
             members = [m for m in members if _parse(m)[0] == site]
         if not members:
@@ -71,7 +75,9 @@ class RedisPresence(PresenceBackend):
         return [json.loads(raw) for raw in raws if raw is not None]
 
     async def expired(self) -> list[tuple[int, str, Snapshot]]:
-        lapsed = await self._redis.zrangebyscore(self._deadlines, "-inf", self.clock())
+        lapsed = cast(  # members only (no scores), as bytes: redis types every form as one
+            list[bytes], await self._redis.zrangebyscore(self._deadlines, "-inf", self.clock())
+        )
         gone: list[tuple[int, str, Snapshot]] = []
         for member in lapsed:
             if not await self._redis.zrem(self._deadlines, member):

@@ -667,7 +667,8 @@ class TrackingService:
         `left`, also the time on their last page."""
         seen: dict[str, float] = {}
         for snapshot in snapshots:
-            at = snapshot.get("_seen", snapshot["_active"])  # (snapshots from before _seen)
+            active: float = snapshot["_active"]
+            at = snapshot.get("_seen", active)  # (snapshots from before _seen)
             seen[snapshot["id"]] = max(at, seen.get(snapshot["id"], at))
         pages = [
             {

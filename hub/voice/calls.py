@@ -20,6 +20,7 @@ Calls whose hangup never comes are closed by `close_stale`.
 
 from __future__ import annotations
 
+import builtins
 import enum
 import functools
 from collections.abc import Callable
@@ -688,14 +689,17 @@ class CallService:
 
     async def count_waiting_for_call_back(self) -> int:
         async with self._db.read() as conn:
-            return await conn.scalar(
-                sa.select(sa.func.count())
-                .select_from(calls)
-                .where(calls.c.call_back.is_(True))
-                .where(calls.c.called_back_at.is_(None))
+            return (
+                await conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(calls)
+                    .where(calls.c.call_back.is_(True))
+                    .where(calls.c.called_back_at.is_(None))
+                )
+                or 0
             )
 
-    async def agents_who_answered(self) -> list[str]:
+    async def agents_who_answered(self) -> builtins.list[str]:
         async with self._db.read() as conn:
             rows = await conn.execute(
                 sa.select(calls.c.answered_by)

@@ -9,6 +9,7 @@ shown again after it has been entered.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def _numbers(values: list[str], region: str, field: str, limit: int) -> list[str
             cleaned.append(number)
     if len(cleaned) > limit:
         raise InvalidInput(f"{field}: at most {limit} numbers")
-    return sorted(set(cleaned))  # type: ignore[arg-type]
+    return sorted(set(cleaned))
 
 
 class PhoneLineService:
@@ -143,9 +144,9 @@ class PhoneLineService:
         self,
         inbox_id: int,
         *,
-        phone_numbers: list[str],
+        phone_numbers: builtins.list[str],
         default_region: str,
-        blocked_numbers: list[str],
+        blocked_numbers: builtins.list[str],
         provider_auth_token: str | None = None,
     ) -> PhoneLine:
         """Change numbers, region and block list; a non-empty provider token replaces the old."""
@@ -171,7 +172,7 @@ class PhoneLineService:
             if done.rowcount == 0:
                 raise NotFound(f"no phone line {inbox_id}")
 
-    async def _select(self, where: sa.ColumnElement[bool]) -> list[PhoneLine]:
+    async def _select(self, where: sa.ColumnElement[bool]) -> builtins.list[PhoneLine]:
         query = (
             sa.select(inboxes, voice_lines)
             .join(voice_lines, voice_lines.c.inbox_id == inboxes.c.id)

@@ -21,7 +21,9 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "storage.migrate sets sqlalchemy.url"
+    engine = create_async_engine(url)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

@@ -18,7 +18,7 @@ from agent_console.web import Ctx, console_endpoint
 from hub.contacts import phones
 from hub.errors import InvalidInput
 from hub.models import Direction
-from hub.voice.calls import Call, CallFilter, Outcome, duration_text
+from hub.voice.models import Call, CallFilter, Outcome, duration_text
 from hub.voice.phone_lines import PhoneLine
 
 # The CTI URL of a new or rotated token is kept in the session for exactly

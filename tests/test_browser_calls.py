@@ -6,7 +6,7 @@ import pytest
 from playwright.async_api import expect
 
 from hub.models import Direction
-from hub.voice.calls import CallEvent, Step
+from hub.voice.models import CallEvent, Step
 from tests.browser import ARTIFACTS, chromium, docs_image
 from tests.test_browser_chat import XSS, log_in
 

@@ -11,7 +11,7 @@ from hub.composition.worker import job_runner
 from hub.errors import InvalidInput
 from hub.events import topics
 from hub.models import Direction, Kind, Status
-from hub.voice.calls import (
+from hub.voice.models import (
     STALE_CALL_AFTER,
     CallEvent,
     CallFilter,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from hub.models import Direction, Kind
-from hub.voice.calls import CallEvent, CallFilter, Outcome, Step
+from hub.voice.models import CallEvent, CallFilter, Outcome, Step
 from tests.console_client import Console, visitor_says
 from tests.test_console_socket import ready_socket, receive_until
 

@@ -90,7 +90,7 @@ from hub.events.domain import (
 )
 from hub.models import Agent, Direction, Inbox, Role, Status, Visitor, utcnow
 from hub.security import hash_password, identity_hash
-from hub.voice.calls import CallEvent, Outcome, Step
+from hub.voice.models import CallEvent, Outcome, Step
 from storage.tables import calls, contacts, conversations, messages, metadata
 from tests.console_client import AGENT_PASSWORD, visitor_says
 from tests.email_helpers import SUPPORT, inbound, make_email_inbox

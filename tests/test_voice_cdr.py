@@ -11,7 +11,7 @@ from channels.voice.cdr import parse_row
 from channels.voice.importer import BAR_WIDTH, ProgressBar
 from hub.errors import InvalidInput
 from hub.models import Direction
-from hub.voice.calls import Outcome, Step
+from hub.voice.models import Outcome, Step
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -12,7 +12,7 @@ import pytest
 from channels.voice import provider
 from channels.voice.routes import FAILED_AUTH_BURST, MAX_BODY_BYTES
 from hub.models import Kind, Status
-from hub.voice.calls import Outcome, State
+from hub.voice.models import Outcome, State
 
 PROVIDER_TOKEN = "provider-auth-token-12345"
 DOCS = Path(__file__).parent.parent / "docs" / "voice.md"

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from hub.contacts.phones import MAX_EXTENSION_DIGITS
 from hub.errors import InvalidInput
 from hub.models import Direction
-from hub.voice.calls import CallEvent, Outcome, Step
+from hub.voice.models import CallEvent, Outcome, Step
 
 MIN_COLUMNS = 15
 DISPOSITIONS = {

@@ -11,7 +11,8 @@ from typing import Any
 
 from hub.errors import InvalidInput
 from hub.models import Direction
-from hub.voice.calls import CAUSE_OUTCOMES, CallEvent, Step
+from hub.voice.merging import CAUSE_OUTCOMES
+from hub.voice.models import CallEvent, Step
 
 STEPS = {"newCall": Step.RING, "answer": Step.ANSWER, "hangup": Step.HANGUP}
 CAUSES = frozenset(name for name in CAUSE_OUTCOMES if name != "timeout")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from channels.voice import cdr
 from hub.core import Hub
 from hub.errors import InvalidInput
-from hub.voice.calls import CallEvent
+from hub.voice.models import CallEvent
 from hub.voice.phone_lines import PhoneLine
 
 # Redraw the bar at most this often: drawing every row would cost more than importing it.

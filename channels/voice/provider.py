@@ -15,7 +15,7 @@ from typing import Any
 
 from hub.errors import InvalidInput
 from hub.models import Direction
-from hub.voice.calls import CallEvent, Outcome, Step
+from hub.voice.models import CallEvent, Outcome, Step
 
 SIGNATURE_HEADER = "x-twilio-signature"
 

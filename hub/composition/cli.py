@@ -334,7 +334,7 @@ async def _phone_line(hub, inbox_id: int | None):  # type: ignore[no-untyped-def
 
 async def _close_stale_calls(settings: Settings, args: argparse.Namespace) -> None:
     from hub.composition.assemble import start_hub
-    from hub.voice.calls import STALE_CALL_AFTER
+    from hub.voice.models import STALE_CALL_AFTER
 
     hub = await start_hub(settings)
     try:

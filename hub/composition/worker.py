@@ -9,7 +9,7 @@ from channels.email.imap_poller import ImapPollers, PollSettings
 from hub.core import Hub
 from hub.jobs.runner import Clock, Job, JobRunner
 from hub.models import utcnow
-from hub.voice.calls import STALE_SWEEP_EVERY
+from hub.voice.models import STALE_SWEEP_EVERY
 
 # A snoozed conversation reopens within this long after its snooze ends.
 SNOOZE_CHECK_EVERY = timedelta(seconds=30)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, ClassVar
 from hub.models import Contact, Conversation, Message, Status
 
 if TYPE_CHECKING:
-    from hub.voice.calls import Call
+    from hub.voice.models import Call
 
 
 class DomainEvent:

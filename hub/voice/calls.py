@@ -21,10 +21,8 @@ Calls whose hangup never comes are closed by `close_stale`.
 from __future__ import annotations
 
 import builtins
-import enum
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,169 +48,29 @@ from hub.models import (
     Inbound,
     Kind,
     Sender,
-    iso,
     utcnow,
 )
 from hub.text import clean_optional
+from hub.voice.merging import Prepared, ending, merge, prepare
+from hub.voice.models import (
+    CALL_BACK_OUTCOMES,
+    DEFAULT_PAGE,
+    MAX_CALL_SECONDS,
+    MAX_NOTES_CHARS,
+    POP_RECENT,
+    STALE_CALL_AFTER,
+    Call,
+    CallEvent,
+    CallFilter,
+    Outcome,
+    Recorded,
+    State,
+    Step,
+    summary,
+)
 from hub.voice.phone_lines import PhoneLine, PhoneLineService
 from storage.repositories import conversations as conversation_rows
 from storage.tables import calls, contacts, inboxes
-
-# A call with no event for this long is closed as if its hangup had come:
-# phone systems do lose hangup events (a restart, a dropped webhook), and no
-# call a support line logs lasts four hours, so waiting longer only leaves
-# ghost "ringing" calls on every agent's screen.
-STALE_CALL_AFTER = timedelta(hours=4)
-# How often the background jobs look for such calls.
-STALE_SWEEP_EVERY = timedelta(minutes=5)
-# Calls and conversations shown in a screen pop for a known caller.
-POP_RECENT = 3
-MAX_NOTES_CHARS = 5000
-MAX_NAME_CHARS = 100
-MAX_AGENTS = 20
-MAX_CALL_SECONDS = 24 * 3600
-DEFAULT_PAGE = 200
-
-
-class Step(enum.StrEnum):
-    RING = "ring"
-    ANSWER = "answer"
-    HANGUP = "hangup"
-    COMPLETE = "complete"
-    UPDATE = "update"
-
-
-class State(enum.StrEnum):
-    RINGING = "ringing"
-    ANSWERED = "answered"
-    ENDED = "ended"
-
-
-class Outcome(enum.StrEnum):
-    ANSWERED = "answered"
-    MISSED = "missed"
-    BUSY = "busy"
-    REJECTED = "rejected"
-    VOICEMAIL = "voicemail"
-    FAILED = "failed"
-
-
-# Outcomes of an inbound call that leave a customer waiting for us to ring back.
-CALL_BACK_OUTCOMES = frozenset({Outcome.MISSED, Outcome.BUSY, Outcome.VOICEMAIL})
-
-
-@dataclass(frozen=True)
-class CallEvent:
-    """One thing a phone system told us, as plain data (numbers as it wrote them)."""
-
-    step: Step
-    external_id: str
-    source: str
-    direction: Direction | None = None
-    from_number: str | None = None
-    to_number: str | None = None
-    at: datetime | None = None  # when it happened; the hub's clock if absent
-    started_at: datetime | None = None  # complete: when it started ringing
-    answered_at: datetime | None = None  # complete: when it was answered
-    agents: tuple[str, ...] = ()
-    queue: str | None = None
-    answered_by: str | None = None
-    outcome: Outcome | None = None  # hangup/complete; else from the cause or the answer
-    cause: str | None = None
-    duration_seconds: int | None = None
-    recording_url: str | None = None
-    notes: str | None = None
-
-
-@dataclass(frozen=True)
-class Call:
-    id: int
-    inbox_id: int
-    inbox_name: str
-    source: str
-    external_id: str
-    direction: Direction
-    from_number: str | None
-    to_number: str | None
-    contact_id: int
-    contact_name: str | None
-    conversation_id: int
-    queue: str | None
-    agents_rung: tuple[str, ...]
-    answered_by: str | None
-    state: State
-    outcome: Outcome | None
-    hangup_cause: str | None
-    started_at: datetime
-    answered_at: datetime | None
-    ended_at: datetime | None
-    duration_seconds: int | None
-    recording_url: str | None
-    notes: str | None
-    call_back: bool
-    called_back_at: datetime | None
-
-    @property
-    def number(self) -> str | None:
-        """The customer's number: the caller of an inbound call, the callee of an outbound one."""
-        return self.from_number if self.direction is Direction.IN else self.to_number
-
-    @property
-    def waiting_for_call_back(self) -> bool:
-        return self.call_back and self.called_back_at is None
-
-    @property
-    def display_name(self) -> str:
-        return self.contact_name or phones.display(self.number)
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "inbox": {"id": self.inbox_id, "name": self.inbox_name},
-            "direction": self.direction.value,
-            "from": self.from_number,
-            "to": self.to_number,
-            "number": self.number,
-            "number_display": phones.display(self.number),
-            "contact": {
-                "id": self.contact_id,
-                "name": self.contact_name,
-                "display_name": self.display_name,
-            },
-            "conversation_id": self.conversation_id,
-            "queue": self.queue,
-            "agents_rung": list(self.agents_rung),
-            "answered_by": self.answered_by,
-            "state": self.state.value,
-            "outcome": self.outcome.value if self.outcome else None,
-            "hangup_cause": self.hangup_cause,
-            "started_at": iso(self.started_at),
-            "answered_at": iso(self.answered_at),
-            "ended_at": iso(self.ended_at),
-            "duration_seconds": self.duration_seconds,
-            "recording_url": self.recording_url,
-            "call_back": self.waiting_for_call_back,
-        }
-
-
-@dataclass(frozen=True)
-class CallFilter:
-    direction: Direction | None = None
-    outcome: Outcome | None = None
-    agent: str | None = None  # who answered, as the phone system names them
-    today: bool = False
-    call_back: bool = False  # missed, not yet called back
-    contact_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What `record` did: the call (None if nothing was stored) and whether it changed."""
-
-    call: Call | None
-    changed: bool
-    rejected: bool = False
-
 
 # ---- reading rows --------------------------------------------------------------------
 
@@ -265,69 +123,6 @@ def _call(row: sa.Row) -> Call:
     )
 
 
-# ---- merging an event into a call ------------------------------------------------------
-
-# The generic CTI API's hangup causes, as outcomes. `normalClearing` is a call
-# that was connected and then hung up; a caller who gives up before anyone
-# answers is `cancel`.
-CAUSE_OUTCOMES = {
-    "normalClearing": Outcome.ANSWERED,
-    "busy": Outcome.BUSY,
-    "cancel": Outcome.MISSED,
-    "noAnswer": Outcome.MISSED,
-    "congestion": Outcome.FAILED,
-    "notFound": Outcome.FAILED,
-    "forwarded": None,  # answered elsewhere if an answer came, else missed
-    "timeout": None,  # closed by close_stale
-}
-
-
-def _ending(current: dict[str, Any], event: CallEvent, at: datetime) -> dict[str, Any]:
-    answered_at = current.get("answered_at")
-    outcome = event.outcome or CAUSE_OUTCOMES.get(event.cause or "")
-    if outcome is None:
-        outcome = Outcome.ANSWERED if answered_at else Outcome.MISSED
-    duration = event.duration_seconds
-    if duration is None:
-        duration = int((at - answered_at).total_seconds()) if answered_at else 0
-    return {
-        "state": State.ENDED.value,
-        "ended_at": at,
-        "outcome": outcome.value,
-        "hangup_cause": event.cause,
-        "duration_seconds": max(0, min(duration, MAX_CALL_SECONDS)),
-    }
-
-
-def _merge(current: dict[str, Any], event: CallEvent, at: datetime) -> dict[str, Any]:
-    """The columns that change when `event` meets the call as stored (`current`)."""
-    changes: dict[str, Any] = {}
-    if event.recording_url and not current.get("recording_url"):
-        changes["recording_url"] = event.recording_url
-    if event.agents:
-        rung = sorted(set(current.get("agents_rung") or ()) | set(event.agents))
-        if rung != sorted(current.get("agents_rung") or ()):
-            changes["agents_rung"] = rung
-    if event.queue and not current.get("queue"):
-        changes["queue"] = event.queue
-    if event.answered_by and not current.get("answered_by"):
-        changes["answered_by"] = event.answered_by
-    ended = current.get("state") == State.ENDED.value
-    if event.step is Step.RING and current.get("ringing_at") is None:
-        changes["ringing_at"] = at
-    elif event.step is Step.ANSWER and current.get("answered_at") is None:
-        changes["answered_at"] = at
-        if not ended:
-            changes["state"] = State.ANSWERED.value
-        elif current.get("ended_at") and not current.get("duration_seconds"):
-            # The hangup came first: now the talk time is known.
-            talk = int((current["ended_at"] - at).total_seconds())
-            changes["duration_seconds"] = max(0, min(talk, MAX_CALL_SECONDS))
-    elif event.step is Step.HANGUP and not ended:
-        changes.update(_ending({**current, **changes}, event, at))
-    return changes
-
-
 # ---- the service ------------------------------------------------------------------------
 
 
@@ -357,7 +152,7 @@ class CallService:
 
     async def record(self, line: PhoneLine, event: CallEvent) -> Recorded:
         """Merge one event into its call and tell the agents; see the module doc."""
-        prepared = _prepare(line, event)
+        prepared = prepare(line, event)
         try:
             recorded = await self._record_all(line, [prepared])
         except IntegrityError:
@@ -371,11 +166,11 @@ class CallService:
 
         Every event is validated first, so a bad one raises before anything is stored.
         """
-        prepared = [_prepare(line, event) for event in batch]
+        prepared = [prepare(line, event) for event in batch]
         return await self._record_all(line, prepared, live=False)
 
     async def _record_all(
-        self, line: PhoneLine, prepared: list[_Prepared], live: bool = True
+        self, line: PhoneLine, prepared: list[Prepared], live: bool = True
     ) -> list[Recorded]:
         """Every event in one unit of work. `live` tells each call as it changes
         (and pops the screens of a ringing one); an import (not live) tells one
@@ -403,7 +198,7 @@ class CallService:
         self,
         work: UnitOfWork,
         line: PhoneLine,
-        item: _Prepared,
+        item: Prepared,
         now: datetime,
         live: bool,
         seen: dict[str | None, Thread],
@@ -430,7 +225,7 @@ class CallService:
             current = {
                 k: _aware(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()
             }
-            changes = _merge(current, event, at)
+            changes = merge(current, event, at)
             call_id = row.id
             changed = bool(changes)
             if changes:
@@ -454,7 +249,7 @@ class CallService:
         self,
         conn: AsyncConnection,
         line: PhoneLine,
-        item: _Prepared,
+        item: Prepared,
         at: datetime,
         now: datetime,
         seen: dict[str | None, Thread],
@@ -498,10 +293,10 @@ class CallService:
                 queue=event.queue,
                 recording_url=event.recording_url,
             )
-            values.update(_ending(values, event, at))
+            values.update(ending(values, event, at))
         else:
             values["started_at"] = at
-            values.update(_merge(values, event, at))
+            values.update(merge(values, event, at))
         return await conn.scalar(calls.insert().values(values).returning(calls.c.id))
 
     async def _finish(self, work: UnitOfWork, call: Call, live: bool, now: datetime) -> None:
@@ -743,84 +538,3 @@ class CallService:
         }
         for agent_id in sorted(targets):
             await self._bus.publish(topics.agent_channel(agent_id), frame)
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """An event checked and with its numbers in E.164, ready to store."""
-
-    event: CallEvent
-    from_number: str | None
-    to_number: str | None
-    blocked: bool
-
-
-def _prepare(line: PhoneLine, event: CallEvent) -> _Prepared:
-    event = _checked(event)
-    from_number = phones.normalize(event.from_number, line.default_region, "from")
-    to_number = phones.normalize(event.to_number, line.default_region, "to")
-    blocked = (event.direction or Direction.IN) is Direction.IN and (
-        from_number in line.blocked_numbers
-    )
-    if blocked and event.step is not Step.UPDATE:
-        # Logged, but ended at once: no screen pop, no call back.
-        event = replace(event, step=Step.HANGUP, outcome=Outcome.REJECTED, cause="blocked")
-    return _Prepared(event, from_number, to_number, blocked)
-
-
-def _checked(event: CallEvent) -> CallEvent:
-    """Bounds on free-text fields from outside; the edges validate shapes before this."""
-    if not event.external_id or len(event.external_id) > 100:
-        raise InvalidInput("callId must be 1-100 characters", "callId")
-    if len(event.agents) > MAX_AGENTS:
-        raise InvalidInput(f"user: at most {MAX_AGENTS} agents", "user")
-    return replace(
-        event,
-        agents=tuple(
-            a for a in (clean_optional(n, MAX_NAME_CHARS, "user") for n in event.agents) if a
-        ),
-        queue=clean_optional(event.queue, MAX_NAME_CHARS, "queue"),
-        answered_by=clean_optional(event.answered_by, MAX_NAME_CHARS, "answeringNumber"),
-    )
-
-
-def duration_text(seconds: int | None) -> str:
-    if not seconds:
-        return "0s"
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-def summary(call: Call) -> str:
-    """The call item's text in the conversation: what happened, in one line."""
-    number = phones.display(call.number)
-    if call.direction is Direction.IN:
-        head = {
-            Outcome.ANSWERED: f"Call from {number}",
-            Outcome.MISSED: f"Missed call from {number}",
-            Outcome.BUSY: f"Missed call from {number} (line busy)",
-            Outcome.VOICEMAIL: f"Voicemail from {number}",
-            Outcome.REJECTED: f"Rejected call from {number} (blocked)",
-            Outcome.FAILED: f"Failed call from {number}",
-        }[call.outcome or Outcome.MISSED]
-    else:
-        head = {
-            Outcome.ANSWERED: f"Call to {number}",
-            Outcome.MISSED: f"Call to {number}, not answered",
-            Outcome.BUSY: f"Call to {number}, busy",
-            Outcome.VOICEMAIL: f"Call to {number}, left a voicemail",
-            Outcome.REJECTED: f"Call to {number}, rejected",
-            Outcome.FAILED: f"Call to {number} failed",
-        }[call.outcome or Outcome.MISSED]
-    parts = [head]
-    if call.outcome is Outcome.ANSWERED:
-        if call.answered_by:
-            parts.append(f"answered by {call.answered_by}")
-        if call.duration_seconds:
-            parts.append(duration_text(call.duration_seconds))
-    if call.hangup_cause == "timeout":
-        parts.append("closed without a hangup")
-    return " · ".join(parts)

@@ -34,7 +34,7 @@ from hub.email.filenames import make_safe_filename
 from hub.email.inboxes import EmailInbox, EmailInboxConfig, MailServer
 from hub.email.models import Attachment, TlsMode
 from hub.email.secrets import MailSecrets
-from hub.email.tickets import EmailDetails
+from hub.email.ticket_reads import EmailDetails
 from hub.errors import InvalidInput, NotFound
 from hub.models import Channel, Conversation
 

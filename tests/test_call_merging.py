@@ -26,8 +26,12 @@ RINGING = {"state": State.RINGING.value, "ringing_at": T0, "agents_rung": []}
 def test_a_repeated_event_changes_nothing():
     answered = applied(RINGING, (event(Step.ANSWER, answered_by="Sam"), T0 + timedelta(seconds=5)))
     assert merge(answered, event(Step.ANSWER, answered_by="Sam"), T0 + timedelta(seconds=9)) == {}
-    ended = applied(answered, (event(Step.HANGUP, cause="normalClearing"), T0 + timedelta(seconds=60)))
-    assert merge(ended, event(Step.HANGUP, cause="normalClearing"), T0 + timedelta(seconds=61)) == {}
+    ended = applied(
+        answered, (event(Step.HANGUP, cause="normalClearing"), T0 + timedelta(seconds=60))
+    )
+    assert (
+        merge(ended, event(Step.HANGUP, cause="normalClearing"), T0 + timedelta(seconds=61)) == {}
+    )
 
 
 def test_answer_then_hangup_and_hangup_then_answer_end_in_the_same_call():

@@ -1,0 +1,259 @@
+"""Reading email tickets for the console: the ticket's email side, each
+message's email details, bodies, the raw message, attachments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, overload
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.email.inboxes import EmailInboxService
+from hub.email.models import Attachment, OutboxState
+from hub.errors import NotFound
+from hub.models import (
+    Direction,
+    iso,
+)
+from storage.db import Database
+from storage.tables import (
+    email_attachments,
+    email_messages,
+    email_outbox,
+    email_raw,
+    email_threads,
+)
+
+
+@dataclass(frozen=True)
+class EmailDetails:
+    """What the console shows beside an email message (by conversation seq)."""
+
+    id: int
+    seq: int
+    direction: Direction
+    message_id: str
+    subject: str
+    from_address: str | None
+    from_name: str | None
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    has_html: bool
+    automatic: bool
+    parse_error: str | None
+    raw_size: int
+    attachments: tuple[dict[str, Any], ...]
+    state: OutboxState | None = None  # outgoing only
+    error: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None  # queued only: when the outbox tries again
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "direction": self.direction.value,
+            "subject": self.subject,
+            "from": {"address": self.from_address, "name": self.from_name},
+            "to": list(self.to),
+            "cc": list(self.cc),
+            "has_html": self.has_html,
+            "automatic": self.automatic,
+            "parse_error": self.parse_error,
+            "attachments": list(self.attachments),
+            "state": self.state.value if self.state else None,
+            "error": self.error,
+            "attempts": self.attempts,
+            "next_attempt_at": iso(self.next_attempt_at) if self.next_attempt_at else None,
+        }
+
+
+class EmailTicketReads:
+    def __init__(self, db: Database, inboxes: EmailInboxService) -> None:
+        self._db = db
+        self._inboxes = inboxes
+
+    @overload
+    async def _thread_row(
+        self, conn: AsyncConnection, conversation_id: int, missing_ok: Literal[False] = False
+    ) -> sa.Row: ...
+
+    @overload
+    async def _thread_row(
+        self, conn: AsyncConnection, conversation_id: int, missing_ok: bool
+    ) -> sa.Row | None: ...
+
+    async def _thread_row(
+        self, conn: AsyncConnection, conversation_id: int, missing_ok: bool = False
+    ) -> sa.Row | None:
+        row = (
+            await conn.execute(
+                sa.select(email_threads).where(email_threads.c.conversation_id == conversation_id)
+            )
+        ).first()
+        if row is None and not missing_ok:
+            raise NotFound(f"conversation {conversation_id} is not an email thread")
+        return row
+
+    async def thread(self, conversation_id: int) -> dict[str, Any] | None:
+        """The ticket's email side: subject, reply address, participants."""
+        async with self._db.read() as conn:
+            row = await self._thread_row(conn, conversation_id, missing_ok=True)
+        if row is None:
+            return None
+        inbox = await self._inboxes.get(row.email_inbox_id)
+        return {
+            "subject": row.subject,
+            "token": row.token,
+            "reply_address": inbox.reply_address(row.token),
+            "inbox_address": inbox.address,
+            "participants": list(row.participants or []),
+        }
+
+    async def details(self, conversation_id: int) -> dict[int, EmailDetails]:
+        """Email details of a conversation's messages, by seq."""
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        email_messages,
+                        email_outbox.c.state,
+                        email_outbox.c.last_error,
+                        email_outbox.c.attempts,
+                        email_outbox.c.next_attempt_at,
+                    )
+                    .select_from(
+                        email_messages.outerjoin(
+                            email_outbox, email_outbox.c.email_message_id == email_messages.c.id
+                        )
+                    )
+                    .where(email_messages.c.conversation_id == conversation_id)
+                    .order_by(email_messages.c.seq)
+                )
+            ).all()
+            ids = [row.id for row in rows]
+            files = (
+                (
+                    await conn.execute(
+                        sa.select(
+                            email_attachments.c.id,
+                            email_attachments.c.email_message_id,
+                            email_attachments.c.filename,
+                            email_attachments.c.content_type,
+                            email_attachments.c.size,
+                            email_attachments.c.inline,
+                        )
+                        .where(email_attachments.c.email_message_id.in_(ids))
+                        .order_by(email_attachments.c.id)
+                    )
+                ).all()
+                if ids
+                else []
+            )
+        by_email: dict[int, list[dict[str, Any]]] = {}
+        for f in files:
+            by_email.setdefault(f.email_message_id, []).append(
+                {
+                    "id": f.id,
+                    "filename": f.filename,
+                    "content_type": f.content_type,
+                    "size": f.size,
+                    "inline": f.inline,
+                }
+            )
+        return {
+            row.seq: EmailDetails(
+                id=row.id,
+                seq=row.seq,
+                direction=Direction(row.direction),
+                message_id=row.message_id,
+                subject=row.subject,
+                from_address=row.from_address,
+                from_name=row.from_name,
+                to=tuple(row.to_addresses or ()),
+                cc=tuple(row.cc_addresses or ()),
+                has_html=bool(row.html),
+                automatic=row.automatic,
+                parse_error=row.parse_error,
+                raw_size=row.raw_size,
+                attachments=tuple(by_email.get(row.id, ())),
+                state=OutboxState(row.state) if row.state else None,
+                error=row.last_error,
+                attempts=row.attempts or 0,
+                next_attempt_at=row.next_attempt_at,
+            )
+            for row in rows
+        }
+
+    async def body(self, email_id: int) -> tuple[int, str, str | None]:
+        """(conversation id, full text, sanitized HTML) of one stored email."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        email_messages.c.conversation_id,
+                        email_messages.c.text,
+                        email_messages.c.html,
+                    ).where(email_messages.c.id == email_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no email {email_id}")
+        return row.conversation_id, row.text, row.html
+
+    async def raw(self, email_id: int) -> tuple[int, bytes]:
+        """(conversation id, the message exactly as received or sent)."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(email_messages.c.conversation_id, email_raw.c.data)
+                    .select_from(
+                        email_messages.join(
+                            email_raw, email_raw.c.email_message_id == email_messages.c.id
+                        )
+                    )
+                    .where(email_messages.c.id == email_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no email {email_id}")
+        return row.conversation_id, row.data
+
+    async def attachment(self, attachment_id: int) -> tuple[int, Attachment]:
+        """(conversation id, the file) for a download."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(email_attachments, email_messages.c.conversation_id)
+                    .select_from(
+                        email_attachments.join(
+                            email_messages,
+                            email_messages.c.id == email_attachments.c.email_message_id,
+                        )
+                    )
+                    .where(email_attachments.c.id == attachment_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no attachment {attachment_id}")
+        return row.conversation_id, Attachment(
+            filename=row.filename,
+            content_type=row.content_type,
+            data=row.data,
+            content_id=row.content_id,
+            inline=row.inline,
+        )
+
+    async def inline_images(self, email_id: int) -> dict[str, int]:
+        """`cid:` → attachment id, to show inline images of an HTML body."""
+        async with self._db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(email_attachments.c.content_id, email_attachments.c.id)
+                    .where(email_attachments.c.email_message_id == email_id)
+                    .where(email_attachments.c.content_id.is_not(None))
+                )
+            ).all()
+        return {row.content_id: row.id for row in rows}

@@ -316,7 +316,7 @@ async def queued_reply(hub: Hub) -> tuple[Agent, Any, int, Any]:
 
 @write(
     "email-new-ticket",
-    told=("message.created", "conversation.created", "message.created"),
+    told=("contact.created", "message.created", "conversation.created", "message.created"),
     frames=(*TICKET_MESSAGE, *TICKET, *TICKET_MESSAGE, ("outbox", "queued")),
 )
 async def _email_new_ticket(hub: Hub) -> Stage:
@@ -410,7 +410,11 @@ MISSED = ("message.created", "conversation.updated", "call.updated", "call.misse
 MISSED_FRAMES = (*TICKET_MESSAGE, *TICKET, ("agents", "call"))
 
 
-@write("call-ring", told=("call.updated",), frames=(("agents", "call"), ("agent", "call_ringing")))
+@write(
+    "call-ring",
+    told=("contact.created", "call.updated"),
+    frames=(("agents", "call"), ("agent", "call_ringing")),
+)
 async def _call_ring(hub: Hub) -> Stage:
     agent, line = await new_agent(hub), await new_line(hub)
     ring = call_event(Step.RING, agents=(agent.name,))
@@ -424,7 +428,7 @@ async def _call_missed(hub: Hub) -> Stage:
     return Stage(lambda: hub.calls.record(line, call_event(Step.HANGUP, cause="noAnswer")))
 
 
-@write("call-import", told=(), frames=(("agents", "calls_imported"),))
+@write("call-import", told=("contact.created",), frames=(("agents", "calls_imported"),))
 async def _call_import(hub: Hub) -> Stage:
     line = await new_line(hub)
     now = utcnow()
@@ -443,7 +447,7 @@ async def _call_import(hub: Hub) -> Stage:
 
 @write(
     "call-by-hand",
-    told=("message.created", "call.updated", "message.created"),
+    told=("contact.created", "message.created", "call.updated", "message.created"),
     frames=(*TICKET_MESSAGE, ("agents", "call"), *TICKET_MESSAGE),
 )
 async def _call_by_hand(hub: Hub) -> Stage:

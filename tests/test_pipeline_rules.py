@@ -119,3 +119,10 @@ def test_a_ticket_number_in_the_subject_must_fit_the_store():
     assert ticket_in_subject("[#0] then [#17]") == 17
     assert ticket_in_subject("[#99999999999]") is None  # beyond a 32-bit key
     assert ticket_in_subject("no number") is None
+
+
+def test_a_contact_the_resolver_created_is_told_first():
+    thread = Thread(3, 7, opened=True, contact_created=True)
+    told = Received(thread, message(), conversation(Channel.EMAIL)).events()
+    assert [e.name for e in told] == ["contact.created", "message.created", "conversation.created"]
+    assert told[0].contact_id == 3  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.contacts.resolver import ContactResolver
 from hub.conversations.log import ConversationLog, Entry
 from hub.events.domain import (
+    ContactCreated,
     ConversationCreated,
     ConversationUpdated,
     DomainEvent,
@@ -67,6 +68,11 @@ class Thread:
     conversation_id: int
     opened: bool
     openers: tuple[Message, ...] = ()
+    contact_created: bool = False
+
+    def contact_events(self) -> list[DomainEvent]:
+        """A contact the resolver created for this item."""
+        return [ContactCreated(self.contact_id)] if self.contact_created else []
 
 
 @dataclass
@@ -85,7 +91,8 @@ class Received:
         if self.duplicate:
             return []
         conversation = self.conversation
-        told: list[DomainEvent] = [MessageCreated(conversation, m) for m in self.thread.openers]
+        told = self.thread.contact_events()
+        told += [MessageCreated(conversation, m) for m in self.thread.openers]
         told.append(MessageCreated(conversation, self.message))
         if self.thread.opened:
             told.append(ConversationCreated(conversation))
@@ -114,11 +121,11 @@ class InboundPipeline:
 
     async def thread(self, conn: AsyncConnection, inbound: Inbound) -> Thread:
         """Resolve the contact, then find the conversation or open one."""
-        contact_id = await self.contacts.resolve(conn, inbound)
+        contact_id, created = await self.contacts.resolve(conn, inbound)
         locator = self._locators[inbound.channel]
         found = await locator.locate(conn, inbound, contact_id)
         if not isinstance(found, Opening):
-            return Thread(contact_id, found, opened=False)
+            return Thread(contact_id, found, opened=False, contact_created=created)
         conversation_id = await self.log.open(
             conn,
             inbound.inbox_id,
@@ -129,7 +136,13 @@ class InboundPipeline:
             subject=found.subject,
         )
         openers = await locator.opened(conn, inbound, conversation_id, found)
-        return Thread(contact_id, conversation_id, opened=True, openers=tuple(openers))
+        return Thread(
+            contact_id,
+            conversation_id,
+            opened=True,
+            openers=tuple(openers),
+            contact_created=created,
+        )
 
     async def receive(
         self, conn: AsyncConnection, inbound: Inbound, entry: Entry, record: Record | None = None

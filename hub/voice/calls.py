@@ -218,7 +218,7 @@ class CallService:
         if row is None:
             if event.step is Step.UPDATE:
                 return Recorded(None, changed=False)
-            call_id = await self._insert(conn, line, item, at, now, seen)
+            call_id = await self._insert(work, line, item, at, now, seen)
             ringing = event.step is Step.RING
             changed = True
         else:
@@ -247,7 +247,7 @@ class CallService:
 
     async def _insert(
         self,
-        conn: AsyncConnection,
+        work: UnitOfWork,
         line: PhoneLine,
         item: Prepared,
         at: datetime,
@@ -266,7 +266,8 @@ class CallService:
                 dedup_key=event.external_id,
                 payload=event,
             )
-            thread = seen[customer] = await self._pipeline.thread(conn, inbound)
+            thread = seen[customer] = await self._pipeline.thread(work.conn, inbound)
+            work.emit(*thread.contact_events())  # a caller seen for the first time
         contact_id, conversation_id = thread.contact_id, thread.conversation_id
         values: dict[str, Any] = {
             "inbox_id": line.inbox_id,
@@ -297,7 +298,7 @@ class CallService:
         else:
             values["started_at"] = at
             values.update(merge(values, event, at))
-        return await conn.scalar(calls.insert().values(values).returning(calls.c.id))
+        return await work.conn.scalar(calls.insert().values(values).returning(calls.c.id))
 
     async def _finish(self, work: UnitOfWork, call: Call, live: bool, now: datetime) -> None:
         """The call has ended: its item in the conversation, and the call-back bookkeeping."""

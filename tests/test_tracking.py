@@ -22,7 +22,8 @@ from hub.visitors.presence import (
     RECONNECT_GRACE_SECONDS,
     MemoryPresence,
 )
-from hub.visitors.tracking import VISIT_GAP_SECONDS, TrackingService
+from hub.visitors.tracking import TrackingService
+from hub.visitors.trail import VISIT_GAP_SECONDS
 from storage.tables import visitors as visitors_table
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 

@@ -18,7 +18,7 @@ import pytest
 
 from hub.ratelimit import LocalLimiter
 from hub.visitors.presence import LEAVE_AFTER_SECONDS, RECONNECT_GRACE_SECONDS
-from hub.visitors.tracking import VISIT_GAP_SECONDS
+from hub.visitors.trail import VISIT_GAP_SECONDS
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 from tests.widget_client import WidgetClient
 

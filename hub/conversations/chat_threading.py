@@ -12,8 +12,8 @@ from hub.conversations.log import ConversationLog, Entry
 from hub.conversations.pipeline import Opening
 from hub.errors import Forbidden
 from hub.models import AuthorType, Direction, Inbound, Kind, Message, Status, utcnow
+from storage.repositories import campaigns as campaign_rows
 from storage.repositories import conversations as rows
-from storage.tables import campaign_deliveries, campaigns
 
 
 class WebChatThreading:
@@ -61,28 +61,17 @@ class WebChatThreading:
                 author_name=campaign.sender_name,
             ),
         )
-        await conn.execute(
-            campaign_deliveries.update()
-            .where(campaign_deliveries.c.campaign_id == campaign.id)
-            .where(campaign_deliveries.c.visitor_id == inbound.visitor_id)
-            .values(conversation_id=conversation_id, replied_at=utcnow())
+        assert inbound.visitor_id is not None
+        await campaign_rows.record_reply(
+            conn, campaign.id, inbound.visitor_id, conversation_id, utcnow()
         )
         return [opener]
 
     async def _campaign(self, conn: AsyncConnection, inbound: Inbound) -> sa.Row | None:
         """The campaign this message answers, if it was shown to this visitor and
         is not answered yet."""
-        return (
-            await conn.execute(
-                sa.select(campaigns.c.id, campaigns.c.message, campaigns.c.sender_name)
-                .select_from(
-                    campaigns.join(
-                        campaign_deliveries, campaign_deliveries.c.campaign_id == campaigns.c.id
-                    )
-                )
-                .where(campaigns.c.id == inbound.campaign_id)
-                .where(campaigns.c.inbox_id == inbound.inbox_id)
-                .where(campaign_deliveries.c.visitor_id == inbound.visitor_id)
-                .where(campaign_deliveries.c.replied_at.is_(None))
-            )
-        ).first()
+        if inbound.campaign_id is None or inbound.visitor_id is None:
+            return None
+        return await campaign_rows.unanswered(
+            conn, inbound.campaign_id, inbound.inbox_id, inbound.visitor_id
+        )

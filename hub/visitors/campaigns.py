@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from hub.errors import InvalidInput, NotFound
 from hub.events import topics
@@ -31,7 +30,7 @@ from hub.models import iso
 from hub.text import clean_text
 from hub.visitors.presence import PresenceBackend, Snapshot
 from storage.db import Database
-from storage.tables import campaign_deliveries, campaigns, inboxes
+from storage.repositories import campaigns as campaign_rows
 
 URL_MATCHES = ("exact", "prefix", "wildcard")
 # What admins edit (clean_fields returns exactly these).
@@ -166,25 +165,6 @@ def clean_fields(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _query() -> sa.Select:
-    shown = (
-        sa.select(sa.func.count())
-        .where(campaign_deliveries.c.campaign_id == campaigns.c.id)
-        .scalar_subquery()
-        .label("shown")
-    )
-    replied = (
-        sa.select(sa.func.count())
-        .where(campaign_deliveries.c.campaign_id == campaigns.c.id)
-        .where(campaign_deliveries.c.replied_at.is_not(None))
-        .scalar_subquery()
-        .label("replied")
-    )
-    return sa.select(campaigns, inboxes.c.name.label("inbox_name"), shown, replied).select_from(
-        campaigns.join(inboxes, inboxes.c.id == campaigns.c.inbox_id)
-    )
-
-
 class CampaignService:
     def __init__(
         self,
@@ -211,37 +191,32 @@ class CampaignService:
     async def create(self, inbox_id: int, data: dict[str, Any]) -> Campaign:
         fields = clean_fields(data)
         async with store_write(self._db) as conn:
-            if await conn.scalar(sa.select(inboxes.c.id).where(inboxes.c.id == inbox_id)) is None:
-                raise InvalidInput(f"no inbox {inbox_id}")
-            campaign_id = await conn.scalar(
-                campaigns.insert()
-                .values(inbox_id=inbox_id, created_at=datetime.now(UTC), **fields)
-                .returning(campaigns.c.id)
+            campaign_id = await campaign_rows.insert(
+                conn, {"inbox_id": inbox_id, "created_at": datetime.now(UTC), **fields}
             )
+            if campaign_id is None:
+                raise InvalidInput(f"no inbox {inbox_id}")
         self._cache.clear()
         return await self.get(campaign_id)
 
     async def update(self, campaign_id: int, data: dict[str, Any]) -> Campaign:
         fields = clean_fields(data)
         async with store_write(self._db) as conn:
-            result = await conn.execute(
-                campaigns.update().where(campaigns.c.id == campaign_id).values(fields)
-            )
-            if not result.rowcount:
+            if not await campaign_rows.update(conn, campaign_id, fields):
                 raise NotFound(f"no campaign {campaign_id}")
         self._cache.clear()
         return await self.get(campaign_id)
 
     async def get(self, campaign_id: int) -> Campaign:
         async with self._db.read() as conn:
-            row = (await conn.execute(_query().where(campaigns.c.id == campaign_id))).first()
+            row = await campaign_rows.row(conn, campaign_id)
         if row is None:
             raise NotFound(f"no campaign {campaign_id}")
         return _campaign(row)
 
     async def list(self) -> list[Campaign]:
         async with self._db.read() as conn:
-            rows = (await conn.execute(_query().order_by(campaigns.c.id))).all()
+            rows = await campaign_rows.all_rows(conn)
         return [_campaign(row) for row in rows]
 
     # ---- matching ------------------------------------------------------------
@@ -249,13 +224,7 @@ class CampaignService:
     async def _enabled(self, inbox_id: int) -> builtins.list[Campaign]:
         if inbox_id not in self._cache:
             async with self._db.read() as conn:
-                rows = (
-                    await conn.execute(
-                        _query()
-                        .where(campaigns.c.inbox_id == inbox_id)
-                        .where(campaigns.c.enabled.is_(True))
-                    )
-                ).all()
+                rows = await campaign_rows.enabled_in(conn, inbox_id)
             self._cache[inbox_id] = [_campaign(row) for row in rows]
         return self._cache[inbox_id]
 
@@ -304,15 +273,9 @@ class CampaignService:
         now = datetime.fromtimestamp(self._presence.clock(), UTC)
         if campaign.business_hours_only and not await self._hours.is_open(inbox_id, now):
             return False
-        try:
-            async with store_write(self._db) as conn:
-                await conn.execute(
-                    campaign_deliveries.insert().values(
-                        campaign_id=campaign.id, visitor_id=visitor_id, shown_at=now
-                    )
-                )
-        except IntegrityError:
-            return False  # shown to this visitor before: once per visitor per campaign
+        async with store_write(self._db) as conn:
+            if not await campaign_rows.record_shown(conn, campaign.id, visitor_id, now):
+                return False  # shown to this visitor before: once per visitor per campaign
         await self._bus.publish(
             topics.visitor_channel(visitor_id),
             {

@@ -21,7 +21,7 @@ from hub.security import verify_identity
 from hub.text import clean_email, clean_optional
 from storage.batching import GroupCommit, GroupRead
 from storage.repositories import contacts as contact_rows
-from storage.tables import visitors
+from storage.repositories import visitors as visitor_rows
 
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_NAME = 64
@@ -38,14 +38,6 @@ SEEN_BATCH_MAX = 500
 LOOKUP_BATCH_MAX = 500
 # Visitors created per transaction at most (a site's first hellos, many at once).
 CREATE_BATCH_MAX = 500
-
-_BY_IDS = sa.select(visitors).where(visitors.c.id.in_(sa.bindparam("b_ids", expanding=True)))
-
-_STAMP_SEEN = (
-    visitors.update()
-    .where(visitors.c.id == sa.bindparam("visitor"))
-    .values(last_seen_at=sa.bindparam("seen_at"))
-)
 
 
 def _visitor(row: sa.Row) -> Visitor:
@@ -102,7 +94,7 @@ class _Seen:
 async def _store_seen(conn: AsyncConnection, stamps: list[_Seen]) -> list[None]:
     # In visitor order: writers on several nodes lock rows in one order.
     rows = sorted(stamps, key=lambda stamp: stamp.visitor_id)
-    await conn.execute(_STAMP_SEEN, [{"visitor": s.visitor_id, "seen_at": s.at} for s in rows])
+    await visitor_rows.stamp_seen(conn, [(stamp.visitor_id, stamp.at) for stamp in rows])
     return [None] * len(stamps)
 
 
@@ -115,8 +107,8 @@ class _NewVisitor:
 
 async def _store_new_visitors(conn: AsyncConnection, new: list[_NewVisitor]) -> list[Visitor]:
     contact_ids = await contact_rows.create_many(conn, [n.at for n in new])
-    rows = await conn.execute(
-        visitors.insert().returning(*visitors.c, sort_by_parameter_order=True),
+    rows = await visitor_rows.insert_many(
+        conn,
         [
             {
                 "id": "v_" + secrets.token_urlsafe(16),
@@ -133,7 +125,7 @@ async def _store_new_visitors(conn: AsyncConnection, new: list[_NewVisitor]) -> 
 
 
 async def _load_visitors(conn: AsyncConnection, ids: list[str]) -> list[Visitor | None]:
-    rows = {row.id: row for row in await conn.execute(_BY_IDS, {"b_ids": sorted(set(ids))})}
+    rows = await visitor_rows.rows_by_id(conn, ids)
     return [_visitor(rows[visitor_id]) if visitor_id in rows else None for visitor_id in ids]
 
 
@@ -181,9 +173,7 @@ class VisitorService:
 
     async def get(self, visitor_id: str) -> Visitor | None:
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(sa.select(visitors).where(visitors.c.id == visitor_id))
-            ).first()
+            row = await visitor_rows.row(conn, visitor_id)
         return _visitor(row) if row else None
 
     async def lookup(self, visitor_id: str) -> Visitor | None:
@@ -209,9 +199,7 @@ class VisitorService:
                 "last_page_title": (title or "")[:300] or None,
             }
             async with store_write(self._db) as conn:
-                await conn.execute(
-                    visitors.update().where(visitors.c.id == visitor_id).values(values)
-                )
+                await visitor_rows.update(conn, visitor_id, values)
             return
         now = self.clock()
         while self._stamped:  # forget stamps old enough to be written again

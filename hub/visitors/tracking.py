@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import HubError, NotFound, from_the_store
+from hub.errors import NotFound, from_the_store
 from hub.events import topics
 from hub.events.bus import EventBus
 from hub.events.unit_of_work import store_write
-from hub.models import Inbox, Status, Visitor, iso
+from hub.models import Inbox, Visitor, iso
 from hub.visitors.devices import describe
 from hub.visitors.pages import clean_optional_url, clean_title, clean_url, source, strip_pattern
 from hub.visitors.presence import (
@@ -33,23 +31,24 @@ from hub.visitors.presence import (
     PresenceBackend,
     Snapshot,
 )
+from hub.visitors.trail import (
+    MAX_PAGE_SECONDS,
+    PageView,
+    VisitStart,
+    store_page_views,
+    store_visits,
+    timed,
+    who_of,
+)
 from storage.batching import GroupCommit
 from storage.db import Database
-from storage.tables import contacts, conversations, page_views, visitors
+from storage.repositories import visitors as visitor_rows
 
 if TYPE_CHECKING:
     from hub.visitors.campaigns import CampaignService
 
 log = logging.getLogger(__name__)
 
-# A visitor who comes back after this long without activity starts a new
-# visit (the usual analytics definition of a session). Measured from their
-# stored last-seen time, as the visit start finds it: written when a visit
-# starts, with each page view, and when they leave (from their presence, see
-# TrackingService._store_departures), never by the hello before the visit starts.
-VISIT_GAP_SECONDS = 30 * 60
-# A tab left open overnight is not "time on page"; cap what is stored.
-MAX_PAGE_SECONDS = 6 * 3600
 # The console shows this much history of one visitor.
 TRAIL_VISITS = 10
 TRAIL_PAGES_PER_VISIT = 100
@@ -62,260 +61,9 @@ VISIT_BATCH_MAX = 500
 PAGE_VIEW_BATCH_MAX = 500
 
 
-@dataclass(frozen=True)
-class PageView:
-    id: int
-    visitor_id: str
-    visit: int
-    url: str
-    title: str | None
-    referrer: str | None
-    seconds: int | None
-    created_at: datetime
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "visit": self.visit,
-            "url": self.url,
-            "title": self.title,
-            "referrer": self.referrer,
-            "seconds": self.seconds,
-            "at": iso(self.created_at),
-        }
-
-
-def _page_view(row: sa.Row) -> PageView:
-    return PageView(
-        id=row.id,
-        visitor_id=row.visitor_id,
-        visit=row.visit,
-        url=row.url,
-        title=row.title,
-        referrer=row.referrer,
-        seconds=row.seconds,
-        created_at=row.created_at,
-    )
-
-
-def _timed(views: list[PageView]) -> list[PageView]:
-    """Oldest-first page views with the time on each page: until the next page of
-    the same visit, or as stored when the visitor left."""
-    timed: list[PageView] = []
-    for view, following in zip(views, [*views[1:], None], strict=False):
-        if view.seconds is None and following is not None and following.visit == view.visit:
-            gap = (following.created_at - view.created_at).total_seconds()
-            view = replace(view, seconds=int(min(max(0.0, gap), MAX_PAGE_SECONDS)))
-        timed.append(view)
-    return timed
-
-
 def public(snapshot: Snapshot) -> dict[str, Any]:
     """A snapshot as agents see it (internal `_` keys left out)."""
     return {k: v for k, v in snapshot.items() if not k.startswith("_")}
-
-
-@dataclass(frozen=True)
-class _VisitStart:
-    visitor_id: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class _Visit:
-    """A visit begun or continued, as committed, and what the live view shows with it."""
-
-    number: int
-    started: datetime
-    first_seen: datetime
-    who: dict[str, Any]
-    pages: list[sa.Row]  # the visit's page views so far, oldest first
-
-
-async def _store_visits(
-    conn: AsyncConnection, starts: list[_VisitStart]
-) -> list[_Visit | HubError]:
-    """Begin or continue the visit of each start, in order, with a few statements
-    for the whole batch (see TrackingService._start_visit)."""
-    ids = sorted({start.visitor_id for start in starts})
-    rows = {
-        row.id: row
-        for row in await conn.execute(
-            sa.select(
-                visitors.c.id,
-                visitors.c.visit_count,
-                visitors.c.visit_started_at,
-                visitors.c.last_seen_at,
-                visitors.c.created_at,
-            ).where(visitors.c.id.in_(ids))
-        )
-    }
-    # visitor -> (visit number, visit started, last seen) as each start leaves it
-    state = {
-        row.id: (row.visit_count, row.visit_started_at, _utc(row.last_seen_at))
-        for row in rows.values()
-    }
-    decided: list[tuple[int, datetime] | None] = []
-    for start in starts:
-        if start.visitor_id not in state:
-            decided.append(None)
-            continue
-        count, started, last_seen = state[start.visitor_id]
-        if started is None:
-            started = start.at
-        elif (start.at - last_seen).total_seconds() > VISIT_GAP_SECONDS:
-            count, started = count + 1, start.at
-        state[start.visitor_id] = (count, started, start.at)
-        decided.append((count, started))
-    known = sorted(state)
-    if known:
-        await conn.execute(
-            _STORE_VISIT,
-            [
-                {"visitor": v, "count": state[v][0], "started": state[v][1], "seen": state[v][2]}
-                for v in known  # in visitor order: nodes lock rows in one order
-            ],
-        )
-    who = await _who_of(conn, known)
-    visits = {(start.visitor_id, d[0]) for start, d in zip(starts, decided, strict=True) if d}
-    pages: dict[tuple[str, int], list[sa.Row]] = {}
-    if visits:
-        # Continuing a visit (back from a sleeping laptop): where they were.
-        for row in await conn.execute(
-            sa.select(page_views)
-            .where(sa.tuple_(page_views.c.visitor_id, page_views.c.visit).in_(sorted(visits)))
-            .order_by(page_views.c.id)
-        ):
-            pages.setdefault((row.visitor_id, row.visit), []).append(row)
-    results: list[_Visit | HubError] = []
-    for start, d in zip(starts, decided, strict=True):
-        if d is None:
-            results.append(NotFound(f"no visitor {start.visitor_id}"))
-            continue
-        count, started = d
-        results.append(
-            _Visit(
-                count,
-                started,
-                rows[start.visitor_id].created_at,
-                who[start.visitor_id],
-                pages.get((start.visitor_id, count), []),
-            )
-        )
-    return results
-
-
-async def _who_of(conn: AsyncConnection, visitor_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Who each visitor is (their contact) and whether they chat, by visitor."""
-    if not visitor_ids:
-        return {}
-    contacts_of = await conn.execute(
-        sa.select(
-            visitors.c.id.label("visitor_id"), contacts.c.id, contacts.c.name, contacts.c.email
-        )
-        .select_from(visitors.join(contacts, contacts.c.id == visitors.c.contact_id))
-        .where(visitors.c.id.in_(visitor_ids))
-    )
-    latest = (
-        sa.select(sa.func.max(conversations.c.id))
-        .where(conversations.c.visitor_id.in_(visitor_ids))
-        .group_by(conversations.c.visitor_id)
-    )
-    chats = {
-        chat.visitor_id: chat
-        for chat in await conn.execute(
-            sa.select(conversations.c.visitor_id, conversations.c.id, conversations.c.status).where(
-                conversations.c.id.in_(latest.scalar_subquery())
-            )
-        )
-    }
-    who: dict[str, dict[str, Any]] = {}
-    for row in contacts_of:
-        chat = chats.get(row.visitor_id)
-        who[row.visitor_id] = {
-            "contact": {"id": row.id, "name": row.name, "email": row.email},
-            "known": bool(row.name or row.email),
-            "chatting": chat is not None and chat.status != Status.RESOLVED.value,
-            "conversation_id": chat.id if chat else None,
-        }
-    return who
-
-
-async def _store_page_views(
-    conn: AsyncConnection, views: list[dict[str, Any]]
-) -> list[int | HubError]:
-    """Insert each page view (its id, in order) and make it its visitor's last page."""
-    ids = sorted({view["visitor_id"] for view in views})
-    known = set(await conn.scalars(sa.select(visitors.c.id).where(visitors.c.id.in_(ids))))
-    stored = [view for view in views if view["visitor_id"] in known]
-    page_ids = iter(())
-    if stored:
-        page_ids = iter(
-            await conn.scalars(
-                page_views.insert().returning(page_views.c.id, sort_by_parameter_order=True),
-                stored,
-            )
-        )
-        last = {view["visitor_id"]: view for view in stored}  # (the batch's latest)
-        await conn.execute(
-            _STORE_LAST_PAGE,
-            [
-                {
-                    "visitor": visitor_id,
-                    "url": view["url"],
-                    "title": view["title"],
-                    "seen": view["created_at"],
-                }
-                for visitor_id, view in sorted(last.items())  # nodes lock rows in one order
-            ],
-        )
-    return [
-        next(page_ids)
-        if view["visitor_id"] in known
-        else NotFound(f"no visitor {view['visitor_id']}")
-        for view in views
-    ]
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone (they are UTC)."""
-    return value.replace(tzinfo=value.tzinfo or UTC)
-
-
-_STORE_VISIT = (
-    visitors.update()
-    .where(visitors.c.id == sa.bindparam("visitor"))
-    .values(
-        visit_count=sa.bindparam("count"),
-        visit_started_at=sa.bindparam("started"),
-        last_seen_at=sa.bindparam("seen"),
-    )
-)
-
-# A stamp never moves the time back (a visitor back before the sweep came by).
-_STORE_LAST_SEEN = (
-    visitors.update()
-    .where(visitors.c.id == sa.bindparam("visitor"))
-    .where(visitors.c.last_seen_at < sa.bindparam("seen"))
-    .values(last_seen_at=sa.bindparam("seen"))
-)
-
-_STORE_PAGE_SECONDS = (
-    page_views.update()
-    .where(page_views.c.id == sa.bindparam("page"))
-    .where(page_views.c.seconds.is_(None))
-    .values(seconds=sa.bindparam("secs"))
-)
-
-_STORE_LAST_PAGE = (
-    visitors.update()
-    .where(visitors.c.id == sa.bindparam("visitor"))
-    .values(
-        last_page_url=sa.bindparam("url"),
-        last_page_title=sa.bindparam("title"),
-        last_seen_at=sa.bindparam("seen"),
-    )
-)
 
 
 class TrackingService:
@@ -335,9 +83,9 @@ class TrackingService:
         self.campaigns: CampaignService | None = None
         # Open widget sockets per visitor in this process (several tabs).
         self._sockets: dict[str, int] = {}
-        self._visits = GroupCommit(db, _store_visits, what="visit", max_batch=VISIT_BATCH_MAX)
+        self._visits = GroupCommit(db, store_visits, what="visit", max_batch=VISIT_BATCH_MAX)
         self._page_views = GroupCommit(
-            db, _store_page_views, what="page view", max_batch=PAGE_VIEW_BATCH_MAX
+            db, store_page_views, what="page view", max_batch=PAGE_VIEW_BATCH_MAX
         )
 
     async def close(self) -> None:
@@ -407,7 +155,7 @@ class TrackingService:
                 snapshot = await self._start_visit(visitor, inbox)
         now = self.now()
         # Time on the previous page is the gap to this one (computed when read,
-        # see _timed); only a visit's last page stores it, when the visitor leaves.
+        # see trail.timed); only a visit's last page stores it, when the visitor leaves.
         page_id = await from_the_store(
             self._page_views.submit(
                 {
@@ -477,9 +225,7 @@ class TrackingService:
     async def refresh(self, visitor_id: str) -> None:
         """Re-read who the visitor is and whether they chat (after a message or identify)."""
         async with self._db.read() as conn:
-            inbox_id = await conn.scalar(
-                sa.select(visitors.c.inbox_id).where(visitors.c.id == visitor_id)
-            )
+            inbox_id = await visitor_rows.inbox_of(conn, visitor_id)
         if inbox_id is None:
             return
         snapshot = await self.presence.get(inbox_id, visitor_id)
@@ -506,23 +252,14 @@ class TrackingService:
     async def visitor_view(self, visitor_id: str) -> dict[str, Any]:
         """One visitor: live snapshot if online, and their trail by visit (newest first)."""
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(sa.select(visitors).where(visitors.c.id == visitor_id))
-            ).first()
+            row = await visitor_rows.row(conn, visitor_id)
             if row is None:
                 raise NotFound(f"no visitor {visitor_id}")
             who = await self._who(conn, visitor_id)
-            rows = (
-                await conn.execute(
-                    sa.select(page_views)
-                    .where(page_views.c.visitor_id == visitor_id)
-                    .where(page_views.c.visit > row.visit_count - TRAIL_VISITS)
-                    .order_by(page_views.c.id)
-                )
-            ).all()
+            rows = await visitor_rows.trail(conn, visitor_id, row.visit_count - TRAIL_VISITS)
         snapshot = await self.presence.get(row.inbox_id, visitor_id)
         by_visit: dict[int, list[dict[str, Any]]] = {}
-        for pv in _timed([_page_view(row) for row in rows]):
+        for pv in timed([PageView.of(page) for page in rows]):
             by_visit.setdefault(pv.visit, []).append(pv.to_wire())
         visits = [
             {"visit": n, "pages": pages[-TRAIL_PAGES_PER_VISIT:], "started_at": pages[0]["at"]}
@@ -543,15 +280,9 @@ class TrackingService:
     async def recent_pages(self, visitor_id: str, limit: int = 10) -> list[PageView]:
         """The visitor's latest pages, newest first."""
         async with self._db.read() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(page_views)
-                    .where(page_views.c.visitor_id == visitor_id)
-                    .order_by(page_views.c.id.desc())
-                    .limit(limit + 1)  # one more: the time on the oldest shown
-                )
-            ).all()
-        return list(reversed(_timed([_page_view(row) for row in reversed(rows)])))[:limit]
+            # one more: the time on the oldest shown
+            rows = await visitor_rows.latest_pages(conn, visitor_id, limit + 1)
+        return list(reversed(timed([PageView.of(page) for page in reversed(rows)])))[:limit]
 
     # ---- maintenance -------------------------------------------------------------
 
@@ -584,8 +315,7 @@ class TrackingService:
         """Delete page views older than the retention period; returns how many."""
         cutoff = (now or self.now()) - timedelta(days=self.retention_days)
         async with store_write(self._db) as conn:
-            result = await conn.execute(page_views.delete().where(page_views.c.created_at < cutoff))
-        return result.rowcount or 0
+            return await visitor_rows.delete_page_views_before(conn, cutoff)
 
     async def sweep_forever(self) -> None:
         """Background loop in every web process: idle and leave the visitors it holds.
@@ -627,7 +357,7 @@ class TrackingService:
         Stored with the visits of other visitors in one transaction (group
         commit); returns after that transaction has committed.
         """
-        visit = await from_the_store(self._visits.submit(_VisitStart(visitor.id, self.now())))
+        visit = await from_the_store(self._visits.submit(VisitStart(visitor.id, self.now())))
         pages = visit.pages
         device = describe(visitor.user_agent)
         snapshot: Snapshot = {
@@ -671,10 +401,10 @@ class TrackingService:
             at = snapshot.get("_seen", active)  # (snapshots from before _seen)
             seen[snapshot["id"]] = max(at, seen.get(snapshot["id"], at))
         pages = [
-            {
-                "page": snapshot["page"]["id"],
-                "secs": self._seconds_since(snapshot["page"]["_since"], snapshot["_active"]),
-            }
+            (
+                snapshot["page"]["id"],
+                self._seconds_since(snapshot["page"]["_since"], snapshot["_active"]),
+            )
             for snapshot in snapshots
             if left and snapshot.get("page")
         ]
@@ -682,17 +412,18 @@ class TrackingService:
             return
         async with store_write(self._db) as conn:
             if pages:
-                await conn.execute(_STORE_PAGE_SECONDS, sorted(pages, key=lambda p: p["page"]))
-            await conn.execute(
-                _STORE_LAST_SEEN,
+                await visitor_rows.store_page_seconds(conn, sorted(pages))
+            await visitor_rows.stamp_seen(
+                conn,
                 [
-                    {"visitor": visitor_id, "seen": datetime.fromtimestamp(at, UTC)}
+                    (visitor_id, datetime.fromtimestamp(at, UTC))
                     for visitor_id, at in sorted(seen.items())  # nodes lock rows in one order
                 ],
+                forward_only=True,
             )
 
     async def _who(self, conn: AsyncConnection, visitor_id: str) -> dict[str, Any]:
-        return (await _who_of(conn, [visitor_id]))[visitor_id]
+        return (await who_of(conn, [visitor_id]))[visitor_id]
 
     async def _touch(self, site: int, snapshot: Snapshot, ttl: float, seen: bool = True) -> None:
         """Keep the visitor online `ttl` more seconds; `seen`: because of something they did

@@ -20,13 +20,11 @@ Calls whose hangup never comes are closed by `close_stale`.
 
 from __future__ import annotations
 
-import builtins
 import functools
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,7 +34,7 @@ from hub.contacts import phones
 from hub.conversations.log import Entry
 from hub.conversations.pipeline import InboundPipeline, Thread
 from hub.conversations.service import ConversationService
-from hub.errors import InvalidInput, NotFound
+from hub.errors import InvalidInput
 from hub.events import topics
 from hub.events.domain import CallMissed, CallUpdated, ConversationUpdated, MessageCreated
 from hub.events.unit_of_work import UnitOfWork, Writes
@@ -51,10 +49,10 @@ from hub.models import (
     utcnow,
 )
 from hub.text import clean_optional
+from hub.voice.call_reads import CallReads, aware
 from hub.voice.merging import Prepared, ending, merge, prepare
 from hub.voice.models import (
     CALL_BACK_OUTCOMES,
-    DEFAULT_PAGE,
     MAX_CALL_SECONDS,
     MAX_NOTES_CHARS,
     POP_RECENT,
@@ -69,64 +67,13 @@ from hub.voice.models import (
     summary,
 )
 from hub.voice.phone_lines import PhoneLine, PhoneLineService
+from storage.repositories import calls as call_rows
 from storage.repositories import conversations as conversation_rows
-from storage.tables import calls, contacts, inboxes
-
-# ---- reading rows --------------------------------------------------------------------
-
-
-def _call_query() -> sa.Select:
-    return sa.select(
-        calls,
-        inboxes.c.name.label("inbox_name"),
-        contacts.c.name.label("contact_name"),
-    ).select_from(
-        calls.join(inboxes, inboxes.c.id == calls.c.inbox_id).join(
-            contacts, contacts.c.id == calls.c.contact_id
-        )
-    )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _call(row: sa.Row) -> Call:
-    return Call(
-        id=row.id,
-        inbox_id=row.inbox_id,
-        inbox_name=row.inbox_name,
-        source=row.source,
-        external_id=row.external_id,
-        direction=Direction(row.direction),
-        from_number=row.from_number,
-        to_number=row.to_number,
-        contact_id=row.contact_id,
-        contact_name=row.contact_name,
-        conversation_id=row.conversation_id,
-        queue=row.queue,
-        agents_rung=tuple(row.agents_rung or ()),
-        answered_by=row.answered_by,
-        state=State(row.state),
-        outcome=Outcome(row.outcome) if row.outcome else None,
-        hangup_cause=row.hangup_cause,
-        started_at=_aware(row.started_at),  # type: ignore[arg-type]
-        answered_at=_aware(row.answered_at),
-        ended_at=_aware(row.ended_at),
-        duration_seconds=row.duration_seconds,
-        recording_url=row.recording_url,
-        notes=row.notes,
-        call_back=bool(row.call_back),
-        called_back_at=_aware(row.called_back_at),
-    )
-
 
 # ---- the service ------------------------------------------------------------------------
 
 
-class CallService:
+class CallService(CallReads):
     def __init__(
         self,
         writes: Writes,
@@ -137,8 +84,8 @@ class CallService:
         lines: PhoneLineService,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__(writes.db, clock)
         self._writes = writes
-        self._db = writes.db
         self._lines = lines
         self._bus = writes.publisher.bus
         self._pipeline = pipeline
@@ -146,7 +93,6 @@ class CallService:
         self._conversations = conversations  # an agent's note on a logged call
         self._agents = agents
         self._presence = presence
-        self.clock = clock
 
     # ---- writing ------------------------------------------------------------------------
 
@@ -207,14 +153,7 @@ class CallService:
         event = item.event
         ringing = False
         at = event.at or now
-        row = (
-            await conn.execute(
-                sa.select(calls)
-                .where(calls.c.inbox_id == line.inbox_id)
-                .where(calls.c.external_id == event.external_id)
-                .with_for_update()
-            )
-        ).first()
+        row = await call_rows.locked(conn, line.inbox_id, event.external_id)
         if row is None:
             if event.step is Step.UPDATE:
                 return Recorded(None, changed=False)
@@ -223,14 +162,14 @@ class CallService:
             changed = True
         else:
             current = {
-                k: _aware(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()
+                k: aware(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()
             }
             changes = merge(current, event, at)
             call_id = row.id
             changed = bool(changes)
             if changes:
                 changes["updated_at"] = now
-                await conn.execute(calls.update().where(calls.c.id == call_id).values(changes))
+                await call_rows.update(conn, call_id, changes)
         call = await self._get(conn, call_id)
         ended = changed and call.state is State.ENDED and (row is None or row.state != "ended")
         if ended:
@@ -298,7 +237,7 @@ class CallService:
         else:
             values["started_at"] = at
             values.update(merge(values, event, at))
-        return await work.conn.scalar(calls.insert().values(values).returning(calls.c.id))
+        return await call_rows.insert(work.conn, values)
 
     async def _finish(self, work: UnitOfWork, call: Call, live: bool, now: datetime) -> None:
         """The call has ended: its item in the conversation, and the call-back bookkeeping."""
@@ -306,7 +245,7 @@ class CallService:
         needs_call_back = call.direction is Direction.IN and call.outcome in CALL_BACK_OUTCOMES
         before = await self._log.get(conn, call.conversation_id) if live else None
         if needs_call_back:
-            await conn.execute(calls.update().where(calls.c.id == call.id).values(call_back=True))
+            await call_rows.update(conn, call.id, {"call_back": True})
         elif call.outcome is Outcome.ANSWERED:
             await self._called_back(conn, call.contact_id, call.started_at, now)
         # A missed call reopens the conversation and waits to be called back.
@@ -335,15 +274,7 @@ class CallService:
         self, conn: AsyncConnection, contact_id: int, before: datetime | None, now: datetime
     ) -> None:
         """An answered call with the contact settles their earlier missed calls."""
-        query = (
-            calls.update()
-            .where(calls.c.contact_id == contact_id)
-            .where(calls.c.call_back.is_(True))
-            .where(calls.c.called_back_at.is_(None))
-        )
-        if before is not None:
-            query = query.where(calls.c.started_at <= before)
-        await conn.execute(query.values(called_back_at=now, updated_at=now))
+        await call_rows.settle_call_backs(conn, contact_id, before, now)
         await conversation_rows.settle_call_backs(conn, contact_id)
 
     async def mark_called_back(self, agent: Agent, call_id: int) -> Call:
@@ -426,13 +357,7 @@ class CallService:
         """
         cutoff = (now or self.clock()) - STALE_CALL_AFTER
         async with self._db.read() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(calls.c.inbox_id, calls.c.external_id, calls.c.updated_at)
-                    .where(calls.c.state != State.ENDED.value)
-                    .where(calls.c.updated_at < cutoff)
-                )
-            ).all()
+            rows = await call_rows.stale(conn, State.ENDED.value, cutoff)
         for row in rows:
             line = await self._lines.get(row.inbox_id)
             event = CallEvent(
@@ -440,76 +365,10 @@ class CallService:
                 external_id=row.external_id,
                 source="timeout",
                 cause="timeout",
-                at=_aware(row.updated_at),
+                at=aware(row.updated_at),
             )
             await self.record(line, event)
         return len(rows)
-
-    # ---- reading ----------------------------------------------------------------------
-
-    async def get(self, call_id: int) -> Call:
-        async with self._db.read() as conn:
-            return await self._get(conn, call_id)
-
-    async def list(
-        self, filters: CallFilter | None = None, limit: int = DEFAULT_PAGE
-    ) -> list[Call]:
-        """Calls, newest first."""
-        filters = filters or CallFilter()
-        query = _call_query().order_by(calls.c.started_at.desc(), calls.c.id.desc()).limit(limit)
-        if filters.direction is not None:
-            query = query.where(calls.c.direction == filters.direction.value)
-        if filters.outcome is not None:
-            query = query.where(calls.c.outcome == filters.outcome.value)
-        if filters.agent:
-            query = query.where(calls.c.answered_by == filters.agent)
-        if filters.today:
-            now = self.clock()
-            midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            query = query.where(calls.c.started_at >= midnight)
-        if filters.call_back:
-            query = query.where(calls.c.call_back.is_(True)).where(calls.c.called_back_at.is_(None))
-        if filters.contact_id is not None:
-            query = query.where(calls.c.contact_id == filters.contact_id)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_call(row) for row in rows]
-
-    async def known_external_ids(self, inbox_id: int) -> set[str]:
-        """Call ids already stored for a line (lets an import skip them in bulk)."""
-        async with self._db.read() as conn:
-            rows = await conn.execute(
-                sa.select(calls.c.external_id).where(calls.c.inbox_id == inbox_id)
-            )
-            return {row[0] for row in rows}
-
-    async def count_waiting_for_call_back(self) -> int:
-        async with self._db.read() as conn:
-            return (
-                await conn.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(calls)
-                    .where(calls.c.call_back.is_(True))
-                    .where(calls.c.called_back_at.is_(None))
-                )
-                or 0
-            )
-
-    async def agents_who_answered(self) -> builtins.list[str]:
-        async with self._db.read() as conn:
-            rows = await conn.execute(
-                sa.select(calls.c.answered_by)
-                .where(calls.c.answered_by.is_not(None))
-                .group_by(calls.c.answered_by)
-                .order_by(calls.c.answered_by)
-            )
-            return [row[0] for row in rows]
-
-    async def _get(self, conn: AsyncConnection, call_id: int) -> Call:
-        row = (await conn.execute(_call_query().where(calls.c.id == call_id))).first()
-        if row is None:
-            raise NotFound(f"no call {call_id}")
-        return _call(row)
 
     # ---- telling the agents (after commit) ----------------------------------------------
 

@@ -1,0 +1,104 @@
+"""What the console reads of calls: one call, the call log with its filters,
+and the figures beside it. `CallService` (calls.py) adds the writing."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.errors import NotFound
+from hub.models import Direction, utcnow
+from hub.voice.models import DEFAULT_PAGE, Call, CallFilter, Outcome, State
+from storage.db import Database
+from storage.repositories import calls as call_rows
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone (they are UTC)."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def call_of(row: sa.Row) -> Call:
+    return Call(
+        id=row.id,
+        inbox_id=row.inbox_id,
+        inbox_name=row.inbox_name,
+        source=row.source,
+        external_id=row.external_id,
+        direction=Direction(row.direction),
+        from_number=row.from_number,
+        to_number=row.to_number,
+        contact_id=row.contact_id,
+        contact_name=row.contact_name,
+        conversation_id=row.conversation_id,
+        queue=row.queue,
+        agents_rung=tuple(row.agents_rung or ()),
+        answered_by=row.answered_by,
+        state=State(row.state),
+        outcome=Outcome(row.outcome) if row.outcome else None,
+        hangup_cause=row.hangup_cause,
+        started_at=aware(row.started_at),  # type: ignore[arg-type]
+        answered_at=aware(row.answered_at),
+        ended_at=aware(row.ended_at),
+        duration_seconds=row.duration_seconds,
+        recording_url=row.recording_url,
+        notes=row.notes,
+        call_back=bool(row.call_back),
+        called_back_at=aware(row.called_back_at),
+    )
+
+
+class CallReads:
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = db
+        self.clock = clock
+
+    async def get(self, call_id: int) -> Call:
+        async with self._db.read() as conn:
+            return await self._get(conn, call_id)
+
+    async def list(
+        self, filters: CallFilter | None = None, limit: int = DEFAULT_PAGE
+    ) -> builtins.list[Call]:
+        """Calls, newest first."""
+        filters = filters or CallFilter()
+        since = None
+        if filters.today:
+            since = self.clock().replace(hour=0, minute=0, second=0, microsecond=0)
+        async with self._db.read() as conn:
+            rows = await call_rows.page(
+                conn,
+                limit,
+                direction=filters.direction.value if filters.direction else None,
+                outcome=filters.outcome.value if filters.outcome else None,
+                answered_by=filters.agent,
+                since=since,
+                waiting_for_call_back=filters.call_back,
+                contact_id=filters.contact_id,
+            )
+        return [call_of(row) for row in rows]
+
+    async def known_external_ids(self, inbox_id: int) -> set[str]:
+        """Call ids already stored for a line (lets an import skip them in bulk)."""
+        async with self._db.read() as conn:
+            return await call_rows.external_ids(conn, inbox_id)
+
+    async def count_waiting_for_call_back(self) -> int:
+        async with self._db.read() as conn:
+            return await call_rows.count_waiting_for_call_back(conn)
+
+    async def agents_who_answered(self) -> builtins.list[str]:
+        async with self._db.read() as conn:
+            return await call_rows.answerers(conn)
+
+    async def _get(self, conn: AsyncConnection, call_id: int) -> Call:
+        row = await call_rows.row(conn, call_id)
+        if row is None:
+            raise NotFound(f"no call {call_id}")
+        return call_of(row)

@@ -27,7 +27,7 @@ from hub.models import Channel, Inbox, utcnow
 from hub.text import clean_email, clean_optional, clean_text
 from hub.voice.phone_lines import token_hash
 from storage.db import Database
-from storage.tables import email_inboxes, inboxes
+from storage.repositories import inboxes as inbox_rows
 
 INTAKE_TOKEN_BYTES = 24
 MAX_SIGNATURE_CHARS = 2000
@@ -172,31 +172,26 @@ class EmailInboxService:
         values = self._values(config)
         token = secrets.token_urlsafe(INTAKE_TOKEN_BYTES)
         async with store_write(self._db) as conn:
-            taken = await conn.scalar(
-                sa.select(email_inboxes.c.inbox_id).where(
-                    email_inboxes.c.address == values["address"]
-                )
-            )
-            if taken is not None:
+            if await inbox_rows.address_taken(conn, values["address"]):
                 raise InvalidInput(f"{values['address']} is already an inbox", "address")
-            inbox_id = await conn.scalar(
-                inboxes.insert()
-                .values(
-                    channel=Channel.EMAIL.value,
-                    name=clean_text(config.name, 100, "name"),
-                    allowed_origins=[],
-                    require_identity=False,
-                    created_at=utcnow(),
-                )
-                .returning(inboxes.c.id)
+            inbox_id = await inbox_rows.insert(
+                conn,
+                {
+                    "channel": Channel.EMAIL.value,
+                    "name": clean_text(config.name, 100, "name"),
+                    "allowed_origins": [],
+                    "require_identity": False,
+                    "created_at": utcnow(),
+                },
             )
-            await conn.execute(
-                email_inboxes.insert().values(
-                    inbox_id=inbox_id,
-                    intake_token_hash=token_hash(token),
-                    imap_last_uid=0,
+            await inbox_rows.insert_email_inbox(
+                conn,
+                {
+                    "inbox_id": inbox_id,
+                    "intake_token_hash": token_hash(token),
+                    "imap_last_uid": 0,
                     **values,
-                )
+                },
             )
         return await self.get(inbox_id), token
 
@@ -204,19 +199,10 @@ class EmailInboxService:
         """Change the settings; a password left empty keeps the stored one."""
         values = self._values(config)
         async with store_write(self._db) as conn:
-            current = (
-                await conn.execute(
-                    sa.select(email_inboxes).where(email_inboxes.c.inbox_id == inbox_id)
-                )
-            ).first()
+            current = await inbox_rows.email_inbox_row(conn, inbox_id)
             if current is None:
                 raise NotFound(f"no email inbox {inbox_id}")
-            taken = await conn.scalar(
-                sa.select(email_inboxes.c.inbox_id)
-                .where(email_inboxes.c.address == values["address"])
-                .where(email_inboxes.c.inbox_id != inbox_id)
-            )
-            if taken is not None:
+            if await inbox_rows.address_taken(conn, values["address"], other_than=inbox_id):
                 raise InvalidInput(f"{values['address']} is already an inbox", "address")
             if values["imap_host"] != current.imap_host or values["imap_folder"] != (
                 current.imap_folder
@@ -230,14 +216,8 @@ class EmailInboxService:
             for key in ("smtp_password", "imap_password"):
                 if values[key] is None and not removed[key]:
                     values[key] = current._mapping[key]
-            await conn.execute(
-                email_inboxes.update().where(email_inboxes.c.inbox_id == inbox_id).values(values)
-            )
-            await conn.execute(
-                inboxes.update()
-                .where(inboxes.c.id == inbox_id)
-                .values(name=clean_text(config.name, 100, "name"))
-            )
+            await inbox_rows.update_email_inbox(conn, inbox_id, values)
+            await inbox_rows.update(conn, inbox_id, {"name": clean_text(config.name, 100, "name")})
         return await self.get(inbox_id)
 
     def _values(self, config: EmailInboxConfig) -> dict[str, Any]:
@@ -290,25 +270,25 @@ class EmailInboxService:
         return found
 
     async def find(self, inbox_id: int) -> EmailInbox | None:
-        found = await self._select(email_inboxes.c.inbox_id == inbox_id)
+        found = await self._select(inbox_id=inbox_id)
         return found[0] if found else None
 
     async def by_address(self, address: str) -> EmailInbox | None:
         """The inbox receiving mail for `address` (its own or a plus-address)."""
         base, _ = split_address(address)
-        found = await self._select(email_inboxes.c.address == base)
+        found = await self._select(address=base)
         return found[0] if found else None
 
     async def by_intake_token(self, token: str) -> EmailInbox | None:
-        found = await self._select(email_inboxes.c.intake_token_hash == token_hash(token))
+        found = await self._select(intake_token_hash=token_hash(token))
         return found[0] if found else None
 
     async def list(self) -> list[EmailInbox]:
-        return await self._select(sa.true())
+        return await self._select()
 
     async def polled(self) -> builtins.list[EmailInbox]:
         """Inboxes whose mail is fetched by IMAP."""
-        return await self._select(email_inboxes.c.imap_enabled.is_(True))
+        return await self._select(imap_enabled=True)
 
     async def rotate_intake_token(self, inbox_id: int) -> str:
         token = secrets.token_urlsafe(INTAKE_TOKEN_BYTES)
@@ -332,21 +312,12 @@ class EmailInboxService:
 
     async def _update(self, inbox_id: int, **values: object) -> None:
         async with store_write(self._db) as conn:
-            done = await conn.execute(
-                email_inboxes.update().where(email_inboxes.c.inbox_id == inbox_id).values(values)
-            )
-            if done.rowcount == 0:
+            if not await inbox_rows.update_email_inbox(conn, inbox_id, dict(values)):
                 raise NotFound(f"no email inbox {inbox_id}")
 
-    async def _select(self, where: sa.ColumnElement[bool]) -> builtins.list[EmailInbox]:
-        query = (
-            sa.select(inboxes, email_inboxes)
-            .join(email_inboxes, email_inboxes.c.inbox_id == inboxes.c.id)
-            .where(where)
-            .order_by(inboxes.c.id)
-        )
+    async def _select(self, **where: Any) -> builtins.list[EmailInbox]:
         async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = await inbox_rows.email_inboxes_where(conn, **where)
         return [_email_inbox(row) for row in rows]
 
 

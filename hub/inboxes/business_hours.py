@@ -6,17 +6,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time
 from itertools import pairwise
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
-
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.errors import InvalidInput
 from hub.events.unit_of_work import store_write
 from storage.db import Database
-from storage.tables import business_hours
+from storage.repositories import inboxes as inbox_rows
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = dict(
@@ -99,33 +94,19 @@ class BusinessHoursService:
 
     async def get(self, inbox_id: int) -> BusinessHours | None:
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(business_hours).where(business_hours.c.inbox_id == inbox_id)
-                )
-            ).first()
+            row = await inbox_rows.business_hours_row(conn, inbox_id)
         if row is None:
             return None
         schedule = {day: [tuple(r) for r in ranges] for day, ranges in row.schedule.items()}
         return BusinessHours(row.inbox_id, row.timezone, schedule)
 
     async def set(self, inbox_id: int, timezone: object, schedule: object) -> BusinessHours:
-        values: dict[str, Any] = {
-            "inbox_id": inbox_id,
-            "timezone": clean_timezone(timezone),
-            "schedule": {
-                day: [list(r) for r in ranges] for day, ranges in clean_schedule(schedule).items()
-            },
+        zone = clean_timezone(timezone)
+        ranges_by_day = {
+            day: [list(r) for r in ranges] for day, ranges in clean_schedule(schedule).items()
         }
-        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
-        statement = insert(business_hours).values(values)
         async with store_write(self._db) as conn:
-            await conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[business_hours.c.inbox_id],
-                    set_={"timezone": values["timezone"], "schedule": values["schedule"]},
-                )
-            )
+            await inbox_rows.set_business_hours(conn, inbox_id, zone, ranges_by_day)
         hours = await self.get(inbox_id)
         assert hours is not None
         return hours

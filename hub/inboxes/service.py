@@ -15,15 +15,11 @@ from hub.models import Channel, Inbox, utcnow
 from hub.text import clean_text
 from storage.batching import GroupRead
 from storage.db import Database
-from storage.tables import inboxes
+from storage.repositories import inboxes as inbox_rows
 
 # Site tokens looked up per read at most: after a restart every widget
 # reconnects, thousands of handshakes at once, each naming its site.
 SITE_TOKEN_BATCH_MAX = 500
-
-_BY_SITE_TOKENS = sa.select(inboxes).where(
-    inboxes.c.site_token.in_(sa.bindparam("b_tokens", expanding=True))
-)
 
 
 def normalize_origin(value: str) -> str:
@@ -53,7 +49,7 @@ def inbox_from_row(row: sa.Row) -> Inbox:
 
 
 async def _load_by_site_tokens(conn: AsyncConnection, tokens: list[str]) -> list[Inbox | None]:
-    rows = await conn.execute(_BY_SITE_TOKENS, {"b_tokens": sorted(set(tokens))})
+    rows = await inbox_rows.by_site_tokens(conn, tokens)
     found = {row.site_token: inbox_from_row(row) for row in rows}
     return [found.get(token) for token in tokens]
 
@@ -76,18 +72,17 @@ class InboxService:
         if not origins:
             raise InvalidInput("a website inbox needs at least one allowed origin")
         async with store_write(self._db) as conn:
-            inbox_id = await conn.scalar(
-                inboxes.insert()
-                .values(
-                    channel=Channel.WEBSITE.value,
-                    name=clean_text(name, 100, "name"),
-                    site_token=site_token or secrets.token_urlsafe(18),
-                    allowed_origins=origins,
-                    identity_secret=secrets.token_hex(32),
-                    require_identity=require_identity,
-                    created_at=utcnow(),
-                )
-                .returning(inboxes.c.id)
+            inbox_id = await inbox_rows.insert(
+                conn,
+                {
+                    "channel": Channel.WEBSITE.value,
+                    "name": clean_text(name, 100, "name"),
+                    "site_token": site_token or secrets.token_urlsafe(18),
+                    "allowed_origins": origins,
+                    "identity_secret": secrets.token_hex(32),
+                    "require_identity": require_identity,
+                    "created_at": utcnow(),
+                },
             )
         inbox = await self.get(inbox_id)
         assert inbox is not None
@@ -97,18 +92,12 @@ class InboxService:
         """Let a website's chats go on by email (from `email_inbox_id`) when visitors leave."""
         async with store_write(self._db) as conn:
             if email_inbox_id is not None:
-                channel = await conn.scalar(
-                    sa.select(inboxes.c.channel).where(inboxes.c.id == email_inbox_id)
-                )
-                if channel != Channel.EMAIL.value:
+                if await inbox_rows.channel_of(conn, email_inbox_id) != Channel.EMAIL.value:
                     raise InvalidInput("choose an email inbox", "email_inbox_id")
-            done = await conn.execute(
-                inboxes.update()
-                .where(inboxes.c.id == website_id)
-                .where(inboxes.c.channel == Channel.WEBSITE.value)
-                .values(email_inbox_id=email_inbox_id)
+            done = await inbox_rows.update(
+                conn, website_id, {"email_inbox_id": email_inbox_id}, Channel.WEBSITE.value
             )
-            if done.rowcount == 0:
+            if not done:
                 raise InvalidInput(f"no website inbox {website_id}")
         inbox = await self.get(website_id)
         assert inbox is not None
@@ -116,7 +105,7 @@ class InboxService:
 
     async def get(self, inbox_id: int) -> Inbox | None:
         async with self._db.read() as conn:
-            row = (await conn.execute(sa.select(inboxes).where(inboxes.c.id == inbox_id))).first()
+            row = await inbox_rows.row(conn, inbox_id)
         return inbox_from_row(row) if row else None
 
     async def by_site_token(self, site_token: str) -> Inbox | None:
@@ -126,7 +115,7 @@ class InboxService:
 
     async def list(self) -> list[Inbox]:
         async with self._db.read() as conn:
-            rows = (await conn.execute(sa.select(inboxes).order_by(inboxes.c.id))).all()
+            rows = await inbox_rows.all_rows(conn)
         return [inbox_from_row(row) for row in rows]
 
     async def set_allowed_origins(
@@ -134,9 +123,7 @@ class InboxService:
     ) -> Inbox:
         origins = sorted({normalize_origin(origin) for origin in allowed_origins})
         async with store_write(self._db) as conn:
-            await conn.execute(
-                inboxes.update().where(inboxes.c.id == inbox_id).values(allowed_origins=origins)
-            )
+            await inbox_rows.update(conn, inbox_id, {"allowed_origins": origins})
         inbox = await self.get(inbox_id)
         if inbox is None:
             raise InvalidInput(f"no inbox {inbox_id}")

@@ -14,8 +14,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from hub.contacts import phones
 from hub.errors import InvalidInput, NotFound
 from hub.events.unit_of_work import store_write
@@ -24,7 +22,7 @@ from hub.models import Channel, Inbox, utcnow
 from hub.settings import Secret
 from hub.text import clean_optional, clean_text
 from storage.db import Database
-from storage.tables import inboxes, voice_lines
+from storage.repositories import inboxes as inbox_rows
 
 # 24 random bytes: unguessable, and short enough for a URL path segment.
 CTI_TOKEN_BYTES = 24
@@ -93,26 +91,26 @@ class PhoneLineService:
         provider = clean_optional(provider_auth_token, MAX_PROVIDER_TOKEN_CHARS, "provider token")
         token = secrets.token_urlsafe(CTI_TOKEN_BYTES)
         async with store_write(self._db) as conn:
-            inbox_id = await conn.scalar(
-                inboxes.insert()
-                .values(
-                    channel=Channel.VOICE.value,
-                    name=clean_text(name, 100, "name"),
-                    allowed_origins=[],
-                    require_identity=False,
-                    created_at=utcnow(),
-                )
-                .returning(inboxes.c.id)
+            inbox_id = await inbox_rows.insert(
+                conn,
+                {
+                    "channel": Channel.VOICE.value,
+                    "name": clean_text(name, 100, "name"),
+                    "allowed_origins": [],
+                    "require_identity": False,
+                    "created_at": utcnow(),
+                },
             )
-            await conn.execute(
-                voice_lines.insert().values(
-                    inbox_id=inbox_id,
-                    phone_numbers=numbers,
-                    default_region=region,
-                    cti_token_hash=token_hash(token),
-                    provider_auth_token=provider,
-                    blocked_numbers=[],
-                )
+            await inbox_rows.insert_voice_line(
+                conn,
+                {
+                    "inbox_id": inbox_id,
+                    "phone_numbers": numbers,
+                    "default_region": region,
+                    "cti_token_hash": token_hash(token),
+                    "provider_auth_token": provider,
+                    "blocked_numbers": [],
+                },
             )
         return await self.get(inbox_id), token
 
@@ -123,17 +121,17 @@ class PhoneLineService:
         return line
 
     async def find(self, inbox_id: int) -> PhoneLine | None:
-        lines = await self._select(voice_lines.c.inbox_id == inbox_id)
+        lines = await self._select(inbox_id=inbox_id)
         return lines[0] if lines else None
 
     async def by_cti_token(self, token: str) -> PhoneLine | None:
         # Looked up by hash: the comparison happens on a digest the caller
         # cannot steer byte by byte, so response times leak nothing useful.
-        lines = await self._select(voice_lines.c.cti_token_hash == token_hash(token))
+        lines = await self._select(cti_token_hash=token_hash(token))
         return lines[0] if lines else None
 
     async def list(self) -> list[PhoneLine]:
-        return await self._select(sa.true())
+        return await self._select()
 
     async def rotate_token(self, inbox_id: int) -> str:
         token = secrets.token_urlsafe(CTI_TOKEN_BYTES)
@@ -166,21 +164,16 @@ class PhoneLineService:
 
     async def _update(self, inbox_id: int, **values: object) -> None:
         async with store_write(self._db) as conn:
-            done = await conn.execute(
-                voice_lines.update().where(voice_lines.c.inbox_id == inbox_id).values(values)
-            )
-            if done.rowcount == 0:
+            if not await inbox_rows.update_voice_line(conn, inbox_id, dict(values)):
                 raise NotFound(f"no phone line {inbox_id}")
 
-    async def _select(self, where: sa.ColumnElement[bool]) -> builtins.list[PhoneLine]:
-        query = (
-            sa.select(inboxes, voice_lines)
-            .join(voice_lines, voice_lines.c.inbox_id == inboxes.c.id)
-            .where(where)
-            .order_by(inboxes.c.id)
-        )
+    async def _select(
+        self, inbox_id: int | None = None, cti_token_hash: str | None = None
+    ) -> builtins.list[PhoneLine]:
         async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = await inbox_rows.voice_lines_where(
+                conn, inbox_id=inbox_id, cti_token_hash=cti_token_hash
+            )
         return [
             PhoneLine(
                 inbox=inbox_from_row(row),

@@ -14,7 +14,7 @@ from hub.models import Agent, Role, utcnow
 from hub.security import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, verify_password
 from hub.text import clean_email, clean_text
 from storage.db import Database
-from storage.tables import agent_sessions, agents
+from storage.repositories import agents as agent_rows
 
 # An agent logs in again after a working day and a half.
 SESSION_LIFETIME = timedelta(hours=36)
@@ -35,42 +35,34 @@ class AgentService:
         display = clean_text(name, 100, "name")
         _check_password(password)
         async with store_write(self._db) as conn:
-            if await conn.scalar(sa.select(agents.c.id).where(agents.c.email == address)):
+            if await agent_rows.by_email(conn, address) is not None:
                 raise InvalidInput(f"an agent with email {address} already exists")
-            agent_id = await conn.scalar(
-                agents.insert()
-                .values(
-                    email=address,
-                    name=display,
-                    password_hash=hash_password(password),
-                    role=Role(role).value,
-                    created_at=utcnow(),
-                )
-                .returning(agents.c.id)
+            agent_id = await agent_rows.insert(
+                conn,
+                {
+                    "email": address,
+                    "name": display,
+                    "password_hash": hash_password(password),
+                    "role": Role(role).value,
+                    "created_at": utcnow(),
+                },
             )
         return Agent(id=agent_id, email=address, name=display, role=Role(role))
 
     async def set_password(self, email: str, password: str) -> None:
         _check_password(password)
         async with store_write(self._db) as conn:
-            result = await conn.execute(
-                agents.update()
-                .where(agents.c.email == email.strip().lower())
-                .values(password_hash=hash_password(password))
+            agent_id = await agent_rows.update_by_email(
+                conn, email.strip().lower(), {"password_hash": hash_password(password)}
             )
-            if result.rowcount == 0:
+            if agent_id is None:
                 raise InvalidInput(f"no agent with email {email}")
             # A new password ends every session opened with the old one.
-            agent_id = await conn.scalar(
-                sa.select(agents.c.id).where(agents.c.email == email.strip().lower())
-            )
-            await conn.execute(agent_sessions.delete().where(agent_sessions.c.agent_id == agent_id))
+            await agent_rows.delete_sessions_of(conn, agent_id)
 
     async def authenticate(self, email: str, password: str) -> Agent | None:
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(sa.select(agents).where(agents.c.email == email.strip().lower()))
-            ).first()
+            row = await agent_rows.by_email(conn, email.strip().lower())
         if row is None:
             verify_password(DUMMY_HASH, password)
             return None
@@ -78,22 +70,17 @@ class AgentService:
 
     async def get(self, agent_id: int) -> Agent | None:
         async with self._db.read() as conn:
-            row = (await conn.execute(sa.select(agents).where(agents.c.id == agent_id))).first()
+            row = await agent_rows.row(conn, agent_id)
         return _agent(row) if row else None
 
     async def list(self) -> list[Agent]:
         async with self._db.read() as conn:
-            rows = (await conn.execute(sa.select(agents).order_by(agents.c.name))).all()
+            rows = await agent_rows.all_by_name(conn)
         return [_agent(row) for row in rows]
 
     async def count_admins(self) -> int:
         async with self._db.read() as conn:
-            return (
-                await conn.scalar(
-                    sa.select(sa.func.count()).where(agents.c.role == Role.ADMIN.value)
-                )
-                or 0
-            )
+            return await agent_rows.count_with_role(conn, Role.ADMIN.value)
 
     # ---- sessions ------------------------------------------------------------------
 
@@ -102,42 +89,25 @@ class AgentService:
         token = secrets.token_urlsafe(32)
         now = utcnow()
         async with store_write(self._db) as conn:
-            await conn.execute(
-                agent_sessions.insert().values(
-                    id=_session_id(token),
-                    agent_id=agent.id,
-                    created_at=now,
-                    expires_at=now + SESSION_LIFETIME,
-                )
+            await agent_rows.insert_session(
+                conn, _session_id(token), agent.id, now, now + SESSION_LIFETIME
             )
         return token
 
     async def session_agent(self, token: str) -> Agent | None:
         """The agent of a live session, or None if it ended, expired or never existed."""
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(agents)
-                    .join(agent_sessions, agent_sessions.c.agent_id == agents.c.id)
-                    .where(agent_sessions.c.id == _session_id(token))
-                    .where(agent_sessions.c.expires_at > utcnow())
-                )
-            ).first()
+            row = await agent_rows.of_session(conn, _session_id(token), utcnow())
         return _agent(row) if row else None
 
     async def close_session(self, token: str) -> None:
         async with store_write(self._db) as conn:
-            await conn.execute(
-                agent_sessions.delete().where(agent_sessions.c.id == _session_id(token))
-            )
+            await agent_rows.delete_session(conn, _session_id(token))
 
     async def delete_expired_sessions(self, now: datetime) -> int:
         """Forget sessions past their end (a worker job); how many."""
         async with store_write(self._db) as conn:
-            result = await conn.execute(
-                agent_sessions.delete().where(agent_sessions.c.expires_at <= now)
-            )
-        return result.rowcount
+            return await agent_rows.delete_sessions_expired_by(conn, now)
 
 
 def _session_id(token: str) -> str:

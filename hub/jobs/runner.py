@@ -18,15 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.events.unit_of_work import store_write
 from hub.models import utcnow
 from storage.db import Database
-from storage.tables import job_leases
+from storage.repositories import leases as lease_rows
 
 log = logging.getLogger(__name__)
 
@@ -102,38 +97,13 @@ class JobRunner:
     async def _claim(self, job: Job) -> bool:
         now = self._clock()
         async with store_write(self._db) as conn:
-            await _ensure_lease_row(conn, self._db, job.name)
-            claimed = await conn.execute(
-                job_leases.update()
-                .where(job_leases.c.name == job.name)
-                .where(sa.or_(job_leases.c.lease_until.is_(None), job_leases.c.lease_until < now))
-                .where(
-                    sa.or_(
-                        job_leases.c.last_run_at.is_(None),
-                        job_leases.c.last_run_at <= now - job.every,
-                    )
-                )
-                .values(owner=self.owner, lease_until=now + job.lease)
+            return await lease_rows.claim_due(
+                conn, job.name, self.owner, now, now + job.lease, now - job.every
             )
-            return claimed.rowcount == 1
 
     async def _release(self, job: Job, handled: int) -> None:
         async with store_write(self._db) as conn:
-            await conn.execute(
-                job_leases.update()
-                .where(job_leases.c.name == job.name)
-                .where(job_leases.c.owner == self.owner)
-                .values(lease_until=None, last_run_at=self._clock(), last_result=handled)
-            )
-
-
-async def _ensure_lease_row(conn: AsyncConnection, db: Database, name: str) -> None:
-    insert = sqlite_insert if db.is_sqlite else postgresql_insert
-    await conn.execute(
-        insert(job_leases)
-        .values(name=name)
-        .on_conflict_do_nothing(index_elements=[job_leases.c.name])
-    )
+            await lease_rows.release(conn, job.name, self.owner, self._clock(), handled)
 
 
 class Lease:
@@ -159,30 +129,10 @@ class Lease:
         """Take or renew the lease; False while another live owner holds it."""
         now = self._clock()
         async with store_write(self._db) as conn:
-            await _ensure_lease_row(conn, self._db, self.name)
-            claimed = await conn.execute(
-                job_leases.update()
-                .where(job_leases.c.name == self.name)
-                .where(
-                    sa.or_(
-                        job_leases.c.owner == self.owner,
-                        job_leases.c.lease_until.is_(None),
-                        job_leases.c.lease_until < now,
-                    )
-                )
-                .values(owner=self.owner, lease_until=now + self.length)
-            )
-            return claimed.rowcount == 1
+            return await lease_rows.claim(conn, self.name, self.owner, now, now + self.length)
 
     async def release(self, handled: int | None = None) -> None:
         """Let another node take the work at once (a clean stop)."""
-        values: dict[str, object] = {"lease_until": None}
-        if handled is not None:
-            values.update(last_run_at=self._clock(), last_result=handled)
+        ran_at = self._clock() if handled is not None else None
         async with store_write(self._db) as conn:
-            await conn.execute(
-                job_leases.update()
-                .where(job_leases.c.name == self.name)
-                .where(job_leases.c.owner == self.owner)
-                .values(values)
-            )
+            await lease_rows.release(conn, self.name, self.owner, ran_at, handled)

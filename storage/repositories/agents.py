@@ -1,0 +1,75 @@
+"""Agents and their sessions (hub/agents/service.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.tables import agent_sessions, agents
+
+
+async def by_email(conn: AsyncConnection, email: str) -> sa.Row | None:
+    return (await conn.execute(sa.select(agents).where(agents.c.email == email))).first()
+
+
+async def row(conn: AsyncConnection, agent_id: int) -> sa.Row | None:
+    return (await conn.execute(sa.select(agents).where(agents.c.id == agent_id))).first()
+
+
+async def all_by_name(conn: AsyncConnection) -> list[sa.Row]:
+    return list(await conn.execute(sa.select(agents).order_by(agents.c.name)))
+
+
+async def count_with_role(conn: AsyncConnection, role: str) -> int:
+    count = await conn.scalar(sa.select(sa.func.count()).where(agents.c.role == role))
+    return count or 0
+
+
+async def insert(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    agent_id: int = await conn.scalar(agents.insert().values(values).returning(agents.c.id))
+    return agent_id
+
+
+async def update_by_email(conn: AsyncConnection, email: str, values: dict[str, Any]) -> int | None:
+    """Set `values` on the agent with this address; their id, None if there is none."""
+    agent_id: int | None = await conn.scalar(
+        agents.update().where(agents.c.email == email).values(values).returning(agents.c.id)
+    )
+    return agent_id
+
+
+async def insert_session(
+    conn: AsyncConnection, session_id: str, agent_id: int, at: datetime, until: datetime
+) -> None:
+    await conn.execute(
+        agent_sessions.insert().values(
+            id=session_id, agent_id=agent_id, created_at=at, expires_at=until
+        )
+    )
+
+
+async def of_session(conn: AsyncConnection, session_id: str, now: datetime) -> sa.Row | None:
+    """The agent of a session that has not expired by `now`."""
+    result = await conn.execute(
+        sa.select(agents)
+        .join(agent_sessions, agent_sessions.c.agent_id == agents.c.id)
+        .where(agent_sessions.c.id == session_id)
+        .where(agent_sessions.c.expires_at > now)
+    )
+    return result.first()
+
+
+async def delete_session(conn: AsyncConnection, session_id: str) -> None:
+    await conn.execute(agent_sessions.delete().where(agent_sessions.c.id == session_id))
+
+
+async def delete_sessions_of(conn: AsyncConnection, agent_id: int) -> None:
+    await conn.execute(agent_sessions.delete().where(agent_sessions.c.agent_id == agent_id))
+
+
+async def delete_sessions_expired_by(conn: AsyncConnection, now: datetime) -> int:
+    result = await conn.execute(agent_sessions.delete().where(agent_sessions.c.expires_at <= now))
+    return result.rowcount or 0

@@ -294,7 +294,7 @@ async def email_view(hub: Hub, conversation: Conversation) -> EmailView | None:
     if thread is None:
         return None
     participants = tuple(thread["participants"])
-    # Who a reply goes to, as the hub addresses it (hub.email_tickets._reply_by_email).
+    # Who a reply goes to, as the hub addresses it (hub.email.replies, EmailReplies.reply_by_email).
     to = conversation.contact_email or (participants[0] if participants else None)
     return EmailView(
         subject=thread["subject"],

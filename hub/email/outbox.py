@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import sqlalchemy as sa
-
 from hub.email.inboxes import EmailInboxService, MailServer
 from hub.email.models import OutboxState
 from hub.events import topics
@@ -32,7 +30,8 @@ from hub.events.bus import EventBus
 from hub.events.unit_of_work import store_write
 from hub.models import utcnow
 from storage.db import Database
-from storage.tables import email_messages, email_outbox, email_raw
+from storage.repositories import email as mail_rows
+from storage.repositories import outbox as outbox_rows
 
 log = logging.getLogger(__name__)
 
@@ -145,26 +144,22 @@ class EmailOutbox:
         """An agent asks to send a failed message again; False if it is not failed."""
         now = self._clock()
         async with store_write(self._db) as conn:
-            email_id = await conn.scalar(
-                sa.select(email_messages.c.id)
-                .where(email_messages.c.conversation_id == conversation_id)
-                .where(email_messages.c.seq == seq)
-            )
+            email_id = await mail_rows.id_at(conn, conversation_id, seq)
             if email_id is None:
                 return False
-            done = await conn.execute(
-                email_outbox.update()
-                .where(email_outbox.c.email_message_id == email_id)
-                .where(email_outbox.c.state == OutboxState.FAILED.value)
-                .values(
-                    state=OutboxState.QUEUED.value,
-                    next_attempt_at=now,
-                    created_at=now,  # the give-up clock starts again
-                    claimed_by=None,
-                    claimed_until=None,
-                )
+            done = await outbox_rows.set_state_of_mail(
+                conn,
+                email_id,
+                {
+                    "state": OutboxState.QUEUED.value,
+                    "next_attempt_at": now,
+                    "created_at": now,  # the give-up clock starts again
+                    "claimed_by": None,
+                    "claimed_until": None,
+                },
+                only_if=OutboxState.FAILED.value,
             )
-        if done.rowcount != 1:
+        if not done:
             return False
         await self._on_state(conversation_id, seq)
         await self.notify()
@@ -172,47 +167,16 @@ class EmailOutbox:
 
     async def _claim(self) -> list[Delivery]:
         now = self._clock()
-        claimable = sa.and_(
-            email_outbox.c.state == OutboxState.QUEUED.value,
-            email_outbox.c.next_attempt_at <= now,
-            sa.or_(email_outbox.c.claimed_until.is_(None), email_outbox.c.claimed_until < now),
-        )
         async with store_write(self._db) as conn:
-            candidates = (
-                sa.select(email_outbox.c.id)
-                .where(claimable)
-                .order_by(email_outbox.c.next_attempt_at, email_outbox.c.id)
-                .limit(BATCH)
+            rows = await outbox_rows.claim(
+                conn,
+                OutboxState.QUEUED.value,
+                now,
+                self.owner,
+                now + LEASE,
+                BATCH,
+                skip_locked=not self._db.is_sqlite,
             )
-            if not self._db.is_sqlite:
-                candidates = candidates.with_for_update(skip_locked=True)
-            ids = (await conn.scalars(candidates)).all()
-            if not ids:
-                return []
-            await conn.execute(
-                email_outbox.update()
-                .where(email_outbox.c.id.in_(ids))
-                .where(claimable)
-                .values(claimed_by=self.owner, claimed_until=now + LEASE)
-            )
-            rows = (
-                await conn.execute(
-                    sa.select(
-                        email_outbox,
-                        email_messages.c.conversation_id,
-                        email_messages.c.seq,
-                        email_raw.c.data,
-                    )
-                    .select_from(
-                        email_outbox.join(
-                            email_messages, email_messages.c.id == email_outbox.c.email_message_id
-                        ).join(email_raw, email_raw.c.email_message_id == email_messages.c.id)
-                    )
-                    .where(email_outbox.c.id.in_(ids))
-                    .where(email_outbox.c.claimed_by == self.owner)
-                    .order_by(email_outbox.c.id)
-                )
-            ).all()
         return [
             Delivery(
                 outbox_id=row.id,
@@ -276,12 +240,7 @@ class EmailOutbox:
             log.warning("email outbox: message %d failed: %s", delivery.outbox_id, error)
         async with store_write(self._db) as conn:
             # Only the claimant records: a lease that ran out belongs to someone else now.
-            await conn.execute(
-                email_outbox.update()
-                .where(email_outbox.c.id == delivery.outbox_id)
-                .where(email_outbox.c.claimed_by == self.owner)
-                .values(values)
-            )
+            await outbox_rows.record(conn, delivery.outbox_id, self.owner, values)
         await self._on_state(delivery.conversation_id, delivery.seq)
 
 

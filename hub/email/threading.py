@@ -14,14 +14,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.conversations.pipeline import Opening
 from hub.email.inboxes import EmailInbox
 from hub.email.models import Envelope, InboundEmail
 from hub.models import Inbound, Message
-from storage.tables import contacts, conversations, email_messages, email_threads
+from storage.repositories import email as mail_rows
 
 MAX_ID = 2**31 - 1  # the store's integer keys
 _TOKEN_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # noqa: S105 (no 0/o, 1/l)
@@ -78,38 +77,17 @@ class EmailThreading:
         delivery: MailDelivery = inbound.payload
         inbox, email = delivery.inbox, delivery.email
         if inbound.thread_keys:
-            found = await conn.scalar(
-                sa.select(email_messages.c.conversation_id)
-                .where(email_messages.c.email_inbox_id == inbox.id)
-                .where(email_messages.c.message_id.in_(inbound.thread_keys[:100]))
-                .order_by(email_messages.c.id.desc())
-                .limit(1)
-            )
-            if found is not None:
-                return int(found)
+            mail = await mail_rows.latest_among(conn, inbound.thread_keys[:100], inbox_id=inbox.id)
+            if mail is not None:
+                return int(mail.conversation_id)
         tokens = reply_tokens(inbox.token_in, email, delivery.envelope)
         if tokens:
-            found = await conn.scalar(
-                sa.select(email_threads.c.conversation_id)
-                .where(email_threads.c.email_inbox_id == inbox.id)
-                .where(email_threads.c.token.in_(tokens[:10]))
-            )
+            found = await mail_rows.ticket_with_token(conn, inbox.id, tokens[:10])
             if found is not None:
                 return int(found)
         ticket = ticket_in_subject(email.subject)
         if ticket is not None and email.sender is not None:
-            row = (
-                await conn.execute(
-                    sa.select(email_threads.c.participants, contacts.c.email)
-                    .select_from(
-                        email_threads.join(
-                            conversations, conversations.c.id == email_threads.c.conversation_id
-                        ).join(contacts, contacts.c.id == conversations.c.contact_id)
-                    )
-                    .where(email_threads.c.conversation_id == ticket)
-                    .where(email_threads.c.email_inbox_id == inbox.id)
-                )
-            ).first()
+            row = await mail_rows.ticket_people(conn, inbox.id, ticket)
             if row is not None and (
                 email.sender.email in (row.participants or []) or email.sender.email == row.email
             ):
@@ -121,14 +99,15 @@ class EmailThreading:
     ) -> list[Message]:
         """A new ticket: its thread row, with the reply address's token."""
         delivery: MailDelivery = inbound.payload
-        await conn.execute(
-            email_threads.insert().values(
-                conversation_id=conversation_id,
-                email_inbox_id=delivery.inbox.id,
-                token=new_token(),
-                subject=opening.subject,
-                participants=[],
-            )
+        await mail_rows.insert_thread(
+            conn,
+            {
+                "conversation_id": conversation_id,
+                "email_inbox_id": delivery.inbox.id,
+                "token": new_token(),
+                "subject": opening.subject,
+                "participants": [],
+            },
         )
         return []
 

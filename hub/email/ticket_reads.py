@@ -18,13 +18,7 @@ from hub.models import (
     iso,
 )
 from storage.db import Database
-from storage.tables import (
-    email_attachments,
-    email_messages,
-    email_outbox,
-    email_raw,
-    email_threads,
-)
+from storage.repositories import email as mail_rows
 
 
 @dataclass(frozen=True)
@@ -88,11 +82,7 @@ class EmailTicketReads:
     async def _thread_row(
         self, conn: AsyncConnection, conversation_id: int, missing_ok: bool = False
     ) -> sa.Row | None:
-        row = (
-            await conn.execute(
-                sa.select(email_threads).where(email_threads.c.conversation_id == conversation_id)
-            )
-        ).first()
+        row = await mail_rows.thread(conn, conversation_id)
         if row is None and not missing_ok:
             raise NotFound(f"conversation {conversation_id} is not an email thread")
         return row
@@ -115,43 +105,8 @@ class EmailTicketReads:
     async def details(self, conversation_id: int) -> dict[int, EmailDetails]:
         """Email details of a conversation's messages, by seq."""
         async with self._db.read() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(
-                        email_messages,
-                        email_outbox.c.state,
-                        email_outbox.c.last_error,
-                        email_outbox.c.attempts,
-                        email_outbox.c.next_attempt_at,
-                    )
-                    .select_from(
-                        email_messages.outerjoin(
-                            email_outbox, email_outbox.c.email_message_id == email_messages.c.id
-                        )
-                    )
-                    .where(email_messages.c.conversation_id == conversation_id)
-                    .order_by(email_messages.c.seq)
-                )
-            ).all()
-            ids = [row.id for row in rows]
-            files = (
-                (
-                    await conn.execute(
-                        sa.select(
-                            email_attachments.c.id,
-                            email_attachments.c.email_message_id,
-                            email_attachments.c.filename,
-                            email_attachments.c.content_type,
-                            email_attachments.c.size,
-                            email_attachments.c.inline,
-                        )
-                        .where(email_attachments.c.email_message_id.in_(ids))
-                        .order_by(email_attachments.c.id)
-                    )
-                ).all()
-                if ids
-                else []
-            )
+            rows = await mail_rows.of_conversation(conn, conversation_id)
+            files = await mail_rows.files_of(conn, [row.id for row in rows])
         by_email: dict[int, list[dict[str, Any]]] = {}
         for f in files:
             by_email.setdefault(f.email_message_id, []).append(
@@ -190,15 +145,7 @@ class EmailTicketReads:
     async def body(self, email_id: int) -> tuple[int, str, str | None]:
         """(conversation id, full text, sanitized HTML) of one stored email."""
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(
-                        email_messages.c.conversation_id,
-                        email_messages.c.text,
-                        email_messages.c.html,
-                    ).where(email_messages.c.id == email_id)
-                )
-            ).first()
+            row = await mail_rows.body(conn, email_id)
         if row is None:
             raise NotFound(f"no email {email_id}")
         return row.conversation_id, row.text, row.html
@@ -206,17 +153,7 @@ class EmailTicketReads:
     async def raw(self, email_id: int) -> tuple[int, bytes]:
         """(conversation id, the message exactly as received or sent)."""
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(email_messages.c.conversation_id, email_raw.c.data)
-                    .select_from(
-                        email_messages.join(
-                            email_raw, email_raw.c.email_message_id == email_messages.c.id
-                        )
-                    )
-                    .where(email_messages.c.id == email_id)
-                )
-            ).first()
+            row = await mail_rows.raw(conn, email_id)
         if row is None:
             raise NotFound(f"no email {email_id}")
         return row.conversation_id, row.data
@@ -224,18 +161,7 @@ class EmailTicketReads:
     async def attachment(self, attachment_id: int) -> tuple[int, Attachment]:
         """(conversation id, the file) for a download."""
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(email_attachments, email_messages.c.conversation_id)
-                    .select_from(
-                        email_attachments.join(
-                            email_messages,
-                            email_messages.c.id == email_attachments.c.email_message_id,
-                        )
-                    )
-                    .where(email_attachments.c.id == attachment_id)
-                )
-            ).first()
+            row = await mail_rows.attachment(conn, attachment_id)
         if row is None:
             raise NotFound(f"no attachment {attachment_id}")
         return row.conversation_id, Attachment(
@@ -249,11 +175,4 @@ class EmailTicketReads:
     async def inline_images(self, email_id: int) -> dict[str, int]:
         """`cid:` → attachment id, to show inline images of an HTML body."""
         async with self._db.read() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(email_attachments.c.content_id, email_attachments.c.id)
-                    .where(email_attachments.c.email_message_id == email_id)
-                    .where(email_attachments.c.content_id.is_not(None))
-                )
-            ).all()
-        return {row.content_id: row.id for row in rows}
+            return await mail_rows.inline_images(conn, email_id)

@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.errors import NotFound
 from hub.models import AuthorType, Channel, Conversation, Direction, Kind, Message, Status, utcnow
 from storage.repositories import conversations as rows
-from storage.tables import messages
+from storage.repositories.messages import Messages
 
 PREVIEW_CHARS = 140
 PUBLIC_KINDS = (Kind.TEXT.value,)
-MESSAGE_QUERY = rows.message_query(
-    AuthorType.AGENT.value, AuthorType.CAMPAIGN.value, AuthorType.CONTACT.value
+# Every read of messages, with the author's name (agent, campaign or contact).
+MESSAGES = Messages(
+    AuthorType.AGENT.value, AuthorType.CAMPAIGN.value, AuthorType.CONTACT.value, PUBLIC_KINDS
 )
 # What reopens a conversation: the customer wrote, or a call needs calling back.
 REOPENED = {"status": Status.OPEN.value, "snoozed_until": None, "resolved_at": None}
@@ -209,13 +210,7 @@ class ConversationLog:
         self, conn: AsyncConnection, conversation_id: int, client_id: str
     ) -> Message | None:
         """The message sent before with this client id (a resend), if any."""
-        found = (
-            await conn.execute(
-                MESSAGE_QUERY.where(messages.c.conversation_id == conversation_id).where(
-                    messages.c.client_id == client_id
-                )
-            )
-        ).first()
+        found = await MESSAGES.by_client_id(conn, conversation_id, client_id)
         return message_of(found) if found else None
 
 

@@ -7,44 +7,24 @@ import functools
 from dataclasses import dataclass
 from typing import Literal
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.conversations.log import MESSAGE_QUERY, PUBLIC_KINDS, conversation_of, message_of
+from hub.conversations.log import MESSAGES, conversation_of, message_of
 from hub.errors import NotFound, from_the_store
 from hub.models import Agent, Conversation, Direction, Message, Status
 from storage.batching import GroupRead
 from storage.db import Database
 from storage.repositories import conversations as rows
-from storage.tables import agent_reads, conversations, messages
 
 DEFAULT_PAGE = 200
 
 Scope = Literal["mine", "unassigned", "all"]
-
-_conversation_query = rows.conversation_query
-_conversation = conversation_of
-_message = message_of
 
 # Returning widgets' hellos (ConversationService.resume), read together: each
 # visitor's latest conversation (one query for the batch), then its public
 # messages after the seq the widget holds (one query per conversation with
 # anything new). A reconnect storm resumes thousands at once.
 RESUME_BATCH_MAX = 500
-_LATEST_OF_VISITORS = _conversation_query().where(
-    conversations.c.id.in_(
-        sa.select(sa.func.max(conversations.c.id))
-        .where(conversations.c.visitor_id.in_(sa.bindparam("b_visitor_ids", expanding=True)))
-        .group_by(conversations.c.visitor_id)
-    )
-)
-_PUBLIC_AFTER = (
-    MESSAGE_QUERY.where(messages.c.conversation_id == sa.bindparam("b_conversation_id"))
-    .where(messages.c.seq > sa.bindparam("b_after_seq"))
-    .where(messages.c.kind.in_(PUBLIC_KINDS))
-    .order_by(messages.c.seq)
-    .limit(sa.bindparam("b_limit", type_=sa.Integer))
-)
 
 
 @dataclass(frozen=True)
@@ -58,11 +38,7 @@ Resumed = tuple[Conversation | None, list[Message]]
 
 
 async def _load_resumes(conn: AsyncConnection, wants: list[_Resume]) -> list[Resumed]:
-    ids = sorted({want.visitor_id for want in wants})
-    latest = {
-        row.visitor_id: row
-        for row in await conn.execute(_LATEST_OF_VISITORS, {"b_visitor_ids": ids})
-    }
+    latest = await rows.latest_rows_of_visitors(conn, [want.visitor_id for want in wants])
     resumed: list[Resumed] = []
     for want in wants:
         row = latest.get(want.visitor_id)
@@ -72,17 +48,12 @@ async def _load_resumes(conn: AsyncConnection, wants: list[_Resume]) -> list[Res
         found: list[Message] = []
         if row.last_seq > want.after_seq:  # (a reconnect with nothing new asks nothing more)
             found = [
-                _message(message)
-                for message in await conn.execute(
-                    _PUBLIC_AFTER,
-                    {
-                        "b_conversation_id": row.id,
-                        "b_after_seq": want.after_seq,
-                        "b_limit": want.limit,
-                    },
+                message_of(message)
+                for message in await MESSAGES.after(
+                    conn, row.id, want.after_seq, want.limit, public_only=True
                 )
             ]
-        resumed.append((_conversation(row), found))
+        resumed.append((conversation_of(row), found))
     return resumed
 
 
@@ -99,28 +70,14 @@ class ConversationReads:
 
     async def latest_for_visitor(self, visitor_id: str) -> Conversation | None:
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    _conversation_query()
-                    .where(conversations.c.visitor_id == visitor_id)
-                    .order_by(conversations.c.id.desc())
-                    .limit(1)
-                )
-            ).first()
-        return _conversation(row) if row else None
+            row = await rows.latest_row_of_visitor(conn, visitor_id)
+        return conversation_of(row) if row else None
 
     async def for_contact(self, contact_id: int, limit: int = DEFAULT_PAGE) -> list[Conversation]:
         """A contact's conversations in every inbox, newest activity first."""
         async with self._db.read() as conn:
-            rows = (
-                await conn.execute(
-                    _conversation_query()
-                    .where(conversations.c.contact_id == contact_id)
-                    .order_by(conversations.c.last_activity_at.desc())
-                    .limit(limit)
-                )
-            ).all()
-        return [_conversation(row) for row in rows]
+            found = await rows.rows_of_contact(conn, contact_id, limit)
+        return [conversation_of(row) for row in found]
 
     async def messages(
         self,
@@ -130,17 +87,11 @@ class ConversationReads:
         limit: int = DEFAULT_PAGE,
     ) -> list[Message]:
         """Messages after `after_seq`, oldest first."""
-        query = (
-            MESSAGE_QUERY.where(messages.c.conversation_id == conversation_id)
-            .where(messages.c.seq > after_seq)
-            .order_by(messages.c.seq)
-            .limit(limit)
-        )
-        if not include_private:
-            query = query.where(messages.c.kind.in_(PUBLIC_KINDS))
         async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_message(row) for row in rows]
+            found = await MESSAGES.after(
+                conn, conversation_id, after_seq, limit, public_only=not include_private
+            )
+        return [message_of(row) for row in found]
 
     async def resume(self, visitor_id: str, after_seq: int, limit: int = DEFAULT_PAGE) -> Resumed:
         """What a returning widget is shown: the visitor's latest conversation
@@ -158,14 +109,8 @@ class ConversationReads:
     ) -> list[Message]:
         """The newest `limit` messages (all kinds), oldest first."""
         async with self._db.read() as conn:
-            rows = (
-                await conn.execute(
-                    MESSAGE_QUERY.where(messages.c.conversation_id == conversation_id)
-                    .order_by(messages.c.seq.desc())
-                    .limit(limit)
-                )
-            ).all()
-        return [_message(row) for row in reversed(rows)]
+            found = await MESSAGES.newest(conn, conversation_id, limit)
+        return [message_of(row) for row in reversed(found)]
 
     async def list_for_agent(
         self,
@@ -175,34 +120,17 @@ class ConversationReads:
         limit: int = DEFAULT_PAGE,
     ) -> list[Conversation]:
         """Conversations across inboxes, newest activity first, with unread counts."""
-        read_seq = (
-            sa.select(agent_reads.c.read_seq)
-            .where(agent_reads.c.agent_id == agent.id)
-            .where(agent_reads.c.conversation_id == conversations.c.id)
-            .scalar_subquery()
-        )
-        unread = (
-            sa.select(sa.func.count())
-            .select_from(messages)
-            .where(messages.c.conversation_id == conversations.c.id)
-            .where(messages.c.direction == Direction.IN.value)
-            .where(messages.c.seq > sa.func.coalesce(read_seq, 0))
-            .scalar_subquery()
-            .label("unread")
-        )
-        query = _conversation_query().add_columns(unread)
-        if status is not None:
-            query = query.where(conversations.c.status == Status(status).value)
-        if scope == "mine":
-            query = query.where(conversations.c.assignee_id == agent.id)
-        elif scope == "unassigned":
-            query = query.where(conversations.c.assignee_id.is_(None))
-        query = query.order_by(
-            conversations.c.last_activity_at.desc(), conversations.c.id.desc()
-        ).limit(limit)
         async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_conversation(row, unread=row.unread) for row in rows]
+            found = await rows.rows_for_agent(
+                conn,
+                agent.id,
+                Direction.IN.value,
+                limit,
+                status=Status(status).value if status is not None else None,
+                assigned_to_agent=scope == "mine",
+                unassigned=scope == "unassigned",
+            )
+        return [conversation_of(row, unread=row.unread) for row in found]
 
     async def counts_by_status(self) -> dict[str, int]:
         async with self._db.read() as conn:

@@ -1,5 +1,5 @@
-"""Conversations and their messages: the queries behind the one append
-(hub/conversations/log.py) and what the console and widget read."""
+"""Conversations: the queries behind the one append (hub/conversations/log.py)
+and what the console and widget read of them (reads of messages: messages.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.tables import (
     agent_reads,
     agents,
-    campaigns,
     contacts,
     conversations,
     inboxes,
@@ -22,8 +21,6 @@ from storage.tables import (
 )
 
 ASSIGNEES = agents.alias("assignee")
-_authors = agents.alias("author")
-_contact_authors = contacts.alias("contact_author")  # an email's sender
 
 
 def conversation_query() -> sa.Select:
@@ -40,30 +37,6 @@ def conversation_query() -> sa.Select:
         conversations.join(inboxes, inboxes.c.id == conversations.c.inbox_id)
         .join(contacts, contacts.c.id == conversations.c.contact_id)
         .outerjoin(ASSIGNEES, ASSIGNEES.c.id == conversations.c.assignee_id)
-    )
-
-
-def message_query(agent: str, campaign: str, contact: str) -> sa.Select:
-    """A message's row with its author's name; the arguments are the author types
-    whose id names an agent, a campaign and a contact."""
-    author_name = sa.func.coalesce(
-        _authors.c.name, campaigns.c.sender_name, _contact_authors.c.name, _contact_authors.c.email
-    )
-    return sa.select(messages, author_name.label("author_name")).select_from(
-        messages.outerjoin(
-            _authors,
-            sa.and_(messages.c.author_type == agent, _authors.c.id == messages.c.author_id),
-        )
-        .outerjoin(
-            campaigns,
-            sa.and_(messages.c.author_type == campaign, campaigns.c.id == messages.c.author_id),
-        )
-        .outerjoin(
-            _contact_authors,
-            sa.and_(
-                messages.c.author_type == contact, _contact_authors.c.id == messages.c.author_id
-            ),
-        )
     )
 
 
@@ -209,3 +182,81 @@ async def settle_call_backs(conn: AsyncConnection, contact_id: int) -> None:
         .where(conversations.c.call_back.is_(True))
         .values(call_back=False)
     )
+
+
+_LATEST_OF_VISITORS = conversation_query().where(
+    conversations.c.id.in_(
+        sa.select(sa.func.max(conversations.c.id))
+        .where(conversations.c.visitor_id.in_(sa.bindparam("b_visitor_ids", expanding=True)))
+        .group_by(conversations.c.visitor_id)
+    )
+)
+
+
+async def latest_rows_of_visitors(
+    conn: AsyncConnection, visitor_ids: Sequence[str]
+) -> dict[str, sa.Row]:
+    """Each visitor's latest conversation, by visitor (one statement for them all)."""
+    found = await conn.execute(_LATEST_OF_VISITORS, {"b_visitor_ids": sorted(set(visitor_ids))})
+    return {r.visitor_id: r for r in found}
+
+
+async def latest_row_of_visitor(conn: AsyncConnection, visitor_id: str) -> sa.Row | None:
+    query = (
+        conversation_query()
+        .where(conversations.c.visitor_id == visitor_id)
+        .order_by(conversations.c.id.desc())
+        .limit(1)
+    )
+    return (await conn.execute(query)).first()
+
+
+async def rows_of_contact(conn: AsyncConnection, contact_id: int, limit: int) -> list[sa.Row]:
+    """The contact's conversations in every inbox, newest activity first."""
+    query = (
+        conversation_query()
+        .where(conversations.c.contact_id == contact_id)
+        .order_by(conversations.c.last_activity_at.desc())
+        .limit(limit)
+    )
+    return list(await conn.execute(query))
+
+
+async def rows_for_agent(
+    conn: AsyncConnection,
+    agent_id: int,
+    inbound: str,
+    limit: int,
+    *,
+    status: str | None = None,
+    assigned_to_agent: bool = False,
+    unassigned: bool = False,
+) -> list[sa.Row]:
+    """Conversations newest activity first, each with `unread`: the messages of
+    direction `inbound` after the agent's read mark."""
+    read_seq = (
+        sa.select(agent_reads.c.read_seq)
+        .where(agent_reads.c.agent_id == agent_id)
+        .where(agent_reads.c.conversation_id == conversations.c.id)
+        .scalar_subquery()
+    )
+    unread = (
+        sa.select(sa.func.count())
+        .select_from(messages)
+        .where(messages.c.conversation_id == conversations.c.id)
+        .where(messages.c.direction == inbound)
+        .where(messages.c.seq > sa.func.coalesce(read_seq, 0))
+        .scalar_subquery()
+        .label("unread")
+    )
+    query = conversation_query().add_columns(unread)
+    if status is not None:
+        query = query.where(conversations.c.status == status)
+    if assigned_to_agent:
+        query = query.where(conversations.c.assignee_id == agent_id)
+    elif unassigned:
+        query = query.where(conversations.c.assignee_id.is_(None))
+    query = query.order_by(
+        conversations.c.last_activity_at.desc(), conversations.c.id.desc()
+    ).limit(limit)
+    return list(await conn.execute(query))

@@ -68,9 +68,9 @@ async def test_in_worker_runs_in_aiosqlite_thread_on_its_sqlite3_connection(hub)
 async def test_the_statements_compile_as_on_the_hubs_engine(hub):
     dialect = hub.db.engine.dialect  # initialized by a real connection
     for statement in (
-        conversations_module._VISITOR_AND_TARGET,
-        conversations_module._APPEND_VISITOR_MESSAGE,
-        conversations_module._INSERT_VISITOR_MESSAGE,
+        conversations_module.STATEMENTS.visitor_and_target,
+        conversations_module.STATEMENTS.append,
+        conversations_module.STATEMENTS.insert,
     ):
         assert RawStatement(statement).sql == str(statement.compile(dialect=dialect))
 
@@ -315,7 +315,7 @@ async def test_rows_and_answers_are_those_of_the_sqlalchemy_path(stores, monkeyp
     ],
 )
 def test_datetimes_are_bound_as_sqlalchemy_binds_them(value):  # type: ignore[no-untyped-def]
-    slots = RawStatement(conversations_module._INSERT_VISITOR_MESSAGE)._slots
+    slots = RawStatement(conversations_module.STATEMENTS.insert)._slots
     [(_, fast, _)] = [slot for slot in slots if slot[0] == "b_created_at"]
     reference = sa.DateTime(timezone=True).dialect_impl(_DIALECT).bind_processor(_DIALECT)
     assert fast(value) == reference(value)

@@ -50,14 +50,7 @@ from hub.text import clean_email, clean_optional, clean_text
 from storage.db import Database
 from storage.errors import StoreError, short_reason
 from storage.repositories import contacts as contact_rows
-from storage.repositories.conversations import ASSIGNEES as _assignees
-from storage.tables import (
-    contacts,
-    conversations,
-    inboxes,
-    messages,
-    visitors,
-)
+from storage.repositories.chat_appends import visitor_message_statements
 
 MAX_INBOUND_CHARS = 5000
 # Visitor messages stored per write transaction at most (group commit). A batch
@@ -77,85 +70,17 @@ class Posted:
     duplicate: bool = False
 
 
-# The statements of web chat's hot path, built once (building a Select per call
-# cost about a third of ingest's CPU). Parameters are named b_* because
-# SQLAlchemy reserves column names as parameter names in INSERT and UPDATE.
-_theirs = conversations.alias("theirs")
-_target_id = sa.func.coalesce(
-    sa.bindparam("b_conversation_id", type_=sa.Integer),
-    sa.select(_theirs.c.id)
-    .where(_theirs.c.visitor_id == visitors.c.id)
-    .order_by(_theirs.c.id.desc())
-    .limit(1)
-    .correlate(visitors)
-    .scalar_subquery(),
-)
-_earlier_seq = (
-    sa.select(messages.c.seq)
-    .where(messages.c.conversation_id == conversations.c.id)
-    .where(messages.c.client_id == sa.bindparam("b_client_id", type_=sa.String))
-    .correlate(conversations)
-    .scalar_subquery()
-)
-# The visitor's contact, and the conversation the message goes to (the one
-# named, else the visitor's latest; none for a first message) with what a
-# Conversation shows besides its own columns, and the seq of an earlier message
-# with the same client id: one query.
-_VISITOR_AND_TARGET = (
-    sa.select(
-        visitors.c.contact_id,
-        visitors.c.inbox_id,
-        conversations.c.id.label("conversation_id"),
-        conversations.c.status,
-        conversations.c.visitor_id.label("owner"),
-        conversations.c.contact_id.label("conversation_contact_id"),
-        conversations.c.assignee_id,
-        inboxes.c.name.label("inbox_name"),
-        inboxes.c.channel.label("channel"),
-        contacts.c.name.label("contact_name"),
-        contacts.c.email.label("contact_email"),
-        contacts.c.phone.label("contact_phone"),
-        _assignees.c.name.label("assignee_name"),
-        _earlier_seq.label("earlier_seq"),
-    )
-    .select_from(
-        visitors.outerjoin(conversations, conversations.c.id == _target_id)
-        .outerjoin(inboxes, inboxes.c.id == conversations.c.inbox_id)
-        .outerjoin(contacts, contacts.c.id == conversations.c.contact_id)
-        .outerjoin(_assignees, _assignees.c.id == conversations.c.assignee_id)
-    )
-    .where(visitors.c.id == sa.bindparam("b_visitor_id"))
-)
-# A visitor's message: next seq, reopened, previewed; returns the whole row.
-_APPEND_VISITOR_MESSAGE = (
-    conversations.update()
-    .where(conversations.c.id == sa.bindparam("b_conversation_id"))
-    .values(
-        last_seq=conversations.c.last_seq + 1,
-        last_in_seq=conversations.c.last_seq + 1,
-        last_activity_at=sa.bindparam("b_now"),
-        preview=sa.bindparam("b_preview"),
-        status=Status.OPEN.value,
-        snoozed_until=None,
-        resolved_at=None,
-    )
-    .returning(*conversations.c)
-)
-# A visitor's chat message.
-_INSERT_VISITOR_MESSAGE = messages.insert().values(
-    conversation_id=sa.bindparam("b_conversation_id"),
-    seq=sa.bindparam("b_seq"),
-    direction=Direction.IN.value,
-    kind=Kind.TEXT.value,
-    author_type=AuthorType.VISITOR.value,
-    author_id=None,
-    text=sa.bindparam("b_text"),
-    client_id=sa.bindparam("b_client_id"),
-    created_at=sa.bindparam("b_created_at"),
+# The statements of web chat's hot path (storage/repositories/chat_appends.py),
+# built once with the values the hub stores.
+STATEMENTS = visitor_message_statements(
+    open_status=Status.OPEN.value,
+    inbound=Direction.IN.value,
+    text_kind=Kind.TEXT.value,
+    visitor_author=AuthorType.VISITOR.value,
 )
 # The same three on SQLite's raw connection, a run of messages per thread hop.
 _SQLITE_COMMON = CommonAppends(
-    _VISITOR_AND_TARGET, _APPEND_VISITOR_MESSAGE, _INSERT_VISITOR_MESSAGE, PREVIEW_CHARS
+    STATEMENTS.visitor_and_target, STATEMENTS.append, STATEMENTS.insert, PREVIEW_CHARS
 )
 
 
@@ -460,7 +385,7 @@ class ChatIngest:
         now = utcnow()
         row = (
             await conn.execute(
-                _APPEND_VISITOR_MESSAGE,
+                STATEMENTS.append,
                 {
                     "b_conversation_id": target.conversation_id,
                     "b_now": now,
@@ -471,7 +396,7 @@ class ChatIngest:
         if row is None:
             raise NotFound(f"no conversation {target.conversation_id}")
         await conn.execute(
-            _INSERT_VISITOR_MESSAGE,
+            STATEMENTS.insert,
             {
                 "b_conversation_id": row.id,
                 "b_seq": row.last_seq,
@@ -493,7 +418,7 @@ class ChatIngest:
         status (None for a first message), in one query: the hot path of web chat."""
         row = (
             await conn.execute(
-                _VISITOR_AND_TARGET,
+                STATEMENTS.visitor_and_target,
                 {
                     "b_visitor_id": inbound.visitor_id,
                     "b_conversation_id": inbound.conversation_id,

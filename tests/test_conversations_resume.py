@@ -79,12 +79,16 @@ async def test_a_failed_read_fails_the_resumes_of_its_batch_and_the_next_is_read
     hub, website, agent, monkeypatch
 ):
     visitor, _ = await chatting_visitor(hub, website, agent, ["a"])
-    load = hub.conversations._resumes._work
+    read, failed = hub.db.read, []
 
-    async def broken(conn, wants):  # type: ignore[no-untyped-def]
-        raise ConnectionResetError("injected: the store went away")
+    @contextlib.asynccontextmanager
+    async def broken_read():  # type: ignore[no-untyped-def]
+        async with read() as conn:
+            failed.append(conn)
+            raise ConnectionResetError("injected: the store went away")
+            yield conn  # never reached
 
-    monkeypatch.setattr(hub.conversations._resumes, "_work", broken)
+    monkeypatch.setattr(hub.db, "read", broken_read)
     results = await asyncio.gather(
         hub.conversations.resume(visitor.id, 0),
         hub.conversations.resume(visitor.id, 1),
@@ -92,6 +96,7 @@ async def test_a_failed_read_fails_the_resumes_of_its_batch_and_the_next_is_read
     )
     assert all(isinstance(r, Unavailable) for r in results)
     assert "The conversation was not read (the store failed: injected" in str(results[0])
-    monkeypatch.setattr(hub.conversations._resumes, "_work", load)
+    assert len(failed) == 1  # one read for the batch, and it failed both
+    monkeypatch.setattr(hub.db, "read", read)
     _, found = await hub.conversations.resume(visitor.id, 0)
     assert [m.text for m in found] == ["a"]

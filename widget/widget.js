@@ -94,26 +94,32 @@
   function parse(s) { try { return JSON.parse(s); } catch (e) { return null; } }
 
   // ----------------------------------------------------------------- state
-  var token = LS.get(K_TOKEN) || null;
-  var conv = null;          // {id, status, assignee: {name}|null}
-  var online = null;        // agents_online; null until the first welcome
-  var msgs = [];            // confirmed messages, sorted by (conversation_id, seq)
-  var seen = {};            // "conv:seq" -> 1
-  var cids = {};            // client_id -> 1 for confirmed messages
-  var failed = [];          // [{id, text, t, err}] dropped by the hub
-  var agentRead = 0;        // agents have read up to this seq
-  var typingName = null, typingT = null;
-  var awayId = null;        // client id of the message sent by the away form
-  var isOpen = SS.get(K_OPEN) === "1";
-  var ws = null, welcomed = false, hadWelcome = false, firstWelcome = true;
-  var attempt = 0, reconnT = null, pingT = null, quiet = false;
-  var sentLastSeq = 0, fullNext = false, sentRead = {};
-  var identity = null, identitySent = false, attrs = null;
-  var myTyping = false, myTypingAt = 0, myTypingT = null;
-  var retryT = {};
-  var sentUrl = null, navT = null, camp = null; // last reported page; campaign shown, unanswered
-  var listeners = {};
-  var ui = null, listDirty = true, renderQ = false, stick = true;
+  // Everything the widget knows, in one object: the conversation and its
+  // messages, the socket and its timers, what was last told to the hub.
+  var state = {
+    token: LS.get(K_TOKEN) || null,
+    conversation: null,     // {id, status, assignee: {name}|null}
+    agentsOnline: null,     // null until the first welcome
+    messages: [],           // confirmed messages, sorted by (conversation_id, seq)
+    seenSeqs: {},           // "conversation:seq" -> 1
+    confirmedClientIds: {}, // client_id -> 1 for confirmed messages
+    failedSends: [],        // [{id, text, t, err}] dropped by the hub
+    agentReadSeq: 0,        // agents have read up to this seq
+    agentTypingName: null, agentTypingTimer: null,
+    awayFormClientId: null, // the message sent by the away form
+    panelOpen: SS.get(K_OPEN) === "1",
+    socket: null, welcomed: false, everWelcomed: false, firstWelcome: true,
+    reconnectAttempt: 0, reconnectTimer: null, pingTimer: null, quiet: false,
+    resumeSeqSent: 0, fullResumeNext: false, readSeqSent: {},
+    identity: null, identitySent: false, attributes: null,
+    visitorTyping: false, visitorTypingAt: 0, visitorTypingTimer: null,
+    retryTimers: {},
+    reportedUrl: null, navigationTimer: null,
+    campaign: null,         // the campaign shown, unanswered
+    listeners: {},
+    listDirty: true, renderQueued: false, stickToBottom: true,
+  };
+  var ui = null;
 
   // ---------------------------------------------------------------- outbox
   // Persisted before sending; an entry leaves only on its ack (or on a
@@ -145,7 +151,7 @@
 
   // -------------------------------------------------------------- events
   function emit(name, arg) {
-    (listeners[name] || []).slice().forEach(function (cb) {
+    (state.listeners[name] || []).slice().forEach(function (cb) {
       try { cb(arg); } catch (e) { log("error", [e]); }
     });
   }
@@ -155,30 +161,30 @@
   function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
   function isAgent(m) { return m.author && (m.author.type === "agent" || m.author.type === "campaign"); }
   function isSystem(m) { return m.author && m.author.type === "system"; }
-  function convId() { return conv ? conv.id : null; }
+  function convId() { return state.conversation ? state.conversation.id : null; }
 
   function addMsg(m, notify) {
     if (!m || typeof m !== "object" || typeof m.seq !== "number") return false;
     var k = m.conversation_id + ":" + m.seq;
-    if (seen[k]) return false;
-    seen[k] = 1;
-    if (m.client_id) cids[m.client_id] = 1;
-    if (m.author && m.author.type === "campaign") camp = null; // stored now: shown from the thread
-    msgs.push(m);
-    msgs.sort(function (a, b) { return cmp(a.conversation_id, b.conversation_id) || cmp(a.seq, b.seq); });
-    if (isAgent(m) && typingName) setTyping(false);
-    listDirty = true;
+    if (state.seenSeqs[k]) return false;
+    state.seenSeqs[k] = 1;
+    if (m.client_id) state.confirmedClientIds[m.client_id] = 1;
+    if (m.author && m.author.type === "campaign") state.campaign = null; // stored now: shown from the thread
+    state.messages.push(m);
+    state.messages.sort(function (a, b) { return cmp(a.conversation_id, b.conversation_id) || cmp(a.seq, b.seq); });
+    if (isAgent(m) && state.agentTypingName) setTyping(false);
+    state.listDirty = true;
     if (notify) emit("message", copy(m));
     return true;
   }
   function lastSeq() {
     var c = convId(), s = 0;
-    msgs.forEach(function (m) { if ((c == null || m.conversation_id === c) && m.seq > s) s = m.seq; });
+    state.messages.forEach(function (m) { if ((c == null || m.conversation_id === c) && m.seq > s) s = m.seq; });
     return s;
   }
   function maxAgentSeq() {
     var c = convId(), s = 0;
-    msgs.forEach(function (m) { if (isAgent(m) && m.conversation_id === c && m.seq > s) s = m.seq; });
+    state.messages.forEach(function (m) { if (isAgent(m) && m.conversation_id === c && m.seq > s) s = m.seq; });
     return s;
   }
   function readSeq() {
@@ -187,26 +193,26 @@
   }
   function unread() {
     var c = convId(), r = readSeq(), n = 0;
-    msgs.forEach(function (m) { if (isAgent(m) && m.conversation_id === c && m.seq > r) n++; });
+    state.messages.forEach(function (m) { if (isAgent(m) && m.conversation_id === c && m.seq > r) n++; });
     return n;
   }
   function markRead() {
-    if (!isOpen || D.visibilityState === "hidden" || convId() == null) return;
+    if (!state.panelOpen || D.visibilityState === "hidden" || convId() == null) return;
     var s = maxAgentSeq();
     if (s > readSeq()) LS.set(K_READ, JSON.stringify({ c: convId(), s: s }));
-    if (welcomed && s > 0 && (sentRead.c !== convId() || s > sentRead.s)) {
-      sentRead = { c: convId(), s: s };
+    if (state.welcomed && s > 0 && (state.readSeqSent.c !== convId() || s > state.readSeqSent.s)) {
+      state.readSeqSent = { c: convId(), s: s };
       send({ type: "read", seq: s });
     }
   }
-  function hasThread() { return msgs.length > 0 || obx().length > 0 || failed.length > 0; }
+  function hasThread() { return state.messages.length > 0 || obx().length > 0 || state.failedSends.length > 0; }
 
   // ------------------------------------------------------------ websocket
   function sendRaw(f) {
-    if (ws && ws.readyState === 1) { ws.send(JSON.stringify(f)); return true; }
+    if (state.socket && state.socket.readyState === 1) { state.socket.send(JSON.stringify(f)); return true; }
     return false;
   }
-  function send(f) { return welcomed && sendRaw(f); }
+  function send(f) { return state.welcomed && sendRaw(f); }
 
   function sendItem(it) {
     var f = { type: "message", client_id: it.id, text: it.text };
@@ -216,38 +222,38 @@
   }
   function flush() {
     obx().forEach(sendItem);
-    if (identity && !identitySent) { identitySent = true; send(identity); }
+    if (state.identity && !state.identitySent) { state.identitySent = true; send(state.identity); }
     sendAttrs();
   }
   function sendAttrs() {
-    if (attrs && send({ type: "attributes", attributes: attrs })) attrs = null;
+    if (state.attributes && send({ type: "attributes", attributes: state.attributes })) state.attributes = null;
   }
 
   function connect() {
-    clearTimeout(reconnT); reconnT = null;
-    if (ws) return;
+    clearTimeout(state.reconnectTimer); state.reconnectTimer = null;
+    if (state.socket) return;
     var s;
     try { s = new WebSocket(wsUrl); } catch (e) { schedule(); return; }
-    ws = s;
+    state.socket = s;
     s.onopen = guard(function () {
-      if (ws !== s) return;
-      sentLastSeq = fullNext ? 0 : lastSeq();
-      fullNext = false;
-      sentUrl = TRACK ? pageUrl(location.href) : null;
-      sendRaw({ type: "hello", visitor_token: token, last_seq: sentLastSeq, track: TRACK,
-        page: TRACK ? { url: sentUrl, title: D.title, referrer: pageUrl(D.referrer) } : {} });
-      clearInterval(pingT);
-      pingT = setInterval(guard(function () {
-        if (ws !== s) return;
+      if (state.socket !== s) return;
+      state.resumeSeqSent = state.fullResumeNext ? 0 : lastSeq();
+      state.fullResumeNext = false;
+      state.reportedUrl = TRACK ? pageUrl(location.href) : null;
+      sendRaw({ type: "hello", visitor_token: state.token, last_seq: state.resumeSeqSent, track: TRACK,
+        page: TRACK ? { url: state.reportedUrl, title: D.title, referrer: pageUrl(D.referrer) } : {} });
+      clearInterval(state.pingTimer);
+      state.pingTimer = setInterval(guard(function () {
+        if (state.socket !== s) return;
         // No frame at all since the previous ping: the link is dead.
-        if (quiet) { drop(); return; }
-        quiet = true;
+        if (state.quiet) { drop(); return; }
+        state.quiet = true;
         sendRaw({ type: "ping" });
       }), 25000);
     });
     s.onmessage = guard(function (ev) {
-      if (ws !== s) return;
-      quiet = false;
+      if (state.socket !== s) return;
+      state.quiet = false;
       if (typeof ev.data !== "string") return;
       var f = parse(ev.data);
       // Events published together come as one batch frame, in order.
@@ -259,85 +265,85 @@
       render();
     });
     s.onclose = guard(function (ev) {
-      if (ws !== s) return;
+      if (state.socket !== s) return;
       if (ev.code === 4401) forget();
       lost();
     });
   }
   // Abandon the current socket without waiting for its closing handshake.
   function drop() {
-    var s = ws;
+    var s = state.socket;
     lost();
     try { s.close(); } catch (e) { /* already closed */ }
   }
   function lost() {
-    ws = null; welcomed = false; quiet = false;
-    clearInterval(pingT);
+    state.socket = null; state.welcomed = false; state.quiet = false;
+    clearInterval(state.pingTimer);
     setTyping(false);
-    myTyping = false;
+    state.visitorTyping = false;
     schedule();
     render();
   }
   function schedule() {
-    if (reconnT) return;
-    var d = Math.min(30000, 500 * Math.pow(2, attempt));
+    if (state.reconnectTimer) return;
+    var d = Math.min(30000, 500 * Math.pow(2, state.reconnectAttempt));
     d = d / 2 + Math.random() * d / 2; // jitter
-    attempt++;
-    reconnT = setTimeout(guard(connect), d);
+    state.reconnectAttempt++;
+    state.reconnectTimer = setTimeout(guard(connect), d);
   }
   function reconnectNow() {
-    if (ws) return;
-    clearTimeout(reconnT); reconnT = null;
+    if (state.socket) return;
+    clearTimeout(state.reconnectTimer); state.reconnectTimer = null;
     connect();
   }
   // The stored token is not (or no longer) valid: start as a new visitor.
   function forget() {
-    token = null; LS.del(K_TOKEN);
-    conv = null; msgs = []; seen = {}; cids = {}; agentRead = 0; sentRead = {};
-    identitySent = false; attempt = 0; listDirty = true;
+    state.token = null; LS.del(K_TOKEN);
+    state.conversation = null; state.messages = []; state.seenSeqs = {}; state.confirmedClientIds = {}; state.agentReadSeq = 0; state.readSeqSent = {};
+    state.identitySent = false; state.reconnectAttempt = 0; state.listDirty = true;
   }
 
   // ------------------------------------------------------- frame handlers
   var H = {
     welcome: function (f) {
       if (typeof f.visitor_token === "string" && f.visitor_token) {
-        token = f.visitor_token; LS.set(K_TOKEN, token);
+        state.token = f.visitor_token; LS.set(K_TOKEN, state.token);
       }
       var c = f.conversation && typeof f.conversation === "object" ? f.conversation : null;
       // The conversation changed while we were away and we asked only for
       // the tail of the old one: ask again for the whole history.
-      if (sentLastSeq > 0 && c && c.id !== convId()) { fullNext = true; conv = c; attempt = 0; drop(); return; }
-      conv = c;
-      online = f.agents_online !== false;
-      (Array.isArray(f.messages) ? f.messages : []).forEach(function (m) { addMsg(m, !firstWelcome); });
-      firstWelcome = false;
-      welcomed = true; hadWelcome = true; attempt = 0;
-      clearTimeout(reconnT); reconnT = null;
+      if (state.resumeSeqSent > 0 && c && c.id !== convId()) { state.fullResumeNext = true; state.conversation = c; state.reconnectAttempt = 0; drop(); return; }
+      state.conversation = c;
+      state.agentsOnline = f.agents_online !== false;
+      (Array.isArray(f.messages) ? f.messages : []).forEach(function (m) { addMsg(m, !state.firstWelcome); });
+      state.firstWelcome = false;
+      state.welcomed = true; state.everWelcomed = true; state.reconnectAttempt = 0;
+      clearTimeout(state.reconnectTimer); state.reconnectTimer = null;
       flush();
       markRead();
-      listDirty = true;
+      state.listDirty = true;
     },
     ack: function (f) {
       var it = obxGet(f.client_id);
       obxDrop(f.client_id);
-      clearTimeout(retryT[f.client_id]); delete retryT[f.client_id];
+      clearTimeout(state.retryTimers[f.client_id]); delete state.retryTimers[f.client_id];
       if (f.conversation_id != null && convId() !== f.conversation_id) {
-        conv = { id: f.conversation_id, status: "open", assignee: null };
+        state.conversation = { id: f.conversation_id, status: "open", assignee: null };
       }
       if (it && typeof f.seq === "number") {
         addMsg({ conversation_id: f.conversation_id, seq: f.seq, direction: "in", kind: "text",
           author: { type: "visitor", name: null }, text: it.text, client_id: it.id,
           created_at: f.created_at }, true);
       }
-      listDirty = true;
+      state.listDirty = true;
     },
     message: function (f) {
       var m = f.message;
       // A message from a newer conversation than the one we know: follow it
       // (the hub normally also sends a `conversation` frame).
       if (m && typeof m === "object" && m.conversation_id != null &&
-          (conv == null || cmp(m.conversation_id, conv.id) > 0)) {
-        conv = { id: m.conversation_id, status: "open", assignee: null };
+          (state.conversation == null || cmp(m.conversation_id, state.conversation.id) > 0)) {
+        state.conversation = { id: m.conversation_id, status: "open", assignee: null };
       }
       if (addMsg(m, true)) markRead();
     },
@@ -345,18 +351,18 @@
       setTyping(!!f.on, (f.agent && f.agent.name) || "Support");
     },
     read: function (f) {
-      if (typeof f.seq === "number" && f.seq > agentRead) { agentRead = f.seq; listDirty = true; }
+      if (typeof f.seq === "number" && f.seq > state.agentReadSeq) { state.agentReadSeq = f.seq; state.listDirty = true; }
     },
     conversation: function (f) {
-      if (f.conversation && typeof f.conversation === "object") { conv = f.conversation; listDirty = true; }
+      if (f.conversation && typeof f.conversation === "object") { state.conversation = f.conversation; state.listDirty = true; }
     },
-    presence: function (f) { online = f.agents_online !== false; },
+    presence: function (f) { state.agentsOnline = f.agents_online !== false; },
     // A proactive campaign: shown as the sender's message until the visitor answers.
     campaign: function (f) {
       var c = f.campaign;
       if (!c || typeof c.text !== "string" || typeof c.id !== "number") return;
-      camp = { id: c.id, text: c.text, name: String((c.author && c.author.name) || ""), at: c.created_at };
-      listDirty = true;
+      state.campaign = { id: c.id, text: c.text, name: String((c.author && c.author.name) || ""), at: c.created_at };
+      state.listDirty = true;
       setOpen(true, false);
     },
     // An agent started a chat from the live visitors view.
@@ -369,9 +375,9 @@
       if (code === "unverified_identity") { warn(f.message || "identity claim refused (unverified_identity)"); return; }
       if (!id) return;
       if (code === "rate_limited" || code === "internal" || code === "not_ready") {
-        if (retryT[id]) return;
-        retryT[id] = setTimeout(guard(function () {
-          delete retryT[id];
+        if (state.retryTimers[id]) return;
+        state.retryTimers[id] = setTimeout(guard(function () {
+          delete state.retryTimers[id];
           var it = obxGet(id);
           if (it) sendItem(it);
         }), 2000);
@@ -379,22 +385,22 @@
       }
       var it = obxGet(id);
       obxDrop(id);
-      if (it && !cids[id]) {
-        failed.push({ id: id, text: it.text, t: it.t, err: f.message || code || "error" });
-        listDirty = true;
+      if (it && !state.confirmedClientIds[id]) {
+        state.failedSends.push({ id: id, text: it.text, t: it.t, err: f.message || code || "error" });
+        state.listDirty = true;
       }
     }
   };
 
   // ------------------------------------------------------------ navigation
   function navigated() {
-    clearTimeout(navT);
+    clearTimeout(state.navigationTimer);
     // Let the app set its new title first; also folds redirects into one view.
-    navT = setTimeout(guard(function () {
+    state.navigationTimer = setTimeout(guard(function () {
       var u = pageUrl(location.href);
-      if (!u || u === sentUrl || !welcomed) return;
-      var ref = sentUrl;
-      sentUrl = u;
+      if (!u || u === state.reportedUrl || !state.welcomed) return;
+      var ref = state.reportedUrl;
+      state.reportedUrl = u;
       send({ type: "page", url: u, title: D.title, referrer: ref });
     }), 150);
   }
@@ -418,9 +424,9 @@
   }
 
   function setTyping(on, name) {
-    clearTimeout(typingT);
-    typingName = on ? name : null;
-    if (on) typingT = setTimeout(guard(function () { typingName = null; render(); }), 6000);
+    clearTimeout(state.agentTypingTimer);
+    state.agentTypingName = on ? name : null;
+    if (on) state.agentTypingTimer = setTimeout(guard(function () { state.agentTypingName = null; render(); }), 6000);
     render();
   }
 
@@ -430,40 +436,40 @@
     if (!text) return false;
     var it = { id: newId(), text: text.slice(0, 5000), t: Date.now() };
     if (contact) it.contact = contact;
-    if (camp && !camp.sent) { it.camp = camp.id; camp.sent = 1; }
+    if (state.campaign && !state.campaign.sent) { it.camp = state.campaign.id; state.campaign.sent = 1; }
     var a = obx(); a.push(it); obxSave(a);
     stopTyping();
     sendItem(it);
-    stick = true; listDirty = true;
+    state.stickToBottom = true; state.listDirty = true;
     render();
     return it.id;
   }
   function onType() {
-    if (!welcomed) return;
+    if (!state.welcomed) return;
     var now = Date.now();
-    if (!myTyping || now - myTypingAt >= 3000) {
-      myTyping = true; myTypingAt = now;
+    if (!state.visitorTyping || now - state.visitorTypingAt >= 3000) {
+      state.visitorTyping = true; state.visitorTypingAt = now;
       send({ type: "typing", on: true });
     }
-    clearTimeout(myTypingT);
-    myTypingT = setTimeout(guard(stopTyping), 4000);
+    clearTimeout(state.visitorTypingTimer);
+    state.visitorTypingTimer = setTimeout(guard(stopTyping), 4000);
   }
   function stopTyping() {
-    clearTimeout(myTypingT);
-    if (myTyping) { myTyping = false; send({ type: "typing", on: false }); }
+    clearTimeout(state.visitorTypingTimer);
+    if (state.visitorTyping) { state.visitorTyping = false; send({ type: "typing", on: false }); }
   }
   function setOpen(on, focus) {
     on = !!on;
-    var changed = on !== isOpen;
-    isOpen = on;
+    var changed = on !== state.panelOpen;
+    state.panelOpen = on;
     SS.set(K_OPEN, on ? "1" : "0");
-    listDirty = true;
-    stick = true;
+    state.listDirty = true;
+    state.stickToBottom = true;
     render();
     if (on) markRead();
     if (ui && focus) {
       setTimeout(guard(function () {
-        if (!isOpen) { ui.bub.focus(); return; }
+        if (!state.panelOpen) { ui.bub.focus(); return; }
         var f = ui.away.hidden ? ui.ta : ui.away.querySelector("input");
         f.focus();
       }), 30);
@@ -593,13 +599,13 @@
       st: q(".st"), ini: q(".ini"), avs: q(".av svg"), cb: q(".cb"), log: q(".log"), ty: q(".ty"), tyt: q(".tyt"),
       cmp: q(".cmp"), ta: q(".cmp textarea"), snd: q(".snd"), away: q(".away") };
 
-    ui.bub.addEventListener("click", guard(function () { setOpen(!isOpen, true); }));
+    ui.bub.addEventListener("click", guard(function () { setOpen(!state.panelOpen, true); }));
     ui.x.addEventListener("click", guard(function () { setOpen(false, true); }));
     ui.panel.addEventListener("keydown", guard(function (e) {
       if (e.key === "Escape") { e.stopPropagation(); setOpen(false, true); }
     }));
     ui.log.addEventListener("scroll", guard(function () {
-      var l = ui.log; stick = l.scrollHeight - l.scrollTop - l.clientHeight < 40;
+      var l = ui.log; state.stickToBottom = l.scrollHeight - l.scrollTop - l.clientHeight < 40;
     }));
     ui.ta.addEventListener("input", guard(function () {
       autosize();
@@ -619,7 +625,7 @@
       var contact = { email: email };
       if (name) contact.name = name;
       var id = sendText(f.message.value, contact);
-      if (id) { awayId = id; ui.away.reset(); render(); setTimeout(guard(function () { ui.ta.focus(); }), 30); }
+      if (id) { state.awayFormClientId = id; ui.away.reset(); render(); setTimeout(guard(function () { ui.ta.focus(); }), 30); }
     }));
     D.body.appendChild(host);
     render();
@@ -634,42 +640,42 @@
   }
 
   function render() {
-    if (renderQ) return;
-    renderQ = true;
-    Promise.resolve().then(guard(function () { renderQ = false; draw(); }));
+    if (state.renderQueued) return;
+    state.renderQueued = true;
+    Promise.resolve().then(guard(function () { state.renderQueued = false; draw(); }));
   }
 
   function draw() {
     if (!ui) return;
-    var a = conv && conv.assignee && conv.assignee.name ? String(conv.assignee.name) : "";
+    var a = state.conversation && state.conversation.assignee && state.conversation.assignee.name ? String(state.conversation.assignee.name) : "";
     var n = unread();
-    ui.w.classList.toggle("open", isOpen);
-    ui.panel.hidden = !isOpen;
-    ui.bub.setAttribute("aria-expanded", String(isOpen));
-    ui.bub.setAttribute("aria-label", isOpen ? "Close chat" : n ? "Open chat, " + n + " unread" : "Open chat");
-    ui.badge.hidden = isOpen || !n;
+    ui.w.classList.toggle("open", state.panelOpen);
+    ui.panel.hidden = !state.panelOpen;
+    ui.bub.setAttribute("aria-expanded", String(state.panelOpen));
+    ui.bub.setAttribute("aria-label", state.panelOpen ? "Close chat" : n ? "Open chat, " + n + " unread" : "Open chat");
+    ui.badge.hidden = state.panelOpen || !n;
     ui.badge.textContent = n > 99 ? "99+" : String(n);
-    if (!isOpen) return;
+    if (!state.panelOpen) return;
 
     ui.tt.textContent = TITLE;
     ui.st.textContent = (a ? a + " · " : "") +
-      (online === null ? "Connecting…" : online ? (a ? "Online" : "We're online") : (a ? "Away" : "We're away"));
-    ui.panel.classList.toggle("on", online === true);
+      (state.agentsOnline === null ? "Connecting…" : state.agentsOnline ? (a ? "Online" : "We're online") : (a ? "Away" : "We're away"));
+    ui.panel.classList.toggle("on", state.agentsOnline === true);
     ui.ini.textContent = a ? a.charAt(0).toUpperCase() : "";
     ui.avs.style.display = a ? "none" : "";
 
     var offline = W.navigator && navigator.onLine === false;
-    ui.cb.hidden = welcomed || !(attempt > 1 || hadWelcome || offline);
+    ui.cb.hidden = state.welcomed || !(state.reconnectAttempt > 1 || state.everWelcomed || offline);
     ui.cb.textContent = offline ? "You're offline. Messages will be sent when you reconnect." :
-      hadWelcome ? "Reconnecting…" : "Connecting…";
+      state.everWelcomed ? "Reconnecting…" : "Connecting…";
 
-    var form = online === false && !hasThread();
+    var form = state.agentsOnline === false && !hasThread();
     ui.away.hidden = !form;
     ui.log.hidden = ui.cmp.hidden = form;
-    ui.ty.hidden = form || !typingName;
-    ui.tyt.textContent = typingName ? typingName + " is typing…" : "";
-    if (!form && listDirty) drawList();
-    if (!form && stick) ui.log.scrollTop = ui.log.scrollHeight;
+    ui.ty.hidden = form || !state.agentTypingName;
+    ui.tyt.textContent = state.agentTypingName ? state.agentTypingName + " is typing…" : "";
+    if (!form && state.listDirty) drawList();
+    if (!form && state.stickToBottom) ui.log.scrollTop = ui.log.scrollHeight;
   }
 
   function fmtTime(s) {
@@ -678,15 +684,15 @@
   }
 
   function drawList() {
-    listDirty = false;
-    var items = msgs.slice();
-    if (camp) items.push({ direction: "out", author: { type: "campaign", name: camp.name }, text: camp.text, created_at: camp.at });
-    obx().forEach(function (it) { if (!cids[it.id]) items.push({ pend: 1, id: it.id, text: it.text, t: it.t }); });
-    failed.forEach(function (it) { items.push({ fail: 1, id: it.id, text: it.text, t: it.t, err: it.err }); });
+    state.listDirty = false;
+    var items = state.messages.slice();
+    if (state.campaign) items.push({ direction: "out", author: { type: "campaign", name: state.campaign.name }, text: state.campaign.text, created_at: state.campaign.at });
+    obx().forEach(function (it) { if (!state.confirmedClientIds[it.id]) items.push({ pend: 1, id: it.id, text: it.text, t: it.t }); });
+    state.failedSends.forEach(function (it) { items.push({ fail: 1, id: it.id, text: it.text, t: it.t, err: it.err }); });
     var frag = D.createDocumentFragment();
     var intro = el("div", "intro");
     intro.appendChild(el("b", null, "Hi there!"));
-    intro.appendChild(D.createTextNode(online === false ?
+    intro.appendChild(D.createTextNode(state.agentsOnline === false ?
       "We're away right now, but leave a message and we'll get back to you." :
       "Ask us anything — we usually reply in a few minutes."));
     frag.appendChild(intro);
@@ -719,16 +725,16 @@
         meta = el("div", "meta", "Not delivered: " + m.err);
       } else if (last) {
         var t = fmtTime(m.created_at);
-        if (m === lastMine && agentRead >= m.seq) t += (t ? " · " : "") + "Seen";
+        if (m === lastMine && state.agentReadSeq >= m.seq) t += (t ? " · " : "") + "Seen";
         if (t) meta = el("div", "meta", t);
       }
       if (meta) row.appendChild(meta);
       frag.appendChild(row);
-      if (m.id && m.id === awayId || m.client_id && m.client_id === awayId) {
+      if (m.id && m.id === state.awayFormClientId || m.client_id && m.client_id === state.awayFormClientId) {
         frag.appendChild(el("div", "sys", "We'll reply by email as soon as we can."));
       }
     });
-    if (conv && conv.status === "resolved" && items.length) {
+    if (state.conversation && state.conversation.status === "resolved" && items.length) {
       frag.appendChild(el("div", "sys", "This conversation was resolved. Send a message to reopen it."));
     }
     ui.log.textContent = "";
@@ -740,25 +746,25 @@
     __hubchat: true,
     open: guard(function () { setOpen(true, false); }),
     close: guard(function () { setOpen(false, false); }),
-    toggle: guard(function () { setOpen(!isOpen, false); }),
+    toggle: guard(function () { setOpen(!state.panelOpen, false); }),
     identify: guard(function (o) {
       o = o || {};
-      identity = { type: "identify", id: o.id, email: o.email, name: o.name, hash: o.hash };
-      identitySent = false;
-      if (welcomed) { identitySent = true; send(identity); }
+      state.identity = { type: "identify", id: o.id, email: o.email, name: o.name, hash: o.hash };
+      state.identitySent = false;
+      if (state.welcomed) { state.identitySent = true; send(state.identity); }
     }),
     setAttributes: guard(function (o) {
       if (!o || typeof o !== "object") return;
-      attrs = attrs || {};
-      Object.keys(o).forEach(function (k) { attrs[k] = o[k]; });
+      state.attributes = state.attributes || {};
+      Object.keys(o).forEach(function (k) { state.attributes[k] = o[k]; });
       sendAttrs();
     }),
     on: guard(function (name, cb) {
       if (typeof cb !== "function") return function () {};
-      (listeners[name] = listeners[name] || []).push(cb);
+      (state.listeners[name] = state.listeners[name] || []).push(cb);
       if (name === "ready" && api.ready) setTimeout(function () { try { cb(); } catch (e) { log("error", [e]); } }, 0);
       return function () {
-        listeners[name] = (listeners[name] || []).filter(function (f) { return f !== cb; });
+        state.listeners[name] = (state.listeners[name] || []).filter(function (f) { return f !== cb; });
       };
     }),
     push: guard(function (call) {
@@ -776,14 +782,14 @@
     mount();
     queued.forEach(api.push);
     connect();
-    W.addEventListener("online", guard(function () { attempt = 0; reconnectNow(); render(); }));
+    W.addEventListener("online", guard(function () { state.reconnectAttempt = 0; reconnectNow(); render(); }));
     W.addEventListener("offline", guard(render));
     D.addEventListener("visibilitychange", guard(function () {
       if (D.visibilityState === "visible") { markRead(); reconnectNow(); render(); }
     }));
     if (TRACK) track();
     W.addEventListener("storage", guard(function (e) {
-      if (e.key === K_OUTBOX) { listDirty = true; render(); }
+      if (e.key === K_OUTBOX) { state.listDirty = true; render(); }
     }));
     api.ready = true;
     emit("ready");

@@ -101,6 +101,41 @@ def transactions(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return counted
 
 
+class WriteFaults:
+    """Write transactions of the store that fail once their work has run: through the
+    public `hub.db.write`, never a batch's own function. Each opens a real transaction,
+    lets its caller write, then fails before the commit (rolled back: nothing stored)."""
+
+    def __init__(self, hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._db = hub.db
+        self._monkeypatch = monkeypatch
+        self._write = hub.db.write
+        self.failed = 0  # transactions failed so far
+        self.one_failed = asyncio.Event()
+
+    def fail(self, reason: str = "injected: the store went away") -> None:
+        write = self._write
+
+        @contextlib.asynccontextmanager
+        async def failing():  # type: ignore[no-untyped-def]
+            async with write() as conn:
+                yield conn  # the caller's statements run …
+                self.failed += 1
+                self.one_failed.set()
+                raise ConnectionResetError(reason)  # … and are rolled back
+
+        self._monkeypatch.setattr(self._db, "write", failing)
+
+    def heal(self) -> None:
+        self._monkeypatch.setattr(self._db, "write", self._write)
+
+
+@pytest.fixture
+def write_faults(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> WriteFaults:
+    """`fail()` makes every write transaction fail after its work (see WriteFaults); `heal()`."""
+    return WriteFaults(hub, monkeypatch)
+
+
 @pytest.fixture
 def clock(hub: Hub) -> FakeClock:
     """Visitor presence and tracking, and the times stored with visitors, on a clock

@@ -74,25 +74,20 @@ async def test_a_stamp_with_a_page_is_written_at_once_every_time(hub, website, c
 
 
 async def test_a_failed_commit_fails_its_stamps_writes_none_and_the_next_is_stored(
-    hub, website, monkeypatch
+    hub, website, write_faults
 ):
     people = await some_visitors(hub, website, 3)
-    store = hub.visitors._seen._work
-
-    async def written_then_failing(conn, stamps):  # type: ignore[no-untyped-def]
-        await store(conn, stamps)  # the rows are updated … and rolled back
-        raise ConnectionResetError("injected: the store went away")
-
-    monkeypatch.setattr(hub.visitors._seen, "_work", written_then_failing)
+    write_faults.fail()  # the rows are updated … and rolled back
     results = await asyncio.gather(
         *(hub.visitors.seen(p.id) for p in people), return_exceptions=True
     )
     assert all(isinstance(r, Unavailable) for r in results)
     assert "last-seen time was not stored" in str(results[0])
     assert "injected: the store went away" in str(results[0])
+    assert write_faults.failed == 1  # one transaction for the three, and it failed them all
     for person in people:
         assert await last_seen(hub, person) == LONG_AGO
-    monkeypatch.setattr(hub.visitors._seen, "_work", store)
+    write_faults.heal()
     await hub.visitors.seen(people[0].id)  # not counted as stamped: written now
     assert await last_seen(hub, people[0]) > LONG_AGO
 

@@ -296,7 +296,7 @@ async def gone_for(hub, website, visitor, clock, seconds):  # type: ignore[no-un
 
 
 async def test_visits_begun_together_share_one_transaction_and_each_is_as_if_alone(
-    hub, website, clock, monkeypatch
+    hub, website, clock, transactions
 ):
     back_later, reloading, fresh, two_tabs = [
         await hub.visitors.create(website, "pytest") for _ in range(4)
@@ -305,13 +305,7 @@ async def test_visits_begun_together_share_one_transaction_and_each_is_as_if_alo
     await gone_for(hub, website, back_later, clock, VISIT_GAP_SECONDS + 60)
     await hub.tracking.arrive(reloading, website, "https://shop.test/cart", "Cart")
     await gone_for(hub, website, reloading, clock, 0)  # (as after a restart of the hub)
-    store, batches = hub.tracking._visits._work, []
-
-    async def counted(conn, starts):  # type: ignore[no-untyped-def]
-        batches.append(len(starts))
-        return await store(conn, starts)
-
-    monkeypatch.setattr(hub.tracking._visits, "_work", counted)
+    before = transactions["write"]
     async with hub.bus.subscribe(topics.VISITORS) as subscription:
         snapshots = await asyncio.gather(
             hub.tracking.arrive(back_later, website, "https://shop.test/again", "Again"),
@@ -321,7 +315,9 @@ async def test_visits_begun_together_share_one_transaction_and_each_is_as_if_alo
             hub.tracking.arrive(two_tabs, website, "https://shop.test/a", "A"),
         )
         published = await drain(subscription)
-    assert batches == [5]
+    # Two transactions: the five visits in one, then the four new pages (all but the reload's)
+    # in one; a transaction each would be nine.
+    assert transactions["write"] == before + 2
     now = datetime.fromtimestamp(clock(), UTC)
     shown = [(s["visit"], s["returning"], s["pages"], s["page"]["title"]) for s in snapshots]
     assert shown == [
@@ -342,17 +338,11 @@ async def test_visits_begun_together_share_one_transaction_and_each_is_as_if_alo
 
 
 async def test_a_failed_visit_batch_fails_its_arrivals_and_stores_and_shows_nothing(
-    hub, website, clock, monkeypatch
+    hub, website, clock, write_faults
 ):
     people = [await hub.visitors.create(website, "pytest") for _ in range(3)]
     before = [await stored_visit(hub, p.id) for p in people]
-    store = hub.tracking._visits._work
-
-    async def written_then_failing(conn, starts):  # type: ignore[no-untyped-def]
-        await store(conn, starts)  # the rows are updated … and rolled back
-        raise ConnectionResetError("injected: the store went away")
-
-    monkeypatch.setattr(hub.tracking._visits, "_work", written_then_failing)
+    write_faults.fail()  # the rows are updated … and rolled back
     async with hub.bus.subscribe(topics.VISITORS) as subscription:
         results = await asyncio.gather(
             *(hub.tracking.arrive(p, website, "https://shop.test/", "Home") for p in people),
@@ -361,10 +351,11 @@ async def test_a_failed_visit_batch_fails_its_arrivals_and_stores_and_shows_noth
         assert await drain(subscription) == []
     assert all(isinstance(r, Unavailable) for r in results)
     assert "The visit was not stored (the store failed: injected" in str(results[0])
+    assert write_faults.failed == 1  # one transaction for the three, and it failed them all
     assert [await stored_visit(hub, p.id) for p in people] == before
     assert await hub.tracking.online() == []
     assert await hub.tracking.recent_pages(people[0].id) == []
-    monkeypatch.setattr(hub.tracking._visits, "_work", store)
+    write_faults.heal()
     snapshot = await hub.tracking.arrive(people[0], website, "https://shop.test/", "Home")
     assert (snapshot["visit"], snapshot["pages"]) == (1, 1)
 
@@ -381,18 +372,12 @@ async def test_an_unknown_visitor_fails_alone_in_its_batch(hub, website, visitor
 
 
 async def test_page_views_stored_together_share_one_transaction_in_order(
-    hub, website, visitor, monkeypatch
+    hub, website, visitor, transactions
 ):
     other = await hub.visitors.create(website, "pytest")
     for person in (visitor, other):
         await hub.tracking.arrive(person, website, "https://shop.test/", "Home")
-    store, batches = hub.tracking._page_views._work, []
-
-    async def counted(conn, views):  # type: ignore[no-untyped-def]
-        batches.append(len(views))
-        return await store(conn, views)
-
-    monkeypatch.setattr(hub.tracking._page_views, "_work", counted)
+    before = transactions["write"]
     async with hub.bus.subscribe(topics.VISITORS) as subscription:
         await asyncio.gather(
             hub.tracking.page_view(visitor, website, "https://shop.test/a", "A"),
@@ -400,7 +385,7 @@ async def test_page_views_stored_together_share_one_transaction_in_order(
             hub.tracking.page_view(visitor, website, "https://shop.test/b", "B"),
         )
         published = [f["page_view"] for f in await drain(subscription)]
-    assert batches == [3]
+    assert transactions["write"] == before + 1
     trail = [(p.url, p.title) for p in reversed(await hub.tracking.recent_pages(visitor.id))]
     assert trail == [
         ("https://shop.test/", "Home"),
@@ -418,20 +403,15 @@ async def test_page_views_stored_together_share_one_transaction_in_order(
 
 
 async def test_a_failed_page_view_batch_stores_and_shows_none_of_it(
-    hub, website, visitor, monkeypatch
+    hub, website, visitor, write_faults
 ):
     await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
-    store = hub.tracking._page_views._work
-
-    async def written_then_failing(conn, views):  # type: ignore[no-untyped-def]
-        await store(conn, views)  # inserted … and rolled back
-        raise ConnectionResetError("injected: the store went away")
-
-    monkeypatch.setattr(hub.tracking._page_views, "_work", written_then_failing)
+    write_faults.fail()  # inserted … and rolled back
     async with hub.bus.subscribe(topics.VISITORS) as subscription:
         with pytest.raises(Unavailable, match="The page view was not stored"):
             await hub.tracking.page_view(visitor, website, "https://shop.test/lost", "Lost")
         assert await drain(subscription) == []
+    assert write_faults.failed == 1
     assert [p.url for p in await hub.tracking.recent_pages(visitor.id)] == ["https://shop.test/"]
     assert (await hub.visitors.get(visitor.id)).last_page_title == "Home"
     assert (await hub.tracking.online())[0]["page"]["title"] == "Home"

@@ -132,18 +132,13 @@ async def test_a_long_history_arrives_whole_in_chunks(live_server, website, agen
 
 
 async def test_a_failed_last_seen_stamp_costs_the_stamp_only(
-    live_server, website, agent, monkeypatch, caplog, no_address_limits
+    live_server, website, agent, caplog, no_address_limits, write_faults
 ):
     hub = live_server.hub
     people = [await returning_visitor(hub, website, agent, n) for n in range(5)]
     before = {p.visitor_id: await last_seen(hub, p.visitor_id) for p in people}
-    stamp = hub.visitors._seen._work
-
-    async def written_then_failing(conn, stamps):  # type: ignore[no-untyped-def]
-        await stamp(conn, stamps)  # the rows are updated … and rolled back
-        raise ConnectionResetError("injected: the store went away")
-
-    monkeypatch.setattr(hub.visitors._seen, "_work", written_then_failing)
+    # An untracked hello writes nothing but its stamp: the rows are updated … and rolled back.
+    write_faults.fail()
     async with contextlib.AsyncExitStack() as stack:
         clients = await widgets(stack, live_server, website, len(people))
         with caplog.at_level(logging.WARNING, logger="channels.webchat.endpoint"):
@@ -155,32 +150,26 @@ async def test_a_failed_last_seen_stamp_costs_the_stamp_only(
         assert [m["seq"] for m in welcome["messages"]] == [2, 3, 4]
         assert await last_seen(hub, person.visitor_id) == before[person.visitor_id]
     assert "last-seen time was not stored" in caplog.text
-    monkeypatch.setattr(hub.visitors._seen, "_work", stamp)
+    assert write_faults.failed >= 1
+    write_faults.heal()
     async with WidgetClient.connect(live_server.ws_url, website.site_token, ORIGIN) as client:
         await hello(client, people[0], 4, track=False)
     assert await last_seen(hub, people[0].visitor_id) > before[people[0].visitor_id]
 
 
 async def test_a_failed_visit_keeps_the_chat_and_the_next_ping_shows_the_visitor(
-    live_server, website, agent, monkeypatch
+    live_server, website, agent, write_faults
 ):
     hub = live_server.hub
     person = await returning_visitor(hub, website, agent, 0)
-    start_visits = hub.tracking._visits._work
-    failed = asyncio.Event()
-
-    async def failing(conn, starts):  # type: ignore[no-untyped-def]
-        failed.set()
-        raise ConnectionResetError("injected: the store went away")
-
-    monkeypatch.setattr(hub.tracking._visits, "_work", failing)
+    write_faults.fail()  # a tracked hello's first write is its visit's
     async with WidgetClient.connect(live_server.ws_url, website.site_token, ORIGIN) as client:
         welcome = await hello(client, person, 1)
         assert [m["seq"] for m in welcome["messages"]] == [2, 3, 4]
         async with asyncio.timeout(5):
-            await failed.wait()
+            await write_faults.one_failed.wait()
         assert await hub.tracking.online() == []  # not shown …
-        monkeypatch.setattr(hub.tracking._visits, "_work", start_visits)
+        write_faults.heal()
         await client.ping()  # … but still served: its heartbeat starts the visit again
         [shown] = await hub.tracking.online()
     assert shown["id"] == person.visitor_id and shown["visit"] == 1

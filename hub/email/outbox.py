@@ -20,7 +20,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from hub.email.inboxes import EmailInboxService, MailServer
@@ -28,7 +28,7 @@ from hub.email.models import OutboxState
 from hub.events import topics
 from hub.events.bus import EventBus
 from hub.events.unit_of_work import store_write
-from hub.models import utcnow
+from hub.models import aware, utcnow
 from storage.db import Database
 from storage.repositories import email as mail_rows
 from storage.repositories import outbox as outbox_rows
@@ -224,7 +224,7 @@ class EmailOutbox:
         }
         if state is OutboxState.SENT:
             values.update(state=state.value, sent_at=now)
-        elif state is OutboxState.QUEUED and now - _aware(delivery.created_at) > GIVE_UP_AFTER:
+        elif state is OutboxState.QUEUED and now - aware(delivery.created_at) > GIVE_UP_AFTER:
             values.update(state=OutboxState.FAILED.value)
             values["last_error"] = f"gave up after {attempts} attempts: {error}"[:500]
         elif state is OutboxState.QUEUED:
@@ -248,7 +248,3 @@ def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, … up to an hour, with ±20 % jitter so retries spread out."""
     delay = min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY)
     return delay * random.uniform(0.8, 1.2)  # noqa: S311 (not a secret)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

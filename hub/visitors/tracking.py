@@ -21,7 +21,7 @@ from hub.errors import NotFound, from_the_store
 from hub.events import topics
 from hub.events.bus import EventBus
 from hub.events.unit_of_work import store_write
-from hub.models import Inbox, Visitor, iso
+from hub.models import Inbox, Visitor, aware, iso
 from hub.visitors.devices import describe
 from hub.visitors.pages import clean_optional_url, clean_title, clean_url, source, strip_pattern
 from hub.visitors.presence import (
@@ -379,7 +379,7 @@ class TrackingService:
         if pages:
             last = pages[-1]
             snapshot["source"] = source(pages[0].referrer, pages[0].url)
-            since = last.created_at.replace(tzinfo=last.created_at.tzinfo or UTC)
+            since = aware(last.created_at)
             snapshot["page"] = {
                 "id": last.id,
                 "url": last.url,

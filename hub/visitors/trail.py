@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import HubError, NotFound
-from hub.models import Status, iso
+from hub.models import Status, aware, iso
 from storage.repositories import visitors as visitor_rows
 
 # A visitor who comes back after this long without activity starts a new
@@ -77,11 +77,6 @@ def timed(views: list[PageView]) -> list[PageView]:
     return out
 
 
-def utc(value: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone (they are UTC)."""
-    return value.replace(tzinfo=value.tzinfo or UTC)
-
-
 @dataclass(frozen=True)
 class VisitStart:
     visitor_id: str
@@ -104,7 +99,9 @@ async def store_visits(conn: AsyncConnection, starts: list[VisitStart]) -> list[
     for the whole batch (see TrackingService._start_visit)."""
     rows = await visitor_rows.rows_by_id(conn, [start.visitor_id for start in starts])
     # visitor -> (visit number, visit started, last seen) as each start leaves it
-    state = {r.id: (r.visit_count, r.visit_started_at, utc(r.last_seen_at)) for r in rows.values()}
+    state = {
+        r.id: (r.visit_count, r.visit_started_at, aware(r.last_seen_at)) for r in rows.values()
+    }
     decided: list[tuple[int, datetime] | None] = []
     for start in starts:
         if start.visitor_id not in state:

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import NotFound
-from hub.models import Direction, utcnow
+from hub.models import Direction, aware, utcnow
 from hub.voice.models import DEFAULT_PAGE, Call, CallFilter, Outcome, State
 from storage.db import Database
 from storage.repositories import calls as call_rows
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back without their zone (they are UTC)."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def call_of(row: sa.Row) -> Call:
@@ -43,7 +36,7 @@ def call_of(row: sa.Row) -> Call:
         state=State(row.state),
         outcome=Outcome(row.outcome) if row.outcome else None,
         hangup_cause=row.hangup_cause,
-        started_at=aware(row.started_at),  # type: ignore[arg-type]
+        started_at=aware(row.started_at),
         answered_at=aware(row.answered_at),
         ended_at=aware(row.ended_at),
         duration_seconds=row.duration_seconds,

@@ -46,10 +46,11 @@ from hub.models import (
     Inbound,
     Kind,
     Sender,
+    aware,
     utcnow,
 )
 from hub.text import clean_optional
-from hub.voice.call_reads import CallReads, aware
+from hub.voice.call_reads import CallReads
 from hub.voice.merging import Prepared, ending, merge, prepare
 from hub.voice.models import (
     CALL_BACK_OUTCOMES,

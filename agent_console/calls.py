@@ -98,7 +98,7 @@ async def calls_page(ctx: Ctx) -> Response:
         "calls.html",
         {
             "nav": "calls",
-            "calls": [call_row(c) for c in calls],
+            "has_calls": bool(calls),
             "chosen": chosen,
             "views": VIEWS,
             "outcomes": OUTCOME_LABELS,
@@ -112,7 +112,10 @@ async def calls_page(ctx: Ctx) -> Response:
             "query": urlencode({k: v for k, v in chosen.items() if v}),
             "page_data": {
                 "me": {"id": ctx.me.id, "name": ctx.me.name, "role": ctx.me.role.value},
-                "calls": {"query": urlencode({k: v for k, v in chosen.items() if v})},
+                "calls": {
+                    "query": urlencode({k: v for k, v in chosen.items() if v}),
+                    "rows": [call_row(c) for c in calls],
+                },
             },
         },
     )

@@ -28,29 +28,6 @@ def _iso(value: datetime | str | None) -> str:
     return moment.isoformat() if moment else ""
 
 
-def _ago(value: datetime | str | None) -> str:
-    """Short relative time ("now", "5m", "3h", "2d"); the JS keeps it current."""
-    moment = _as_datetime(value)
-    if moment is None:
-        return ""
-    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
-    if seconds < 60:
-        return "now"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h"
-    if seconds < 86400 * 30:
-        return f"{seconds // 86400}d"
-    return moment.strftime("%b %-d")
-
-
-def _clock(value: datetime | str | None) -> str:
-    """Time of day in UTC, the fallback before the JS shows local time."""
-    moment = _as_datetime(value)
-    return moment.strftime("%H:%M") if moment else ""
-
-
 def _long(value: datetime | str | None) -> str:
     moment = _as_datetime(value)
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
@@ -74,17 +51,6 @@ def _browser(user_agent: str | None) -> str:
     return f"{device.browser} on {device.system}"
 
 
-def _duration(seconds: int | None) -> str:
-    """Time on a page as the live view writes it: "42s", "3m 05s", "1h 4m"."""
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-
-
 def _attribute(value: object) -> str:
     """A custom attribute's value as a person reads it."""
     if value is None or value == "":
@@ -104,13 +70,10 @@ def _make_templates() -> Jinja2Templates:
     )
     env.filters.update(
         iso=_iso,
-        ago=_ago,
-        clock=_clock,
         long=_long,
         initials=_initials,
         browser=_browser,
         attribute=_attribute,
-        duration=_duration,
     )
     return Jinja2Templates(env=env)
 

@@ -11,7 +11,7 @@ import re
 import secrets
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -20,7 +20,7 @@ from agent_console.email import attachments_from, email_view
 from agent_console.web import Ctx, console_endpoint
 from hub.conversations.reads import Scope
 from hub.errors import InvalidInput
-from hub.models import Agent, Channel, Conversation, Role, Status, utcnow
+from hub.models import Agent, Channel, Conversation, Role, Status, Visitor, utcnow
 from hub.ratelimit import RateLimits
 
 # Login attempts: ten in a row, then one every six seconds, per IP address and
@@ -191,6 +191,9 @@ async def _inbox_page(ctx: Ctx, conversation_id: int | None) -> Response:
                 "visitor_read_seq": open_view["conversation"].visitor_read_seq,
                 "conversation": open_view["conversation"].to_wire(),
                 "email": open_view["email"].to_wire() if open_view["email"] else None,
+                "messages": [m.to_wire() for m in open_view["messages"]],
+                "page": _current_page(open_view["visitor"]),
+                "trail": [p.to_wire() for p in open_view["trail"]],
             }
             if open_view
             else None
@@ -223,14 +226,11 @@ async def _inbox_page(ctx: Ctx, conversation_id: int | None) -> Response:
 async def _open_view(ctx: Ctx, conversation: Conversation) -> dict[str, Any]:
     hub = ctx.hub
     visitor = await hub.visitors.get(conversation.visitor_id) if conversation.visitor_id else None
-    page_url = visitor.last_page_url if visitor else None
     return {
         "conversation": conversation,
         "messages": await hub.conversations.recent_messages(conversation.id),
         "contact": await hub.visitors.contact(conversation.contact_id),
         "visitor": visitor,
-        "page_url": page_url,
-        "page_url_linkable": _is_web_url(page_url),
         # The visitor's latest pages, newest first (live updates: static/visitors.js).
         "trail": await hub.tracking.recent_pages(visitor.id, SIDE_TRAIL) if visitor else [],
         "inbox": await hub.inboxes.get(conversation.inbox_id),
@@ -244,11 +244,11 @@ async def _open_view(ctx: Ctx, conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def _is_web_url(url: str | None) -> bool:
-    if not url:
-        return False
-    parts = urlsplit(url)
-    return parts.scheme in {"http", "https"} and bool(parts.netloc)
+def _current_page(visitor: Visitor | None) -> dict[str, str | None] | None:
+    """The page a chat's visitor was last seen on, for the side panel (static/visitors.js)."""
+    if visitor is None or not visitor.last_page_url:
+        return None
+    return {"url": visitor.last_page_url, "title": visitor.last_page_title}
 
 
 @console_endpoint()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +23,16 @@ class HasUrl(Protocol):
 AGENT_PASSWORD = "correct horse battery"
 
 _CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+_PAGE_DATA = re.compile(r'<script type="application/json" id="console-data">(.*?)</script>', re.S)
+
+
+def page_data(html: str) -> dict:
+    """The data a console page hands its scripts, which draw the live elements from it."""
+    match = _PAGE_DATA.search(html)
+    assert match, "no console-data element"
+    return json.loads(match.group(1))  # type: ignore[no-any-return]
 
 
 def csrf_from(html: str) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 from email.utils import make_msgid
 
+import sqlalchemy as sa
+
 from hub.core import Hub
 from hub.email.inboxes import EmailInbox, EmailInboxConfig, MailServer
-from hub.email.models import Address, Attachment, Bounce, InboundEmail, TlsMode
+from hub.email.models import Address, Attachment, Bounce, InboundEmail, OutboxState, TlsMode
+from storage.tables import email_messages, email_outbox
 
 SUPPORT = "support@shop.test"
 _numbers = itertools.count(1)
@@ -66,3 +69,18 @@ def inbound(
         bounce=bounce,
         parse_error=parse_error,
     )
+
+
+async def fail_delivery(hub: Hub, conversation_id: int, seq: int, reason: str) -> None:
+    """The reply at `seq` failed for good (as the outbox records a permanent refusal)."""
+    async with hub.db.write() as conn:
+        email_id = await conn.scalar(
+            sa.select(email_messages.c.id)
+            .where(email_messages.c.conversation_id == conversation_id)
+            .where(email_messages.c.seq == seq)
+        )
+        await conn.execute(
+            email_outbox.update()
+            .where(email_outbox.c.email_message_id == email_id)
+            .values(state=OutboxState.FAILED.value, last_error=reason)
+        )

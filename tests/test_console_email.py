@@ -13,9 +13,9 @@ from hub.core import Hub
 from hub.email.inboxes import EmailInbox
 from hub.email.models import Attachment, OutboxState
 from hub.models import Agent
-from storage.tables import email_attachments, email_messages, email_outbox, messages
-from tests.console_client import Console
-from tests.email_helpers import SUPPORT, inbound, make_email_inbox
+from storage.tables import email_attachments, messages
+from tests.console_client import Console, page_data
+from tests.email_helpers import SUPPORT, fail_delivery, inbound, make_email_inbox
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 HTML = (
@@ -272,8 +272,11 @@ async def test_an_email_ticket_shows_its_subject_addresses_and_files(
     assert "bob@customer.test" in text
     assert re.search(r"support\+[a-z0-9]+@shop\.test", text)
     assert "Reply by email to" in text
-    assert "invoice _2024_.html" in text or "invoice &lt;2024&gt;.html" in text
     assert 'enctype="multipart/form-data"' in text
+    # The files the thread lists (static/email.js draws them), names made safe.
+    [details] = page_data(text)["open"]["email"]["details"].values()
+    names = {f["filename"] for f in details["attachments"]}
+    assert "invoice _2024_.html" in names or "invoice <2024>.html" in names
     listing = await as_agent.http.get("/console/api/conversations")
     [row] = listing.json()["conversations"]
     assert (row["channel"], row["subject"]) == ("email", "Where is my order?")
@@ -366,9 +369,11 @@ async def test_an_unreadable_message_offers_its_raw_download(hub: Hub, inbox, as
     result = await hub.email.ingest(inbox, inbound("garbage", parse_error="broken MIME boundary"))
     page = await as_agent.http.get(f"/console/conversations/{result.conversation_id}")
     email_id = await _email_id(hub, result.conversation_id)  # type: ignore[arg-type]
-    assert "could not be read (broken MIME boundary)" in page.text
-    assert f'href="/console/emails/{email_id}/raw"' in page.text
-    assert "Download original (.eml)" in page.text
+    # The thread says why and links the original (drawn: tests/test_browser_console_pages.py).
+    [details] = page_data(page.text)["open"]["email"]["details"].values()
+    assert (details["id"], details["parse_error"]) == (email_id, "broken MIME boundary")
+    raw = await as_agent.http.get(f"/console/emails/{email_id}/raw")
+    assert raw.status_code == 200 and b"garbage" in raw.content
 
 
 @pytest.mark.parametrize(
@@ -422,18 +427,9 @@ async def test_an_email_without_html_has_no_html_page(hub: Hub, inbox, as_agent:
 # ---- delivery state and retry --------------------------------------------------------------
 
 
-async def _fail(hub: Hub, conversation_id: int, seq: int, reason: str) -> None:
-    async with hub.db.write() as conn:
-        email_id = await conn.scalar(
-            sa.select(email_messages.c.id)
-            .where(email_messages.c.conversation_id == conversation_id)
-            .where(email_messages.c.seq == seq)
-        )
-        await conn.execute(
-            email_outbox.update()
-            .where(email_outbox.c.email_message_id == email_id)
-            .values(state=OutboxState.FAILED.value, last_error=reason)
-        )
+def _state_of(html: str, seq: int) -> tuple[str, str | None]:
+    details = page_data(html)["open"]["email"]["details"][str(seq)]
+    return details["state"], details["error"]
 
 
 async def test_a_failed_email_shows_why_and_can_be_retried(
@@ -442,11 +438,11 @@ async def test_a_failed_email_shows_why_and_can_be_retried(
     posted = await hub.conversations.reply(agent, ticket, "We are on it.")
     seq = posted.message.seq
     page = await as_agent.http.get(f"/console/conversations/{ticket}")
-    assert "Queued — sending…" in page.text
-    await _fail(hub, ticket, seq, "550 5.1.1 mailbox unknown")
+    assert _state_of(page.text, seq) == ("queued", None)
+    await fail_delivery(hub, ticket, seq, "550 5.1.1 mailbox unknown")
     page = await as_agent.http.get(f"/console/conversations/{ticket}")
-    assert "Not delivered: 550 5.1.1 mailbox unknown" in page.text
-    assert f"/console/conversations/{ticket}/messages/{seq}/retry" in page.text
+    # The thread shows why, with a Retry (drawn: tests/test_browser_email.py).
+    assert _state_of(page.text, seq) == ("failed", "550 5.1.1 mailbox unknown")
 
     no_csrf = await as_agent.http.post(f"/console/conversations/{ticket}/messages/{seq}/retry")
     assert no_csrf.status_code == 403

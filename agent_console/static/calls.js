@@ -156,13 +156,17 @@ function callRow(c) {
   return tr;
 }
 
+function showCalls(calls) {
+  bodyEl.replaceChildren(...calls.map(callRow));
+  if (emptyEl) emptyEl.hidden = calls.length > 0;
+}
+
 async function refreshLog() {
   if (!bodyEl) return;
   try {
     const query = (pageData.calls && pageData.calls.query) || "";
     const data = await api(`/console/api/calls?${query}`);
-    bodyEl.replaceChildren(...data.calls.map(callRow));
-    if (emptyEl) emptyEl.hidden = data.calls.length > 0;
+    showCalls(data.calls);
     if (countEl) {
       countEl.textContent = String(data.waiting);
       countEl.classList.toggle("tab-count-alert", data.waiting > 0);
@@ -232,4 +236,5 @@ document.addEventListener("submit", async (event) => {
   }
 });
 
+if (bodyEl && pageData.calls) showCalls(pageData.calls.rows || []);
 refreshTimes();

@@ -1,5 +1,6 @@
 // Agent console: live list, open conversation, composer. Plain ES modules, no build step.
-// Every page works without this script; it adds live updates and sending without reloads.
+// The server sends data (the page's JSON, the socket's frames, the API's answers); the
+// live elements (list rows, messages, call rows, a visitor's pages) are drawn only here.
 
 import { api, ApiError, displayName, goToLogin, refreshTimes, toast } from "./dom.js";
 import { ConversationList } from "./list.js";
@@ -86,6 +87,7 @@ if (convEl && open) {
     visitorReadSeq: open.visitor_read_seq,
     conversationId: open.id,
     emails: open.email ? open.email.details : null,
+    messages: open.messages,
   });
   setUpEmailThread(threadEl, { onEmail: (details) => thread.setEmail(details) });
   thread.scrollToBottom();

@@ -1,4 +1,4 @@
-// Email messages in a thread (same markup as templates/email_macros.html), "Show original",
+// Email messages in a thread (drawn only here, from the email details), "Show original",
 // remote images on request, retrying a failed send, and files attached to a reply.
 
 import { api, csrfToken, el, svgIcon, timeEl, toast } from "./dom.js";

@@ -7,18 +7,24 @@ import { emailMessageEl, emailStateEl } from "./email.js";
 const STICK_TO_BOTTOM_PX = 120;
 
 export class Thread {
-  constructor({ threadEl, scrollEl, contactName, visitorReadSeq, conversationId, emails }) {
+  constructor({ threadEl, scrollEl, contactName, visitorReadSeq, conversationId, emails, messages }) {
     this.threadEl = threadEl;
     this.conversationId = conversationId;
     // An email ticket's details by seq (headers, files, delivery state); see email.js.
     this.emails = new Map(Object.entries(emails || {}).map(([seq, d]) => [Number(seq), d]));
-    // Messages added here (not rendered by the server), to redraw when their details come.
+    // Stored messages by seq, to redraw one when its email details come.
     this.messages = new Map();
     this.scrollEl = scrollEl;
     this.contactName = contactName;
     this.visitorReadSeq = visitorReadSeq || 0;
     this.seqs = new Set();
-    for (const node of threadEl.querySelectorAll("li[data-seq]")) this.seqs.add(Number(node.dataset.seq));
+    // The page's first messages (in seq order); the socket and fetches add the rest.
+    for (const m of messages || []) {
+      this.messages.set(m.seq, m);
+      this.seqs.add(m.seq);
+    }
+    const first = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+    threadEl.replaceChildren(...first.map((m) => this.messageEl(m)));
     this.renderSeen();
   }
 

@@ -426,20 +426,25 @@ function setNavCount(n) {
 // ---- a conversation's side panel: the visitor's current page and recent trail ---------
 
 class SidePanel {
-  constructor(root) {
+  /** `page` and `trail`: what the page's data says (the latest pages first). */
+  constructor(root, { page, trail }) {
     this.root = root;
     this.visitorId = root.dataset.visitorId;
+    if (page) this.showPage(page);
+    document.getElementById("side-trail").replaceChildren(...(trail || []).slice(0, SIDE_TRAIL).map(trailItem));
+  }
+
+  showPage(page) {
+    document.getElementById("side-page-title").textContent = page.title || "Untitled page";
+    document.getElementById("side-page-url").replaceChildren(urlNode(page.url, "visit-url"));
+    document.getElementById("side-page-card").hidden = false;
+    document.getElementById("side-page-none").hidden = true;
   }
 
   onEvent(frame) {
     if (frame.type === "visitor" && frame.visitor.id === this.visitorId) {
       const page = frame.visitor.page;
-      if (page) {
-        document.getElementById("side-page-title").textContent = page.title || "Untitled page";
-        document.getElementById("side-page-url").replaceChildren(urlNode(page.url, "visit-url"));
-        document.getElementById("side-page-card").hidden = false;
-        document.getElementById("side-page-none").hidden = true;
-      }
+      if (page) this.showPage(page);
       const state = document.getElementById("side-page-state");
       state.textContent = STATE_LABELS[frame.visitor.state] || "";
       state.className = `vis-state state-${frame.visitor.state}`;
@@ -463,7 +468,7 @@ class SidePanel {
 const viewRoot = document.getElementById("visitors-view");
 const sideRoot = document.getElementById("side-visit");
 const live = viewRoot ? new LiveVisitors(viewRoot) : null;
-const side = sideRoot && sideRoot.dataset.visitorId ? new SidePanel(sideRoot) : null;
+const side = sideRoot && sideRoot.dataset.visitorId ? new SidePanel(sideRoot, data.open || {}) : null;
 
 window.addEventListener("hub:event", (event) => {
   if (live) live.onEvent(event.detail);

@@ -1,0 +1,166 @@
+"""Console pages opened on stored history, in headless Chromium: the live elements (list
+rows, messages, emails, call rows, a visitor's pages) are drawn by the scripts alone,
+from the page's data, and hostile text stays text."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from hub.email.models import Attachment
+from hub.models import Direction
+from hub.voice.models import CallEvent, Step
+from tests.browser import chromium
+from tests.console_client import visitor_says
+from tests.email_helpers import fail_delivery, inbound, make_email_inbox
+from tests.test_browser_chat import XSS, log_in
+
+
+@pytest.fixture
+async def browser():  # type: ignore[no-untyped-def]
+    async with chromium() as started:
+        yield started
+
+
+@pytest.fixture
+async def console(live_server, admin, browser):  # type: ignore[no-untyped-def]
+    """A logged-in admin's page; fails the test on any script error."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 860})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await log_in(page, live_server.url, admin.email)
+    yield page
+    assert errors == []
+    assert await page.evaluate("window.__xss") is None
+    await context.close()
+
+
+async def _open(page: Page, url: str) -> None:
+    await page.goto(url)
+    await expect(page.locator("#me-presence")).to_have_attribute("data-state", "online")
+
+
+async def test_a_chat_opens_with_its_whole_history_and_the_visitors_pages(
+    hub, live_server, website, admin, console
+):
+    visitor, posted = await visitor_says(hub, website, "Where is my order?")
+    conversation_id = posted.conversation.id
+    await hub.tracking.arrive(visitor, website, "https://shop.test/cart", "Cart")
+    await hub.tracking.page_view(visitor, website, "https://shop.test/p/1", XSS)
+    await hub.conversations.assign(admin, conversation_id, admin.id)
+    await hub.conversations.reply(admin, conversation_id, "Let me check.")
+    await hub.conversations.reply(admin, conversation_id, "Order 42 is late", private=True)
+    await visitor_says(hub, website, XSS, visitor=visitor)
+
+    await _open(console, f"{live_server.url}/console/conversations/{conversation_id}")
+    thread = console.locator("#thread > li")
+    await expect(thread).to_have_count(5)
+    await expect(thread.nth(0)).to_have_class("msg msg-in")
+    await expect(thread.nth(0).locator(".msg-bubble")).to_have_text("Where is my order?")
+    await expect(thread.nth(1)).to_have_class("msg msg-activity")
+    await expect(thread.nth(2).locator(".msg-bubble")).to_have_text("Let me check.")
+    await expect(thread.nth(3)).to_have_class("msg msg-out msg-note")
+    await expect(thread.nth(3).locator(".msg-label")).to_have_text("Private note")
+    await expect(thread.nth(4).locator(".msg-bubble")).to_have_text(XSS)
+    await expect(console.locator("#thread img")).to_have_count(0)
+
+    [row] = await console.locator(".conv-row").all()
+    await expect(row).to_have_class("conv-row is-active")
+    await expect(row.locator(".conv-preview")).to_have_text(XSS)
+    await expect(row.locator(".badge")).to_be_hidden()
+
+    # The side panel: the page they are on, and their latest pages first.
+    await expect(console.locator("#side-page-title")).to_have_text(XSS)
+    link = console.locator("#side-page-url a.visit-url")
+    await expect(link).to_have_attribute("href", "https://shop.test/p/1")
+    await expect(link).to_have_attribute("rel", "noopener noreferrer")
+    await expect(console.locator("#side-trail .trail-title")).to_have_text([XSS, "Cart"])
+    await expect(console.locator("#side-page-none")).to_be_hidden()
+
+
+async def test_a_page_address_that_is_not_a_web_url_is_text_not_a_link(
+    hub, live_server, website, console
+):
+    visitor, posted = await visitor_says(hub, website, "hi")
+    await hub.visitors.seen(visitor.id, "javascript:window.__xss=1", "Evil")
+    await _open(console, f"{live_server.url}/console/conversations/{posted.conversation.id}")
+    await expect(console.locator("#side-page-url span.visit-url")).to_have_text(
+        "javascript:window.__xss=1"
+    )
+    await expect(console.locator('a[href^="javascript:"]')).to_have_count(0)
+
+
+async def test_an_email_ticket_opens_with_its_files_an_unreadable_mail_and_a_failed_reply(
+    hub, live_server, admin, console
+):
+    inbox = await make_email_inbox(hub)
+    received = await hub.email.ingest(
+        inbox,
+        inbound(
+            "Hello there",
+            message_id="first@customer.test",
+            attachments=(Attachment("invoice <2024>.html", "text/html", b"<b>x</b>"),),
+        ),
+    )
+    ticket = received.conversation_id
+    assert ticket is not None
+    await hub.email.ingest(
+        inbox,
+        inbound(
+            "garbage",
+            subject="Re: Where is my order?",
+            in_reply_to=("first@customer.test",),
+            parse_error="broken MIME boundary",
+        ),
+    )
+    reply = await hub.conversations.reply(admin, ticket, "We are on it.")
+    await fail_delivery(hub, ticket, reply.message.seq, "550 5.1.1 mailbox unknown")
+
+    await _open(console, f"{live_server.url}/console/conversations/{ticket}")
+    first = console.locator("#thread > li.msg-email").first
+    await expect(first.locator(".email-text")).to_have_text("Hello there")
+    await expect(first.locator(".email-file-name")).to_have_text("invoice <2024>.html")
+    unreadable = console.locator("li.msg-unreadable")
+    await expect(unreadable.locator(".email-unreadable")).to_contain_text(
+        "could not be read (broken MIME boundary)"
+    )
+    raw = unreadable.get_by_role("link", name="Download original (.eml)")
+    await expect(raw).to_have_attribute(
+        "href", f"/console/emails/{await _last_email_id(hub, ticket)}/raw"
+    )
+    failed = console.locator(f'li[data-seq="{reply.message.seq}"] .email-state')
+    await expect(failed).to_have_attribute("data-state", "failed")
+    await expect(failed).to_contain_text("Not delivered: 550 5.1.1 mailbox unknown")
+    await expect(failed.get_by_role("button", name="Retry")).to_be_visible()
+
+
+async def _last_email_id(hub, conversation_id: int) -> int:  # type: ignore[no-untyped-def]
+    details = await hub.email.details(conversation_id)
+    return max(d.id for d in details.values() if d.parse_error)
+
+
+async def test_the_call_log_opens_with_the_calls_already_made(hub, live_server, console):
+    line, _ = await hub.phone_lines.create("Support line", ["+44 20 7946 0000"], "GB")
+
+    def event(step: Step, **fields) -> CallEvent:  # type: ignore[no-untyped-def]
+        return CallEvent(
+            step=step,
+            external_id="c1",
+            source="cti",
+            direction=Direction.IN,
+            from_number="07700 900123",
+            to_number="020 7946 0000",
+            **fields,
+        )
+
+    rang = await hub.calls.record(line, event(Step.RING))
+    await hub.calls.record(line, event(Step.HANGUP, cause="noAnswer"))
+    await hub.contacts.update(rang.call.contact_id, XSS, "")
+
+    await _open(console, f"{live_server.url}/console/calls")
+    [row] = await console.locator(".call-row").all()
+    await expect(row.locator(".call-who")).to_have_text(XSS)
+    await expect(row.locator(".pill-callback")).to_have_text("Call back")
+    await expect(row.get_by_role("button", name="Called back")).to_be_visible()
+    await expect(console.locator("#calls-empty")).to_be_hidden()

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from hub.errors import InvalidInput
 from hub.events.unit_of_work import store_write
 from hub.models import Agent, Role, utcnow
+from hub.records import record_of
 from hub.security import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, verify_password
 from hub.text import clean_email, clean_text
 from storage.db import Database
@@ -21,7 +22,7 @@ SESSION_LIFETIME = timedelta(hours=36)
 
 
 def _agent(row: sa.Row) -> Agent:
-    return Agent(id=row.id, email=row.email, name=row.name, role=Role(row.role))
+    return record_of(Agent, row)
 
 
 class AgentService:

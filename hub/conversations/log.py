@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import NotFound
 from hub.models import AuthorType, Channel, Conversation, Direction, Kind, Message, Status, utcnow
+from hub.records import record_of
 from storage.repositories import conversations as rows
 from storage.repositories.messages import Messages
 
@@ -80,47 +81,27 @@ class Entry:
         )
 
 
+# What a conversation's row takes from its joins (inbox, contact, assignee).
+_NAMES = ("inbox_name", "contact_name", "contact_email", "assignee_name", "contact_phone")
+
+
 def conversation_of(row: Any, unread: int = 0, names: Any | None = None) -> Conversation:
     """A conversation from its row; `names` (inbox, contact, assignee, channel) may
     come from another row when `row` is the bare table row (UPDATE … RETURNING)."""
-    names = row if names is None else names
-    return Conversation(
-        id=row.id,
-        inbox_id=row.inbox_id,
-        inbox_name=names.inbox_name,
-        contact_id=row.contact_id,
-        contact_name=names.contact_name,
-        contact_email=names.contact_email,
-        visitor_id=row.visitor_id,
-        status=Status(row.status),
-        assignee_id=row.assignee_id,
-        assignee_name=names.assignee_name,
-        last_seq=row.last_seq,
-        visitor_read_seq=row.visitor_read_seq,
-        preview=row.preview,
-        created_at=row.created_at,
-        last_activity_at=row.last_activity_at,
+    if names is None:
+        return record_of(Conversation, row, unread=unread, call_back=bool(row.call_back))
+    return record_of(
+        Conversation,
+        row,
         unread=unread,
         call_back=bool(row.call_back),
-        contact_phone=names.contact_phone,
         channel=Channel(names.channel),
-        subject=row.subject,
+        **{name: getattr(names, name) for name in _NAMES},
     )
 
 
 def message_of(row: Any) -> Message:
-    return Message(
-        conversation_id=row.conversation_id,
-        seq=row.seq,
-        direction=Direction(row.direction),
-        kind=Kind(row.kind),
-        author_type=AuthorType(row.author_type),
-        author_id=row.author_id,
-        author_name=row.author_name,
-        text=row.text,
-        client_id=row.client_id,
-        created_at=row.created_at,
-    )
+    return record_of(Message, row)
 
 
 class ConversationLog:

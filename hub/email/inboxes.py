@@ -24,6 +24,7 @@ from hub.errors import InvalidInput, NotFound
 from hub.events.unit_of_work import store_write
 from hub.inboxes.service import inbox_from_row
 from hub.models import Channel, Inbox, utcnow
+from hub.records import record_of
 from hub.text import clean_email, clean_optional, clean_text
 from hub.voice.phone_lines import token_hash
 from storage.db import Database
@@ -322,32 +323,24 @@ class EmailInboxService:
 
 
 def _email_inbox(row: sa.Row) -> EmailInbox:
-    return EmailInbox(
+    return record_of(
+        EmailInbox,
+        row,
         inbox=inbox_from_row(row),
-        address=row.address,
-        display_name=row.display_name,
-        smtp=MailServer(
-            host=row.smtp_host,
-            port=row.smtp_port,
-            tls=TlsMode(row.smtp_tls),
-            user=row.smtp_user,
-            password_ref=row.smtp_password,
-        ),
-        imap_enabled=row.imap_enabled,
-        imap=MailServer(
-            host=row.imap_host,
-            port=row.imap_port,
-            tls=TlsMode(row.imap_tls),
-            user=row.imap_user,
-            password_ref=row.imap_password,
-        ),
-        imap_folder=row.imap_folder,
-        imap_uidvalidity=row.imap_uidvalidity,
-        imap_last_uid=row.imap_last_uid,
-        imap_checked_at=row.imap_checked_at,
-        imap_error=row.imap_error,
-        signature=row.signature,
-        auto_ack=row.auto_ack,
+        smtp=_server(row, "smtp"),
+        imap=_server(row, "imap"),
         auto_ack_subject=row.auto_ack_subject or DEFAULT_ACK_SUBJECT,
         auto_ack_template=row.auto_ack_template or DEFAULT_ACK_TEMPLATE,
+    )
+
+
+def _server(row: sa.Row, kind: str) -> MailServer:
+    """The `smtp_…` or `imap_…` columns as one server."""
+    column = row._mapping
+    return MailServer(
+        host=column[f"{kind}_host"],
+        port=column[f"{kind}_port"],
+        tls=TlsMode(column[f"{kind}_tls"]),
+        user=column[f"{kind}_user"],
+        password_ref=column[f"{kind}_password"],
     )

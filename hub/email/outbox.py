@@ -29,6 +29,7 @@ from hub.events import topics
 from hub.events.bus import EventBus
 from hub.events.unit_of_work import store_write
 from hub.models import aware, utcnow
+from hub.records import record_of
 from storage.db import Database
 from storage.repositories import email as mail_rows
 from storage.repositories import outbox as outbox_rows
@@ -178,16 +179,12 @@ class EmailOutbox:
                 skip_locked=not self._db.is_sqlite,
             )
         return [
-            Delivery(
+            record_of(
+                Delivery,
+                row,
                 outbox_id=row.id,
-                conversation_id=row.conversation_id,
-                seq=row.seq,
                 inbox_id=row.email_inbox_id,
-                mail_from=row.mail_from,
-                recipients=tuple(row.recipients),
                 raw=row.data,
-                attempts=row.attempts,
-                created_at=row.created_at,
             )
             for row in rows
         ]

@@ -17,6 +17,7 @@ from hub.models import (
     Direction,
     iso,
 )
+from hub.records import record_of
 from storage.db import Database
 from storage.repositories import email as mail_rows
 
@@ -119,25 +120,16 @@ class EmailTicketReads:
                 }
             )
         return {
-            row.seq: EmailDetails(
-                id=row.id,
-                seq=row.seq,
-                direction=Direction(row.direction),
-                message_id=row.message_id,
-                subject=row.subject,
-                from_address=row.from_address,
-                from_name=row.from_name,
+            row.seq: record_of(
+                EmailDetails,
+                row,
                 to=tuple(row.to_addresses or ()),
                 cc=tuple(row.cc_addresses or ()),
                 has_html=bool(row.html),
-                automatic=row.automatic,
-                parse_error=row.parse_error,
-                raw_size=row.raw_size,
                 attachments=tuple(by_email.get(row.id, ())),
                 state=OutboxState(row.state) if row.state else None,
                 error=row.last_error,
                 attempts=row.attempts or 0,
-                next_attempt_at=row.next_attempt_at,
             )
             for row in rows
         }

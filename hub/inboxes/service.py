@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.errors import InvalidInput, from_the_store
 from hub.events.unit_of_work import store_write
 from hub.models import Channel, Inbox, utcnow
+from hub.records import record_of
 from hub.text import clean_text
 from storage.batching import GroupRead
 from storage.db import Database
@@ -36,16 +37,7 @@ def normalize_origin(value: str) -> str:
 
 
 def inbox_from_row(row: sa.Row) -> Inbox:
-    return Inbox(
-        id=row.id,
-        channel=Channel(row.channel),
-        name=row.name,
-        site_token=row.site_token,
-        allowed_origins=tuple(row.allowed_origins or ()),
-        identity_secret=row.identity_secret,
-        require_identity=row.require_identity,
-        email_inbox_id=row.email_inbox_id,
-    )
+    return record_of(Inbox, row)
 
 
 async def _load_by_site_tokens(conn: AsyncConnection, tokens: list[str]) -> list[Inbox | None]:

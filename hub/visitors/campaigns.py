@@ -27,6 +27,7 @@ from hub.events.bus import EventBus
 from hub.events.unit_of_work import store_write
 from hub.inboxes.business_hours import BusinessHoursService
 from hub.models import iso
+from hub.records import record_of
 from hub.text import clean_text
 from hub.visitors.presence import PresenceBackend, Snapshot
 from storage.db import Database
@@ -107,21 +108,9 @@ def url_matches(kind: str, pattern: str, url: str) -> bool:
 
 
 def _campaign(row: sa.Row) -> Campaign:
-    return Campaign(
-        id=row.id,
-        inbox_id=row.inbox_id,
-        inbox_name=row.inbox_name,
-        name=row.name,
-        message=row.message,
-        sender_name=row.sender_name,
-        url_match=row.url_match,
-        url_pattern=row.url_pattern,
-        min_seconds=row.min_seconds,
-        audience=row.audience,
-        business_hours_only=row.business_hours_only,
-        agents_online_only=row.agents_online_only,
-        enabled=row.enabled,
-        created_at=row.created_at,
+    return record_of(
+        Campaign,
+        row,
         shown=getattr(row, "shown", 0) or 0,
         replied=getattr(row, "replied", 0) or 0,
     )

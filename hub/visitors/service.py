@@ -17,6 +17,7 @@ from hub.errors import InvalidInput, NotFound, TooLarge, Unverified, from_the_st
 from hub.events.domain import ContactUpdated
 from hub.events.unit_of_work import Writes, store_write
 from hub.models import Contact, Inbox, Visitor
+from hub.records import record_of
 from hub.security import verify_identity
 from hub.text import clean_email, clean_optional
 from storage.batching import GroupCommit, GroupRead
@@ -41,29 +42,11 @@ CREATE_BATCH_MAX = 500
 
 
 def _visitor(row: sa.Row) -> Visitor:
-    return Visitor(
-        id=row.id,
-        inbox_id=row.inbox_id,
-        contact_id=row.contact_id,
-        user_agent=row.user_agent,
-        last_page_url=row.last_page_url,
-        last_page_title=row.last_page_title,
-        created_at=row.created_at,
-        last_seen_at=row.last_seen_at,
-        visit_count=row.visit_count,
-        visit_started_at=row.visit_started_at,
-    )
+    return record_of(Visitor, row)
 
 
 def _contact(row: sa.Row) -> Contact:
-    return Contact(
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        phone=row.phone,
-        external_id=row.external_id,
-        attributes=dict(row.attributes or {}),
-    )
+    return record_of(Contact, row)
 
 
 def clean_attributes(value: object) -> dict[str, Any]:

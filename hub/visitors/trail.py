@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import HubError, NotFound
 from hub.models import Status, aware, iso
+from hub.records import record_of
 from storage.repositories import visitors as visitor_rows
 
 # A visitor who comes back after this long without activity starts a new
@@ -53,16 +54,7 @@ class PageView:
 
     @classmethod
     def of(cls, row: sa.Row) -> PageView:
-        return cls(
-            id=row.id,
-            visitor_id=row.visitor_id,
-            visit=row.visit,
-            url=row.url,
-            title=row.title,
-            referrer=row.referrer,
-            seconds=row.seconds,
-            created_at=row.created_at,
-        )
+        return record_of(cls, row)
 
 
 def timed(views: list[PageView]) -> list[PageView]:

@@ -11,37 +11,21 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import NotFound
-from hub.models import Direction, aware, utcnow
-from hub.voice.models import DEFAULT_PAGE, Call, CallFilter, Outcome, State
+from hub.models import aware, utcnow
+from hub.records import record_of
+from hub.voice.models import DEFAULT_PAGE, Call, CallFilter, Outcome
 from storage.db import Database
 from storage.repositories import calls as call_rows
 
 
 def call_of(row: sa.Row) -> Call:
-    return Call(
-        id=row.id,
-        inbox_id=row.inbox_id,
-        inbox_name=row.inbox_name,
-        source=row.source,
-        external_id=row.external_id,
-        direction=Direction(row.direction),
-        from_number=row.from_number,
-        to_number=row.to_number,
-        contact_id=row.contact_id,
-        contact_name=row.contact_name,
-        conversation_id=row.conversation_id,
-        queue=row.queue,
-        agents_rung=tuple(row.agents_rung or ()),
-        answered_by=row.answered_by,
-        state=State(row.state),
+    return record_of(
+        Call,
+        row,
         outcome=Outcome(row.outcome) if row.outcome else None,
-        hangup_cause=row.hangup_cause,
         started_at=aware(row.started_at),
         answered_at=aware(row.answered_at),
         ended_at=aware(row.ended_at),
-        duration_seconds=row.duration_seconds,
-        recording_url=row.recording_url,
-        notes=row.notes,
         call_back=bool(row.call_back),
         called_back_at=aware(row.called_back_at),
     )

@@ -28,7 +28,7 @@ from bench.procs import raise_fd_limit, run_on_uvloop
 from channels.webchat.protocol import WS_MAX_SIZE
 from channels.websocket.compression import CONSOLE_COMPRESS_SETTINGS
 
-# What uvicorn's websockets-sansio protocol uses by default (hub/composition/cli.py passes
+# What uvicorn's websockets-sansio protocol uses by default (hub/composition/processes.py passes
 # ws_max_size; ping interval/timeout and deflate are uvicorn's defaults).
 PING_INTERVAL = 20.0
 PING_TIMEOUT = 20.0

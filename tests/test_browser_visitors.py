@@ -204,7 +204,7 @@ async def test_the_demo_shop_menu_shows_up_live_as_pages(live_server, admin, hub
     from dataclasses import replace
 
     from channels.webchat.routes import DEMO_SITE_TOKEN
-    from hub.composition.cli import DEMO_CAMPAIGN
+    from hub.composition.commands import DEMO_CAMPAIGN
 
     demo = await hub.inboxes.create_website("Demo", [live_server.url], site_token=DEMO_SITE_TOKEN)
     await hub.campaigns.create(demo.id, DEMO_CAMPAIGN)

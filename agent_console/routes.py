@@ -9,7 +9,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
-from agent_console import calls, email, views, visitors
+from agent_console import calls, email, email_inboxes, views, visitors
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders
 
@@ -30,13 +30,21 @@ call_routes = [
 ]
 
 email_routes = [
-    Route("/email-inboxes", email.email_inboxes_page, methods=["GET"], name="email_inboxes"),
-    Route("/email-inboxes", email.create_email_inbox, methods=["POST"]),
-    Route("/email-inboxes/new", email.new_email_inbox_page, methods=["GET"]),
-    Route("/email-inboxes/{inbox_id:id}", email.email_inbox_page, methods=["GET"]),
-    Route("/email-inboxes/{inbox_id:id}", email.update_email_inbox, methods=["POST"]),
-    Route("/email-inboxes/{inbox_id:id}/rotate", email.rotate_intake_token, methods=["POST"]),
-    Route("/inboxes/{inbox_id:id}/continue-by-email", email.continue_by_email, methods=["POST"]),
+    Route(
+        "/email-inboxes", email_inboxes.email_inboxes_page, methods=["GET"], name="email_inboxes"
+    ),
+    Route("/email-inboxes", email_inboxes.create_email_inbox, methods=["POST"]),
+    Route("/email-inboxes/new", email_inboxes.new_email_inbox_page, methods=["GET"]),
+    Route("/email-inboxes/{inbox_id:id}", email_inboxes.email_inbox_page, methods=["GET"]),
+    Route("/email-inboxes/{inbox_id:id}", email_inboxes.update_email_inbox, methods=["POST"]),
+    Route(
+        "/email-inboxes/{inbox_id:id}/rotate", email_inboxes.rotate_intake_token, methods=["POST"]
+    ),
+    Route(
+        "/inboxes/{inbox_id:id}/continue-by-email",
+        email_inboxes.continue_by_email,
+        methods=["POST"],
+    ),
     Route("/emails/{email_id:id}/html", email.email_html, methods=["GET"]),
     Route("/emails/{email_id:id}/raw", email.raw_email, methods=["GET"]),
     Route("/api/emails/{email_id:id}", email.api_email, methods=["GET"]),

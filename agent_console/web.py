@@ -66,6 +66,7 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
 }
 
+
 class LoginRequired(Exception):
     """No agent is logged in (or the agent was deleted)."""
 

@@ -10,6 +10,11 @@ SQLite a run of such messages in one hop to aiosqlite's thread each
 an away form, a campaign reply, a resend) goes through the pipeline
 (hub/conversations/pipeline.py) like every other channel; tests compare the
 two paths' rows and answers.
+
+Longer than ~400 lines on purpose: the queue, the writer task, the batch's
+transaction and the fast path share one queued item's state and its failure
+handling; the SQLite run is in chat_ingest_sqlite.py, the statements in
+storage/repositories/chat_appends.py.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ presence snapshot (hub.visitor_presence) and, for pages, the stored trail;
 agents get a `visitor` event on the `visitors` channel after every commit.
 A visitor whose widget said "do not track" (GPC, DNT, or the site's script
 attribute) is never stored nor shown here; their chat works as before.
+
+Longer than ~400 lines on purpose: one live service whose every method reads and
+writes the same per-visitor state (presence snapshot, open sockets, the idle and
+departure sweep); what is stored of visits and page views is in trail.py.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from hub.core import Hub
 from hub.email.models import OutboxState
-from hub.email.outbox import FIRST_RETRY, EmailOutbox
+from hub.email.outbox import FIRST_RETRY, EmailOutbox, Permanent
 from hub.models import Agent, utcnow
 from storage.db import Database
 from tests.email_helpers import SUPPORT, inbound, make_email_inbox
@@ -32,16 +32,30 @@ class MovableClock:
         self.now += delta
 
 
-def outbox_for(hub: Hub, clock: MovableClock, db: Database | None = None, owner: str = "w1"):  # type: ignore[no-untyped-def]
+def outbox_for(
+    hub: Hub, clock: MovableClock, db: Database | None = None, owner: str = "w1", transport=None
+):  # type: ignore[no-untyped-def]
     return EmailOutbox(
         db or hub.db,
         hub.bus,
         hub.email_inboxes,
         hub.email.publish_state,
-        hub.outbox.transport,
+        transport or hub.outbox.transport,
         owner,
         clock,
     )
+
+
+class StuckTransport:
+    """A node that takes a message, then hangs mid-send until told how it ended."""
+
+    def __init__(self) -> None:
+        self.holding = asyncio.Event()
+        self.ends: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def send(self, server, password, delivery) -> None:  # type: ignore[no-untyped-def]
+        self.holding.set()
+        await self.ends
 
 
 async def _ticket_with_reply(hub: Hub, agent: Agent, inbox, text: str = "It ships today."):  # type: ignore[no-untyped-def]
@@ -198,16 +212,18 @@ async def test_a_dead_workers_claim_expires_and_another_sends(hub: Hub, agent: A
     async with smtp_sink() as sink:
         inbox = await make_email_inbox(hub, smtp_port=sink.port)
         conversation_id = await _ticket_with_reply(hub, agent, inbox)
-        dead = outbox_for(hub, clock, owner="dead")
-        claimed = await dead._claim()  # claims, then "dies" before sending
-        assert len(claimed) == 1
+        stuck = StuckTransport()
+        dead = outbox_for(hub, clock, owner="dead", transport=stuck)
+        sending = asyncio.create_task(dead.deliver_due())
+        await stuck.holding.wait()  # claimed, and hanging mid-send
         alive = outbox_for(hub, clock, owner="alive")
         assert await alive.deliver_due() == 0  # the lease still holds
         clock.advance(timedelta(minutes=6))
         assert await alive.deliver_due() == 1
         assert (await _state(hub, conversation_id)).state is OutboxState.SENT
         # The dead worker's late report changes nothing: it no longer holds the claim.
-        await dead._record(claimed[0], OutboxState.FAILED, "late")
+        stuck.ends.set_exception(Permanent("550 late"))
+        assert await sending == 1
         assert (await _state(hub, conversation_id)).state is OutboxState.SENT
 
 

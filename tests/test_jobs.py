@@ -49,12 +49,23 @@ async def test_a_dead_workers_lease_expires_and_another_takes_the_job(hub):
     calls: list[str] = []
     clock = Clock()
     job = counting_job(calls)
-    dead = JobRunner(hub.db, [job], "dead", clock)
-    assert await dead._claim(job)  # claimed, then the process died before releasing
+    started = asyncio.Event()
+
+    async def hangs(now) -> int:  # type: ignore[no-untyped-def]
+        started.set()
+        await asyncio.Event().wait()  # the process dies here, holding the lease
+        return 0
+
+    dead = JobRunner(hub.db, [Job(job.name, job.every, hangs)], "dead", clock)
+    dying = asyncio.create_task(dead.run_due())
+    await started.wait()
     alive = JobRunner(hub.db, [job], "alive", clock)
     assert await alive.run_due() == {}
     clock.now += job.lease + timedelta(seconds=1)
     assert await alive.run_due() == {"count": 1}
+    dying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await dying
 
 
 async def test_a_failing_job_is_logged_and_released(hub, caplog):
@@ -125,24 +136,17 @@ async def test_a_snooze_must_end_in_the_future(hub, website, agent):
         )
 
 
-async def test_a_runner_asks_the_store_again_only_when_a_job_can_be_due(hub):
+async def test_a_runner_asks_the_store_again_only_when_a_job_can_be_due(hub, transactions):
     calls: list[str] = []
     clock = Clock()
     job = counting_job(calls, every=timedelta(minutes=1))
     runner = JobRunner(hub.db, [job], "w", clock)
-    claims: list[str] = []
-    real_claim = runner._claim
-
-    async def counted_claim(j):  # type: ignore[no-untyped-def]
-        claims.append(j.name)
-        return await real_claim(j)
-
-    runner._claim = counted_claim
     await runner.run_due()
+    claimed_and_released = transactions["write"]
     for _ in range(5):  # polls within the minute: no write transaction at all
         clock.now += timedelta(seconds=5)
         await runner.run_due()
-    assert claims == ["count"] and calls == ["count"]
+    assert transactions["write"] == claimed_and_released and calls == ["count"]
     clock.now += timedelta(minutes=1)
     await runner.run_due()
-    assert claims == ["count", "count"] and calls == ["count", "count"]
+    assert transactions["write"] == 2 * claimed_and_released and calls == ["count", "count"]

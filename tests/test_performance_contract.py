@@ -1,5 +1,6 @@
 """Performance contracts: how many transactions, reads and thread hops the
-store's batching and web chat's fast path take. These assert shape, not
+store's batching and web chat's fast path take, and what an idle subscription
+holds. These assert shape (and may look at internals), not
 behaviour — a refactor that keeps every answer but loses a batch fails here,
 not in the behaviour tests. Speed itself is measured in bench/."""
 
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import threading
 
+from hub.events.bus import EventBus
 from tests.test_chat_ingest_sqlite import (
     counting_hops,
     counting_in_worker,
@@ -122,3 +124,21 @@ async def test_two_hundred_concurrent_visitor_messages_are_one_write_transaction
         ]
     )
     assert writes["count"] + len(inline) == 1  # all 200 in one transaction
+
+
+# ---- the bus: memory per idle subscriber (hub/events/bus.py) ------------------------------
+
+
+async def test_a_subscription_holds_a_queue_only_while_events_wait_in_it() -> None:
+    """Memory per idle console: an empty subscription keeps no queue of its own."""
+    bus = EventBus("memory://")
+    await bus.connect()
+    try:
+        async with bus.subscribe("c") as subscription:
+            assert subscription.pending() == 0 and subscription._queue is None
+            for n in range(3):
+                await bus.publish("c", {"n": n})
+            assert [e.json()["n"] for e in await subscription.get_group()] == [0, 1, 2]
+            assert subscription.pending() == 0 and subscription._queue is None
+    finally:
+        await bus.disconnect()

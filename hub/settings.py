@@ -76,6 +76,11 @@ class MailSettings:
     # connections open at once.
     messages_per_minute: int = 60
     connections_per_ip: int = 20
+    # Reading a message (parse and sanitize, in worker processes): how long one
+    # may take before it is refused as too complex, and how many are read at
+    # once (0: two to four, by this machine's cores).
+    parse_seconds: int = 5
+    parse_workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,12 @@ def _mail_settings(get: Callable[[str, str], str]) -> MailSettings:
             1,
             10_000,
             "a number of connections",
+        ),
+        parse_seconds=_number(
+            "MAIL_PARSE_SECONDS", get("MAIL_PARSE_SECONDS", "5"), 1, 600, "a number of seconds"
+        ),
+        parse_workers=_number(
+            "MAIL_PARSE_WORKERS", get("MAIL_PARSE_WORKERS", "0"), 0, 64, "a number of processes"
         ),
     )
 

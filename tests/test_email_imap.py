@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from bench.hostile_mail import empty_parts
 from channels.email.imap_lease import imap_lease
 from channels.email.imap_poller import ImapPoller, ImapPollers, PollSettings
 from channels.email.parse import parse_email
@@ -251,12 +252,29 @@ async def test_an_oversized_message_is_skipped_and_flagged_and_the_next_one_stor
     assert "UID 1 skipped" in saved.imap_error and "limit" in saved.imap_error
 
 
+async def test_a_message_too_complex_to_read_becomes_an_unreadable_ticket_with_the_raw_kept(
+    hub, dovecot
+):
+    """IMAP cannot refuse: the message already sits in the mailbox."""
+    inbox = await imap_inbox(hub, dovecot)
+    hostile = empty_parts(10_000, sender="mallory@attacker.test", to=SUPPORT)
+    dovecot.append(hostile)
+    assert await ImapPoller(hub, inbox.id).poll_once() == 1
+    async with hub.db.read() as conn:
+        [row] = (await conn.execute(sa.select(email_messages))).all()
+    [first] = await hub.conversations.messages(row.conversation_id)
+    assert first.text.startswith("This message could not be read (too complex to read:")
+    details = await hub.email.details(row.conversation_id)
+    [stored] = details.values()
+    assert (await hub.email.raw(stored.id))[1] == hostile
+
+
 async def test_a_message_failing_again_and_again_is_skipped_after_three_attempts(hub, dovecot):
     inbox = await imap_inbox(hub, dovecot)
     dovecot.append(mail(1, body="POISON"))
     dovecot.append(mail(2))
 
-    def parse(raw: bytes) -> InboundEmail:
+    async def parse(raw: bytes) -> InboundEmail:
         if b"POISON" in raw:
             raise ValueError("cannot store this one")
         return parse_email(raw)
@@ -279,7 +297,7 @@ async def test_an_outage_of_the_store_never_skips_a_message(hub, dovecot):
     inbox = await imap_inbox(hub, dovecot)
     dovecot.append(mail(1))
 
-    def parse(raw: bytes) -> InboundEmail:
+    async def parse(raw: bytes) -> InboundEmail:
         raise OSError("disk gone")
 
     poller = ImapPoller(hub, inbox.id, parse=parse)

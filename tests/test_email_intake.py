@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
+from bench.hostile_mail import empty_parts
 from channels.email import routes
 from hub.core import Hub
 from hub.email.inboxes import EmailInbox, EmailInboxConfig
@@ -243,6 +244,18 @@ async def test_unusable_bodies_are_refused_with_a_json_error(
     response = await client.post(url, content=content, headers=headers, files=files)
     assert response.status_code == status
     assert error_code(response) == (code or "unsupported_media_type")
+
+
+async def test_a_message_too_complex_to_read_is_422_and_stores_nothing(hub: Hub, client, intake):
+    _, url = intake
+    response = await client.post(url, content=empty_parts(5_000, to=SUPPORT), headers=RFC822)
+    assert response.status_code == 422
+    assert error_code(response) == "too_complex"
+    assert "MIME parts" in response.json()["error"]["message"]
+    async with hub.db.read() as conn:
+        assert (
+            await conn.execute(sa.select(sa.func.count()).select_from(email_messages))
+        ).scalar_one() == 0
 
 
 async def test_other_methods_are_405(client, intake):

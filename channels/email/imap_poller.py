@@ -40,7 +40,7 @@ import random
 import secrets
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import sqlalchemy.exc
@@ -94,10 +94,10 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def _parse(raw: bytes) -> InboundEmail:
-    from channels.email.parse import parse_email
+async def _parse(raw: bytes) -> InboundEmail:
+    from channels.email.intake import parse_or_keep
 
-    return parse_email(raw)
+    return await parse_or_keep(raw)
 
 
 def _is_outage(exc: BaseException) -> bool:
@@ -125,7 +125,7 @@ class ImapPoller:
         inbox_id: int,
         settings: PollSettings | None = None,
         owner: str | None = None,
-        parse: Callable[[bytes], InboundEmail] = _parse,
+        parse: Callable[[bytes], Awaitable[InboundEmail]] = _parse,
     ) -> None:
         self._hub = hub
         self.inbox_id = inbox_id
@@ -302,7 +302,7 @@ class ImapPoller:
                     if uid not in bodies:
                         raise ImapUnavailable(f"{connection.where} did not return message {uid}")
                     ingested = await self._hub.email.ingest(
-                        inbox, self._parse(bodies[uid]), Envelope()
+                        inbox, await self._parse(bodies[uid]), Envelope()
                     )
                     done.append(uid)
                     new += ingested.outcome != "duplicate"

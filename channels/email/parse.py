@@ -312,14 +312,18 @@ def _cap_text(text: str) -> str:
     return clean_text(text)[:MAX_TEXT_CHARS].strip("\n")
 
 
-def _fallback(raw: bytes, reason: str) -> InboundEmail:
-    """What can be read without the MIME parser: the subject line and the raw text."""
+def unreadable(raw: bytes, reason: str, *, show_raw: bool = True) -> InboundEmail:
+    """What can be read without the MIME parser: the subject line and, unless
+    `show_raw` is off, the raw text (which is kept in `raw` either way)."""
     subject = ""
     match = _SUBJECT_IN_RAW.search(raw[:65_536])
     if match:
         value = match.group(1).decode("utf-8", errors="surrogateescape")
         subject = decode_header_text(value)[:MAX_SUBJECT_CHARS]
-    text = _cap_text(raw[: MAX_TEXT_CHARS * 4].decode("utf-8", errors="replace"))
+    if show_raw:
+        text = _cap_text(raw[: MAX_TEXT_CHARS * 4].decode("utf-8", errors="replace"))
+    else:
+        text = f"This message could not be read ({reason}). The original is kept as it arrived."
     return InboundEmail(
         raw=raw, message_id=None, subject=subject, text=text, visible_text=text, parse_error=reason
     )
@@ -340,12 +344,12 @@ def parse_email(
         try:
             raw = bytes(raw)
         except (TypeError, ValueError) as exc:
-            return _fallback(b"", f"not bytes: {_reason(exc)}")
+            return unreadable(b"", f"not bytes: {_reason(exc)}")
     try:
         message = BytesParser(policy=policy.default).parsebytes(raw)
         return _build(raw, message, max_attachment_bytes, max_total_attachment_bytes)
     except Exception as exc:  # a parser bug on hostile input must not lose the mail
-        return _fallback(raw, f"unreadable message: {_reason(exc)}")
+        return unreadable(raw, f"unreadable message: {_reason(exc)}")
 
 
 def _build(raw: bytes, message: Message, max_attachment: int, max_total: int) -> InboundEmail:

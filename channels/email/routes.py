@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from channels.email.intake import parse
+from channels.email.intake import TooComplex, parse
 from channels.http.edge import Refused, error_json, read_capped
 from hub.core import Hub
 from hub.email.inboxes import EmailInbox
@@ -203,7 +203,10 @@ async def inbound_email(request: Request) -> JSONResponse:
         envelope = _envelope(request, inbox)
     except Refused as exc:
         return _error(exc.status, exc.code, exc.message)
-    email = await parse(raw)
+    try:
+        email = await parse(raw)
+    except TooComplex as exc:
+        return _error(422, "too_complex", f"The message is too complex to read: {exc}.")
     try:
         result = await hub.email.ingest(inbox, email, envelope)
     except Exception:

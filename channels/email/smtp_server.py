@@ -9,11 +9,12 @@ The edge answers in SMTP's words; the hub decides and stores:
   → 552 (aiosmtpd, which advertises SIZE in its EHLO answer);
 - RCPT: an address no inbox owns (plus-addresses included) → 550 5.1.1; more
   than `MAX_RECIPIENTS` → 452;
-- DATA: over the size limit → 552; otherwise the message is parsed once and
-  stored once per inbox among its recipients, and only when every store has
-  returned is it answered `250 2.0.0 stored`. A failed store answers 451 so
-  that the sender tries again; a retry is stored once (duplicates by
-  Message-ID). In LMTP mode every accepted recipient gets its own answer.
+- DATA: over the size limit → 552; a message too complex to read within the
+  reader's limits (`channels.email.reader`) → 554 5.6.0, permanent; otherwise
+  the message is read once and stored once per inbox among its recipients,
+  and only when every store has returned is it answered `250 2.0.0 stored`.
+  A failed store answers 451 so that the sender tries again; a retry is
+  stored once (duplicates by Message-ID). In LMTP mode every accepted recipient gets its own answer.
 
 STARTTLS is offered only when a certificate and key are configured.
 """
@@ -25,6 +26,7 @@ import contextlib
 import logging
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +34,10 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
-from channels.email.intake import parse
+from channels.email.intake import TooComplex, parse
 from hub.core import Hub
 from hub.email.inboxes import EmailInbox
-from hub.email.models import Envelope
+from hub.email.models import Envelope, InboundEmail
 from hub.errors import Unavailable
 from hub.ratelimit import ConnectionCounter, Limiter
 from hub.settings import MailProtocol, MailSettings, SettingsError
@@ -58,6 +60,8 @@ TRY_AGAIN = "451 4.3.0 temporary failure, try again"
 TOO_MANY_CONNECTIONS = "421 4.7.0 too many connections from your address, try again later"
 TOO_MANY_MESSAGES = "451 4.7.1 too many messages from your address, try again later"
 TOO_MANY_RECIPIENTS = f"452 4.5.3 too many recipients (at most {MAX_RECIPIENTS})"
+# Permanent: the same bytes will never be read, so the sender should not retry.
+NOT_READ = "554 5.6.0 message too complex to read, not accepted"
 
 
 def _no_such_mailbox(address: str) -> str:
@@ -134,25 +138,34 @@ class IntakeHandler:
         self._storing += 1
         self._idle.clear()
         try:
-            failed = await self._store(envelope)
+            email = await parse(envelope.original_content or b"")
+        except TooComplex as exc:
+            log.info("mail: refused a message from %s: %s", _client_ip(session), exc)
+            refusal = f"{NOT_READ}: {exc}"
+            return self._answer(envelope, lambda _inbox_id: refusal)
+        else:
+            failed = await self._store(envelope, email)
         finally:
             self._storing -= 1
             if self._storing == 0:
                 self._idle.set()
-        if self._lmtp:
-            # One answer per accepted recipient, in RCPT order (RFC 2033 §4.2).
-            return "\r\n".join(
-                f"451 4.3.0 <{rcpt}> temporary failure, try again"
-                if inbox_id in failed
-                else f"250 2.0.0 <{rcpt}> stored"
-                for inbox_id, rcpt in _recipients(envelope)
-            )
-        return TRY_AGAIN if failed else STORED
+        return self._answer(envelope, lambda inbox_id: TRY_AGAIN if inbox_id in failed else STORED)
 
-    async def _store(self, envelope: _HubEnvelope) -> set[int]:
+    def _answer(self, envelope: _HubEnvelope, answer: Callable[[int], str]) -> str:
+        """The DATA answer; in LMTP mode one per accepted recipient, in RCPT
+        order (RFC 2033 §4.2), naming the recipient."""
+        if not self._lmtp:
+            answers = {answer(inbox_id) for inbox_id in envelope.inboxes}
+            # Any failed store makes the sender try again (a retry is stored once).
+            return TRY_AGAIN if TRY_AGAIN in answers else next(iter(answers), STORED)
+        lines = []
+        for inbox_id, rcpt in _recipients(envelope):
+            code, _, text = answer(inbox_id).partition(" ")
+            lines.append(f"{code} {text.replace(' ', f' <{rcpt}> ', 1)}")
+        return "\r\n".join(lines)
+
+    async def _store(self, envelope: _HubEnvelope, email: InboundEmail) -> set[int]:
         """Store the message in each of its inboxes; the ids of those that failed."""
-        raw = envelope.original_content or b""
-        email = await parse(raw)
         # aiosmtpd hands the null return path `MAIL FROM:<>` over as "<>".
         mail_from = "" if envelope.mail_from in (None, "", "<>") else envelope.mail_from
         failed: set[int] = set()

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import chatload, email_ingest, fanout, idle, nodes, storm
+from bench import chatload, email_ingest, fanout, idle, mail_stall, nodes, storm
 from bench.context import Context
 from bench.procs import pin_self, raise_fd_limit, run_on_uvloop
 from bench.report import Progress, Results, markdown, write, write_charts
@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Context], Awaitable[None]], int, int]] = {
     "storm": (storm.run, 30, 10),
     "nodes": (nodes.run, 130, 30),
     "email": (email_ingest.run, 85, 20),
+    "stall": (mail_stall.run, 55, 25),
 }
 HERE = Path(__file__).parent
 

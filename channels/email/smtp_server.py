@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import MISSING, SMTP, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from channels.email.intake import TooComplex, parse
+from channels.email.smtp_data import read_body
 from hub.core import Hub
 from hub.email.inboxes import EmailInbox
 from hub.email.models import Envelope, InboundEmail
@@ -193,6 +194,37 @@ def _recipients(envelope: _HubEnvelope) -> list[tuple[int, str]]:
     return [(by_address[rcpt], rcpt) for rcpt in envelope.rcpt_tos]
 
 
+async def _data_command(session: Any, arg: str) -> None:
+    """aiosmtpd's DATA command, with the body read by channels/email/smtp_data.py.
+
+    aiosmtpd's private parts (_reader, _call_handler_hook, _set_post_data_state)
+    are used as its own smtp_DATA uses them; the SMTP tests cover each answer."""
+    if await session.check_helo_needed() or await session.check_auth_needed("DATA"):
+        return
+    if not session.envelope.rcpt_tos:
+        await session.push("503 Error: need RCPT command")
+        return
+    if arg:
+        await session.push("501 Syntax: DATA")
+        return
+    await session.push("354 End data with <CR><LF>.<CR><LF>")
+    try:
+        body = await read_body(session._reader, session.data_size_limit, session.line_length_limit)
+    except asyncio.CancelledError:  # the connection went away during DATA
+        session._writer.close()
+        raise
+    if body is None:
+        return
+    if body.refusal is not None:
+        await session.push(body.refusal.value)
+        session._set_post_data_state()
+        return
+    session.envelope.content = session.envelope.original_content = body.content
+    status = await session._call_handler_hook("DATA")
+    session._set_post_data_state()
+    await session.push("250 OK" if status is MISSING else status)
+
+
 class _Session:
     """What our SMTP and LMTP sessions add to aiosmtpd's: an envelope that
     remembers inboxes, and a ceiling on connections per client address."""
@@ -227,6 +259,10 @@ class _Session:
             self.transport.close()  # type: ignore[attr-defined]
             return
         await super()._handle_client()  # type: ignore[misc]
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        await _data_command(self, arg)
 
     def close(self) -> None:
         if self.transport is not None:  # type: ignore[attr-defined]

@@ -56,15 +56,22 @@ MAX_FILES = 10
 MAX_UPLOAD_BODY_BYTES = MAX_FILES_BYTES + MAX_BODY_BYTES
 
 SECURITY_HEADERS = {
-    "content-security-policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; "
-        "form-action 'self'"
-    ),
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
+
+
+def content_security_policy(public_url: str) -> str:
+    """The console's CSP: sockets only to the hub's own origin (HUB_PUBLIC_URL
+    with http→ws, https→wss), never to any websocket host."""
+    parts = urlsplit(public_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        f"connect-src 'self' {scheme}://{parts.netloc}; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
+    )
 
 
 class LoginRequired(Exception):
@@ -72,21 +79,30 @@ class LoginRequired(Exception):
 
 
 class SecurityHeaders:
-    """ASGI middleware adding `SECURITY_HEADERS` to every console response."""
+    """ASGI middleware adding `SECURITY_HEADERS` and the CSP to every console
+    response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        self._headers: list[tuple[bytes, bytes]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self._headers is None:
+            settings: Settings = scope["app"].state.settings
+            headers = {
+                **SECURITY_HEADERS,
+                "content-security-policy": content_security_policy(settings.public_url),
+            }
+            self._headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        own = self._headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self._headers if k not in present]
+                extra = [(k, v) for k, v in own if k not in present]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 

@@ -53,7 +53,7 @@ class Hub:
         # Every write's events leave through here, after its commit.
         self.publisher = Publisher(bus)
         self.writes = Writes(db, self.publisher)
-        self.tokens = VisitorTokens(settings.secret_key.get())
+        self.tokens = VisitorTokens(settings.secret_key.get(), settings.visitor_token_days)
         self.agents = AgentService(db)
         self.inboxes = InboxService(db)
         self.visitors = VisitorService(self.writes)

@@ -103,6 +103,8 @@ class Settings:
     # how long a node's sockets keep counting after its last heartbeat (Redis).
     widget_sockets_per_ip: int | None = None
     widget_socket_ttl_seconds: float = 30.0
+    # How long a visitor token stays valid after the welcome that issued it.
+    visitor_token_days: int = 30
     # Inbound mail (`hub mail`, or inside `hub serve`): see docs/email.md.
     mail: MailSettings = field(default_factory=lambda: MailSettings())
 
@@ -151,6 +153,9 @@ class Settings:
             tracking_strip_params=_strip_params(get("TRACKING_STRIP_PARAMS", "")),
             widget_sockets_per_ip=_sockets_per_ip(get("WIDGET_SOCKETS_PER_IP", "")),
             widget_socket_ttl_seconds=_socket_ttl(get("WIDGET_SOCKET_TTL_SECONDS", "30")),
+            visitor_token_days=_number(
+                "VISITOR_TOKEN_DAYS", get("VISITOR_TOKEN_DAYS", "30"), 1, 3650, "a number of days"
+            ),
             mail=_mail_settings(get),
         )
 

@@ -138,11 +138,12 @@ def write_faults(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> WriteFaults:
 
 @pytest.fixture
 def clock(hub: Hub) -> FakeClock:
-    """Visitor presence and tracking, and the times stored with visitors, on a clock
-    the test moves (no waiting for timeouts)."""
+    """Visitor presence and tracking, the times stored with visitors and the
+    visitor tokens' ages, on a clock the test moves (no waiting for timeouts)."""
     fake = FakeClock()
     hub.visitor_presence.clock = fake
     hub.visitors.wall_clock = fake
+    hub.tokens.clock = fake
     return fake
 
 

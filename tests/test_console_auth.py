@@ -32,6 +32,17 @@ async def test_login_page_is_served_with_security_headers(http: httpx.AsyncClien
     assert 'name="csrf_token"' in response.text
 
 
+async def test_console_sockets_may_go_only_to_the_hubs_own_origin(
+    http: httpx.AsyncClient, live_server: LiveServer
+) -> None:
+    response = await http.get("/console/login")
+    directives = dict(
+        d.strip().split(" ", 1) for d in response.headers["content-security-policy"].split(";")
+    )
+    # HUB_PUBLIC_URL is unset in tests: the default http://127.0.0.1:8000.
+    assert directives["connect-src"] == "'self' ws://127.0.0.1:8000"
+
+
 async def test_right_password_logs_in_and_redirects_to_console(
     http: httpx.AsyncClient, agent: Agent
 ) -> None:

@@ -103,3 +103,14 @@ def test_widget_sockets_per_address_and_their_expiry_have_defaults_and_overrides
 def test_bad_widget_socket_settings_name_the_variable(tmp_path, name, value):
     with pytest.raises(SettingsError, match=name):
         load(tmp_path, **{name: value})
+
+
+def test_visitor_tokens_last_thirty_days_unless_told(tmp_path):
+    assert load(tmp_path).visitor_token_days == 30
+    assert load(tmp_path, HUB_VISITOR_TOKEN_DAYS="7").visitor_token_days == 7
+
+
+@pytest.mark.parametrize("value", ["0", "3651", "a month", "-1"])
+def test_a_bad_visitor_token_lifetime_names_the_variable(tmp_path, value):
+    with pytest.raises(SettingsError, match="HUB_VISITOR_TOKEN_DAYS"):
+        load(tmp_path, HUB_VISITOR_TOKEN_DAYS=value)

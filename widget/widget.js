@@ -306,6 +306,9 @@
   // ------------------------------------------------------- frame handlers
   var H = {
     welcome: function (f) {
+      // Our token had expired: the hub made us a new visitor, so the old one's
+      // conversation goes (the new token is stored just below).
+      if (f.token_expired === true) forget();
       if (typeof f.visitor_token === "string" && f.visitor_token) {
         state.token = f.visitor_token; LS.set(K_TOKEN, state.token);
       }

@@ -113,6 +113,7 @@ class WidgetSession:
         self.visitor: Visitor | None = None
         self.conversation_id: int | None = None
         self.track = True
+        self._token_expired = False  # the hello's token had expired: a new visitor
         self._present = False
         self._left = False  # said `leave` but the socket stays (a page restored from cache)
         self._sender = SocketSender(websocket, send_text_now_of(websocket.scope))
@@ -196,9 +197,13 @@ class WidgetSession:
                 await self._send(exc.frame())
 
     async def _visitor_for(self, hello: protocol.Hello) -> Visitor | None:
-        if hello.visitor_token is None:  # (created now: seen now)
+        checked = self.hub.tokens.verify(hello.visitor_token or "", self.inbox.id)
+        # No token, or one that expired (ordinary: the visitor stayed away): a new
+        # visitor, told so in the welcome.
+        self._token_expired = checked.expired
+        if hello.visitor_token is None or checked.expired:  # (created now: seen now)
             return await self.hub.visitors.create(self.inbox, self.ws.headers.get("user-agent"))
-        visitor_id = self.hub.tokens.verify(hello.visitor_token, self.inbox.id)
+        visitor_id = checked.visitor_id
         visitor = await self.hub.visitors.lookup(visitor_id) if visitor_id else None
         if visitor is None or visitor.inbox_id != self.inbox.id:
             await self._send(
@@ -229,16 +234,18 @@ class WidgetSession:
                     conversation.id, chunk[-1].seq, include_private=False, limit=HISTORY_CHUNK
                 )
                 history.extend(message.to_wire() for message in chunk)
-        await self._send(
-            {
-                "type": "welcome",
-                "visitor_token": self.hub.tokens.issue(self.visitor.id, self.inbox.id),
-                "visitor_id": self.visitor.id,
-                "conversation": conversation.to_visitor_wire() if conversation else None,
-                "messages": history,
-                "agents_online": self.hub.presence.any_online(),
-            }
-        )
+        welcome = {
+            "type": "welcome",
+            # A fresh token every welcome: a visitor in use never reaches the expiry.
+            "visitor_token": self.hub.tokens.issue(self.visitor.id, self.inbox.id),
+            "visitor_id": self.visitor.id,
+            "conversation": conversation.to_visitor_wire() if conversation else None,
+            "messages": history,
+            "agents_online": self.hub.presence.any_online(),
+        }
+        if self._token_expired:
+            welcome["token_expired"] = True
+        await self._send(welcome)
 
     async def _serve(self, subscription: Subscription) -> None:
         forward = asyncio.create_task(self._forward(subscription))

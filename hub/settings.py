@@ -81,6 +81,9 @@ class MailSettings:
     # once (0: two to four, by this machine's cores).
     parse_seconds: int = 5
     parse_workers: int = 0
+    # Outgoing/IMAP servers of email inboxes may be on loopback, link-local or
+    # private addresses (HUB_MAIL_ALLOW_PRIVATE_HOSTS); refused by default.
+    allow_private_hosts: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,11 @@ def _mail_settings(get: Callable[[str, str], str]) -> MailSettings:
         ),
         parse_workers=_number(
             "MAIL_PARSE_WORKERS", get("MAIL_PARSE_WORKERS", "0"), 0, 64, "a number of processes"
+        ),
+        allow_private_hosts=_flag(
+            {"HUB_MAIL_ALLOW_PRIVATE_HOSTS": get("MAIL_ALLOW_PRIVATE_HOSTS", "")},
+            "HUB_MAIL_ALLOW_PRIVATE_HOSTS",
+            False,
         ),
     )
 

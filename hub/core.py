@@ -93,7 +93,11 @@ class Hub:
         )
         self.pipeline.route(Channel.VOICE, VoiceThreading())
         # Email (hub/email/): inboxes, tickets, and the outbox that sends replies.
-        self.email_inboxes = EmailInboxService(db, MailSecrets(settings.secret_key.get()))
+        self.email_inboxes = EmailInboxService(
+            db,
+            MailSecrets(settings.secret_key.get()),
+            allow_private_hosts=settings.mail.allow_private_hosts,
+        )
         self.email = EmailTicketService(
             self.writes, self.pipeline, self.email_inboxes, self.visitor_presence
         )

@@ -81,6 +81,9 @@ class MailSettings:
     # once (0: two to four, by this machine's cores).
     parse_seconds: int = 5
     parse_workers: int = 0
+    # Outgoing/IMAP servers of email inboxes may be on loopback, link-local or
+    # private addresses (HUB_MAIL_ALLOW_PRIVATE_HOSTS); refused by default.
+    allow_private_hosts: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,11 @@ def _mail_settings(get: Callable[[str, str], str]) -> MailSettings:
         parse_workers=_number(
             "MAIL_PARSE_WORKERS", get("MAIL_PARSE_WORKERS", "0"), 0, 64, "a number of processes"
         ),
+        allow_private_hosts=_flag(
+            {"HUB_MAIL_ALLOW_PRIVATE_HOSTS": get("MAIL_ALLOW_PRIVATE_HOSTS", "")},
+            "HUB_MAIL_ALLOW_PRIVATE_HOSTS",
+            False,
+        ),
     )
 
 
@@ -284,10 +292,13 @@ def _embedded_secret(data_dir: Path) -> str:
     path = data_dir / "secret_key"
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if not data_dir.exists():
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data_dir.chmod(0o700)
     key = secrets.token_urlsafe(48)
-    path.write_text(key, encoding="utf-8")
-    path.chmod(0o600)
+    # Created 0600, never readable by others even for a moment.
+    with os.fdopen(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "w") as out:
+        out.write(key)
     return key
 
 

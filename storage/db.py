@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,7 +51,7 @@ class Database:
         self._sqlite_path = _sqlite_path(url) if self.is_sqlite else None
         self._background = background_checkpoints and self._sqlite_path is not None
         if self.is_sqlite:
-            _ensure_sqlite_dir(url)
+            prepare_sqlite_file(url)
             self.engine: AsyncEngine = create_async_engine(url)
             _configure_sqlite(self.engine, autocheckpoint=not self._background)
         else:
@@ -225,10 +226,24 @@ def _sqlite_path(url: str) -> str | None:
     return database if database and database != ":memory:" else None
 
 
-def _ensure_sqlite_dir(url: str) -> None:
-    database = sa.engine.make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+def prepare_sqlite_file(url: str) -> None:
+    """Make a SQLite file database private before SQLite opens it: its folder is
+    created 0700, the file (and any -wal/-shm/-journal beside it) is 0600.
+    SQLite gives the files it creates beside a database the database's mode, so
+    a file made 0600 here keeps its WAL and shared memory 0600 too."""
+    path = _sqlite_path(url) if url.startswith("sqlite") else None
+    if path is None:
+        return
+    database = Path(path)
+    folder = database.parent
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # mkdir's mode is narrowed by the umask, never widened
+    os.close(os.open(database, os.O_CREAT | os.O_RDWR, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        sibling = database.with_name(database.name + suffix)
+        if sibling.exists() and sibling.stat().st_uid == os.getuid():
+            sibling.chmod(0o600)
 
 
 def _configure_sqlite(engine: AsyncEngine, autocheckpoint: bool) -> None:

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.db import prepare_sqlite_file
 from storage.errors import NotMigrated
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -32,6 +33,7 @@ def head_revision() -> str:
 
 def upgrade(database_url: str) -> None:
     """Bring the database to the newest revision (blocking; runs its own event loop)."""
+    prepare_sqlite_file(database_url)
     command.upgrade(alembic_config(database_url), "head")
 
 

@@ -43,6 +43,8 @@ def make_settings(tmp_path: Path, **overrides: str) -> Settings:
         "HUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
         "HUB_SECRET_KEY": "test-secret-key-" + "x" * 32,
         "HUB_DEMO": "false",
+        # The tests' mail servers listen on loopback.
+        "HUB_MAIL_ALLOW_PRIVATE_HOSTS": "true",
         **overrides,
     }
     return Settings.load(environ=environ, env_file="/nonexistent")

@@ -420,3 +420,19 @@ def test_the_server_process_tunes_the_garbage_collector_for_fewer_pauses():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before_threshold)
+
+
+async def test_the_data_directory_and_database_files_are_private(tmp_path):
+    from storage.db import Database
+    from storage.tables import contacts
+
+    assert hub(tmp_path, "migrate").returncode == 0
+    data = tmp_path / "data"
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert (data / "hub.db").stat().st_mode & 0o777 == 0o600
+    db = Database(f"sqlite+aiosqlite:///{data / 'hub.db'}")
+    async with db.write() as conn:
+        await conn.execute(contacts.delete())
+        assert (data / "hub.db-wal").stat().st_mode & 0o777 == 0o600
+        assert (data / "hub.db-shm").stat().st_mode & 0o777 == 0o600
+    await db.dispose()

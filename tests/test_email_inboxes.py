@@ -95,3 +95,72 @@ async def test_plus_addresses_find_their_inbox(hub: Hub):
     assert inbox.token_in("support+abc123@shop.test") == "abc123"
     assert inbox.token_in("support+abc123@other.test") is None
     assert inbox.reply_address("abc123") == "support+abc123@shop.test"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "10.0.0.5",
+        "192.168.1.10",
+        "169.254.169.254",
+        "[::1]",
+        "::ffff:127.0.0.1",
+        "fe80::1",
+        "0.0.0.0",
+        "localhost",
+    ],
+)
+async def test_mail_hosts_on_the_hubs_own_network_are_refused_by_default(
+    tmp_path, migrated_store, host: str
+):
+    from hub.composition.assemble import start_hub
+    from tests.conftest import migrated_settings
+
+    hub = await start_hub(
+        migrated_settings(tmp_path, migrated_store, HUB_MAIL_ALLOW_PRIVATE_HOSTS="false")
+    )
+    try:
+        for field, config in (
+            (
+                "smtp_host",
+                EmailInboxConfig(
+                    name="S", address="a@shop.test", smtp=MailServer(host, 25, TlsMode.NONE)
+                ),
+            ),
+            (
+                "imap_host",
+                EmailInboxConfig(
+                    name="S",
+                    address="a@shop.test",
+                    imap_enabled=True,
+                    imap=MailServer(host, 143, TlsMode.NONE, "u"),
+                ),
+            ),
+        ):
+            with pytest.raises(InvalidInput, match="HUB_MAIL_ALLOW_PRIVATE_HOSTS") as refused:
+                await hub.email_inboxes.create(config)
+            assert refused.value.field == field
+        assert await hub.email_inboxes.list() == []
+        # A public address is fine.
+        public = MailServer("93.184.216.34", 587, TlsMode.STARTTLS)
+        inbox, _ = await hub.email_inboxes.create(
+            EmailInboxConfig(name="S", address="a@shop.test", smtp=public)
+        )
+        with pytest.raises(InvalidInput, match="private, loopback or link-local"):
+            await hub.email_inboxes.update(
+                inbox.id,
+                EmailInboxConfig(
+                    name="S", address="a@shop.test", smtp=MailServer(host, 25, TlsMode.NONE)
+                ),
+            )
+        assert (await hub.email_inboxes.get(inbox.id)).smtp.host == "93.184.216.34"
+    finally:
+        await hub.stop()
+
+
+async def test_the_setting_allows_mail_servers_on_loopback(hub: Hub):
+    inbox, _ = await hub.email_inboxes.create(
+        EmailInboxConfig(name="S", address="a@shop.test", smtp=MailServer("127.0.0.1", 2525))
+    )
+    assert inbox.smtp.host == "127.0.0.1"

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from hub.email.mail_hosts import clean_folder, clean_host, refuse_private
 from hub.email.models import TlsMode
 from hub.email.secrets import MailSecrets
 from hub.errors import InvalidInput, NotFound
@@ -148,13 +149,6 @@ def _port(value: int | None, field: str) -> int | None:
     return value
 
 
-def _host(value: str | None, field: str) -> str | None:
-    host = clean_optional(value, 253, field)
-    if host is not None and (any(c.isspace() for c in host) or "/" in host):
-        raise InvalidInput(f"{field} must be a host name or address", field)
-    return host
-
-
 def _tls(value: object, field: str) -> str:
     try:
         # An enum's lookup takes any value: one that is no member's raises ValueError.
@@ -164,13 +158,17 @@ def _tls(value: object, field: str) -> str:
 
 
 class EmailInboxService:
-    def __init__(self, db: Database, secrets_: MailSecrets) -> None:
+    def __init__(
+        self, db: Database, secrets_: MailSecrets, allow_private_hosts: bool = False
+    ) -> None:
+        """`allow_private_hosts`: HUB_MAIL_ALLOW_PRIVATE_HOSTS (mail_hosts.py)."""
         self._db = db
         self._secrets = secrets_
+        self._allow_private_hosts = allow_private_hosts
 
     async def create(self, config: EmailInboxConfig) -> tuple[EmailInbox, str]:
         """A new email inbox and its HTTP intake token (returned once)."""
-        values = self._values(config)
+        values = await self._checked_values(config)
         token = secrets.token_urlsafe(INTAKE_TOKEN_BYTES)
         async with store_write(self._db) as conn:
             if await inbox_rows.address_taken(conn, values["address"]):
@@ -198,7 +196,7 @@ class EmailInboxService:
 
     async def update(self, inbox_id: int, config: EmailInboxConfig) -> EmailInbox:
         """Change the settings; a password left empty keeps the stored one."""
-        values = self._values(config)
+        values = await self._checked_values(config)
         async with store_write(self._db) as conn:
             current = await inbox_rows.email_inbox_row(conn, inbox_id)
             if current is None:
@@ -221,6 +219,13 @@ class EmailInboxService:
             await inbox_rows.update(conn, inbox_id, {"name": clean_text(config.name, 100, "name")})
         return await self.get(inbox_id)
 
+    async def _checked_values(self, config: EmailInboxConfig) -> dict[str, Any]:
+        values = self._values(config)
+        if not self._allow_private_hosts:
+            for field in ("smtp_host", "imap_host"):
+                await refuse_private(values[field], field)
+        return values
+
     def _values(self, config: EmailInboxConfig) -> dict[str, Any]:
         address = clean_email(config.address, "address")
         if address is None:
@@ -242,18 +247,18 @@ class EmailInboxService:
         return {
             "address": address,
             "display_name": clean_optional(config.display_name, 100, "display_name"),
-            "smtp_host": _host(smtp.host, "smtp_host"),
+            "smtp_host": clean_host(smtp.host, "smtp_host"),
             "smtp_port": _port(smtp.port, "smtp_port"),
             "smtp_tls": _tls(smtp.tls, "smtp_tls"),
             "smtp_user": clean_optional(smtp.user, 254, "smtp_user"),
             "smtp_password": self._secrets.seal(config.smtp_password, config.smtp_password_env),
             "imap_enabled": bool(config.imap_enabled),
-            "imap_host": _host(imap.host, "imap_host"),
+            "imap_host": clean_host(imap.host, "imap_host"),
             "imap_port": _port(imap.port, "imap_port"),
             "imap_tls": _tls(imap.tls, "imap_tls"),
             "imap_user": clean_optional(imap.user, 254, "imap_user"),
             "imap_password": self._secrets.seal(config.imap_password, config.imap_password_env),
-            "imap_folder": clean_optional(config.imap_folder, 200, "imap_folder") or "INBOX",
+            "imap_folder": clean_folder(config.imap_folder) or "INBOX",
             "signature": clean_optional(config.signature, MAX_SIGNATURE_CHARS, "signature"),
             "auto_ack": bool(config.auto_ack),
             "auto_ack_subject": clean_optional(config.auto_ack_subject, 200, "auto_ack_subject"),

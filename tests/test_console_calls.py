@@ -10,7 +10,7 @@ import pytest
 from hub.models import Direction, Kind
 from hub.voice.models import CallEvent, CallFilter, Outcome, Step
 from tests.console_client import Console, page_data, visitor_says
-from tests.test_console_socket import ready_socket, receive_until
+from tests.test_console_socket import ready_socket, receive, receive_until
 
 PROVIDER_TOKEN = "provider-secret-abcdef-9876"
 
@@ -246,6 +246,20 @@ async def test_a_bad_phone_line_form_says_what_is_wrong(hub, as_admin: Console) 
 
 
 # ---- screen pop over the console websocket --------------------------------------------------
+
+
+async def test_a_new_callers_first_call_brings_its_conversation_to_the_console_first(
+    hub, live_server, line, as_agent: Console
+) -> None:
+    async with ready_socket(live_server, as_agent) as ws:
+        await hub.calls.record(line, ring("first-1", "07700 900555"))
+        seen: list[dict] = []
+        while not seen or seen[-1]["type"] != "call":
+            seen.append(await receive(ws))
+    call = seen[-1]["call"]
+    opened = [f for f in seen if f["type"] == "conversation"]
+    # The console learns of the conversation before the call that points at it.
+    assert [f["conversation"]["id"] for f in opened] == [call["conversation_id"]]
 
 
 async def test_the_screen_pop_reaches_only_the_agent_rung_and_clears_everywhere(

@@ -412,8 +412,8 @@ MISSED_FRAMES = (*TICKET_MESSAGE, *TICKET, ("agents", "call"))
 
 @write(
     "call-ring",
-    told=("contact.created", "call.updated"),
-    frames=(("agents", "call"), ("agent", "call_ringing")),
+    told=("contact.created", "conversation.created", "call.updated"),
+    frames=(*TICKET, ("agents", "call"), ("agent", "call_ringing")),
 )
 async def _call_ring(hub: Hub) -> Stage:
     agent, line = await new_agent(hub), await new_line(hub)
@@ -447,8 +447,14 @@ async def _call_import(hub: Hub) -> Stage:
 
 @write(
     "call-by-hand",
-    told=("contact.created", "message.created", "call.updated", "message.created"),
-    frames=(*TICKET_MESSAGE, ("agents", "call"), *TICKET_MESSAGE),
+    told=(
+        "contact.created",
+        "conversation.created",
+        "message.created",
+        "call.updated",
+        "message.created",
+    ),
+    frames=(*TICKET, *TICKET_MESSAGE, ("agents", "call"), *TICKET_MESSAGE),
 )
 async def _call_by_hand(hub: Hub) -> Stage:
     agent, line = await new_agent(hub), await new_line(hub)

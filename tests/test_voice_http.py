@@ -81,6 +81,23 @@ async def test_a_cti_call_replayed_with_duplicates_is_one_answered_call(
     assert [m.kind for m in messages] == [Kind.CALL]
 
 
+async def test_an_outbound_cti_call_records_the_agent_who_placed_it(hub, client, line_and_token):
+    _line, token = line_and_token
+    call = {"direction": "out", "from": "020 7946 0000", "to": "+44 7700 900123", "callId": "o1"}
+    sequence = [
+        {"event": "newCall", "user": "Sam Agent", **call},
+        {"event": "answer", **call},  # the customer picked up: no agent named
+        {"event": "hangup", "cause": "normalClearing", **call},
+    ]
+    for event in sequence:
+        response = await client.post(cti_path(token), json=event)
+        assert response.status_code == 200, response.text
+    [stored] = await hub.calls.list()
+    assert (stored.outcome, stored.answered_by) == (Outcome.ANSWERED, "Sam Agent")
+    [item] = await hub.conversations.messages(stored.conversation_id)
+    assert item.text.startswith("Call to +44 7700 900123 · answered by Sam Agent")
+
+
 async def test_form_data_and_disorder_hangup_before_new_call(hub, client, line_and_token):
     _line, token = line_and_token
     hangup = {

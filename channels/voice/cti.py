@@ -73,9 +73,19 @@ def parse(fields: dict[str, Any]) -> CallEvent:
         to_number=_text(fields, "to"),
         agents=users,
         queue=_text(fields, "queue"),
-        # The generic API names who picked up in `user` on answer (and the
-        # number that answered in `answeringNumber`).
-        answered_by=(users[0] if users and step is Step.ANSWER else None)
-        or (_text(fields, "answeringNumber") if step is Step.ANSWER else None),
+        answered_by=_agent(fields, step, direction, users),
         cause=cause if step is Step.HANGUP else None,
     )
+
+
+def _agent(
+    fields: dict[str, Any], step: Step, direction: str | None, users: tuple[str, ...]
+) -> str | None:
+    """Who talked for the hub's side: the agent who placed an outbound call (its
+    `user`, on any event), or who picked up an inbound one (`user` on answer, or
+    the number that answered in `answeringNumber`)."""
+    if direction == "out" and users:
+        return users[0]
+    if step is not Step.ANSWER:
+        return None
+    return users[0] if users else _text(fields, "answeringNumber")

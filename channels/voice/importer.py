@@ -70,20 +70,27 @@ class ImportResult:
 async def import_file(
     hub: Hub, line: PhoneLine, path: Path, zone: ZoneInfo, stream: TextIO = sys.stderr
 ) -> ImportResult:
+    """Every call of the file stored once, its legs merged (see `cdr.merge_legs`).
+
+    Raises InvalidInput, storing nothing, for a file whose column order is unknown."""
     result = ImportResult()
+    # A call's legs may be rows apart (other calls end in between): all are read first.
+    legs: dict[str, list[CallEvent]] = {}
+    for row in cdr.read(path, zone):
+        if row.event is None:
+            result.errors.append(f"row {row.line_number}: {row.error}")
+        else:
+            legs.setdefault(row.event.external_id, []).append(row.event)
     known = await hub.calls.known_external_ids(line.inbox_id)
     bar = ProgressBar(cdr.count_rows(path), stream)
     batch: list[CallEvent] = []
-    done = 0
-    for row in cdr.read(path, zone):
-        done += 1
-        if row.event is None:
-            result.errors.append(f"row {row.line_number}: {row.error}")
-        elif row.event.external_id in known:
+    done = len(result.errors)
+    for external_id, call_legs in legs.items():
+        done += len(call_legs)
+        if external_id in known:
             result.already += 1
         else:
-            known.add(row.event.external_id)
-            batch.append(row.event)
+            batch.append(cdr.merge_legs(call_legs))
         if len(batch) >= BATCH_ROWS:
             await _store(hub, line, batch, result)
             bar.update(done)

@@ -36,7 +36,13 @@ from hub.conversations.pipeline import InboundPipeline, Thread
 from hub.conversations.service import ConversationService
 from hub.errors import InvalidInput
 from hub.events import topics
-from hub.events.domain import CallMissed, CallUpdated, ConversationUpdated, MessageCreated
+from hub.events.domain import (
+    CallMissed,
+    CallUpdated,
+    ConversationCreated,
+    ConversationUpdated,
+    MessageCreated,
+)
 from hub.events.unit_of_work import UnitOfWork, Writes
 from hub.models import (
     Agent,
@@ -158,7 +164,7 @@ class CallService(CallReads):
         if row is None:
             if event.step is Step.UPDATE:
                 return Recorded(None, changed=False)
-            call_id = await self._insert(work, line, item, at, now, seen)
+            call_id = await self._insert(work, line, item, at, now, live, seen)
             ringing = event.step is Step.RING
             changed = True
         else:
@@ -192,6 +198,7 @@ class CallService(CallReads):
         item: Prepared,
         at: datetime,
         now: datetime,
+        live: bool,
         seen: dict[str | None, Thread],
     ) -> int:
         event, from_number, to_number = item.event, item.from_number, item.to_number
@@ -208,6 +215,10 @@ class CallService(CallReads):
             )
             thread = seen[customer] = await self._pipeline.thread(work.conn, inbound)
             work.emit(*thread.contact_events())  # a caller seen for the first time
+            if thread.opened and live:
+                # Before the call that points at it, so a console can draw both.
+                opened = await self._log.get(work.conn, thread.conversation_id)
+                work.emit(ConversationCreated(opened))
         contact_id, conversation_id = thread.contact_id, thread.conversation_id
         values: dict[str, Any] = {
             "inbox_id": line.inbox_id,

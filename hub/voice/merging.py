@@ -9,7 +9,7 @@ same call.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from hub.contacts import phones
@@ -126,4 +126,12 @@ def _checked(event: CallEvent) -> CallEvent:
         ),
         queue=clean_optional(event.queue, MAX_NAME_CHARS, "queue"),
         answered_by=clean_optional(event.answered_by, MAX_NAME_CHARS, "answeringNumber"),
+        # In UTC before the store sees them: SQLite keeps a time's digits but not its zone.
+        at=_utc(event.at),
+        started_at=_utc(event.started_at),
+        answered_at=_utc(event.answered_at),
     )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None and moment.tzinfo else moment

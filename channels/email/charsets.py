@@ -1,7 +1,10 @@
 """Bytes and header values to text, whatever the sender claimed the charset was.
 
-Order of trust for a body: the declared charset, then UTF-8, then windows-1252
-(a superset of latin-1 for every printable byte) with replacement. Headers may
+Order of trust for a body: the declared charset (UTF-8 when none is); the
+declared charset with replacement characters when it mostly fits (a stray bad
+byte in otherwise good text); UTF-8; then, when the declared charset clearly
+does not fit, what charset-normalizer detects; last windows-1252 (a superset
+of latin-1 for every printable byte) with replacement. Headers may
 hold RFC 2047 encoded words (also malformed ones) or raw 8-bit bytes, which the
 `email` package hands over as surrogate escapes.
 """
@@ -13,6 +16,8 @@ import binascii
 import codecs
 import quopri
 import re
+
+from charset_normalizer import from_bytes
 
 _FALLBACK = "cp1252"
 
@@ -53,16 +58,39 @@ def _codec(charset: str | None) -> str | None:
     return name
 
 
+# At most one bad sequence per this many well-decoded non-ASCII characters and
+# the declared charset still fits: one broken byte in a Cyrillic, Greek or CJK
+# body, not a windows-1252 body labelled UTF-8 (where nearly every one is bad).
+_GOOD_PER_BAD = 10
+
+
+def _mostly_fits(data: bytes, name: str) -> str | None:
+    """`data` decoded as `name` with replacement characters, when few were needed."""
+    try:
+        text = data.decode(name, errors="replace")
+    except (LookupError, ValueError):
+        return None
+    bad = text.count("\ufffd")
+    good = sum(1 for ch in text if ch > "\x7f") - bad
+    return text if bad * _GOOD_PER_BAD <= good else None
+
+
+def _detected(data: bytes) -> str | None:
+    best = from_bytes(data).best()
+    return None if best is None else str(best)
+
+
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Decode `data`: declared charset, else UTF-8, else windows-1252 with replacement."""
-    for name in (_codec(charset), "utf-8"):
-        if name is None:
-            continue
+    """Decode `data` as text, never failing: see the module docstring for the order."""
+    declared = _codec(charset) or "utf-8"
+    for name in dict.fromkeys((declared, "utf-8")):
         try:
             return data.decode(name)
         except (UnicodeDecodeError, LookupError, ValueError):
-            continue
-    return data.decode(_FALLBACK, errors="replace")
+            pass
+        if name == declared and (text := _mostly_fits(data, name)) is not None:
+            return text
+    return _detected(data) or data.decode(_FALLBACK, errors="replace")
 
 
 def clean_text(text: str) -> str:

@@ -14,6 +14,8 @@ Choices a helpdesk user sees:
   that only text is kept). Attachments over `max_attachment_bytes`, or beyond
   `max_total_attachment_bytes` together, are dropped; their names and the reason
   are listed in `headers["x-hub-dropped"]`.
+- Bytes that are no mail message but a file (an Outlook `.msg`, a PDF, an
+  archive; see `not_mail`) are an unreadable message with the file attached.
 - A calendar part is kept as an attachment (`invite.ics` unless named); when the
   message has no other body, `text` says "Calendar invitation: <summary> (<start>)".
 """
@@ -44,6 +46,7 @@ from .headers import (
     parse_message_ids,
     raw_headers,
 )
+from .not_mail import as_attachment, not_mail
 from .quotes import visible_text
 from .sanitize import MAX_HTML_CHARS, html_to_text, sanitize_html
 
@@ -345,6 +348,8 @@ def parse_email(
             raw = bytes(raw)
         except (TypeError, ValueError) as exc:
             return unreadable(b"", f"not bytes: {_reason(exc)}")
+    if (kind := not_mail(raw)) is not None:
+        return as_attachment(raw, kind, max_attachment_bytes)
     try:
         message = BytesParser(policy=policy.default).parsebytes(raw)
         return _build(raw, message, max_attachment_bytes, max_total_attachment_bytes)

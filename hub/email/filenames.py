@@ -27,13 +27,17 @@ def _extension(content_type: str) -> str:
 
 def make_safe_filename(name: str | None, content_type: str, index: int) -> str:
     """A safe name for an attachment: the base name only, no path separators,
-    control characters or leading dots, at most 200 characters, extension kept.
+    control or format (bidi) characters or leading dots, at most 200 characters, extension kept.
 
     Without a usable name: `attachment-<index><extension guessed from the type>`.
     """
     cleaned = unicodedata.normalize("NFC", name or "")
     cleaned = cleaned.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = _UNSAFE.sub("", cleaned)
+    # Format characters (category Cf: bidi embeddings, overrides and isolates,
+    # LRM/RLM, zero-width joiners) are invisible and let "invoice\u202egpj.exe"
+    # read as an image; no file name needs them.
+    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) != "Cf")
     cleaned = " ".join(cleaned.split()).lstrip(". ").rstrip(". ")
     if not cleaned:
         return f"attachment-{index}{_extension(content_type)}"

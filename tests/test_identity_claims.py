@@ -1,0 +1,46 @@
+"""An unverified identity claim only labels the visitor (issue 15): the claimed
+email is never one a real mailbox, or a verified user, is later joined on."""
+
+from __future__ import annotations
+
+from hub.security import identity_hash
+from tests.conftest import LiveServer
+from tests.email_helpers import inbound, make_email_inbox
+from tests.engines import settings  # noqa: F401 - runs every test on both engines
+from tests.widget_client import WidgetClient
+
+ORIGIN = "http://shop.test"
+VICTIM = {"id": "user-42", "name": "Vera Victim", "email": "vera@example.com"}
+
+
+async def test_a_claimed_email_is_not_joined_by_the_real_mailbox_or_the_verified_user(
+    live_server: LiveServer,
+) -> None:
+    hub = live_server.hub
+    inbox = await hub.inboxes.create_website("Shop", [ORIGIN])
+    mail_inbox = await make_email_inbox(hub)
+    url = live_server.ws_url
+    async with WidgetClient.connect(url, inbox.site_token, ORIGIN) as attacker:
+        welcome = await attacker.hello()
+        attacker_contact_id = (await hub.visitors.get(welcome["visitor_id"])).contact_id
+        await attacker.send({"type": "identify", "id": VICTIM["id"], "email": VICTIM["email"]})
+        # The visitor sees their own label back ...
+        assert (await attacker.recv_type("identified"))["contact"]["email"] == VICTIM["email"]
+    # ... but the contact does not hold it as its address.
+    claimed = await hub.visitors.contact(attacker_contact_id)
+    assert (claimed.external_id, claimed.email) == (None, None)
+    # Her real mailbox writes in: a ticket on a contact of its own.
+    result = await hub.email.ingest(mail_inbox, inbound(sender=VICTIM["email"], name="Vera"))
+    assert result.conversation_id is not None
+    ticket = await hub.conversations.get(result.conversation_id)
+    assert ticket.contact_id != attacker_contact_id
+    # She logs in on the site with a valid hash: nothing of hers joins the attacker.
+    async with WidgetClient.connect(url, inbox.site_token, ORIGIN) as vera:
+        hers = await vera.hello()
+        await vera.send(
+            {**VICTIM, "type": "identify", "hash": identity_hash(inbox.identity_secret, "user-42")}
+        )
+        await vera.recv_type("identified")
+    her_contact_id = (await hub.visitors.get(hers["visitor_id"])).contact_id
+    assert her_contact_id != attacker_contact_id
+    assert (await hub.visitors.contact(attacker_contact_id)).email is None

@@ -44,3 +44,28 @@ async def test_a_claimed_email_is_not_joined_by_the_real_mailbox_or_the_verified
     her_contact_id = (await hub.visitors.get(hers["visitor_id"])).contact_id
     assert her_contact_id != attacker_contact_id
     assert (await hub.visitors.contact(attacker_contact_id)).email is None
+
+
+async def test_unsigned_frames_never_edit_a_contact_a_verified_identity_owns(
+    live_server: LiveServer,
+) -> None:
+    hub = live_server.hub
+    inbox = await hub.inboxes.create_website("Shop", [ORIGIN])
+    signed = identity_hash(inbox.identity_secret, VICTIM["id"])
+    async with WidgetClient.connect(live_server.ws_url, inbox.site_token, ORIGIN) as client:
+        welcome = await client.hello()
+        await client.send({**VICTIM, "type": "identify", "hash": signed})
+        await client.recv_type("identified")
+        # Someone else at her browser (or a script on the page) claims to be another user.
+        await client.send(
+            {"type": "identify", "id": "user-66", "name": "Mallory", "email": "m@evil.test"}
+        )
+        answered = await client.recv_type("identified")
+    contact = await hub.visitors.contact((await hub.visitors.get(welcome["visitor_id"])).contact_id)
+    assert (contact.external_id, contact.name, contact.email, contact.claimed) == (
+        VICTIM["id"],
+        VICTIM["name"],
+        VICTIM["email"],
+        {},
+    )
+    assert answered["contact"] == {"name": VICTIM["name"], "email": VICTIM["email"]}

@@ -69,3 +69,21 @@ async def test_unsigned_frames_never_edit_a_contact_a_verified_identity_owns(
         {},
     )
     assert answered["contact"] == {"name": VICTIM["name"], "email": VICTIM["email"]}
+
+
+async def test_the_away_form_does_not_overwrite_a_verified_identitys_details(
+    live_server: LiveServer,
+) -> None:
+    hub = live_server.hub
+    inbox = await hub.inboxes.create_website("Shop", [ORIGIN])
+    signed = identity_hash(inbox.identity_secret, VICTIM["id"])
+    async with WidgetClient.connect(live_server.ws_url, inbox.site_token, ORIGIN) as client:
+        await client.hello()
+        await client.send({**VICTIM, "type": "identify", "hash": signed})
+        await client.recv_type("identified")
+        ack = await client.say("Mail me", "c-away", contact={"name": "M", "email": "m@evil.test"})
+    conversation = await hub.conversations.get(ack["conversation_id"])
+    assert (conversation.contact_name, conversation.contact_email) == (
+        VICTIM["name"],
+        VICTIM["email"],
+    )

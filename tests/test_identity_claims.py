@@ -3,8 +3,10 @@ email is never one a real mailbox, or a verified user, is later joined on."""
 
 from __future__ import annotations
 
+from hub.models import Agent
 from hub.security import identity_hash
 from tests.conftest import LiveServer
+from tests.console_client import Console, visitor_says
 from tests.email_helpers import inbound, make_email_inbox
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 from tests.widget_client import WidgetClient
@@ -87,3 +89,29 @@ async def test_the_away_form_does_not_overwrite_a_verified_identitys_details(
         VICTIM["name"],
         VICTIM["email"],
     )
+
+
+async def test_an_agent_reply_is_emailed_only_once_an_agent_confirms_the_claimed_address(
+    live_server: LiveServer, agent: Agent, as_agent: Console
+) -> None:
+    hub = live_server.hub
+    website = await hub.inboxes.create_website("Shop", [ORIGIN])
+    mail_inbox = await make_email_inbox(hub)
+    await hub.inboxes.continue_by_email(website.id, mail_inbox.id)
+    visitor = await hub.visitors.create(website, "pytest")
+    await hub.visitors.identify(visitor, website, VICTIM["id"], email=VICTIM["email"])
+    _, posted = await visitor_says(hub, website, "Where is my parcel?", visitor=visitor)
+    conversation_id, contact_id = posted.conversation.id, posted.conversation.contact_id
+    await hub.conversations.reply(agent, conversation_id, "Your door code is 4242")
+    assert await hub.email.thread(conversation_id) is None  # not to a claimed address
+    page = await as_agent.http.get(f"/console/contacts/{contact_id}")
+    assert 'data-claimed="email"' in page.text and 'data-detail="email"' not in page.text
+    confirmed = await as_agent.post_form(
+        f"/console/contacts/{contact_id}", {"name": "", "email": VICTIM["email"]}
+    )
+    assert confirmed.status_code == 303
+    page = await as_agent.http.get(f"/console/contacts/{contact_id}")
+    assert 'data-claimed="email"' not in page.text and 'data-detail="email"' in page.text
+    await hub.conversations.reply(agent, conversation_id, "Sent by email now")
+    thread = await hub.email.thread(conversation_id)
+    assert thread is not None and thread["participants"] == [VICTIM["email"]]

@@ -290,12 +290,17 @@ class Conversation:
 
 @dataclass(frozen=True)
 class Contact:
+    """A person. `email` and `external_id` are verified (a valid identity hash, a
+    mail they sent, an agent's confirmation); `claimed` holds what a visitor only
+    said of themselves ("id", "email", "name"), which nothing is joined on."""
+
     id: int
     name: str | None
     email: str | None
     phone: str | None
     external_id: str | None
     attributes: dict[str, Any] = field(default_factory=dict)
+    claimed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,11 @@ contacts = sa.Table(
     sa.Column("name", sa.String(200)),
     sa.Column("email", sa.String(254), index=True),
     sa.Column("phone", sa.String(32)),
-    sa.Column("external_id", sa.String(200)),
+    sa.Column("external_id", sa.String(200)),  # set only by a verified identity
     sa.Column("attributes", sa.JSON, nullable=False, default=dict),
+    # What a visitor only claimed (an identify without a valid hash, the away
+    # form): shown to agents as claimed, never joined on, never mailed.
+    sa.Column("claimed", sa.JSON),
     sa.Column("created_at", TIMESTAMP, nullable=False),
 )
 

@@ -29,6 +29,7 @@ from hub.inboxes.service import normalize_origin
 from hub.models import Conversation, Inbound, Inbox, Visitor, iso
 from hub.ratelimit import RateLimits, TokenBucket
 from hub.settings import Settings
+from hub.visitors.service import told_visitor
 
 log = logging.getLogger(__name__)
 
@@ -405,9 +406,7 @@ class WidgetSession:
             name=frame.get("name"),
             claimed_hash=frame.get("hash"),
         )
-        await self._send(
-            {"type": "identified", "contact": {"name": contact.name, "email": contact.email}}
-        )
+        await self._send({"type": "identified", "contact": told_visitor(contact)})
         await self.hub.tracking.refresh(self.visitor.id)
 
     async def _on_attributes(self, frame: dict[str, Any]) -> None:

@@ -46,7 +46,8 @@ class ContactService:
         return e164
 
     async def update(self, contact_id: int, name: object, email: object) -> Contact:
-        """An agent names an unknown caller (or corrects a name or email)."""
+        """An agent names an unknown caller (or corrects a name or email). A saved
+        detail the visitor only claimed is then confirmed: email may go to it."""
         values = {
             "name": clean_optional(name, 200, "name"),
             "email": clean_email(email),
@@ -54,8 +55,11 @@ class ContactService:
         if values["name"] is None and values["email"] is None:
             raise InvalidInput("give a name or an email", "name")
         async with self._writes.begin() as work:
-            if not await contact_rows.update(work.conn, contact_id, values):
+            before = await contact_rows.row(work.conn, contact_id)
+            if before is None:
                 raise NotFound(f"no contact {contact_id}")
+            claimed = {k: v for k, v in (before.claimed or {}).items() if values.get(k) != v}
+            await contact_rows.update(work.conn, contact_id, {**values, "claimed": claimed or None})
             contact = await contact_in(work.conn, contact_id)
             assert contact is not None  # updated just now, in this transaction
             work.emit(ContactUpdated(contact))

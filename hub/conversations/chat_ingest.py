@@ -365,8 +365,8 @@ class ChatIngest:
             and target.earlier_seq is None
         ):
             return await self._append_to_going(conn, target, inbound, text)
-        if contact_values:
-            await contact_rows.update(conn, target.contact_id, contact_values)
+        if contact_values:  # the away form: never over a verified identity's details
+            await contact_rows.label_unverified(conn, target.contact_id, contact_values)
 
         async def record(conn: AsyncConnection, thread: Thread, message: Message) -> list[Message]:
             if contact_values.get("email"):

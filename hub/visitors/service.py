@@ -46,7 +46,7 @@ def _visitor(row: sa.Row) -> Visitor:
 
 
 def _contact(row: sa.Row) -> Contact:
-    return record_of(Contact, row)
+    return record_of(Contact, row, claimed=row.claimed or {})
 
 
 def clean_attributes(value: object) -> dict[str, Any]:
@@ -207,9 +207,11 @@ class VisitorService:
         """Attach a site's logged-in user to this visitor.
 
         A verified claim (valid HMAC of the id) links the visitor to the contact
-        with that external id, merging their history. An unverified claim is
-        refused when the inbox requires verification, and otherwise only labels
-        the visitor's own contact: it never joins someone else's record.
+        with that external id, merging their history, and sets its name and email.
+        An unverified claim is refused when the inbox requires verification, and
+        otherwise only labels the visitor's own contact (`Contact.claimed`): it
+        stores no id or email anything is later joined on, and changes nothing
+        on a contact a verified identity owns.
         """
         user_id = clean_optional(external_id, 200, "id")
         if user_id is None:
@@ -221,29 +223,55 @@ class VisitorService:
         )
         if not verified and (inbox.require_identity or claimed_hash):
             raise Unverified("identity not verified: the hash does not match the user id")
-        values: dict[str, Any] = {}
-        if name:
-            values["name"] = clean_optional(name, 200, "name")
-        if email:
-            values["email"] = clean_email(email)
+        said = {"name": clean_optional(name, 200, "name"), "email": clean_email(email)}
+        details = {key: value for key, value in said.items() if value}
         async with self._writes.begin() as work:
             conn = work.conn
-            existing = await contact_rows.by_external_id(conn, user_id)
-            contact_id = visitor.contact_id
-            if existing is not None and existing != visitor.contact_id:
-                if verified:
-                    contact_id = existing
-                    # Their conversations and page trail follow them to the contact.
-                    await contact_rows.move_visitor(conn, visitor.id, contact_id)
-            elif existing is None and verified:  # an unsigned claim reserves no id
-                values["external_id"] = user_id
-            if values:
-                await contact_rows.update(conn, contact_id, values)
+            if verified:
+                contact_id = await self._verified(conn, visitor, user_id, details)
+            else:
+                contact_id = visitor.contact_id
+                await self._claimed(conn, contact_id, user_id, details)
             contact = await contact_in(conn, contact_id)
             if contact is None:
                 raise NotFound(f"no contact {contact_id}")
             work.emit(ContactUpdated(contact))
         return contact
+
+    async def _verified(
+        self, conn: AsyncConnection, visitor: Visitor, user_id: str, details: dict[str, str]
+    ) -> int:
+        """The contact of a proven user id, with this visitor (and their
+        conversations and page trail) on it; the visitor's claims are answered."""
+        existing = await contact_rows.by_external_id(conn, user_id)
+        contact_id = visitor.contact_id
+        values: dict[str, Any] = dict(details)
+        if existing is not None and existing != visitor.contact_id:
+            contact_id = existing
+            await contact_rows.move_visitor(conn, visitor.id, contact_id)
+            values["claimed"] = None
+        elif existing is None:
+            values["external_id"] = user_id
+            # The proof answers the claimed id and email; a claimed name it does
+            # not replace stays marked as claimed.
+            own = await contact_rows.row(conn, contact_id)
+            name = (own.claimed or {}).get("name") if own is not None else None
+            values["claimed"] = {"name": name} if name and "name" not in details else None
+        await contact_rows.update(conn, contact_id, values)
+        return contact_id
+
+    async def _claimed(
+        self, conn: AsyncConnection, contact_id: int, user_id: str, details: dict[str, str]
+    ) -> None:
+        """Label the visitor's own contact with what they claim, unless a verified
+        identity owns it: then an unsigned frame changes nothing."""
+        own = await contact_rows.row(conn, contact_id)
+        if own is None or own.external_id is not None:
+            return
+        values: dict[str, Any] = {"claimed": {"id": user_id, **details}}
+        if "name" in details:  # names are joined on nothing: a label for agents' lists
+            values["name"] = details["name"]
+        await contact_rows.update(conn, contact_id, values)
 
     async def set_attributes(self, visitor: Visitor, attributes: object) -> Contact:
         cleaned = clean_attributes(attributes)
@@ -256,6 +284,14 @@ class VisitorService:
         contact = await self.contact(visitor.contact_id)
         assert contact is not None
         return contact
+
+
+def told_visitor(contact: Contact) -> dict[str, str | None]:
+    """The details a visitor is shown of their own contact: the verified ones
+    once a verified identity owns it, else only what they claimed themselves."""
+    if contact.external_id is not None:
+        return {"name": contact.name, "email": contact.email}
+    return {"name": contact.claimed.get("name"), "email": contact.claimed.get("email")}
 
 
 async def contact_in(conn: AsyncConnection, contact_id: int) -> Contact | None:

@@ -69,6 +69,17 @@ async def update(conn: AsyncConnection, contact_id: int, values: dict[str, Any])
     return done.rowcount != 0
 
 
+async def label_unverified(conn: AsyncConnection, contact_id: int, values: dict[str, Any]) -> bool:
+    """Set what a visitor typed on their contact unless a verified identity owns it
+    (then nothing changes); False when nothing was set."""
+    done = await conn.execute(
+        contacts.update()
+        .where(contacts.c.id == contact_id, contacts.c.external_id.is_(None))
+        .values(values)
+    )
+    return done.rowcount != 0
+
+
 async def attributes(conn: AsyncConnection, contact_id: int) -> dict[str, Any] | None:
     found: dict[str, Any] | None = await conn.scalar(
         sa.select(contacts.c.attributes).where(contacts.c.id == contact_id)

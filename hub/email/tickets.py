@@ -171,7 +171,11 @@ class EmailTicketService(EmailReplies):
     async def _add_participants(
         self, conn: AsyncConnection, conversation_id: int, email: InboundEmail
     ) -> None:
-        """The sender and everyone they copied stay on the ticket (not our own addresses)."""
+        """The sender and everyone they copied stay on the ticket (not our own
+        addresses); an auto-responder's mail adds no one, so a vacation reply's
+        address is never copied on later replies."""
+        if email.automatic:
+            return
         thread = await mail_rows.thread(conn, conversation_id)
         current = thread.participants if thread is not None else None
         participants = list(current or [])

@@ -95,7 +95,12 @@ class Hub:
         # Email (hub/email/): inboxes, tickets, and the outbox that sends replies.
         self.email_inboxes = EmailInboxService(db, MailSecrets(settings.secret_key.get()))
         self.email = EmailTicketService(
-            self.writes, self.pipeline, self.email_inboxes, self.visitor_presence
+            self.writes,
+            self.pipeline,
+            self.email_inboxes,
+            self.visitor_presence,
+            trusted_authserv_id=settings.mail.trusted_authserv_id,
+            acks_per_inbox_per_hour=settings.mail.acks_per_inbox_per_hour,
         )
         self.pipeline.route(Channel.EMAIL, EmailThreading())
         # Replies on an email ticket (or a chat that goes on by email) leave as mail.

@@ -25,6 +25,7 @@ from hub.settings import Settings
 from storage.migrate import upgrade
 from tests.clock import FakeClock
 from tests.console_client import AGENT_PASSWORD, Console, log_in, new_http
+from tests.email_helpers import MAIL_TEST_ENV
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -43,6 +44,7 @@ def make_settings(tmp_path: Path, **overrides: str) -> Settings:
         "HUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
         "HUB_SECRET_KEY": "test-secret-key-" + "x" * 32,
         "HUB_DEMO": "false",
+        **MAIL_TEST_ENV,
         **overrides,
     }
     return Settings.load(environ=environ, env_file="/nonexistent")

@@ -865,3 +865,17 @@ def test_a_part_the_html_shows_by_cid_is_inline_whatever_its_disposition():
         ("label.png", True),
         ("r.pdf", False),
     ]
+
+
+def test_authentication_results_are_kept_top_first():
+    email = parse_email(
+        message(
+            "Authentication-Results: mx.shop.example; dkim=pass\n"
+            " header.d=example.com\n"
+            "Authentication-Results: relay.example; spf=fail"
+        )
+    )
+    assert email.authentication_results == (
+        "mx.shop.example; dkim=pass header.d=example.com",
+        "relay.example; spf=fail",
+    )

@@ -103,3 +103,30 @@ def test_widget_sockets_per_address_and_their_expiry_have_defaults_and_overrides
 def test_bad_widget_socket_settings_name_the_variable(tmp_path, name, value):
     with pytest.raises(SettingsError, match=name):
         load(tmp_path, **{name: value})
+
+
+def test_acknowledgement_settings_have_defaults_and_overrides(tmp_path):
+    settings = load(tmp_path)
+    assert (settings.mail.trusted_authserv_id, settings.mail.acks_per_inbox_per_hour) == ("", 30)
+    custom = load(
+        tmp_path,
+        HUB_MAIL_TRUSTED_AUTHSERV_ID="mx.example.com",
+        HUB_MAIL_ACKS_PER_INBOX_PER_HOUR="5",
+    )
+    assert (custom.mail.trusted_authserv_id, custom.mail.acks_per_inbox_per_hour) == (
+        "mx.example.com",
+        5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HUB_MAIL_TRUSTED_AUTHSERV_ID", "mx.example.com; dkim=pass"),
+        ("HUB_MAIL_ACKS_PER_INBOX_PER_HOUR", "lots"),
+        ("HUB_MAIL_ACKS_PER_INBOX_PER_HOUR", "-1"),
+    ],
+)
+def test_bad_acknowledgement_settings_name_the_variable(tmp_path, name, value):
+    with pytest.raises(SettingsError, match=name):
+        load(tmp_path, **{name: value})

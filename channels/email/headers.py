@@ -21,6 +21,8 @@ MAX_ID_CHARS = 250
 MAX_DISPLAY_CHARS = 500
 MAX_ADDRESSES = 500  # per header kind; mass mailings list thousands in To/Cc
 MAX_ADDRESS_CHARS = 254  # RFC 5321 path limit
+MAX_AUTH_RESULTS = 20
+MAX_AUTH_RESULTS_CHARS = 2_000
 
 DISPLAY_HEADERS = (
     "from", "to", "cc", "reply-to", "date", "subject", "auto-submitted", "precedence",
@@ -154,6 +156,12 @@ def is_automatic(headers: dict[str, list[str]]) -> bool:
         if any(pattern.search(decode_header_text(v)) for v in headers.get(name, ())):
             return True
     return any(name in headers for name in _AUTOMATIC_ANY_VALUE)
+
+
+def authentication_results(headers: dict[str, list[str]]) -> tuple[str, ...]:
+    """The Authentication-Results values, top (the last server's) first, capped."""
+    values = headers.get("authentication-results", [])[:MAX_AUTH_RESULTS]
+    return tuple(unescape_8bit(value)[:MAX_AUTH_RESULTS_CHARS] for value in values)
 
 
 def display_headers(headers: dict[str, list[str]]) -> dict[str, str]:

@@ -210,7 +210,12 @@ async def _list_page(ctx: Ctx) -> Response:
         )
     return ctx.render(
         "email_inboxes.html",
-        {"nav": "email_inboxes", "items": items, "tls_labels": TLS_LABELS},
+        {
+            "nav": "email_inboxes",
+            "items": items,
+            "tls_labels": TLS_LABELS,
+            "ack_server": ctx.settings.mail.trusted_authserv_id,
+        },
     )
 
 
@@ -230,6 +235,8 @@ async def _form_page(
             "errors": errors,
             "tls_labels": TLS_LABELS,
             "placeholders": ACK_PLACEHOLDERS,
+            # Acknowledgements need the trusted receiving server (HUB_MAIL_TRUSTED_AUTHSERV_ID).
+            "ack_server": ctx.settings.mail.trusted_authserv_id,
             "smtp_password": MailSecrets.describe(inbox.smtp.password_ref) if inbox else "none",
             "imap_password": MailSecrets.describe(inbox.imap.password_ref) if inbox else "none",
             "saved": ctx.request.query_params.get("saved") == "1",

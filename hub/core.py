@@ -99,7 +99,12 @@ class Hub:
             allow_private_hosts=settings.mail.allow_private_hosts,
         )
         self.email = EmailTicketService(
-            self.writes, self.pipeline, self.email_inboxes, self.visitor_presence
+            self.writes,
+            self.pipeline,
+            self.email_inboxes,
+            self.visitor_presence,
+            trusted_authserv_id=settings.mail.trusted_authserv_id,
+            acks_per_inbox_per_hour=settings.mail.acks_per_inbox_per_hour,
         )
         self.pipeline.route(Channel.EMAIL, EmailThreading())
         # Replies on an email ticket (or a chat that goes on by email) leave as mail.

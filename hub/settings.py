@@ -84,6 +84,12 @@ class MailSettings:
     # Outgoing/IMAP servers of email inboxes may be on loopback, link-local or
     # private addresses (HUB_MAIL_ALLOW_PRIVATE_HOSTS); refused by default.
     allow_private_hosts: bool = False
+    # Acknowledgements of new tickets: only to a From that passed authentication
+    # as reported by this receiving server (its authserv-id in
+    # Authentication-Results; empty: no acknowledgement is sent), and at most
+    # this many per inbox an hour, whoever the senders.
+    trusted_authserv_id: str = ""
+    acks_per_inbox_per_hour: int = 30
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,12 @@ def _mail_settings(get: Callable[[str, str], str]) -> MailSettings:
     hostname = get("MAIL_HOSTNAME", "")
     if hostname and not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", hostname):
         raise SettingsError(f"HUB_MAIL_HOSTNAME must be a host name, got {hostname!r}")
+    authserv_id = get("MAIL_TRUSTED_AUTHSERV_ID", "").strip()
+    if authserv_id and not re.fullmatch(r"[A-Za-z0-9._-]{1,253}", authserv_id):
+        raise SettingsError(
+            "HUB_MAIL_TRUSTED_AUTHSERV_ID must be the receiving server's name "
+            f"(its authserv-id in Authentication-Results), got {authserv_id!r}"
+        )
     return MailSettings(
         host=get("MAIL_HOST", "127.0.0.1"),
         port=int(port_text),
@@ -228,6 +240,14 @@ def _mail_settings(get: Callable[[str, str], str]) -> MailSettings:
             {"HUB_MAIL_ALLOW_PRIVATE_HOSTS": get("MAIL_ALLOW_PRIVATE_HOSTS", "")},
             "HUB_MAIL_ALLOW_PRIVATE_HOSTS",
             False,
+        ),
+        trusted_authserv_id=authserv_id,
+        acks_per_inbox_per_hour=_number(
+            "MAIL_ACKS_PER_INBOX_PER_HOUR",
+            get("MAIL_ACKS_PER_INBOX_PER_HOUR", "30"),
+            0,
+            100_000,
+            "a number of acknowledgements",
         ),
     )
 

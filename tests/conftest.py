@@ -25,6 +25,7 @@ from hub.settings import Settings
 from storage.migrate import upgrade
 from tests.clock import FakeClock
 from tests.console_client import AGENT_PASSWORD, Console, log_in, new_http
+from tests.email_helpers import MAIL_TEST_ENV
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -45,6 +46,7 @@ def make_settings(tmp_path: Path, **overrides: str) -> Settings:
         "HUB_DEMO": "false",
         # The tests' mail servers listen on loopback.
         "HUB_MAIL_ALLOW_PRIVATE_HOSTS": "true",
+        **MAIL_TEST_ENV,
         **overrides,
     }
     return Settings.load(environ=environ, env_file="/nonexistent")

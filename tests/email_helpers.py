@@ -13,7 +13,20 @@ from hub.email.models import Address, Attachment, Bounce, InboundEmail, OutboxSt
 from storage.tables import email_messages, email_outbox
 
 SUPPORT = "support@shop.test"
+# The receiving server the tests trust (HUB_MAIL_TRUSTED_AUTHSERV_ID, set for
+# every test by conftest.make_settings): acknowledgements need its pass.
+TRUSTED_AUTHSERV = "mx.shop.test"
+MAIL_TEST_ENV = {"HUB_MAIL_TRUSTED_AUTHSERV_ID": TRUSTED_AUTHSERV}
 _numbers = itertools.count(1)
+
+
+def passing_auth(address: str, authserv_id: str = TRUSTED_AUTHSERV) -> str:
+    """An Authentication-Results value: `address`'s domain passed DKIM, SPF and DMARC."""
+    domain = address.rpartition("@")[2]
+    return (
+        f"{authserv_id}; dkim=pass header.d={domain}; spf=pass smtp.mailfrom={address};"
+        f" dmarc=pass header.from={domain}"
+    )
 
 
 async def make_email_inbox(
@@ -47,8 +60,10 @@ def inbound(
     html: str | None = None,
     parse_error: str | None = None,
     visible_text: str | None = None,
+    authentication_results: tuple[str, ...] | None = None,
 ) -> InboundEmail:
-    """A received message as the parser would give it ("" message_id: a fresh one)."""
+    """A received message as the parser would give it ("" message_id: a fresh one;
+    by default the trusted server passed the sender's domain)."""
     if message_id == "":
         message_id = make_msgid(f"t{next(_numbers)}", "customer.test").strip("<>")
     raw = f"Message-ID: <{message_id}>\r\nSubject: {subject}\r\n\r\n{text}\r\n".encode()
@@ -66,6 +81,9 @@ def inbound(
         html=html,
         attachments=attachments,
         automatic=automatic,
+        authentication_results=(
+            (passing_auth(sender),) if authentication_results is None else authentication_results
+        ),
         bounce=bounce,
         parse_error=parse_error,
     )

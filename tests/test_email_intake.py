@@ -19,7 +19,7 @@ from hub.email.inboxes import EmailInbox, EmailInboxConfig
 from hub.settings import Settings
 from storage.tables import email_messages
 from tests.conftest import LiveServer, migrated_settings
-from tests.email_helpers import SUPPORT
+from tests.email_helpers import SUPPORT, passing_auth
 
 MAX_BYTES = 64 * 1024
 RFC822 = {"Content-Type": "message/rfc822"}
@@ -55,6 +55,7 @@ def raw_message(
 ) -> tuple[bytes, str]:
     mid = message_id or make_msgid(domain="customer.test").strip("<>")
     raw = (
+        f"Authentication-Results: {passing_auth(sender)}\r\n"
         f"From: Alice Doe <{sender}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
         f"Message-ID: <{mid}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
     ).encode()

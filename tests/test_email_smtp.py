@@ -25,7 +25,7 @@ from hub.email.models import OutboxState
 from hub.models import Agent
 from hub.settings import MailProtocol
 from storage.tables import email_messages
-from tests.email_helpers import SUPPORT, make_email_inbox
+from tests.email_helpers import SUPPORT, make_email_inbox, passing_auth
 
 ALICE = "alice@customer.test"
 SALES = "sales@shop.test"
@@ -61,6 +61,7 @@ def message(
     msg["To"] = to
     msg["Subject"] = subject
     msg["Message-ID"] = f"<{message_id}>" if message_id else make_msgid(domain="customer.test")
+    msg["Authentication-Results"] = passing_auth(sender)
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value
     msg.set_content(text)

@@ -217,6 +217,28 @@ async def test_an_acknowledgement_answers_a_person_but_never_an_automaton(hub: H
         assert await _outgoing(hub, quiet.conversation_id) == []
 
 
+async def test_an_auto_responder_never_becomes_a_participant_or_cc(hub: Hub, agent: Agent):
+    inbox = await make_email_inbox(hub)
+    first = await hub.email.ingest(inbox, inbound(message_id="start@customer.test"))
+    vacation = await hub.email.ingest(
+        inbox,
+        inbound(
+            "I am away until Monday.",
+            sender="ooo@colleague.test",
+            cc=("deputy@colleague.test",),
+            in_reply_to=("start@customer.test",),
+            automatic=True,
+        ),
+    )
+    assert vacation.conversation_id == first.conversation_id
+    assert (await hub.email.thread(first.conversation_id))["participants"] == [
+        "alice@customer.test"
+    ]
+    await hub.conversations.reply(agent, first.conversation_id, "On its way.")
+    [ours] = await _outgoing(hub, first.conversation_id)
+    assert ours.to == ("alice@customer.test",) and ours.cc == ()
+
+
 async def test_acknowledgements_to_one_sender_are_capped(hub: Hub):
     inbox = await make_email_inbox(hub, auto_ack=True)
     acked = 0

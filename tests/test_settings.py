@@ -114,3 +114,30 @@ def test_visitor_tokens_last_thirty_days_unless_told(tmp_path):
 def test_a_bad_visitor_token_lifetime_names_the_variable(tmp_path, value):
     with pytest.raises(SettingsError, match="HUB_VISITOR_TOKEN_DAYS"):
         load(tmp_path, HUB_VISITOR_TOKEN_DAYS=value)
+
+
+def test_acknowledgement_settings_have_defaults_and_overrides(tmp_path):
+    settings = load(tmp_path)
+    assert (settings.mail.trusted_authserv_id, settings.mail.acks_per_inbox_per_hour) == ("", 30)
+    custom = load(
+        tmp_path,
+        HUB_MAIL_TRUSTED_AUTHSERV_ID="mx.example.com",
+        HUB_MAIL_ACKS_PER_INBOX_PER_HOUR="5",
+    )
+    assert (custom.mail.trusted_authserv_id, custom.mail.acks_per_inbox_per_hour) == (
+        "mx.example.com",
+        5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HUB_MAIL_TRUSTED_AUTHSERV_ID", "mx.example.com; dkim=pass"),
+        ("HUB_MAIL_ACKS_PER_INBOX_PER_HOUR", "lots"),
+        ("HUB_MAIL_ACKS_PER_INBOX_PER_HOUR", "-1"),
+    ],
+)
+def test_bad_acknowledgement_settings_name_the_variable(tmp_path, name, value):
+    with pytest.raises(SettingsError, match=name):
+        load(tmp_path, **{name: value})

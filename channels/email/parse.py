@@ -38,6 +38,7 @@ from hub.email.models import Address, Attachment, InboundEmail
 from .bounces import find_bounce
 from .charsets import clean_text, decode_bytes, decode_header_text
 from .headers import (
+    authentication_results,
     display_headers,
     first_text,
     is_automatic,
@@ -423,6 +424,7 @@ def _build(raw: bytes, message: Message, max_attachment: int, max_total: int) ->
         html=html,
         attachments=_inline_where_shown(walk.attachments, html),
         automatic=automatic,
+        authentication_results=authentication_results(headers),
         bounce=bounce,
         parse_error="; ".join(errors)[:500] or None,
         headers=shown,

@@ -80,6 +80,9 @@ class InboundEmail:
     # Auto-Submitted other than "no", Precedence bulk/junk/list, X-Autoreply,
     # X-Auto-Response-Suppress, List-* headers: never auto-acknowledged.
     automatic: bool = False
+    # Authentication-Results header values, top first (hub/email/authentication.py
+    # trusts only the receiving server's own): acknowledgements need a pass.
+    authentication_results: tuple[str, ...] = ()
     bounce: Bounce | None = None
     parse_error: str | None = None  # set when the MIME could not be read; raw is kept
     headers: dict[str, str] = field(default_factory=dict)  # a few, for display/debugging

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.conversations.log import Entry
 from hub.conversations.pipeline import InboundPipeline, Thread
+from hub.email.authentication import from_authenticated
 from hub.email.compose import compose, render_acknowledgement
 from hub.email.inboxes import EmailInbox, EmailInboxService
 from hub.email.models import Address, Envelope, InboundEmail, OutboxState
@@ -91,9 +92,16 @@ class EmailTicketService(EmailReplies):
         pipeline: InboundPipeline,
         inboxes_: EmailInboxService,
         visitor_presence: PresenceBackend,
+        *,
+        trusted_authserv_id: str = "",
+        acks_per_inbox_per_hour: int = 30,
     ) -> None:
         super().__init__(writes, pipeline.log, inboxes_, visitor_presence)
         self._pipeline = pipeline
+        # HUB_MAIL_TRUSTED_AUTHSERV_ID (empty: no acknowledgements) and
+        # HUB_MAIL_ACKS_PER_INBOX_PER_HOUR.
+        self._trusted_authserv_id = trusted_authserv_id
+        self._acks_per_inbox_per_hour = acks_per_inbox_per_hour
 
     # ---- incoming ---------------------------------------------------------
 
@@ -171,7 +179,11 @@ class EmailTicketService(EmailReplies):
     async def _add_participants(
         self, conn: AsyncConnection, conversation_id: int, email: InboundEmail
     ) -> None:
-        """The sender and everyone they copied stay on the ticket (not our own addresses)."""
+        """The sender and everyone they copied stay on the ticket (not our own
+        addresses); an auto-responder's mail adds no one, so a vacation reply's
+        address is never copied on later replies."""
+        if email.automatic:
+            return
         thread = await mail_rows.thread(conn, conversation_id)
         current = thread.participants if thread is not None else None
         participants = list(current or [])
@@ -289,11 +301,13 @@ class EmailTicketService(EmailReplies):
         envelope: Envelope,
     ) -> Message | None:
         """Tell a person their ticket exists (the acknowledgement, queued as mail);
-        never an automaton (RFC 3834)."""
+        never an automaton (RFC 3834), never a From the trusted receiving server
+        did not authenticate, never beyond the per-contact and per-inbox caps."""
         sender = email.reply_to or email.sender
         if (
             not inbox.auto_ack
             or sender is None
+            or email.sender is None
             or email.automatic
             or email.bounce is not None
             or email.parse_error is not None
@@ -302,11 +316,18 @@ class EmailTicketService(EmailReplies):
             or base_address(sender.email) in await mail_rows.own_addresses(conn)
         ):
             return None
+        if not self._authenticated(email, email.sender, sender):
+            log.info("no acknowledgement to %s: From not authenticated", sender.email)
+            return None
         recent = await mail_rows.opened_since(
             conn, contact_id, inbox.id, utcnow() - timedelta(hours=1)
         )
         if recent > MAX_ACKS_PER_HOUR:
             log.warning("no acknowledgement to %s: %d tickets this hour", sender.email, recent)
+            return None
+        sent = await mail_rows.acknowledgements_since(conn, inbox.id, utcnow() - timedelta(hours=1))
+        if sent >= self._acks_per_inbox_per_hour:
+            log.warning("no acknowledgement from inbox %d: %d this hour", inbox.id, sent)
             return None
         text = render_acknowledgement(
             inbox.auto_ack_template,
@@ -340,6 +361,14 @@ class EmailTicketService(EmailReplies):
         )
         await self.enqueue(conn, inbox, conversation_id, message.seq, outgoing, automatic=True)
         return message
+
+    def _authenticated(self, email: InboundEmail, author: Address, recipient: Address) -> bool:
+        """The trusted server passed the From domain, and the acknowledgement goes
+        to that domain (a Reply-To elsewhere is the sender's word only)."""
+        same_domain = author.email.rpartition("@")[2] == recipient.email.rpartition("@")[2]
+        return same_domain and from_authenticated(
+            email.authentication_results, self._trusted_authserv_id, author.email
+        )
 
 
 def _synthetic_id(raw: bytes, domain: str) -> str:

@@ -266,3 +266,16 @@ async def opened_since(
         .where(conversations.c.created_at > since)
     )
     return count or 0
+
+
+async def acknowledgements_since(conn: AsyncConnection, inbox_id: int, since: datetime) -> int:
+    """How many acknowledgements (automatic outgoing mail) the inbox queued since then."""
+    count = await conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(email_messages)
+        .where(email_messages.c.email_inbox_id == inbox_id)
+        .where(email_messages.c.direction == "out")
+        .where(email_messages.c.automatic.is_(True))
+        .where(email_messages.c.created_at > since)
+    )
+    return count or 0

@@ -389,4 +389,8 @@ email_outbox = sa.Table(
     sa.Column("last_error", sa.String(500)),
     sa.Column("sent_at", TIMESTAMP),
     sa.Column("created_at", TIMESTAMP, nullable=False),
+    # After sending: what the latest delivery report said ("delayed", "delivered")
+    # and why (a delay's status and the remote server's words).
+    sa.Column("delivery", sa.String(16)),
+    sa.Column("delivery_note", sa.String(500)),
 )

@@ -1,4 +1,5 @@
-"""Recognizing failed-delivery notices: RFC 3464 reports and mailer daemons' prose.
+"""Recognizing delivery notices: RFC 3464 reports (failed, delayed or delivered,
+per recipient) and mailer daemons' prose (always a failure).
 
 Out-of-office replies are automatic mail but not bounces; only a report of type
 delivery-status, or a message from a mailer daemon with a failure subject, is.
@@ -62,30 +63,54 @@ def _original_id(part: Message) -> str | None:
     return match.group(1)[1:-1] if match else None
 
 
+def _action(block: dict[str, list[str]], status: str | None) -> str:
+    """failed, delayed or delivered (relayed and expanded are delivered onwards);
+    a block without `Action:` is read by its status class."""
+    action = _field(block, "action").strip().lower()
+    if action in ("failed", "delayed"):
+        return action
+    if action in ("delivered", "relayed", "expanded"):
+        return "delivered"
+    return {"4": "delayed", "2": "delivered"}.get((status or "5")[0], "failed")
+
+
 def _report_bounce(message: Message, body: str) -> Bounce:
-    recipient = status = diagnostic = original = None
+    """Per recipient: a failed one wins, then a delayed one, then a delivered one."""
+    reports: list[tuple[str, str | None, str | None, str | None]] = []
+    original = None
     for index, part in enumerate(message.walk()):
         if index >= _MAX_PARTS:
             break
         kind = part.get_content_type()
         if kind in ("message/delivery-status", "message/global-delivery-status"):
             for block in _status_blocks(part):
-                if recipient is None and "final-recipient" in block:
-                    address = _field(block, "final-recipient").rpartition(";")[2]
-                    found = parse_addresses([address])
-                    recipient = found[0].email if found else None
+                if "final-recipient" not in block and "action" not in block:
+                    continue  # the per-message block (Reporting-MTA, Arrival-Date)
+                address = _field(block, "final-recipient").rpartition(";")[2]
+                found = parse_addresses([address])
                 found_status = _STATUS.search(_field(block, "status"))
-                status = status or (found_status.group(1) if found_status else None)
-                diagnostic = diagnostic or _one_line(
+                status = found_status.group(1) if found_status else None
+                diagnostic = _one_line(
                     _field(block, "diagnostic-code").partition(";")[2]
                     or _field(block, "diagnostic-code")
+                )
+                reports.append(
+                    (_action(block, status), found[0].email if found else None, status, diagnostic)
                 )
         elif kind in ("message/rfc822", "text/rfc822-headers") and original is None:
             original = _original_id(part)
     if original is None:
         original = _body_message_id(body)
+    rank = {"failed": 0, "delayed": 1, "delivered": 2}
+    action, recipient, status, diagnostic = min(
+        reports or [("failed", None, None, None)], key=lambda report: rank[report[0]]
+    )
     return Bounce(
-        original_message_id=original, recipient=recipient, status=status, diagnostic=diagnostic
+        original_message_id=original,
+        recipient=recipient,
+        status=status,
+        diagnostic=diagnostic,
+        action=action,
     )
 
 

@@ -231,7 +231,8 @@ class EmailTicketService(EmailReplies):
     async def _attach_bounce(
         self, work: UnitOfWork, inbox: EmailInbox, email: InboundEmail, message_id: str
     ) -> Ingested | None:
-        """Fail the outgoing message this bounce reports on; None if it is not ours."""
+        """Record on the outgoing message what this report says (failed, delayed,
+        delivered); None if it is not ours."""
         conn = work.conn
         assert email.bounce is not None
         candidates = tuple(
@@ -247,25 +248,27 @@ class EmailTicketService(EmailReplies):
         if original is None:
             return None
         bounce = email.bounce
-        reason = (
-            " ".join(part for part in (bounce.status, bounce.diagnostic) if part)
-            or "the receiving server refused it"
-        )
+        reason = " ".join(part for part in (bounce.status, bounce.diagnostic) if part)
         who = bounce.recipient or "the recipient"
-        await outbox_rows.set_state_of_mail(
-            conn,
-            original.id,
-            {
+        if bounce.action == "failed":  # only a failure fails the reply
+            reason = reason or "the receiving server refused it"
+            values: dict[str, object] = {
                 "state": OutboxState.FAILED.value,
                 "last_error": f"bounced: {reason}"[:500],
                 "claimed_by": None,
                 "claimed_until": None,
-            },
-        )
+            }
+            text = f"Delivery of message #{original.seq} to {who} failed: {reason}"
+        elif bounce.action == "delayed":
+            reason = reason or "the receiving server is still trying"
+            values = {"delivery": "delayed", "delivery_note": reason[:500]}
+            text = f"Delivery of message #{original.seq} to {who} is delayed: {reason}"
+        else:
+            values = {"delivery": "delivered", "delivery_note": None}
+            text = f"Message #{original.seq} was delivered to {who}"
+        await outbox_rows.set_state_of_mail(conn, original.id, values)
         activity = await self._log.append(
-            conn,
-            original.conversation_id,
-            Entry.activity(f"Delivery of message #{original.seq} to {who} failed: {reason}"[:1000]),
+            conn, original.conversation_id, Entry.activity(text[:1000])
         )
         await self._store_email(
             conn, inbox, original.conversation_id, activity.seq, email, message_id

@@ -1,0 +1,153 @@
+"""Delivery reports and bounces, read from realistic mail (RFC 3464 reports of
+several recipients, delays, successes) and attached to the reply they are about."""
+
+from __future__ import annotations
+
+from channels.email.parse import parse_email
+from hub.core import Hub
+from hub.email.models import Envelope, OutboxState
+from hub.email.ticket_reads import EmailDetails
+from hub.models import Agent
+from tests.email_helpers import SUPPORT, inbound, make_email_inbox
+from tests.engines import settings  # noqa: F401 - runs every test on both engines
+
+_BLOCK = """Final-Recipient: rfc822; {recipient}
+Original-Recipient: rfc822;{recipient}
+Action: {action}
+Status: {status}
+Remote-MTA: dns; mx.customer.test
+Diagnostic-Code: smtp; {diagnostic}
+"""
+
+
+def dsn(
+    original_id: str,
+    recipients: list[tuple[str, str, str, str]],
+    *,
+    subject: str = "Delivery Status Notification",
+    sender: str = "MAILER-DAEMON@mx.shop.test",
+    report_type: str = "; report-type=delivery-status",
+) -> bytes:
+    """A multipart/report as Postfix writes it: prose, one status block per
+    (recipient, action, status, diagnostic), the original's headers."""
+    blocks = "\n".join(
+        _BLOCK.format(recipient=r, action=a, status=s, diagnostic=d) for r, a, s, d in recipients
+    )
+    return f"""Return-Path: <>
+From: Mail Delivery System <{sender}>
+To: {SUPPORT}
+Subject: {subject}
+Date: Fri, 04 Dec 2026 10:05:00 +0000
+Message-ID: <dsn-{abs(hash((original_id, subject, blocks)))}@mx.shop.test>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report{report_type};
+\tboundary="BOUNDARY"
+
+--BOUNDARY
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mx.shop.test.
+
+--BOUNDARY
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.shop.test
+Arrival-Date: Fri, 04 Dec 2026 10:04:58 +0000
+
+{blocks}
+--BOUNDARY
+Content-Type: text/rfc822-headers
+
+From: Shop Support <{SUPPORT}>
+To: alice@customer.test
+Subject: Re: Where is my order?
+Message-ID: <{original_id}>
+
+--BOUNDARY--
+""".replace("\n", "\r\n").encode()
+
+
+async def _replied(hub: Hub, agent: Agent) -> tuple[int, EmailDetails]:
+    inbox = await make_email_inbox(hub)
+    first = await hub.email.ingest(inbox, inbound())
+    await hub.conversations.reply(agent, first.conversation_id, "Answer")
+    [ours] = [
+        d
+        for d in (await hub.email.details(first.conversation_id)).values()
+        if d.direction.value == "out"
+    ]
+    return first.conversation_id, ours
+
+
+async def _deliver(hub: Hub, raw: bytes) -> str:
+    inbox = (await hub.email_inboxes.list())[0]
+    result = await hub.email.ingest(inbox, parse_email(raw), Envelope((SUPPORT,), mail_from=""))
+    return result.outcome
+
+
+async def _reply_now(hub: Hub, conversation_id: int, seq: int) -> EmailDetails:
+    return (await hub.email.details(conversation_id))[seq]
+
+
+async def test_a_delay_notice_shows_the_reply_delayed_with_the_reason(hub: Hub, agent: Agent):
+    conversation_id, ours = await _replied(hub, agent)
+    raw = dsn(
+        ours.message_id,
+        [("alice@customer.test", "delayed", "4.4.1", "451 4.4.1 mailbox temporarily full")],
+        subject="Delayed Mail (still being retried)",
+    )
+    assert await _deliver(hub, raw) == "bounce"
+    reply = await _reply_now(hub, conversation_id, ours.seq)
+    assert reply.state is not OutboxState.FAILED
+    assert reply.delivery == "delayed"
+    assert reply.delivery_note is not None and "4.4.1" in reply.delivery_note
+    assert "temporarily full" in reply.delivery_note
+    assert reply.to_wire()["delivery"] == "delayed"
+    messages = await hub.conversations.messages(conversation_id)
+    assert "delayed" in messages[-1].text
+
+
+async def test_a_success_report_shows_the_reply_delivered(hub: Hub, agent: Agent):
+    conversation_id, ours = await _replied(hub, agent)
+    raw = dsn(
+        ours.message_id,
+        [("alice@customer.test", "delivered", "2.0.0", "250 2.0.0 Ok: queued as 4F2A")],
+        subject="Successful Mail Delivery Report",
+    )
+    assert await _deliver(hub, raw) == "bounce"
+    reply = await _reply_now(hub, conversation_id, ours.seq)
+    assert reply.state is not OutboxState.FAILED and reply.error is None
+    assert reply.delivery == "delivered"
+
+
+async def test_relayed_and_expanded_count_as_delivered(hub: Hub, agent: Agent):
+    conversation_id, ours = await _replied(hub, agent)
+    raw = dsn(
+        ours.message_id,
+        [
+            ("alice@customer.test", "relayed", "2.0.0", "250 relayed to a non-DSN MTA"),
+            ("team@customer.test", "expanded", "2.0.0", "250 expanded to 3 members"),
+        ],
+    )
+    await _deliver(hub, raw)
+    reply = await _reply_now(hub, conversation_id, ours.seq)
+    assert reply.state is not OutboxState.FAILED and reply.delivery == "delivered"
+
+
+async def test_one_failed_recipient_among_several_fails_the_reply(hub: Hub, agent: Agent):
+    conversation_id, ours = await _replied(hub, agent)
+    raw = dsn(
+        ours.message_id,
+        [
+            ("bob@customer.test", "delivered", "2.0.0", "250 2.0.0 Ok"),
+            ("carol@customer.test", "delayed", "4.4.7", "451 4.4.7 try later"),
+            ("alice@customer.test", "failed", "5.1.1", "550 5.1.1 no such user"),
+        ],
+    )
+    await _deliver(hub, raw)
+    reply = await _reply_now(hub, conversation_id, ours.seq)
+    assert reply.state is OutboxState.FAILED
+    assert reply.error is not None and "5.1.1" in reply.error
+    messages = await hub.conversations.messages(conversation_id)
+    assert "alice@customer.test" in messages[-1].text and "failed" in messages[-1].text

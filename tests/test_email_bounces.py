@@ -3,11 +3,15 @@ several recipients, delays, successes) and attached to the reply they are about.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from channels.email.parse import parse_email
 from hub.core import Hub
 from hub.email.models import Envelope, OutboxState
 from hub.email.ticket_reads import EmailDetails
 from hub.models import Agent
+from storage.tables import conversations
+from tests.console_client import Console
 from tests.email_helpers import SUPPORT, inbound, make_email_inbox
 from tests.engines import settings  # noqa: F401 - runs every test on both engines
 
@@ -151,3 +155,49 @@ async def test_one_failed_recipient_among_several_fails_the_reply(hub: Hub, agen
     assert reply.error is not None and "5.1.1" in reply.error
     messages = await hub.conversations.messages(conversation_id)
     assert "alice@customer.test" in messages[-1].text and "failed" in messages[-1].text
+
+
+# ---- bounces of mail the hub never sent ------------------------------------------------
+
+
+async def _conversation_count(hub: Hub) -> int:
+    async with hub.db.read() as conn:
+        return await conn.scalar(sa.select(sa.func.count()).select_from(conversations))
+
+
+async def test_a_bounce_of_unknown_mail_is_logged_not_a_ticket(hub: Hub):
+    await make_email_inbox(hub, auto_ack=True)
+    raw = dsn(
+        "forged-123@elsewhere.test",
+        [("victim@customer.test", "failed", "5.1.1", "550 5.1.1 no such user")],
+        subject="Undelivered Mail Returned to Sender",
+    )
+    assert await _deliver(hub, raw) == "unmatched"
+    assert await _deliver(hub, raw) == "duplicate"  # an SMTP retry, or IMAP and SMTP
+    assert await _conversation_count(hub) == 0
+    [logged] = await hub.bounce_log.latest()
+    assert logged.original_message_id == "forged-123@elsewhere.test"
+    assert logged.recipient == "victim@customer.test"
+    assert (logged.action, logged.status) == ("failed", "5.1.1")
+    assert logged.subject == "Undelivered Mail Returned to Sender"
+    assert logged.sender == "mailer-daemon@mx.shop.test"
+
+
+async def test_admins_read_the_unmatched_bounces_in_the_console(
+    hub: Hub, as_admin: Console, as_agent: Console
+):
+    await make_email_inbox(hub)
+    raw = dsn(
+        "forged-456@elsewhere.test",
+        [("victim@customer.test", "failed", "5.7.1", "550 5.7.1 <b>rejected</b> as spam")],
+    )
+    await _deliver(hub, raw)
+    inboxes_page = await as_admin.http.get("/console/email-inboxes")
+    assert 'href="/console/bounces"' in inboxes_page.text
+    page = await as_admin.http.get("/console/bounces")
+    assert page.status_code == 200
+    assert "forged-456@elsewhere.test" in page.text and "5.7.1" in page.text
+    assert "<b>rejected</b>" not in page.text  # the remote server's words are escaped
+    refused = await as_agent.http.get("/console/bounces")
+    assert refused.status_code == 403
+    assert "forged-456" not in refused.text

@@ -7,7 +7,9 @@ Threading, in order (nothing joins a ticket by subject text alone):
 Otherwise it opens a new ticket. A reply to a resolved ticket reopens it; the
 same Message-ID arriving twice (forward and IMAP, SMTP retry) is stored once.
 Bounces are attached to the ticket they bounce from and fail its outgoing
-message; the hub's own mail coming back is recognised and dropped.
+message (delivery reports mark it delayed or delivered); a bounce of mail the
+hub never sent opens no ticket and goes to the admins' log (bounce_log.py).
+The hub's own mail coming back is recognised and dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.conversations.log import Entry
 from hub.conversations.pipeline import InboundPipeline, Thread
+from hub.email.bounce_log import log_unmatched
 from hub.email.compose import compose, render_acknowledgement
 from hub.email.inboxes import EmailInbox, EmailInboxService
 from hub.email.models import Address, Envelope, InboundEmail, OutboxState
@@ -58,7 +61,7 @@ MAX_PARTICIPANTS = 20
 # answering each other stop here even if both ignore Auto-Submitted.
 MAX_ACKS_PER_HOUR = 3
 
-Outcome = Literal["new", "joined", "duplicate", "own", "bounce"]
+Outcome = Literal["new", "joined", "duplicate", "own", "bounce", "unmatched"]
 _NO_ENVELOPE = Envelope()
 
 
@@ -116,7 +119,10 @@ class EmailTicketService(EmailReplies):
             result = None
             if email.bounce is not None:
                 result = await self._attach_bounce(work, inbox, email, message_id)
-            if result is None:  # not a bounce of ours: a ticket like any other
+                if result is None:  # about mail we never sent: logged, never a ticket
+                    logged = await log_unmatched(conn, inbox.id, email, message_id)
+                    return Ingested("unmatched" if logged else "duplicate")
+            if result is None:  # not a bounce: a ticket like any other
                 result = await self._store_in_ticket(work, inbox, email, envelope, message_id)
         return result
 

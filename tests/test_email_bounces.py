@@ -3,6 +3,9 @@ several recipients, delays, successes) and attached to the reply they are about.
 
 from __future__ import annotations
 
+from email.header import Header
+
+import pytest
 import sqlalchemy as sa
 
 from channels.email.parse import parse_email
@@ -201,3 +204,141 @@ async def test_admins_read_the_unmatched_bounces_in_the_console(
     refused = await as_agent.http.get("/console/bounces")
     assert refused.status_code == 403
     assert "forged-456" not in refused.text
+
+
+# ---- recognising bounces in the wild -------------------------------------------------
+
+
+def _prose(sender: str, subject: str, body: str, *, headers: str = "") -> bytes:
+    """A mailer's plain-text notice (no report), the subject encoded as servers do."""
+    return (
+        f"Return-Path: <>\nFrom: {sender}\nTo: {SUPPORT}\n"
+        f"Subject: {Header(subject, 'utf-8').encode()}\n"
+        "Message-ID: <notice-1@mx.customer.test>\nMIME-Version: 1.0\n"
+        f"{headers}Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+        f"{body}"
+    ).encode()
+
+
+_RETURNED = """
+------ This is a copy of the message's headers. ------
+
+From: Shop Support <support@shop.test>
+To: alice@customer.test
+Subject: Re: Where is my order?
+Message-ID: <out-7@shop.test>
+"""
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "words"),
+    [
+        ("MAILER-DAEMON@mx.mail.ru", "Недоставленное сообщение", "Сообщение не доставлено."),
+        ("postmaster@mx.ocn.ne.jp", "配信不能: Re: Where is my order?", "配信できませんでした。"),
+        ("postmaster@orange.fr", "Non remis : Re: Where is my order?", "Échec de la remise."),
+        ("postmaster@telefonica.es", "No se puede entregar: Re: pedido", "No se pudo entregar."),
+        ("postmaster@uol.com.br", "Mensagem não entregue: Re: pedido", "Não foi entregue."),
+        ("postmaster@163.com", "系统退信", "很抱歉您的邮件无法投递。"),
+        (
+            "Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+            "Delivery Status Notification",
+            "Delivery to the following recipient failed.",
+        ),
+    ],
+)
+def test_bounces_with_subjects_in_other_languages(sender: str, subject: str, words: str):
+    body = (
+        f"{words}\n\n<alice@customer.test>: host mx.customer.test said: 550 5.1.1 "
+        "<alice@customer.test>: user unknown\n" + _RETURNED
+    )
+    email = parse_email(_prose(sender, subject, body))
+    assert email.bounce is not None, subject
+    assert email.bounce.action == "failed"
+    assert email.bounce.recipient == "alice@customer.test"
+    assert email.bounce.status == "5.1.1"
+    assert email.bounce.original_message_id == "out-7@shop.test"
+
+
+def test_exchange_non_delivery_report_from_an_unusual_sender():
+    raw = _prose(
+        "Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@contoso.test>",
+        "Undeliverable: Re: Where is my order?",
+        "Delivery has failed to these recipients or groups:\n\nalice@customer.test\n"
+        "The email address you entered couldn't be found.\n\n"
+        "Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found'\n"
+        + _RETURNED,
+        headers="Auto-Submitted: auto-replied\n",
+    )
+    email = parse_email(raw)
+    assert email.bounce is not None
+    assert (email.bounce.recipient, email.bounce.status) == ("alice@customer.test", "5.1.10")
+
+
+def test_qmail_bounce_is_read_by_the_mailman_detectors():
+    raw = _prose(
+        "MAILER-DAEMON@mx.customer.test",
+        "Message status",  # no failure word: only the detectors know it is one
+        "Hi. This is the qmail-send program at mx.customer.test.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+        "<bob@customer.test>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n"
+        "--- Below this line is a copy of the message.\n" + _RETURNED,
+    )
+    email = parse_email(raw)
+    assert email.bounce is not None and email.bounce.recipient == "bob@customer.test"
+
+
+def test_a_report_without_report_type_is_a_bounce():
+    raw = dsn(
+        "out-9@shop.test",
+        [("alice@customer.test", "failed", "5.2.2", "552 5.2.2 mailbox full")],
+        report_type="",
+    )
+    email = parse_email(raw)
+    assert email.bounce is not None
+    assert (email.bounce.recipient, email.bounce.status) == ("alice@customer.test", "5.2.2")
+    assert email.bounce.original_message_id == "out-9@shop.test"
+
+
+def test_a_delay_notice_in_prose_is_delayed():
+    raw = _prose(
+        "Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+        "Delivery Status Notification (Delay)",
+        "Delivery to the following recipient has been delayed:\n\n     alice@customer.test\n\n"
+        "Message will be retried for 2 more day(s)\n\n"
+        "The error that the other server returned was: 451 4.4.1 try again later\n" + _RETURNED,
+    )
+    email = parse_email(raw)
+    assert email.bounce is not None and email.bounce.action == "delayed"
+
+
+def test_a_customer_forwarding_a_bounce_opens_a_ticket():
+    raw = (
+        b"From: Alice <alice@customer.test>\nTo: support@shop.test\n"
+        b"Subject: Fwd: Undelivered Mail Returned to Sender\nMessage-ID: <fw-1@customer.test>\n\n"
+        b"My mail to you bounced, see below.\n\n> 550 5.1.1 user unknown\n"
+    )
+    assert parse_email(raw).bounce is None
+
+
+def test_an_out_of_office_reply_is_no_bounce():
+    raw = _prose(
+        "Bob <bob@customer.test>",
+        "Automatic reply: Undelivered parcel",
+        "I am out of the office until Monday.\n",
+        headers="Auto-Submitted: auto-replied\n",
+    )
+    assert parse_email(raw).bounce is None
+
+
+async def test_a_localized_bounce_fails_the_reply_it_names(hub: Hub, agent: Agent):
+    conversation_id, ours = await _replied(hub, agent)
+    body = (
+        "Ваше сообщение не может быть доставлено.\n\n"
+        "<alice@customer.test>: 550 5.1.1 user unknown\n\n"
+        f"Message-ID: <{ours.message_id}>\n"
+    )
+    raw = _prose("MAILER-DAEMON@mx.yandex.ru", "Недоставленное сообщение", body)
+    assert await _deliver(hub, raw) == "bounce"
+    reply = await _reply_now(hub, conversation_id, ours.seq)
+    assert reply.state is OutboxState.FAILED

@@ -9,7 +9,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
-from agent_console import calls, email, email_inboxes, views, visitors
+from agent_console import bounces, calls, email, email_inboxes, views, visitors
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders
 
@@ -34,6 +34,7 @@ email_routes = [
         "/email-inboxes", email_inboxes.email_inboxes_page, methods=["GET"], name="email_inboxes"
     ),
     Route("/email-inboxes", email_inboxes.create_email_inbox, methods=["POST"]),
+    Route("/bounces", bounces.bounces_page, methods=["GET"], name="bounces"),
     Route("/email-inboxes/new", email_inboxes.new_email_inbox_page, methods=["GET"]),
     Route("/email-inboxes/{inbox_id:id}", email_inboxes.email_inbox_page, methods=["GET"]),
     Route("/email-inboxes/{inbox_id:id}", email_inboxes.update_email_inbox, methods=["POST"]),

@@ -13,6 +13,7 @@ from hub.conversations.chat_threading import WebChatThreading
 from hub.conversations.log import ConversationLog
 from hub.conversations.pipeline import InboundPipeline
 from hub.conversations.service import ConversationService
+from hub.email.bounce_log import BounceLog
 from hub.email.inboxes import EmailInboxService
 from hub.email.outbox import EmailOutbox, MailTransport
 from hub.email.secrets import MailSecrets
@@ -112,6 +113,7 @@ class Hub:
         self.conversations.away_form_hooks.append(self.email.away_form_left_address)
         self.outbox = EmailOutbox(db, bus, self.email_inboxes, self.email.publish_state, mail)
         self.email.on_queued = self.outbox.notify
+        self.bounce_log = BounceLog(db)  # bounces that matched no sent mail (admins)
 
     @classmethod
     async def start(cls, settings: Settings, *, mail: MailTransport) -> Hub:

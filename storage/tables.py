@@ -392,4 +392,28 @@ email_outbox = sa.Table(
     sa.Column("last_error", sa.String(500)),
     sa.Column("sent_at", TIMESTAMP),
     sa.Column("created_at", TIMESTAMP, nullable=False),
+    # After sending: what the latest delivery report said ("delayed", "delivered")
+    # and why (a delay's status and the remote server's words).
+    sa.Column("delivery", sa.String(16)),
+    sa.Column("delivery_note", sa.String(500)),
+)
+
+
+# A bounce or delivery report that matched no outgoing message: never a ticket,
+# kept for admins to read (hub/email/bounce_log.py).
+email_unmatched_bounces = sa.Table(
+    "email_unmatched_bounces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email_inbox_id", sa.Integer, sa.ForeignKey("inboxes.id"), nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("sender", sa.String(254)),
+    sa.Column("subject", sa.String(500), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("recipient", sa.String(254)),
+    sa.Column("status", sa.String(16)),
+    sa.Column("diagnostic", sa.String(500)),
+    sa.Column("original_message_id", sa.String(255)),
+    sa.Column("received_at", TIMESTAMP, nullable=False, index=True),
+    sa.UniqueConstraint("email_inbox_id", "message_id"),
 )

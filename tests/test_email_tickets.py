@@ -272,7 +272,7 @@ async def test_a_bounce_fails_the_outgoing_message_in_its_ticket(hub: Hub, agent
     assert tickets == 1
 
 
-async def test_a_bounce_of_unknown_mail_still_arrives(hub: Hub):
+async def test_a_bounce_of_unknown_mail_opens_no_ticket(hub: Hub):
     inbox = await make_email_inbox(hub, auto_ack=True)
     bounce = inbound(
         "bounce of something",
@@ -281,8 +281,9 @@ async def test_a_bounce_of_unknown_mail_still_arrives(hub: Hub):
         bounce=Bounce("never-sent@shop.test", None, "5.0.0", None),
     )
     result = await hub.email.ingest(inbox, bounce)
-    assert result.outcome == "new"
-    assert await _outgoing(hub, result.conversation_id) == []
+    assert result.outcome == "unmatched" and result.conversation_id is None
+    async with hub.db.read() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(email_outbox)) == 0
 
 
 async def test_our_own_mail_coming_back_is_dropped(hub: Hub, agent: Agent):

@@ -48,13 +48,22 @@ function addressText(d) {
   return d.from.address || "unknown";
 }
 
-/** The delivery state line of an outgoing email (queued, sent, failed with Retry). */
+/** The delivery state line of an outgoing email (queued, sent, delayed or delivered
+ * by a delivery report, failed with Retry). */
 export function emailStateEl(d, conversationId) {
   if (!d.state) return null;
   const box = el("div", `email-state email-state-${d.state}`);
   box.dataset.state = d.state;
-  if (d.state === "sent") {
-    box.append(icon("check"), el("span", "email-state-text", "Sent"));
+  if (d.state === "sent" && d.delivery === "delayed") {
+    // A delivery report: the receiving side is still trying.
+    box.classList.add("email-state-delayed");
+    box.dataset.delivery = "delayed";
+    const text = `Sent — delivery delayed${d.delivery_note ? `: ${d.delivery_note}` : ""}`;
+    box.append(icon("alert"), el("span", "email-state-text", text));
+  } else if (d.state === "sent") {
+    const delivered = d.delivery === "delivered";
+    if (delivered) box.dataset.delivery = "delivered";
+    box.append(icon("check"), el("span", "email-state-text", delivered ? "Delivered" : "Sent"));
   } else if (d.state === "queued") {
     const dot = el("span", "email-state-dot");
     dot.setAttribute("aria-hidden", "true");

@@ -48,12 +48,18 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Bounce:
-    """A delivery-status report (RFC 3464) or a mailer daemon's failure notice."""
+    """A delivery-status report (RFC 3464) or a mailer daemon's failure notice.
+
+    A report about several recipients is told by its worst one: a failed
+    recipient, else a delayed one, else a delivered one."""
 
     original_message_id: str | None  # the bounced message's Message-ID, no brackets
     recipient: str | None  # the address that failed
     status: str | None  # e.g. "5.1.1"
     diagnostic: str | None  # the remote server's words, one line
+    # What the report says happened to the recipient it is about: "failed",
+    # "delayed" (still trying) or "delivered" (also relayed/expanded onwards).
+    action: str = "failed"
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class EmailDetails:
     error: str | None = None
     attempts: int = 0
     next_attempt_at: datetime | None = None  # queued only: when the outbox tries again
+    delivery: str | None = None  # sent only: a delivery report's "delayed" or "delivered"
+    delivery_note: str | None = None  # why it is delayed (status, the server's words)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,8 @@ class EmailDetails:
             "error": self.error,
             "attempts": self.attempts,
             "next_attempt_at": iso(self.next_attempt_at) if self.next_attempt_at else None,
+            "delivery": self.delivery,
+            "delivery_note": self.delivery_note,
         }
 
 

@@ -7,7 +7,9 @@ Threading, in order (nothing joins a ticket by subject text alone):
 Otherwise it opens a new ticket. A reply to a resolved ticket reopens it; the
 same Message-ID arriving twice (forward and IMAP, SMTP retry) is stored once.
 Bounces are attached to the ticket they bounce from and fail its outgoing
-message; the hub's own mail coming back is recognised and dropped.
+message (delivery reports mark it delayed or delivered); a bounce of mail the
+hub never sent opens no ticket and goes to the admins' log (bounce_log.py).
+The hub's own mail coming back is recognised and dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.conversations.log import Entry
 from hub.conversations.pipeline import InboundPipeline, Thread
 from hub.email.authentication import from_authenticated
+from hub.email.bounce_log import log_unmatched
 from hub.email.compose import compose, render_acknowledgement
 from hub.email.inboxes import EmailInbox, EmailInboxService
 from hub.email.models import Address, Envelope, InboundEmail, OutboxState
@@ -59,7 +62,7 @@ MAX_PARTICIPANTS = 20
 # answering each other stop here even if both ignore Auto-Submitted.
 MAX_ACKS_PER_HOUR = 3
 
-Outcome = Literal["new", "joined", "duplicate", "own", "bounce"]
+Outcome = Literal["new", "joined", "duplicate", "own", "bounce", "unmatched"]
 _NO_ENVELOPE = Envelope()
 
 
@@ -124,7 +127,10 @@ class EmailTicketService(EmailReplies):
             result = None
             if email.bounce is not None:
                 result = await self._attach_bounce(work, inbox, email, message_id)
-            if result is None:  # not a bounce of ours: a ticket like any other
+                if result is None:  # about mail we never sent: logged, never a ticket
+                    logged = await log_unmatched(conn, inbox.id, email, message_id)
+                    return Ingested("unmatched" if logged else "duplicate")
+            if result is None:  # not a bounce: a ticket like any other
                 result = await self._store_in_ticket(work, inbox, email, envelope, message_id)
         return result
 
@@ -243,7 +249,8 @@ class EmailTicketService(EmailReplies):
     async def _attach_bounce(
         self, work: UnitOfWork, inbox: EmailInbox, email: InboundEmail, message_id: str
     ) -> Ingested | None:
-        """Fail the outgoing message this bounce reports on; None if it is not ours."""
+        """Record on the outgoing message what this report says (failed, delayed,
+        delivered); None if it is not ours."""
         conn = work.conn
         assert email.bounce is not None
         candidates = tuple(
@@ -259,25 +266,27 @@ class EmailTicketService(EmailReplies):
         if original is None:
             return None
         bounce = email.bounce
-        reason = (
-            " ".join(part for part in (bounce.status, bounce.diagnostic) if part)
-            or "the receiving server refused it"
-        )
+        reason = " ".join(part for part in (bounce.status, bounce.diagnostic) if part)
         who = bounce.recipient or "the recipient"
-        await outbox_rows.set_state_of_mail(
-            conn,
-            original.id,
-            {
+        if bounce.action == "failed":  # only a failure fails the reply
+            reason = reason or "the receiving server refused it"
+            values: dict[str, object] = {
                 "state": OutboxState.FAILED.value,
                 "last_error": f"bounced: {reason}"[:500],
                 "claimed_by": None,
                 "claimed_until": None,
-            },
-        )
+            }
+            text = f"Delivery of message #{original.seq} to {who} failed: {reason}"
+        elif bounce.action == "delayed":
+            reason = reason or "the receiving server is still trying"
+            values = {"delivery": "delayed", "delivery_note": reason[:500]}
+            text = f"Delivery of message #{original.seq} to {who} is delayed: {reason}"
+        else:
+            values = {"delivery": "delivered", "delivery_note": None}
+            text = f"Message #{original.seq} was delivered to {who}"
+        await outbox_rows.set_state_of_mail(conn, original.id, values)
         activity = await self._log.append(
-            conn,
-            original.conversation_id,
-            Entry.activity(f"Delivery of message #{original.seq} to {who} failed: {reason}"[:1000]),
+            conn, original.conversation_id, Entry.activity(text[:1000])
         )
         await self._store_email(
             conn, inbox, original.conversation_id, activity.seq, email, message_id

@@ -169,7 +169,7 @@ async def id_at(conn: AsyncConnection, conversation_id: int, seq: int) -> int | 
 
 async def of_conversation(conn: AsyncConnection, conversation_id: int) -> list[sa.Row]:
     """The conversation's mails with their outbox state (state, last_error, attempts,
-    next_attempt_at; None for received mail), by seq."""
+    next_attempt_at, delivery, delivery_note; None for received mail), by seq."""
     result = await conn.execute(
         sa.select(
             email_messages,
@@ -177,6 +177,8 @@ async def of_conversation(conn: AsyncConnection, conversation_id: int) -> list[s
             email_outbox.c.last_error,
             email_outbox.c.attempts,
             email_outbox.c.next_attempt_at,
+            email_outbox.c.delivery,
+            email_outbox.c.delivery_note,
         )
         .select_from(
             email_messages.outerjoin(

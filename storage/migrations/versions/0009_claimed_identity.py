@@ -2,7 +2,7 @@
 verified details (contacts.claimed).
 
 Revision ID: 0009_claimed_identity
-Revises: 0006_email
+Revises: 0007_delivery_reports
 Create Date: 2026-12-04
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_claimed_identity"
-down_revision = "0006_email"
+down_revision = "0007_delivery_reports"
 branch_labels = None
 depends_on = None
 

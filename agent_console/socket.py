@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -41,7 +40,7 @@ from channels.websocket.protocol import send_text_now_of
 from channels.websocket.sender import SocketSender
 from hub.core import Hub
 from hub.errors import HubError, InvalidInput
-from hub.events import topics
+from hub.events import json_text, topics
 from hub.events.bus import SUBSCRIBER_QUEUE_SIZE, SubscriberDropped, Subscription, batch_frame
 from hub.events.json_text import compact
 from hub.models import Agent
@@ -170,7 +169,7 @@ class _ConsoleSocket:
         if len(text) > MAX_FRAME_BYTES or len(text.encode()) > MAX_FRAME_BYTES:
             return _error("too_large", f"Frames are at most {MAX_FRAME_BYTES} bytes.")
         try:
-            frame = json.loads(text)
+            frame = json_text.parse(text)
         except ValueError:
             return _error("bad_frame", "That frame is not valid JSON.")
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):

@@ -5,7 +5,6 @@ into which a `HubError` turns with the HTTP status its class carries."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -14,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from hub.errors import HubError
+from hub.events import json_text
 
 MAX_FORM_FIELDS = 50
 
@@ -94,7 +94,7 @@ def form_pairs(body: bytes, max_fields: int = MAX_FORM_FIELDS) -> list[tuple[str
 
 def json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body or b"{}")
+        data = json_text.parse(body or b"{}")
     except ValueError as exc:
         raise Refused(400, "bad_json", "The body is not valid JSON.") from exc
     if not isinstance(data, dict):

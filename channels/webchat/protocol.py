@@ -6,11 +6,11 @@ Pure functions: parse a text frame into a validated value or raise
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from hub.events import json_text
 from hub.events.json_text import compact
 from hub.models import ContactDetails
 
@@ -95,7 +95,7 @@ def decode(text: str) -> dict[str, Any]:
     if len(text) > MAX_FRAME_BYTES or len(text.encode("utf-8")) > MAX_FRAME_BYTES:
         raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
     try:
-        frame = json.loads(text)
+        frame = json_text.parse(text)
     except ValueError:
         raise ProtocolError("bad_frame", "Frames must be JSON objects.") from None
     if not isinstance(frame, dict):

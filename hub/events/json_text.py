@@ -1,4 +1,4 @@
-"""JSON text for what the hub sends: compact, UTF-8, serialized by orjson.
+"""JSON text, by orjson: what the hub sends (compact, UTF-8) and what it reads.
 
 Every event and frame is serialized once, but on the chat path that is still
 three documents a message (the agents' event, the visitor's event, the ack);
@@ -18,3 +18,10 @@ import orjson
 def compact(value: Any) -> str:
     """`value` as compact JSON text (dict keys may be ints, as json.dumps allows)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def parse(text: str | bytes) -> Any:
+    """JSON from outside the hub: standard JSON only (`NaN` and `Infinity` are
+    refused) and at most 1,024 levels deep, where the standard library's
+    parser raises RecursionError instead. Bad text raises ValueError."""
+    return orjson.loads(text)

@@ -25,14 +25,19 @@ SITE_TOKEN_BATCH_MAX = 500
 
 def normalize_origin(value: str) -> str:
     """`scheme://host[:port]` in lower case, as browsers send in `Origin`."""
-    parts = urlsplit(value.strip())
+    problem = f"{value[:200]!r} is not an origin such as https://shop.example"
+    try:  # urlsplit and .port raise ValueError on "[::1", ":99999", "host:port.evil"
+        parts = urlsplit(value.strip())
+        port_number = parts.port
+    except ValueError:
+        raise InvalidInput(problem) from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InvalidInput(f"{value!r} is not an origin such as https://shop.example")
+        raise InvalidInput(problem)
     default_port = 443 if parts.scheme == "https" else 80
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
-    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    port = f":{port_number}" if port_number and port_number != default_port else ""
     return f"{parts.scheme}://{host}{port}"
 
 

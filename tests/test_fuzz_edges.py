@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.routing import Mount, Route
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent_console.auth import CSRF_HEADER
 from channels.webchat.protocol import CLIENT_TYPES
@@ -34,8 +34,10 @@ from tests.console_client import Console, new_http
 from tests.frames import next_event
 from tests.fuzz_inputs import (
     FUZZ,
+    FUZZ_HTTP,
     http_requests,
     mutated_frames,
+    origins,
     row_counts,
     server_log,
     tracebacks,
@@ -140,6 +142,23 @@ async def widget_example(hub: Hub, url: str, frame: str | bytes, greet: bool) ->
             assert_refusal_kept_the_store(answer, before, await row_counts(hub))
 
 
+@FUZZ
+@given(origin=origins)
+async def test_fuzzed_origins_on_the_widget_handshake_are_403_or_served(
+    hub: Hub, live_server: LiveServer, website: Inbox, open_limits: None, origin: str
+) -> None:
+    url = f"{live_server.ws_url}/widget/ws?site={website.site_token}"
+    with server_log() as log:
+        try:
+            async with connect(url, origin=origin) as ws:  # type: ignore[arg-type]
+                # Served: only an allowed origin, however it was spelled.
+                await ws.send(HELLO)
+                assert (await next_event(ws, WAIT_SECONDS))["type"] == "welcome"
+        except InvalidStatus as refused:
+            assert refused.response.status_code == 403, origin
+    assert tracebacks(log) == []
+
+
 @pytest.fixture
 async def agent_console(live_server: LiveServer, as_agent: Console) -> Console:
     return as_agent
@@ -205,7 +224,7 @@ async def edges(hub: Hub, live_server: LiveServer, website: Inbox) -> list[str]:
     return sorted({tokens.get(path, path) for path in paths} | set(tokens))
 
 
-@FUZZ
+@FUZZ_HTTP
 @given(data=st.data())
 async def test_fuzzed_posts_to_every_http_edge_are_refused_cleanly(
     hub: Hub,

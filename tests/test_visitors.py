@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub.errors import Unavailable
+from hub.errors import InvalidInput, Unavailable
 from hub.visitors.service import SEEN_EVERY_SECONDS
 from storage.tables import visitors as visitors_table
 from tests.clock import FakeClock
@@ -131,3 +131,15 @@ async def test_the_last_seen_time_survives_a_stop_with_stamps_queued(hub, websit
         assert await last_seen(hub, person) > LONG_AGO
     with pytest.raises(Unavailable, match="stopping"):
         await hub.visitors.seen((await hub.visitors.create(website)).id)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+async def test_non_finite_custom_attributes_are_refused_by_the_service_and_not_stored(
+    hub, website, value  # type: ignore[no-untyped-def]
+):
+    # The widget's JSON reader refuses NaN already; any other caller of the
+    # service (an import, a future API) must not store what JSON cannot carry.
+    visitor = await hub.visitors.create(website)
+    with pytest.raises(InvalidInput):
+        await hub.visitors.set_attributes(visitor, {"plan": "pro", "score": value})
+    assert (await hub.contacts.get(visitor.contact_id)).attributes == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -64,6 +65,8 @@ def clean_attributes(value: object) -> dict[str, Any]:
                 raise TooLarge(f"attribute {name} is longer than {MAX_ATTRIBUTE_VALUE}")
         elif not (item is None or isinstance(item, bool | int | float)):
             raise InvalidInput(f"attribute {name} must be a string, number, boolean or null")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidInput(f"attribute {name} must be a finite number (standard JSON)")
         cleaned[name] = item
     return cleaned
 

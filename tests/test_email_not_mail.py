@@ -126,6 +126,36 @@ async def test_a_file_delivered_over_lmtp_is_an_unreadable_ticket_with_the_file_
     await assert_kept_as_attachment(hub, await the_ticket(hub), "msg", data)
 
 
+TRACE = (
+    b"Return-Path: <alice@customer.test>\r\n"
+    b"Delivered-To: support@shop.test\r\n"
+    b"Received: from mx.customer.test (mx.customer.test [192.0.2.7])\r\n"
+    b"\tby mx.shop.test with ESMTP id 4F2A; Fri, 4 Dec 2026 18:00:00 +0000\r\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["msg", "pdf"])
+async def test_a_file_relayed_with_trace_headers_in_front_is_still_the_file(hub: Hub, kind: str):
+    """The mail server in front adds Return-Path/Received lines (and no blank line)
+    before handing the file on over LMTP: the ticket holds the file without them."""
+    await make_email_inbox(hub)
+    data = FILES[kind][0]()
+    async with mail_server(hub, protocol=MailProtocol.LMTP) as server:
+        lines = await lmtp(server.port, _transaction(TRACE + data, (SUPPORT,)), 1)
+    assert lines[-1] == f"250 2.0.0 <{SUPPORT}> stored"
+    ticket = await the_ticket(hub)
+    _, filename, content_type, described = FILES[kind]
+    [details] = (await hub.email.details(ticket)).values()
+    assert details.parse_error is not None and described in details.parse_error
+    [file] = details.attachments
+    assert (file["filename"], file["content_type"]) == (filename, content_type)
+    _, raw = await hub.email.raw(details.id)
+    _, attachment = await hub.email.attachment(file["id"])
+    assert raw.startswith(TRACE + data[:8]) and attachment.data == raw[len(TRACE) :]
+    [shown] = await hub.conversations.messages(ticket)
+    assert "not a mail message but" in shown.text and "obj" not in shown.text
+
+
 @pytest.fixture
 def dovecot() -> Iterator[Dovecot]:
     with dovecot_server() as server:

@@ -1,6 +1,7 @@
 """Files posted as mail that are no mail (an Outlook .msg, a PDF, a zip, a PNG,
-NUL-heavy bytes), over SMTP and the HTTP intake: each becomes an "unreadable
-message" ticket with the file attached as it arrived, never binary shown as text."""
+NUL-heavy bytes), over SMTP, LMTP, IMAP (a real dovecot) and the HTTP intake:
+each becomes an "unreadable message" ticket with the file attached as it
+arrived, never binary shown as text."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ import io
 import struct
 import zipfile
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from channels.email.imap_poller import ImapPoller
 from hub.core import Hub
 from hub.email.inboxes import EmailInboxConfig
+from hub.settings import MailProtocol
 from storage.tables import email_messages
 from tests.conftest import LiveServer
 from tests.email_helpers import SUPPORT, make_email_inbox
-from tests.test_email_smtp import mail_server, send
+from tests.imap_server import Dovecot, dovecot_server
+from tests.test_email_imap import imap_inbox
+from tests.test_email_smtp import _transaction, lmtp, mail_server, send
 
 
 def outlook_msg() -> bytes:
@@ -110,6 +115,66 @@ async def test_a_file_sent_over_smtp_is_an_unreadable_ticket_with_the_file_attac
     async with mail_server(hub) as server:
         assert await send(server.port, data) == {}
     await assert_kept_as_attachment(hub, await the_ticket(hub), kind, data)
+
+
+async def test_a_file_delivered_over_lmtp_is_an_unreadable_ticket_with_the_file_attached(hub: Hub):
+    await make_email_inbox(hub)
+    data = outlook_msg()
+    async with mail_server(hub, protocol=MailProtocol.LMTP) as server:
+        lines = await lmtp(server.port, _transaction(data, (SUPPORT,)), 1)
+    assert lines[-1] == f"250 2.0.0 <{SUPPORT}> stored"
+    await assert_kept_as_attachment(hub, await the_ticket(hub), "msg", data)
+
+
+TRACE = (
+    b"Return-Path: <alice@customer.test>\r\n"
+    b"Delivered-To: support@shop.test\r\n"
+    b"Received: from mx.customer.test (mx.customer.test [192.0.2.7])\r\n"
+    b"\tby mx.shop.test with ESMTP id 4F2A; Fri, 4 Dec 2026 18:00:00 +0000\r\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["msg", "pdf"])
+async def test_a_file_relayed_with_trace_headers_in_front_is_still_the_file(hub: Hub, kind: str):
+    """The mail server in front adds Return-Path/Received lines (and no blank line)
+    before handing the file on over LMTP: the ticket holds the file without them."""
+    await make_email_inbox(hub)
+    data = FILES[kind][0]()
+    async with mail_server(hub, protocol=MailProtocol.LMTP) as server:
+        lines = await lmtp(server.port, _transaction(TRACE + data, (SUPPORT,)), 1)
+    assert lines[-1] == f"250 2.0.0 <{SUPPORT}> stored"
+    ticket = await the_ticket(hub)
+    _, filename, content_type, described = FILES[kind]
+    [details] = (await hub.email.details(ticket)).values()
+    assert details.parse_error is not None and described in details.parse_error
+    [file] = details.attachments
+    assert (file["filename"], file["content_type"]) == (filename, content_type)
+    _, raw = await hub.email.raw(details.id)
+    _, attachment = await hub.email.attachment(file["id"])
+    assert raw.startswith(TRACE + data[:8]) and attachment.data == raw[len(TRACE) :]
+    [shown] = await hub.conversations.messages(ticket)
+    assert "not a mail message but" in shown.text and "obj" not in shown.text
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    with dovecot_server() as server:
+        yield server
+
+
+async def test_a_file_fetched_over_imap_is_an_unreadable_ticket_with_the_file_attached(
+    hub: Hub, dovecot: Dovecot
+):
+    """IMAP literals hold no NULs (dovecot sends 0x80 instead): the file is
+    fetched again as binary, so the ticket has it byte for byte."""
+    inbox = await imap_inbox(hub, dovecot)
+    data = outlook_msg()
+    dovecot.append(data)
+    assert await ImapPoller(hub, inbox.id).poll_once() == 1
+    ticket = await the_ticket(hub)
+    await assert_kept_as_attachment(hub, ticket, "msg", data)
+    [details] = (await hub.email.details(ticket)).values()
+    assert (await hub.email.raw(details.id))[1] == data
 
 
 @pytest.fixture

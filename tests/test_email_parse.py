@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from channels.email import bodies as bodies_module
 from channels.email import parse as parse_module
 from channels.email.parse import make_safe_filename, parse_email
 from hub.email.models import Address, InboundEmail
@@ -581,7 +582,8 @@ def test_a_chain_of_forwarded_messages_is_cut_at_the_depth_limit():
         inner = f"From: f{level}@x.example\nContent-Type: message/rfc822\n\n{inner}"
     email = parse_email(("Subject: chain\n" + inner).encode())
     assert email.parse_error is None and email.subject == "chain"
-    assert email.text.count("---------- Forwarded message ----------") <= parse_module.MAX_DEPTH + 1
+    forwards = email.text.count("---------- Forwarded message ----------")
+    assert forwards <= bodies_module.MAX_DEPTH + 1
     assert "parts beyond the limit" in email.headers["x-hub-dropped"]
 
 
@@ -609,16 +611,16 @@ def test_a_parser_crash_falls_back_to_subject_and_raw_text(monkeypatch):
 
 
 def test_one_bad_part_does_not_cost_the_others(monkeypatch):
-    original = parse_module._calendar_line
+    original = bodies_module._calendar_line
 
     def broken(data: bytes) -> str:
         raise ValueError("bad ics")
 
-    monkeypatch.setattr(parse_module, "_calendar_line", broken)
+    monkeypatch.setattr(bodies_module, "_calendar_line", broken)
     email = parse(
         "calendar_invite",
     )
-    monkeypatch.setattr(parse_module, "_calendar_line", original)
+    monkeypatch.setattr(bodies_module, "_calendar_line", original)
     assert email.parse_error is not None and "bad ics" in email.parse_error
     assert email.subject.startswith("Invitation: Onboarding call")
     assert email.sender is not None

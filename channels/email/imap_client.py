@@ -9,6 +9,12 @@ admin can act on (it is shown on the inbox in the console):
 
 aioimaplib 2.0 has no STARTTLS of its own; `connect` upgrades the connection
 itself and never falls back to plain text when the server does not offer it.
+
+IMAP literals may not hold NUL bytes, so a server sends a file stored as mail
+(an Outlook `.msg`) altered: dovecot turns each NUL into 0x80. Such a message
+is fetched again as a binary literal (RFC 3516 BINARY) when the server offers
+it. Only such a message: for a MIME message BINARY decodes the parts' base64
+and quoted-printable, which would change the original kept.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import aioimaplib
 from aioimaplib.aioimaplib import Command, Response
 
 from hub.email.models import TlsMode
+
+from .not_mail import not_mail
 
 # aioimaplib's wait for one command's answer.
 COMMAND_TIMEOUT = 30.0
@@ -98,11 +106,21 @@ class ImapConnection:
         return sizes
 
     async def bodies(self, uids: list[int]) -> dict[int, bytes]:
-        """The raw messages, without setting \\Seen (BODY.PEEK)."""
+        """The raw messages, without setting \\Seen (BODY.PEEK); a file stored
+        as mail byte for byte (BINARY.PEEK) when the server offers BINARY."""
         response = await self._run(
             self._client.uid("fetch", _uid_set(uids), "(UID BODY.PEEK[])"), "UID FETCH"
         )
-        return _bodies(response.lines)
+        found = _bodies(response.lines)
+        files = [uid for uid, raw in found.items() if _file_without_nuls(raw)]
+        if files and self._client.has_capability("BINARY"):
+            response = await self._run(
+                self._client.uid("fetch", _uid_set(files), "(UID BINARY.PEEK[])"),
+                "UID FETCH BINARY",
+            )
+            binary = _bodies(response.lines)
+            found.update((uid, raw) for uid, raw in binary.items() if not_mail(raw) is not None)
+        return found
 
     async def add_flags(self, uids: list[int], flags: str) -> None:
         if uids:
@@ -229,7 +247,8 @@ async def _starttls(
 
 
 def _bodies(lines: list[bytes | bytearray]) -> dict[int, bytes]:
-    """`n FETCH (UID u BODY[] {size}` + literal + `)` → {u: raw}; UID may come after."""
+    """`n FETCH (UID u BODY[] {size}` (or `BINARY[] ~{size}`) + literal + `)` → {u: raw};
+    UID may come after."""
     found: dict[int, bytes] = {}
     uid: int | None = None
     body: bytes | None = None
@@ -250,6 +269,11 @@ def _bodies(lines: list[bytes | bytearray]) -> dict[int, bytes]:
             uid = int(match.group(1))
     flush()
     return found
+
+
+def _file_without_nuls(raw: bytes) -> bool:
+    """Whether `raw` is a file as a server sends it, its NULs replaced by 0x80."""
+    return b"\x80" in raw and not_mail(raw.replace(b"\x80", b"\x00")) is not None
 
 
 def _lines(response: Response) -> list[bytes]:

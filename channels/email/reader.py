@@ -38,7 +38,8 @@ import pebble
 
 from hub.email.models import InboundEmail
 
-from .parse import MAX_DEPTH, MAX_PARTS, parse_email
+from .bodies import MAX_DEPTH, MAX_PARTS
+from .parse import parse_email
 
 # A MIME part costs a delimiter line; the parser keeps MAX_PARTS parts, so a
 # message with many more delimiters than that can only be an attack.

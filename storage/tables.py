@@ -25,6 +25,11 @@ agents = sa.Table(
     sa.Column("password_hash", sa.String(200), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("created_at", TIMESTAMP, nullable=False),
+    # Wrong passwords since the agent last logged in (revision 0010): one
+    # counter and the latest attempt, so a flood cannot grow the table.
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0", default=0),
+    sa.Column("last_failed_login_at", TIMESTAMP),
+    sa.Column("last_failed_login_from", sa.String(45)),
 )
 
 contacts = sa.Table(

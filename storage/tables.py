@@ -52,7 +52,7 @@ inboxes = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("site_token", sa.String(64), unique=True),
     sa.Column("allowed_origins", sa.JSON, nullable=False, default=list),
-    sa.Column("identity_secret", sa.String(128)),
+    sa.Column("identity_secret", sa.String(500)),  # sealed (revision 0011)
     sa.Column("require_identity", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", TIMESTAMP, nullable=False),
     # A website whose chats continue by email sends from this email inbox (0006).
@@ -222,7 +222,7 @@ voice_lines = sa.Table(
     sa.Column("default_region", sa.String(2), nullable=False),
     # SHA-256 of the CTI webhook token: the token itself is shown once and never stored.
     sa.Column("cti_token_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("provider_auth_token", sa.String(128)),
+    sa.Column("provider_auth_token", sa.String(500)),  # sealed (revision 0011)
     # Callers answered {"action": "reject"} by the CTI webhook (E.164).
     sa.Column("blocked_numbers", sa.JSON, nullable=False, default=list),
 )

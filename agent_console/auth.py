@@ -8,6 +8,8 @@ The session lives in Starlette's signed, http-only, SameSite=lax cookie
                copied cookie stops working
     csrf       a random token every POST must echo back, in the form field
                `csrf_token` or the `X-CSRF-Token` header
+    notice     a line the next console page shows once (failed logins since
+               the last one), then forgets
 
 Logging in rotates the session: it is cleared and gets a fresh token, so a
 token planted before login is worthless afterwards.
@@ -28,6 +30,7 @@ from hub.models import Agent
 
 SESSION_TOKEN = "sid"  # noqa: S105 - the key name, not a secret
 SESSION_CSRF = "csrf"
+SESSION_NOTICE = "notice"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -65,6 +68,17 @@ async def log_in(conn: HTTPConnection, agent: Agent) -> None:
     conn.session.clear()
     conn.session[SESSION_TOKEN] = await hub.agents.open_session(agent)
     conn.session[SESSION_CSRF] = secrets.token_urlsafe(CSRF_TOKEN_BYTES)
+
+
+def set_notice(conn: HTTPConnection, text: str) -> None:
+    """A line for the next console page to show once."""
+    conn.session[SESSION_NOTICE] = text
+
+
+def take_notice(conn: HTTPConnection) -> str | None:
+    """The line waiting to be shown, if any; it is shown only this once."""
+    text = conn.session.pop(SESSION_NOTICE, None)
+    return text if isinstance(text, str) else None
 
 
 async def log_out(conn: HTTPConnection) -> None:

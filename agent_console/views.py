@@ -7,6 +7,7 @@ Origin and CSRF checks, and hub errors it raises become HTTP answers.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from datetime import timedelta
@@ -23,10 +24,16 @@ from hub.errors import InvalidInput
 from hub.models import Agent, Channel, Conversation, Role, Status, Visitor, utcnow
 from hub.ratelimit import RateLimits
 
-# Login attempts: ten in a row, then one every six seconds, per IP address and
-# per email address; enough for a person who mistypes, far too slow to guess.
+# Login attempts: ten in a row, then one every six seconds, per email address
+# from one IP address; enough for a person who mistypes, far too slow to guess.
+# Per account alone it would let anyone lock an agent out, so an account's
+# failures from everywhere only slow its logins down: free for the first few,
+# then a delay that doubles with each failure up to a few seconds.
 LOGIN_BURST = 10
 LOGIN_RATE_PER_SECOND = 1 / 6
+LOGIN_FREE_FAILURES = 3
+LOGIN_FIRST_DELAY_SECONDS = 0.25
+LOGIN_MAX_DELAY_SECONDS = 3.0
 
 MAX_EMAIL_CHARS = 254
 MAX_PASSWORD_CHARS = 1024
@@ -62,18 +69,22 @@ SIDE_TRAIL = 8
 
 
 class LoginLimits:
-    """Login attempts per address and per account, counted across nodes."""
+    """Login attempts per account and address (refused past the limit, across nodes),
+    and the slow-down of an account's logins after its recent failures."""
 
     def __init__(self, limits: RateLimits) -> None:
-        self.by_ip = limits.bucket("login-ip", LOGIN_RATE_PER_SECOND, LOGIN_BURST)
-        self.by_email = limits.bucket("login-email", LOGIN_RATE_PER_SECOND, LOGIN_BURST)
+        self.by_pair = limits.bucket("login-pair", LOGIN_RATE_PER_SECOND, LOGIN_BURST)
+        self.max_delay = LOGIN_MAX_DELAY_SECONDS
 
     async def allow(self, ip: str, email: str) -> bool:
-        # Both buckets are charged so that neither spreading attempts over
-        # addresses nor over accounts gets around the limit.
-        ip_ok = await self.by_ip.allow(ip)
-        email_ok = await self.by_email.allow(email)
-        return ip_ok and email_ok
+        return await self.by_pair.allow(f"{email} {ip}")
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait before checking a password for an account with `failures`."""
+        if failures < LOGIN_FREE_FAILURES:
+            return 0.0
+        doublings = min(failures - LOGIN_FREE_FAILURES, 16)
+        return min(self.max_delay, LOGIN_FIRST_DELAY_SECONDS * 2**doublings)
 
 
 def _login_limits(ctx: Ctx) -> LoginLimits:
@@ -98,7 +109,8 @@ async def login(ctx: Ctx) -> Response:
     email = ctx.text("email", 10_000).strip()
     password = ctx.text("password", 10_000)
     client = ctx.request.client.host if ctx.request.client else "unknown"
-    if not await _login_limits(ctx).allow(client, email.lower()[:MAX_EMAIL_CHARS]):
+    limits = _login_limits(ctx)
+    if not await limits.allow(client, email.lower()[:MAX_EMAIL_CHARS]):
         return ctx.render(
             "login.html",
             {
@@ -110,7 +122,9 @@ async def login(ctx: Ctx) -> Response:
         )
     agent = None
     if 0 < len(email) <= MAX_EMAIL_CHARS and 0 < len(password) <= MAX_PASSWORD_CHARS:
-        agent = await ctx.hub.agents.authenticate(email, password)
+        # Awaited, so a slowed-down account holds up only its own attempt.
+        await asyncio.sleep(limits.delay(await ctx.hub.agents.recent_failed_logins(email)))
+        agent = await ctx.hub.agents.authenticate(email, password, address=client)
     if agent is None:
         return ctx.render(
             "login.html",
@@ -118,6 +132,14 @@ async def login(ctx: Ctx) -> Response:
             status=400,
         )
     await auth.log_in(ctx.request, agent)
+    failed = await ctx.hub.agents.take_failed_logins(agent)
+    if failed is not None:
+        attempts = "attempt" if failed.count == 1 else "attempts"
+        auth.set_notice(
+            ctx.request,
+            f"{failed.count} failed login {attempts} since your last login (last from "
+            f"{failed.last_from} at {failed.last_at:%Y-%m-%d %H:%M} UTC)",
+        )
     return RedirectResponse(next_path, status_code=303)
 
 

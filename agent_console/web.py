@@ -156,6 +156,8 @@ class Ctx:
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     context.setdefault("me", None)
     context["csrf_token"] = auth.csrf_token(request)
+    if context["me"] is not None:
+        context["login_notice"] = auth.take_notice(request)
     return templates.TemplateResponse(
         request, name, context, status_code=status, headers={"cache-control": "no-store"}
     )

@@ -5,9 +5,9 @@ The widget's limits (2 messages per second per visitor, 20 frames per second)
 protect a real site from a runaway client; the chat-load benchmark sends
 several messages a second from each of its visitors (1,000 visitors cannot
 offer 5,000 messages per second otherwise), so the limits are raised here,
-and only here. The console's login limit (10 attempts per address) is lifted
-too: the chat load logs in 20 agents from one generator address. Everything
-else is `hub serve` unchanged.
+and only here. The console's login limit (10 attempts per account and
+address) is lifted too: the chat load logs in 20 agents from one generator
+address. Everything else is `hub serve` unchanged.
 """
 
 from __future__ import annotations

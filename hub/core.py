@@ -27,6 +27,7 @@ from hub.inboxes.business_hours import BusinessHoursService
 from hub.inboxes.service import InboxService
 from hub.models import Channel
 from hub.ratelimit import RateLimits
+from hub.sealing import Sealer
 from hub.security import VisitorTokens
 from hub.settings import Settings, redacted_url
 from hub.visitors.campaigns import CampaignService
@@ -55,8 +56,11 @@ class Hub:
         self.publisher = Publisher(bus)
         self.writes = Writes(db, self.publisher)
         self.tokens = VisitorTokens(settings.secret_key.get(), settings.visitor_token_days)
+        # Provider tokens and identity secrets at rest (mail passwords: MailSecrets).
+        previous_keys = [key.get() for key in settings.previous_secret_keys]
+        self.sealer = Sealer(settings.secret_key.get(), previous_keys)
         self.agents = AgentService(db)
-        self.inboxes = InboxService(db)
+        self.inboxes = InboxService(db, self.sealer)
         self.visitors = VisitorService(self.writes)
         # Every channel's inbound items enter through one pipeline (contact,
         # conversation, the one append); each channel brings its threading.
@@ -83,7 +87,7 @@ class Hub:
         self.tracking.campaigns = self.campaigns
 
         self.contacts = ContactService(self.writes, self.visitors)
-        self.phone_lines = PhoneLineService(db)
+        self.phone_lines = PhoneLineService(db, self.sealer)
         self.calls = CallService(
             self.writes,
             self.pipeline,
@@ -94,9 +98,10 @@ class Hub:
         )
         self.pipeline.route(Channel.VOICE, VoiceThreading())
         # Email (hub/email/): inboxes, tickets, and the outbox that sends replies.
+        self.mail_secrets = MailSecrets(settings.secret_key.get(), previous_keys)
         self.email_inboxes = EmailInboxService(
             db,
-            MailSecrets(settings.secret_key.get()),
+            self.mail_secrets,
             allow_private_hosts=settings.mail.allow_private_hosts,
         )
         self.email = EmailTicketService(

@@ -116,6 +116,9 @@ class Settings:
     visitor_token_days: int = 30
     # Inbound mail (`hub mail`, or inside `hub serve`): see docs/email.md.
     mail: MailSettings = field(default_factory=lambda: MailSettings())
+    # Keys secrets were sealed under before HUB_SECRET_KEY changed: they still
+    # open them until `hub rotate-secret-key` re-seals (docs/deploy.md).
+    previous_secret_keys: tuple[Secret, ...] = ()
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -166,7 +169,17 @@ class Settings:
                 "VISITOR_TOKEN_DAYS", get("VISITOR_TOKEN_DAYS", "30"), 1, 3650, "a number of days"
             ),
             mail=_mail_settings(get),
+            previous_secret_keys=_previous_keys(get("PREVIOUS_SECRET_KEYS", "")),
         )
+
+
+def _previous_keys(text: str) -> tuple[Secret, ...]:
+    keys = [key.strip() for key in text.split(",") if key.strip()]
+    if any(len(key) < 32 for key in keys):
+        raise SettingsError(
+            "HUB_PREVIOUS_SECRET_KEYS must be comma-separated keys of at least 32 characters"
+        )
+    return tuple(Secret(key) for key in keys)
 
 
 def _number(name: str, text: str, low: int, high: int, what: str) -> int:

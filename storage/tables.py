@@ -25,6 +25,11 @@ agents = sa.Table(
     sa.Column("password_hash", sa.String(200), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("created_at", TIMESTAMP, nullable=False),
+    # Wrong passwords since the agent last logged in (revision 0010): one
+    # counter and the latest attempt, so a flood cannot grow the table.
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0", default=0),
+    sa.Column("last_failed_login_at", TIMESTAMP),
+    sa.Column("last_failed_login_from", sa.String(45)),
 )
 
 contacts = sa.Table(
@@ -50,7 +55,7 @@ inboxes = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("site_token", sa.String(64), unique=True),
     sa.Column("allowed_origins", sa.JSON, nullable=False, default=list),
-    sa.Column("identity_secret", sa.String(128)),
+    sa.Column("identity_secret", sa.String(500)),  # sealed (revision 0011)
     sa.Column("require_identity", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", TIMESTAMP, nullable=False),
     # A website whose chats continue by email sends from this email inbox (0006).
@@ -220,7 +225,7 @@ voice_lines = sa.Table(
     sa.Column("default_region", sa.String(2), nullable=False),
     # SHA-256 of the CTI webhook token: the token itself is shown once and never stored.
     sa.Column("cti_token_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("provider_auth_token", sa.String(128)),
+    sa.Column("provider_auth_token", sa.String(500)),  # sealed (revision 0011)
     # Callers answered {"action": "reject"} by the CTI webhook (E.164).
     sa.Column("blocked_numbers", sa.JSON, nullable=False, default=list),
 )

@@ -42,6 +42,7 @@ def test_help_lists_the_commands(tmp_path):
         "worker",
         "migrate-store",
         "cleanup",
+        "rotate-secret-key",
     ):
         assert command in result.stdout
 
@@ -199,9 +200,10 @@ def test_cleanup_removes_page_views_past_the_retention_period(tmp_path):
         from hub.events.unit_of_work import Writes
         from hub.inboxes.service import InboxService
         from hub.models import Inbox  # noqa: F401 - the demo inbox exists
+        from hub.sealing import Sealer
         from hub.visitors.service import VisitorService
 
-        inbox = (await InboxService(db).list())[0]
+        inbox = (await InboxService(db, Sealer("unused-" + "k" * 32)).list())[0]
         visitor = await VisitorService(Writes(db, Publisher(EventBus()))).create(inbox)
         now = datetime.now(UTC)
         async with db.write() as conn:

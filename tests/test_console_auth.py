@@ -9,7 +9,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from agent_console.views import LOGIN_BURST, LOGIN_RATE_PER_SECOND, LoginLimits
+from agent_console.views import (
+    LOGIN_BURST,
+    LOGIN_MAX_DELAY_SECONDS,
+    LOGIN_RATE_PER_SECOND,
+    LoginLimits,
+)
 from hub.agents.service import SESSION_LIFETIME
 from hub.core import Hub
 from hub.models import Agent, Inbox, Role, utcnow
@@ -88,23 +93,44 @@ async def test_wrong_credentials_get_one_generic_answer(
 
 
 @pytest.fixture
-def frozen_login_limits(live_server: LiveServer) -> None:
+def frozen_login_limits(live_server: LiveServer) -> LoginLimits:
     """Login buckets on a clock that stands still: no token refills while a slow
-    machine hashes ten passwords, so the eleventh attempt is refused every time."""
+    machine hashes ten passwords, so the eleventh attempt is refused every time.
+    The slow-down is kept but capped at 10 ms so that floods stay quick."""
     limits = LoginLimits(live_server.hub.limits)
-    for limiter in (limits.by_ip, limits.by_email):
-        assert isinstance(limiter, LocalLimiter)
-        limiter.bucket = TokenBucket(LOGIN_RATE_PER_SECOND, LOGIN_BURST, clock=lambda: 1000.0)
+    assert isinstance(limits.by_pair, LocalLimiter)
+    limits.by_pair.bucket = TokenBucket(LOGIN_RATE_PER_SECOND, LOGIN_BURST, clock=lambda: 1000.0)
+    limits.max_delay = 0.01
     live_server.app.state.console_login_limits = limits
+    return limits
+
+
+async def _attempts(
+    live_server: LiveServer, address: str, email: str, password: str, count: int
+) -> list[int]:
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with new_http(live_server, transport=transport) as client:
+        csrf = csrf_from((await client.get("/console/login")).text)
+        return [
+            (
+                await client.post(
+                    "/console/login",
+                    data={"email": email, "password": password, "csrf_token": csrf},
+                )
+            ).status_code
+            for _ in range(count)
+        ]
 
 
 @pytest.mark.usefixtures("frozen_login_limits")
-async def test_login_is_rate_limited_per_ip(http: httpx.AsyncClient, agent: Agent) -> None:
+async def test_login_is_rate_limited_per_email_and_address(
+    http: httpx.AsyncClient, agent: Agent
+) -> None:
     csrf = csrf_from((await http.get("/console/login")).text)
-    for attempt in range(10):
+    for _ in range(10):
         response = await http.post(
             "/console/login",
-            data={"email": f"guess{attempt}@example.com", "password": "x" * 8, "csrf_token": csrf},
+            data={"email": agent.email, "password": "wrong password", "csrf_token": csrf},
         )
         assert response.status_code == 400
     response = await http.post(
@@ -117,28 +143,67 @@ async def test_login_is_rate_limited_per_ip(http: httpx.AsyncClient, agent: Agen
 
 
 @pytest.mark.usefixtures("frozen_login_limits")
-async def test_login_is_rate_limited_per_email_across_addresses(
+async def test_a_flood_from_one_address_does_not_lock_the_agent_out_elsewhere(
     live_server: LiveServer, agent: Agent
 ) -> None:
-    # Attempts from 127.0.0.2 and 127.0.0.3 (both loopback) share one email's budget.
-    for address in ["127.0.0.2", "127.0.0.3"]:
-        transport = httpx.AsyncHTTPTransport(local_address=address)
-        async with new_http(live_server, transport=transport) as client:
-            csrf = csrf_from((await client.get("/console/login")).text)
-            for _ in range(5):
-                response = await client.post(
-                    "/console/login",
-                    data={"email": agent.email, "password": "wrong password", "csrf_token": csrf},
-                )
-                assert response.status_code == 400
-    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.4")
+    flood = await _attempts(live_server, "127.0.0.2", agent.email, "wrong password", 15)
+    assert flood == [400] * 10 + [429] * 5
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.3")
     async with new_http(live_server, transport=transport) as client:
-        csrf = csrf_from((await client.get("/console/login")).text)
+        page = await client.get("/console/login")
         response = await client.post(
             "/console/login",
-            data={"email": agent.email, "password": AGENT_PASSWORD, "csrf_token": csrf},
+            data={
+                "email": agent.email,
+                "password": AGENT_PASSWORD,
+                "csrf_token": csrf_from(page.text),
+            },
         )
-    assert response.status_code == 429
+        assert response.status_code == 303
+        home = await client.get("/console/")
+        # The five refused at the door (429) never reached a password check.
+        assert (
+            "10 failed login attempts since your last login (last from 127.0.0.2 at " in home.text
+        )
+        again = await client.get("/console/")
+        assert again.status_code == 200
+        assert "failed login" not in again.text
+
+
+async def test_one_failure_is_shown_once_and_a_clean_login_shows_none(
+    live_server: LiveServer, agent: Agent
+) -> None:
+    assert await _attempts(live_server, "127.0.0.5", agent.email, "wrong password", 1) == [400]
+    for expected in ["1 failed login attempt since your last login (last from 127.0.0.5 at ", None]:
+        async with new_http(live_server) as client:
+            csrf = csrf_from((await client.get("/console/login")).text)
+            response = await client.post(
+                "/console/login",
+                data={"email": agent.email, "password": AGENT_PASSWORD, "csrf_token": csrf},
+            )
+            assert response.status_code == 303
+            home = await client.get("/console/calls")
+            assert home.status_code == 200
+            if expected is None:
+                # The notice went with the first login; this one has nothing to show.
+                assert "failed login" not in home.text
+            else:
+                assert expected in home.text
+
+
+async def test_an_accounts_failures_slow_its_logins_down_but_never_refuse(
+    live_server: LiveServer, agent: Agent
+) -> None:
+    limits = LoginLimits(live_server.hub.limits)
+    delays = [limits.delay(n) for n in range(12)]
+    assert delays[:3] == [0.0, 0.0, 0.0]
+    assert 0 < delays[3] < delays[4] < delays[5]
+    assert max(delays) == LOGIN_MAX_DELAY_SECONDS == limits.delay(10**12)
+    assert await live_server.hub.agents.recent_failed_logins(agent.email) == 0
+    await _attempts(live_server, "127.0.0.6", agent.email, "wrong password", 2)
+    await _attempts(live_server, "127.0.0.7", agent.email, "wrong password", 2)
+    # Counted per account, whichever address the attempts came from.
+    assert await live_server.hub.agents.recent_failed_logins(agent.email.upper()) == 4
 
 
 async def test_login_without_csrf_token_is_refused(http: httpx.AsyncClient, agent: Agent) -> None:

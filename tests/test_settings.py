@@ -53,6 +53,7 @@ def test_https_public_url_makes_cookies_secure(tmp_path):
         ("HUB_PORT", "70000", "HUB_PORT must be a port number"),
         ("HUB_DATABASE_URL", "hub.db", "HUB_DATABASE_URL must be a URL"),
         ("HUB_SECRET_KEY", "short", "HUB_SECRET_KEY must be at least 32 characters"),
+        ("HUB_PREVIOUS_SECRET_KEYS", "k" * 40 + ",short", "HUB_PREVIOUS_SECRET_KEYS must be"),
         ("HUB_PUBLIC_URL", "help.example", "HUB_PUBLIC_URL must start with http"),
         ("HUB_COOKIE_SECURE", "maybe", "HUB_COOKIE_SECURE must be true or false"),
     ],
@@ -60,6 +61,13 @@ def test_https_public_url_makes_cookies_secure(tmp_path):
 def test_bad_values_name_the_variable(tmp_path, name, value, message):
     with pytest.raises(SettingsError, match=message):
         load(tmp_path, **{name: value})
+
+
+def test_previous_secret_keys_are_read_and_hidden(tmp_path):
+    settings = load(tmp_path, HUB_PREVIOUS_SECRET_KEYS=" " + "a" * 32 + " , " + "b" * 40 + ",")
+    assert [key.get() for key in settings.previous_secret_keys] == ["a" * 32, "b" * 40]
+    assert "aaa" not in repr(settings)
+    assert load(tmp_path).previous_secret_keys == ()
 
 
 def test_page_view_retention_and_stripped_parameters_have_privacy_defaults(tmp_path):

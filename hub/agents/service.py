@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -19,6 +20,19 @@ from storage.repositories import agents as agent_rows
 
 # An agent logs in again after a working day and a half.
 SESSION_LIFETIME = timedelta(hours=36)
+
+
+# Failed logins older than this no longer slow the account's logins down.
+RECENT_FAILURES = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class FailedLogins:
+    """Wrong passwords for an account since its last login, and the latest one."""
+
+    count: int
+    last_at: datetime
+    last_from: str
 
 
 def _agent(row: sa.Row) -> Agent:
@@ -61,13 +75,39 @@ class AgentService:
             # A new password ends every session opened with the old one.
             await agent_rows.delete_sessions_of(conn, agent_id)
 
-    async def authenticate(self, email: str, password: str) -> Agent | None:
+    async def authenticate(
+        self, email: str, password: str, address: str | None = None
+    ) -> Agent | None:
+        """The agent if the password is theirs; with `address`, a wrong one is counted."""
         async with self._db.read() as conn:
             row = await agent_rows.by_email(conn, email.strip().lower())
         if row is None:
             verify_password(DUMMY_HASH, password)
             return None
-        return _agent(row) if verify_password(row.password_hash, password) else None
+        if verify_password(row.password_hash, password):
+            return _agent(row)
+        if address is not None:
+            async with store_write(self._db) as conn:
+                await agent_rows.count_failed_login(conn, row.id, utcnow(), address)
+        return None
+
+    async def recent_failed_logins(self, email: str) -> int:
+        """Wrong passwords for this account since its last login, if the latest is recent."""
+        async with self._db.read() as conn:
+            return await agent_rows.failed_logins_since(
+                conn, email.strip().lower(), utcnow() - RECENT_FAILURES
+            )
+
+    async def take_failed_logins(self, agent: Agent) -> FailedLogins | None:
+        """The failed logins since the agent's last login (once: they are then cleared)."""
+        async with store_write(self._db) as conn:
+            row = await agent_rows.take_failed_logins(conn, agent.id)
+        if row is None or not row.failed_logins or row.last_failed_login_at is None:
+            return None
+        last_at = row.last_failed_login_at
+        if last_at.tzinfo is None:  # SQLite hands back naive UTC times
+            last_at = last_at.replace(tzinfo=UTC)
+        return FailedLogins(row.failed_logins, last_at, row.last_failed_login_from or "unknown")
 
     async def get(self, agent_id: int) -> Agent | None:
         async with self._db.read() as conn:

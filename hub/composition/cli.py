@@ -29,6 +29,7 @@ ASYNC_ONE_SHOT = {
     "cleanup": commands.cleanup,
     "create-phone-line": commands.create_phone_line,
     "close-stale-calls": commands.close_stale_calls,
+    "rotate-secret-key": commands.rotate_secret_key,
 }
 
 
@@ -120,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "close-stale-calls",
         help="close calls whose hangup never came (the background jobs do it every 5 minutes)",
+    )
+    commands.add_parser(
+        "rotate-secret-key",
+        help="re-seal every stored secret under HUB_SECRET_KEY (after changing it)",
+        description="Seal mail passwords, voice-provider auth tokens and website identity "
+        "secrets afresh under HUB_SECRET_KEY, opening them with it or with one of "
+        "HUB_PREVIOUS_SECRET_KEYS. Afterwards the previous keys can be removed. Values no "
+        "key opens are reported and left as they were. See docs/deploy.md.",
     )
     for name, helptext in (
         ("create-agent", "add an agent or admin"),

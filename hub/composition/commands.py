@@ -1,4 +1,5 @@
-"""The hub's one-shot commands: migrate, bootstrap (the demo), agents, clean-up, calls."""
+"""The hub's one-shot commands: migrate, bootstrap (the demo), agents, clean-up, calls,
+secret-key rotation."""
 
 from __future__ import annotations
 
@@ -41,7 +42,38 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
             f"(HUB_DATABASE_URL): {str(getattr(exc, 'orig', None) or exc).splitlines()[-1]}"
         ) from exc
     print(f"Database is at revision {head_revision()}.")
+    sealed = asyncio.run(_reseal(settings, plain_only=True))
+    if sealed:
+        print(f"Sealed {sealed} secrets stored in plain text before.")
     return 0
+
+
+async def _reseal(settings: Settings, *, plain_only: bool) -> int:
+    from hub.composition.assemble import start_hub
+    from hub.errors import InvalidInput
+    from hub.resealing import reseal
+
+    hub = await start_hub(settings)
+    try:
+        done = await reseal(hub.db, hub.sealer, hub.mail_secrets.sealer, plain_only=plain_only)
+    finally:
+        await hub.stop()
+    if done.unreadable:
+        raise InvalidInput(
+            f"{len(done.unreadable)} stored secrets open with neither HUB_SECRET_KEY nor "
+            f"HUB_PREVIOUS_SECRET_KEYS and were left as they were ({', '.join(done.unreadable)}); "
+            f"{done.count} others were sealed under HUB_SECRET_KEY"
+        )
+    return done.count
+
+
+async def rotate_secret_key(settings: Settings, args: argparse.Namespace) -> None:
+    """Re-seal every stored secret under HUB_SECRET_KEY (docs/deploy.md)."""
+    count = await _reseal(settings, plain_only=False)
+    print(
+        f"Sealed {count} stored secrets under the current HUB_SECRET_KEY; "
+        "HUB_PREVIOUS_SECRET_KEYS can now be removed."
+    )
 
 
 async def bootstrap(settings: Settings, args: argparse.Namespace) -> None:

@@ -331,7 +331,7 @@ def _email_inbox(row: sa.Row) -> EmailInbox:
     return record_of(
         EmailInbox,
         row,
-        inbox=inbox_from_row(row),
+        inbox=inbox_from_row(row, None),
         smtp=_server(row, "smtp"),
         imap=_server(row, "imap"),
         auto_ack_subject=row.auto_ack_subject or DEFAULT_ACK_SUBJECT,

@@ -1,28 +1,26 @@
-"""Mail server passwords at rest: sealed with a key derived from HUB_SECRET_KEY,
-or a reference to an environment variable so the store never holds them.
+"""Mail server passwords at rest: sealed (hub/sealing.py) with a key derived from
+HUB_SECRET_KEY, or a reference to an environment variable so the store never
+holds them.
 
 Stored forms: `enc:<Fernet token>` or `env:<VARIABLE>`; None means no password.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
-
-from cryptography.fernet import Fernet, InvalidToken
+from collections.abc import Sequence
 
 from hub.errors import InvalidInput
+from hub.sealing import MAIL_PASSWORDS, Sealer
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
 
 
 class MailSecrets:
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, previous_keys: Sequence[str] = ()) -> None:
         # A key of its own, so a leaked session key and a leaked mail key differ.
-        digest = hashlib.sha256(b"hub mail passwords\0" + secret_key.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        self.sealer = Sealer(secret_key, previous_keys, MAIL_PASSWORDS)
 
     def seal(self, password: str | None, env_name: str | None = None) -> str | None:
         """What to store for a password typed in the console, or a variable's name."""
@@ -35,7 +33,7 @@ class MailSecrets:
             return None
         if len(password) > 200:
             raise InvalidInput("password is longer than 200 characters", "password")
-        return "enc:" + self._fernet.encrypt(password.encode()).decode()
+        return self.sealer.seal(password)
 
     def reveal(self, stored: str | None) -> str | None:
         """The password to log in with; None when none is set or it cannot be read."""
@@ -43,11 +41,8 @@ class MailSecrets:
             return None
         if stored.startswith("env:"):
             return os.environ.get(stored[4:])
-        if stored.startswith("enc:"):
-            try:
-                return self._fernet.decrypt(stored[4:].encode()).decode()
-            except InvalidToken:
-                return None  # sealed with another HUB_SECRET_KEY
+        if Sealer.is_sealed(stored):
+            return self.sealer.open(stored)  # None if sealed under a key no longer set
         return None
 
     @staticmethod

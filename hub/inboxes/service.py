@@ -13,6 +13,7 @@ from hub.errors import InvalidInput, from_the_store
 from hub.events.unit_of_work import store_write
 from hub.models import Channel, Inbox, utcnow
 from hub.records import record_of
+from hub.sealing import Sealer
 from hub.text import clean_text
 from storage.batching import GroupRead
 from storage.db import Database
@@ -41,22 +42,27 @@ def normalize_origin(value: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
-def inbox_from_row(row: sa.Row) -> Inbox:
-    return record_of(Inbox, row)
-
-
-async def _load_by_site_tokens(conn: AsyncConnection, tokens: list[str]) -> list[Inbox | None]:
-    rows = await inbox_rows.by_site_tokens(conn, tokens)
-    found = {row.site_token: inbox_from_row(row) for row in rows}
-    return [found.get(token) for token in tokens]
+def inbox_from_row(row: sa.Row, sealer: Sealer | None) -> Inbox:
+    """The inbox of a row, its identity secret opened by `sealer` (None: an inbox
+    kind that has none, such as email)."""
+    secret = sealer.open(row.identity_secret) if sealer is not None else None
+    return record_of(Inbox, row, identity_secret=secret)
 
 
 class InboxService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sealer: Sealer) -> None:
         self._db = db
+        self._sealer = sealer
         self._by_site_token = GroupRead(
-            db, _load_by_site_tokens, what="website", max_batch=SITE_TOKEN_BATCH_MAX
+            db, self._load_by_site_tokens, what="website", max_batch=SITE_TOKEN_BATCH_MAX
         )
+
+    async def _load_by_site_tokens(
+        self, conn: AsyncConnection, tokens: builtins.list[str]
+    ) -> builtins.list[Inbox | None]:
+        rows = await inbox_rows.by_site_tokens(conn, tokens)
+        found = {row.site_token: inbox_from_row(row, self._sealer) for row in rows}
+        return [found.get(token) for token in tokens]
 
     async def create_website(
         self,
@@ -76,7 +82,7 @@ class InboxService:
                     "name": clean_text(name, 100, "name"),
                     "site_token": site_token or secrets.token_urlsafe(18),
                     "allowed_origins": origins,
-                    "identity_secret": secrets.token_hex(32),
+                    "identity_secret": self._sealer.seal(secrets.token_hex(32)),
                     "require_identity": require_identity,
                     "created_at": utcnow(),
                 },
@@ -103,7 +109,7 @@ class InboxService:
     async def get(self, inbox_id: int) -> Inbox | None:
         async with self._db.read() as conn:
             row = await inbox_rows.row(conn, inbox_id)
-        return inbox_from_row(row) if row else None
+        return inbox_from_row(row, self._sealer) if row else None
 
     async def by_site_token(self, site_token: str) -> Inbox | None:
         """The website of a widget's site token, read afresh for every handshake (its
@@ -113,7 +119,7 @@ class InboxService:
     async def list(self) -> list[Inbox]:
         async with self._db.read() as conn:
             rows = await inbox_rows.all_rows(conn)
-        return [inbox_from_row(row) for row in rows]
+        return [inbox_from_row(row, self._sealer) for row in rows]
 
     async def set_allowed_origins(
         self, inbox_id: int, allowed_origins: builtins.list[str]

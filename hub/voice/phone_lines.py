@@ -4,7 +4,7 @@ The CTI token authenticates the phone system's webhook; only its SHA-256 is
 stored, so the token is shown once (at creation or rotation) and a copy of the
 database does not let anyone post call events. The provider's auth token must
 be kept as is because request signatures are computed with it; it is never
-shown again after it has been entered.
+shown again after it has been entered, and it is stored sealed (hub/sealing.py).
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from hub.contacts import phones
 from hub.errors import InvalidInput, NotFound
 from hub.events.unit_of_work import store_write
 from hub.inboxes.service import inbox_from_row
 from hub.models import Channel, Inbox, utcnow
+from hub.sealing import Sealer
 from hub.settings import Secret
 from hub.text import clean_optional, clean_text
 from storage.db import Database
@@ -73,8 +76,9 @@ def _numbers(values: list[str], region: str, field: str, limit: int) -> list[str
 
 
 class PhoneLineService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sealer: Sealer) -> None:
         self._db = db
+        self._sealer = sealer
 
     async def create(
         self,
@@ -108,7 +112,7 @@ class PhoneLineService:
                     "phone_numbers": numbers,
                     "default_region": region,
                     "cti_token_hash": token_hash(token),
-                    "provider_auth_token": provider,
+                    "provider_auth_token": self._sealer.seal(provider) if provider else None,
                     "blocked_numbers": [],
                 },
             )
@@ -158,7 +162,7 @@ class PhoneLineService:
             raise InvalidInput("phone_numbers: a phone line needs at least one number")
         provider = clean_optional(provider_auth_token, MAX_PROVIDER_TOKEN_CHARS, "provider token")
         if provider:
-            values["provider_auth_token"] = provider
+            values["provider_auth_token"] = self._sealer.seal(provider)
         await self._update(inbox_id, **values)
         return await self.get(inbox_id)
 
@@ -174,15 +178,14 @@ class PhoneLineService:
             rows = await inbox_rows.voice_lines_where(
                 conn, inbox_id=inbox_id, cti_token_hash=cti_token_hash
             )
-        return [
-            PhoneLine(
-                inbox=inbox_from_row(row),
-                phone_numbers=tuple(row.phone_numbers or ()),
-                default_region=row.default_region,
-                provider_auth_token=(
-                    Secret(row.provider_auth_token) if row.provider_auth_token else None
-                ),
-                blocked_numbers=tuple(row.blocked_numbers or ()),
-            )
-            for row in rows
-        ]
+        return [self._line(row) for row in rows]
+
+    def _line(self, row: sa.Row) -> PhoneLine:
+        provider = self._sealer.open(row.provider_auth_token)
+        return PhoneLine(
+            inbox=inbox_from_row(row, self._sealer),
+            phone_numbers=tuple(row.phone_numbers or ()),
+            default_region=row.default_region,
+            provider_auth_token=Secret(provider) if provider else None,
+            blocked_numbers=tuple(row.blocked_numbers or ()),
+        )

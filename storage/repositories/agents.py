@@ -73,3 +73,50 @@ async def delete_sessions_of(conn: AsyncConnection, agent_id: int) -> None:
 async def delete_sessions_expired_by(conn: AsyncConnection, now: datetime) -> int:
     result = await conn.execute(agent_sessions.delete().where(agent_sessions.c.expires_at <= now))
     return result.rowcount or 0
+
+
+async def count_failed_login(
+    conn: AsyncConnection, agent_id: int, at: datetime, address: str
+) -> None:
+    """One more wrong password for the agent, the latest at `at` from `address`."""
+    await conn.execute(
+        agents.update()
+        .where(agents.c.id == agent_id)
+        .values(
+            failed_logins=agents.c.failed_logins + 1,
+            last_failed_login_at=at,
+            last_failed_login_from=address,
+        )
+    )
+
+
+async def failed_logins_since(conn: AsyncConnection, email: str, since: datetime) -> int:
+    """The account's failed-login count if its latest failure is after `since`, else 0."""
+    count = await conn.scalar(
+        sa.select(agents.c.failed_logins)
+        .where(agents.c.email == email)
+        .where(agents.c.last_failed_login_at > since)
+    )
+    return int(count or 0)
+
+
+async def take_failed_logins(conn: AsyncConnection, agent_id: int) -> sa.Row | None:
+    """The agent's failed-login count and latest attempt, then set back to none."""
+    row = (
+        await conn.execute(
+            sa.select(
+                agents.c.failed_logins,
+                agents.c.last_failed_login_at,
+                agents.c.last_failed_login_from,
+            )
+            .where(agents.c.id == agent_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is not None and row.failed_logins:
+        await conn.execute(
+            agents.update()
+            .where(agents.c.id == agent_id)
+            .values(failed_logins=0, last_failed_login_at=None, last_failed_login_from=None)
+        )
+    return row

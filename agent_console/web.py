@@ -84,20 +84,22 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._headers: list[tuple[bytes, bytes]] | None = None
+        # By public address: the console's routes (and this middleware) may be
+        # shared by several apps in one process, each with its own settings.
+        self._headers: dict[str, list[tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._headers is None:
-            settings: Settings = scope["app"].state.settings
+        public_url = scope["app"].state.settings.public_url
+        own = self._headers.get(public_url)
+        if own is None:
             headers = {
                 **SECURITY_HEADERS,
-                "content-security-policy": content_security_policy(settings.public_url),
+                "content-security-policy": content_security_policy(public_url),
             }
-            self._headers = [(k.encode(), v.encode()) for k, v in headers.items()]
-        own = self._headers
+            own = self._headers[public_url] = [(k.encode(), v.encode()) for k, v in headers.items()]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

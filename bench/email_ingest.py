@@ -254,10 +254,11 @@ async def _deliver(port: int, items: list[bytes], ctx: Context) -> dict:
 
 
 def _stored(database: Path) -> int:
+    """Messages kept: on tickets, or (a bounce of mail we never sent) in the bounce log."""
     with sqlite3.connect(database) as db:
-        return db.execute("SELECT count(*) FROM email_messages WHERE direction = 'in'").fetchone()[
-            0
-        ]
+        on_tickets = db.execute("SELECT count(*) FROM email_messages WHERE direction = 'in'")
+        logged = db.execute("SELECT count(*) FROM email_unmatched_bounces")
+        return int(on_tickets.fetchone()[0]) + int(logged.fetchone()[0])
 
 
 def _load() -> str:

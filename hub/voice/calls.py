@@ -62,11 +62,9 @@ from hub.voice.models import (
     CALL_BACK_OUTCOMES,
     MAX_CALL_SECONDS,
     MAX_NOTES_CHARS,
-    POP_RECENT,
     STALE_CALL_AFTER,
     Call,
     CallEvent,
-    CallFilter,
     Outcome,
     Recorded,
     State,
@@ -74,6 +72,7 @@ from hub.voice.models import (
     summary,
 )
 from hub.voice.phone_lines import PhoneLine, PhoneLineService
+from hub.voice.screen_pop import ScreenPop
 from storage.repositories import calls as call_rows
 from storage.repositories import conversations as conversation_rows
 
@@ -98,8 +97,7 @@ class CallService(CallReads):
         self._pipeline = pipeline
         self._log = pipeline.log
         self._conversations = conversations  # an agent's note on a logged call
-        self._agents = agents
-        self._presence = presence
+        self._screen_pop = ScreenPop(self._bus, self, conversations, agents, presence)
 
     # ---- writing ------------------------------------------------------------------------
 
@@ -188,7 +186,7 @@ class CallService(CallReads):
             if ended and call.call_back:
                 work.emit(CallMissed(call))
             if ringing:
-                work.after_commit(functools.partial(self._pop, call))
+                work.after_commit(functools.partial(self._screen_pop.pop, call))
         return Recorded(call, changed, rejected=item.blocked)
 
     async def _insert(
@@ -381,32 +379,3 @@ class CallService(CallReads):
             )
             await self.record(line, event)
         return len(rows)
-
-    # ---- telling the agents (after commit) ----------------------------------------------
-
-    async def _pop(self, call: Call) -> None:
-        """Screen pop for the agents the phone system rang, or every online agent."""
-        agents = await self._agents.list()
-        named = {name.casefold() for name in call.agents_rung}
-        targets = {a.id for a in agents if {a.name.casefold(), a.email.casefold()} & named}
-        if not targets:
-            targets = self._presence.online_agent_ids()
-        recent = [
-            c for c in await self.list(CallFilter(contact_id=call.contact_id)) if c.id != call.id
-        ]
-        conversation = await self._conversations.get(call.conversation_id)
-        known = bool(recent) or conversation.contact_name is not None or conversation.last_seq > 0
-        frame = {
-            "type": "call_ringing",
-            "call": call.to_wire(),
-            "known": known,
-            "contact": conversation.to_wire()["contact"],
-            "recent_calls": [c.to_wire() for c in recent[:POP_RECENT]],
-            "conversation": {
-                "id": conversation.id,
-                "status": conversation.status.value,
-                "preview": conversation.preview,
-            },
-        }
-        for agent_id in sorted(targets):
-            await self._bus.publish(topics.agent_channel(agent_id), frame)

@@ -12,7 +12,9 @@ CDR file, an agent logging it by hand) becomes `CallEvent`s with a `Step`:
 `CallService.record` merges an event into the call's row, keyed by the
 inbox and the phone system's call id. Merging is idempotent (a repeated event
 changes nothing) and tolerant of disorder: an answer without a ring creates
-the call, an answer after the hangup only fills in who answered. When a call
+the call, an answer after the hangup only fills in who answered. Two first
+events of one call at once queue on the call id's claim (storage/repositories/
+claims.py), so the second merges into the call the first stored. When a call
 ends, a call item is appended to the contact's conversation in the voice
 inbox; a missed inbound call reopens that conversation marked "call back".
 Calls whose hangup never comes are closed by `close_stale`.
@@ -25,7 +27,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.agents.presence import AgentPresence
@@ -104,12 +105,7 @@ class CallService(CallReads):
     async def record(self, line: PhoneLine, event: CallEvent) -> Recorded:
         """Merge one event into its call and tell the agents; see the module doc."""
         prepared = prepare(line, event)
-        try:
-            recorded = await self._record_all(line, [prepared])
-        except IntegrityError:
-            # Two events of one new call raced (PostgreSQL): the other created
-            # it, so this one is now an update of an existing call.
-            recorded = await self._record_all(line, [prepared])
+        recorded = await self._record_all(line, [prepared])
         return recorded[0]
 
     async def record_many(self, line: PhoneLine, batch: list[CallEvent]) -> list[Recorded]:

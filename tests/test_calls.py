@@ -293,3 +293,20 @@ async def test_two_first_calls_from_one_new_number_at_once_share_one_contact(hub
     assert first.call.contact_id == second.call.contact_id
     assert first.call.conversation_id == second.call.conversation_id
     assert await hub.contacts.phones(first.call.contact_id) == ["+442079460018"]
+
+
+class _Fault(Exception):
+    pass
+
+
+async def test_a_number_added_in_a_unit_of_work_that_fails_is_not_stored(hub, line):
+    call = (await hub.calls.record(line, ev(Step.RING))).call
+    with pytest.raises(_Fault):
+        async with hub.writes.begin() as work:
+            added = await hub.contacts.add_phone(call.contact_id, "020 7946 0999", "GB", work)
+            assert added == "+442079460999"
+            raise _Fault  # a fault after add_phone, in the same unit of work
+    assert await hub.contacts.phones(call.contact_id) == ["+442079460018"]
+    # On its own it is stored.
+    await hub.contacts.add_phone(call.contact_id, "020 7946 0999", "GB")
+    assert await hub.contacts.phones(call.contact_id) == ["+442079460018", "+442079460999"]

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from hub.composition.worker import job_runner
 from hub.errors import InvalidInput
@@ -247,3 +248,65 @@ async def test_two_events_of_a_new_call_at_once_make_one_call(hub, line):
     [call] = await hub.calls.list()
     assert call.answered_by == "Sam" and call.answered_at is not None
     assert {r.call.id for r in results} == {call.id}
+
+
+async def _at_once(hub, line, *events):  # type: ignore[no-untyped-def]
+    """Record the events at once, each past its look-up of the call and its caller
+    before any stores a contact (on SQLite writers queue in the process: they
+    cannot interleave)."""
+    if hub.db.is_sqlite:
+        return await asyncio.gather(*(hub.calls.record(line, e) for e in events))
+    async with hub.db.engine.connect() as blocker, hub.db.engine.connect() as watch:
+        await blocker.execute(sa.text("LOCK TABLE contacts IN EXCLUSIVE MODE"))
+        racing = asyncio.gather(*(hub.calls.record(line, e) for e in events))
+        waiting = 0
+        while waiting < len(events):  # a state of the server, no event to await
+            await asyncio.sleep(0.01)
+            waiting = await watch.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+            )
+        await blocker.rollback()  # lets them go
+        return await racing
+
+
+async def test_two_first_events_of_one_call_at_once_make_one_call_with_both(hub, line):
+    first, second = await _at_once(
+        hub,
+        line,
+        ev(Step.RING, call_id="race", agents=("Sam Agent",)),
+        ev(Step.ANSWER, call_id="race", seconds=4, answered_by="Sam Agent"),
+    )
+    assert first.call.id == second.call.id
+    [call] = await hub.calls.list()
+    assert call.state is State.ANSWERED and call.answered_by == "Sam Agent"
+    assert call.agents_rung == ("Sam Agent",)
+
+
+async def test_two_first_calls_from_one_new_number_at_once_share_one_contact(hub, line):
+    first, second = await _at_once(
+        hub, line, ev(Step.RING, call_id="a"), ev(Step.RING, call_id="b", seconds=1)
+    )
+    assert first.call.id != second.call.id
+    assert first.call.contact_id == second.call.contact_id
+    assert first.call.conversation_id == second.call.conversation_id
+    assert await hub.contacts.phones(first.call.contact_id) == ["+442079460018"]
+
+
+class _Fault(Exception):
+    pass
+
+
+async def test_a_number_added_in_a_unit_of_work_that_fails_is_not_stored(hub, line):
+    call = (await hub.calls.record(line, ev(Step.RING))).call
+    with pytest.raises(_Fault):
+        async with hub.writes.begin() as work:
+            added = await hub.contacts.add_phone(call.contact_id, "020 7946 0999", "GB", work)
+            assert added == "+442079460999"
+            raise _Fault  # a fault after add_phone, in the same unit of work
+    assert await hub.contacts.phones(call.contact_id) == ["+442079460018"]
+    # On its own it is stored.
+    await hub.contacts.add_phone(call.contact_id, "020 7946 0999", "GB")
+    assert await hub.contacts.phones(call.contact_id) == ["+442079460018", "+442079460999"]

@@ -52,7 +52,7 @@ class ContactResolver:
         if not phones.is_public(number):
             return await contacts.create(conn, self._clock()), True
         assert number is not None  # a public number is a number
-        found = await contacts.by_phone(conn, number)
+        found = await contacts.claim_phone(conn, number)
         if found is not None:
             return found, False
         contact_id = await contacts.create(conn, self._clock())

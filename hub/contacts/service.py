@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from hub.contacts import phones
 from hub.errors import InvalidInput, NotFound
 from hub.events.domain import ContactUpdated
-from hub.events.unit_of_work import Writes, store_write
+from hub.events.unit_of_work import UnitOfWork, Writes
 from hub.models import Contact
 from hub.text import clean_email, clean_optional
 from hub.visitors.service import VisitorService, contact_in
@@ -29,21 +31,32 @@ class ContactService:
         async with self._db.read() as conn:
             return await contact_rows.phones(conn, contact_id)
 
-    async def add_phone(self, contact_id: int, number: object, region: str) -> str:
-        """Another number the contact calls from; one number belongs to one contact."""
+    async def add_phone(
+        self, contact_id: int, number: object, region: str, work: UnitOfWork | None = None
+    ) -> str:
+        """Another number the contact calls from; one number belongs to one contact.
+
+        Stored in `work`, the caller's unit of work, when given (kept or rolled
+        back with the rest of it), else in a unit of work of its own."""
         e164 = phones.normalize(number, region, "phone")
         if not phones.is_public(e164):
             raise InvalidInput("phone must be a full phone number", "phone")
-        async with store_write(self._db) as conn:
-            if not await contact_rows.exists(conn, contact_id):
-                raise NotFound(f"no contact {contact_id}")
-            owner = await contact_rows.by_phone(conn, e164)
-            if owner == contact_id:
-                return e164  # already theirs: nothing to do
-            if owner is not None:
-                raise InvalidInput(f"{phones.display(e164)} belongs to another contact", "phone")
-            await contact_rows.add_phone(conn, contact_id, e164)
+        if work is not None:
+            await self._add_phone(work.conn, contact_id, e164)
+            return e164
+        async with self._writes.begin() as own:
+            await self._add_phone(own.conn, contact_id, e164)
         return e164
+
+    async def _add_phone(self, conn: AsyncConnection, contact_id: int, e164: str) -> None:
+        if not await contact_rows.exists(conn, contact_id):
+            raise NotFound(f"no contact {contact_id}")
+        owner = await contact_rows.claim_phone(conn, e164)
+        if owner == contact_id:
+            return  # already theirs: nothing to do
+        if owner is not None:
+            raise InvalidInput(f"{phones.display(e164)} belongs to another contact", "phone")
+        await contact_rows.add_phone(conn, contact_id, e164)
 
     async def update(self, contact_id: int, name: object, email: object) -> Contact:
         """An agent names an unknown caller (or corrects a name or email). A saved

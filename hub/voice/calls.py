@@ -12,7 +12,9 @@ CDR file, an agent logging it by hand) becomes `CallEvent`s with a `Step`:
 `CallService.record` merges an event into the call's row, keyed by the
 inbox and the phone system's call id. Merging is idempotent (a repeated event
 changes nothing) and tolerant of disorder: an answer without a ring creates
-the call, an answer after the hangup only fills in who answered. When a call
+the call, an answer after the hangup only fills in who answered. Two first
+events of one call at once queue on the call id's claim (storage/repositories/
+claims.py), so the second merges into the call the first stored. When a call
 ends, a call item is appended to the contact's conversation in the voice
 inbox; a missed inbound call reopens that conversation marked "call back".
 Calls whose hangup never comes are closed by `close_stale`.
@@ -25,7 +27,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.agents.presence import AgentPresence
@@ -62,11 +63,9 @@ from hub.voice.models import (
     CALL_BACK_OUTCOMES,
     MAX_CALL_SECONDS,
     MAX_NOTES_CHARS,
-    POP_RECENT,
     STALE_CALL_AFTER,
     Call,
     CallEvent,
-    CallFilter,
     Outcome,
     Recorded,
     State,
@@ -74,6 +73,7 @@ from hub.voice.models import (
     summary,
 )
 from hub.voice.phone_lines import PhoneLine, PhoneLineService
+from hub.voice.screen_pop import ScreenPop
 from storage.repositories import calls as call_rows
 from storage.repositories import conversations as conversation_rows
 
@@ -98,20 +98,14 @@ class CallService(CallReads):
         self._pipeline = pipeline
         self._log = pipeline.log
         self._conversations = conversations  # an agent's note on a logged call
-        self._agents = agents
-        self._presence = presence
+        self._screen_pop = ScreenPop(self._bus, self, conversations, agents, presence)
 
     # ---- writing ------------------------------------------------------------------------
 
     async def record(self, line: PhoneLine, event: CallEvent) -> Recorded:
         """Merge one event into its call and tell the agents; see the module doc."""
         prepared = prepare(line, event)
-        try:
-            recorded = await self._record_all(line, [prepared])
-        except IntegrityError:
-            # Two events of one new call raced (PostgreSQL): the other created
-            # it, so this one is now an update of an existing call.
-            recorded = await self._record_all(line, [prepared])
+        recorded = await self._record_all(line, [prepared])
         return recorded[0]
 
     async def record_many(self, line: PhoneLine, batch: list[CallEvent]) -> list[Recorded]:
@@ -188,7 +182,7 @@ class CallService(CallReads):
             if ended and call.call_back:
                 work.emit(CallMissed(call))
             if ringing:
-                work.after_commit(functools.partial(self._pop, call))
+                work.after_commit(functools.partial(self._screen_pop.pop, call))
         return Recorded(call, changed, rejected=item.blocked)
 
     async def _insert(
@@ -381,32 +375,3 @@ class CallService(CallReads):
             )
             await self.record(line, event)
         return len(rows)
-
-    # ---- telling the agents (after commit) ----------------------------------------------
-
-    async def _pop(self, call: Call) -> None:
-        """Screen pop for the agents the phone system rang, or every online agent."""
-        agents = await self._agents.list()
-        named = {name.casefold() for name in call.agents_rung}
-        targets = {a.id for a in agents if {a.name.casefold(), a.email.casefold()} & named}
-        if not targets:
-            targets = self._presence.online_agent_ids()
-        recent = [
-            c for c in await self.list(CallFilter(contact_id=call.contact_id)) if c.id != call.id
-        ]
-        conversation = await self._conversations.get(call.conversation_id)
-        known = bool(recent) or conversation.contact_name is not None or conversation.last_seq > 0
-        frame = {
-            "type": "call_ringing",
-            "call": call.to_wire(),
-            "known": known,
-            "contact": conversation.to_wire()["contact"],
-            "recent_calls": [c.to_wire() for c in recent[:POP_RECENT]],
-            "conversation": {
-                "id": conversation.id,
-                "status": conversation.status.value,
-                "preview": conversation.preview,
-            },
-        }
-        for agent_id in sorted(targets):
-            await self._bus.publish(topics.agent_channel(agent_id), frame)

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.repositories.claims import claim
 from storage.tables import calls, contacts, inboxes
 
 
@@ -26,7 +27,10 @@ def _call_query() -> sa.Select:
 
 
 async def locked(conn: AsyncConnection, inbox_id: int, external_id: str) -> sa.Row | None:
-    """The call the phone system knows by this id, locked until the transaction ends."""
+    """The call the phone system knows by this id, locked until the transaction ends.
+    The id is claimed first, so two first events of one call queue: the second
+    finds the call the first stored instead of inserting it again."""
+    await claim(conn, f"call {inbox_id} {external_id}")
     result = await conn.execute(
         sa.select(calls)
         .where(calls.c.inbox_id == inbox_id)

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.repositories.claims import claim
 from storage.tables import contact_phones, contacts, conversations, page_views, visitors
 
 
@@ -29,9 +30,18 @@ async def by_email(conn: AsyncConnection, email: str) -> int | None:
 
 
 async def by_phone(conn: AsyncConnection, e164: str) -> int | None:
+    """The number's contact."""
     return await conn.scalar(
         sa.select(contact_phones.c.contact_id).where(contact_phones.c.e164 == e164)
     )
+
+
+async def claim_phone(conn: AsyncConnection, e164: str) -> int | None:
+    """The number's contact, the number claimed until the transaction ends: two
+    first calls from one new number queue, the second finds the contact the
+    first made."""
+    await claim(conn, f"phone {e164}")
+    return await by_phone(conn, e164)
 
 
 async def by_external_id(conn: AsyncConnection, external_id: str) -> int | None:

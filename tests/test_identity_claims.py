@@ -115,3 +115,29 @@ async def test_an_agent_reply_is_emailed_only_once_an_agent_confirms_the_claimed
     await hub.conversations.reply(agent, conversation_id, "Sent by email now")
     thread = await hub.email.thread(conversation_id)
     assert thread is not None and thread["participants"] == [VICTIM["email"]]
+
+
+async def test_an_admin_requires_identity_and_unsigned_claims_are_then_refused(
+    live_server: LiveServer, as_admin: Console, as_agent: Console
+) -> None:
+    hub = live_server.hub
+    inbox = await hub.inboxes.create_website("Shop", [ORIGIN])
+    path = f"/console/inboxes/{inbox.id}/identity"
+    page = await as_admin.http.get("/console/inboxes")
+    assert f'action="{path}"' in page.text and inbox.identity_secret in page.text
+    # Not an admin, or no CSRF token: refused, and nothing changes.
+    assert (await as_agent.post_form(path, {"require_identity": "1"})).status_code == 403
+    forged = await as_admin.http.post(path, data={"require_identity": "1"})
+    assert forged.status_code == 403
+    assert (await hub.inboxes.get(inbox.id)).require_identity is False  # type: ignore[union-attr]
+    assert (await as_admin.post_form(path, {"require_identity": "1"})).status_code == 303
+    assert (await hub.inboxes.get(inbox.id)).require_identity is True  # type: ignore[union-attr]
+    async with WidgetClient.connect(live_server.ws_url, inbox.site_token, ORIGIN) as client:
+        await client.hello()
+        await client.send({"type": "identify", "id": VICTIM["id"], "email": VICTIM["email"]})
+        refused = await client.recv_type("error")
+    assert refused["code"] == "unverified_identity"
+    # Unchecked, the box is absent from the form: claims only label the visitor again.
+    assert (await as_admin.post_form(path, {})).status_code == 303
+    assert (await hub.inboxes.get(inbox.id)).require_identity is False  # type: ignore[union-attr]
+    assert (await as_admin.post_form(path, {"require_identity": "maybe"})).status_code == 400

@@ -9,6 +9,7 @@ from playwright.async_api import Page, expect
 
 from hub.email.models import Attachment
 from hub.models import Direction
+from hub.security import identity_hash
 from hub.voice.models import CallEvent, Step
 from tests.browser import ARTIFACTS, chromium
 from tests.console_client import visitor_says
@@ -179,3 +180,35 @@ async def test_an_admin_ticks_require_identity_on_the_inboxes_page(hub, live_ser
     assert (await hub.inboxes.get(website.id)).require_identity is True
     await form.scroll_into_view_if_needed()
     await console.screenshot(path=ARTIFACTS / "inboxes-require-identity.png")
+
+
+async def test_the_contact_panel_marks_claimed_details_and_then_verified_ones_live(
+    hub, live_server, website, console
+):
+    visitor, posted = await visitor_says(hub, website, "Is my order here?")
+    url = f"{live_server.url}/console/conversations/{posted.conversation.id}"
+    await _open(console, url)
+    email = console.locator("#side-contact-email")
+    external = console.locator("#side-contact-external")
+    name_mark = console.locator("#side-contact-name .detail-mark")
+    await expect(email).to_have_text("—")
+    # An unsigned identify: the panel redraws from the `contact` frame, marked claimed.
+    await hub.visitors.identify(visitor, website, "user-9", email="nia@example.com", name="Nia")
+    await expect(email.locator(".detail-value")).to_have_text("nia@example.com")
+    await expect(email.locator(".detail-mark")).to_have_attribute("data-mark", "claimed")
+    await expect(external.locator(".detail-mark")).to_have_attribute("data-mark", "claimed")
+    await expect(name_mark).to_have_text("claimed")
+    await _open(console, url)  # the page drawn by the server marks them the same way
+    await expect(email.locator(".detail-mark")).to_have_attribute("data-mark", "claimed")
+    await expect(external.locator(".detail-value")).to_have_text("user-9")
+    await expect(name_mark).to_have_text("claimed")
+    await console.locator(".side").screenshot(path=ARTIFACTS / "contact-panel-claimed.png")
+    # The site proves who she is: verified, live.
+    signed = identity_hash(website.identity_secret, "user-9")
+    await hub.visitors.identify(
+        visitor, website, "user-9", email="nia@example.com", name="Nia", claimed_hash=signed
+    )
+    await expect(email.locator(".detail-mark")).to_have_attribute("data-mark", "verified")
+    await expect(external.locator(".detail-mark")).to_have_attribute("data-mark", "verified")
+    await expect(name_mark).to_have_count(0)
+    await expect(console.locator("#side-email")).to_have_text("nia@example.com")

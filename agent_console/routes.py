@@ -9,7 +9,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
-from agent_console import bounces, calls, email, email_inboxes, views, visitors
+from agent_console import bounces, calls, email, email_inboxes, views, visitors, websites
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders
 
@@ -116,6 +116,7 @@ routes: list = [
             Route("/campaigns/{campaign_id:id}", visitors.campaign_page, methods=["GET"]),
             Route("/campaigns/{campaign_id:id}", visitors.update_campaign, methods=["POST"]),
             Route("/inboxes/{inbox_id:id}/hours", visitors.set_hours, methods=["POST"]),
+            Route("/inboxes/{inbox_id:id}/identity", websites.require_identity, methods=["POST"]),
             *call_routes,
             *email_routes,
             WebSocketRoute("/ws", console_socket, name="socket"),

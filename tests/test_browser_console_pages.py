@@ -9,8 +9,9 @@ from playwright.async_api import Page, expect
 
 from hub.email.models import Attachment
 from hub.models import Direction
+from hub.security import identity_hash
 from hub.voice.models import CallEvent, Step
-from tests.browser import chromium
+from tests.browser import ARTIFACTS, chromium
 from tests.console_client import visitor_says
 from tests.email_helpers import fail_delivery, inbound, make_email_inbox
 from tests.test_browser_chat import XSS, log_in
@@ -164,3 +165,50 @@ async def test_the_call_log_opens_with_the_calls_already_made(hub, live_server, 
     await expect(row.locator(".pill-callback")).to_have_text("Call back")
     await expect(row.get_by_role("button", name="Called back")).to_be_visible()
     await expect(console.locator("#calls-empty")).to_be_hidden()
+
+
+async def test_an_admin_ticks_require_identity_on_the_inboxes_page(hub, live_server, console):
+    website = await hub.inboxes.create_website("Corner shop", ["http://shop.test"])
+    await _open(console, f"{live_server.url}/console/inboxes")
+    form = console.locator(f"form[action='/console/inboxes/{website.id}/identity']")
+    box = form.locator("input[name=require_identity]")
+    await expect(box).not_to_be_checked()
+    await box.check()
+    await form.locator("button[type=submit]").click()
+    await expect(console.locator("#me-presence")).to_have_attribute("data-state", "online")
+    await expect(form.locator("input[name=require_identity]")).to_be_checked()
+    assert (await hub.inboxes.get(website.id)).require_identity is True
+    await form.scroll_into_view_if_needed()
+    await console.screenshot(path=ARTIFACTS / "inboxes-require-identity.png")
+
+
+async def test_the_contact_panel_marks_claimed_details_and_then_verified_ones_live(
+    hub, live_server, website, console
+):
+    visitor, posted = await visitor_says(hub, website, "Is my order here?")
+    url = f"{live_server.url}/console/conversations/{posted.conversation.id}"
+    await _open(console, url)
+    email = console.locator("#side-contact-email")
+    external = console.locator("#side-contact-external")
+    name_mark = console.locator("#side-contact-name .detail-mark")
+    await expect(email).to_have_text("—")
+    # An unsigned identify: the panel redraws from the `contact` frame, marked claimed.
+    await hub.visitors.identify(visitor, website, "user-9", email="nia@example.com", name="Nia")
+    await expect(email.locator(".detail-value")).to_have_text("nia@example.com")
+    await expect(email.locator(".detail-mark")).to_have_attribute("data-mark", "claimed")
+    await expect(external.locator(".detail-mark")).to_have_attribute("data-mark", "claimed")
+    await expect(name_mark).to_have_text("claimed")
+    await _open(console, url)  # the page drawn by the server marks them the same way
+    await expect(email.locator(".detail-mark")).to_have_attribute("data-mark", "claimed")
+    await expect(external.locator(".detail-value")).to_have_text("user-9")
+    await expect(name_mark).to_have_text("claimed")
+    await console.locator(".side").screenshot(path=ARTIFACTS / "contact-panel-claimed.png")
+    # The site proves who she is: verified, live.
+    signed = identity_hash(website.identity_secret, "user-9")
+    await hub.visitors.identify(
+        visitor, website, "user-9", email="nia@example.com", name="Nia", claimed_hash=signed
+    )
+    await expect(email.locator(".detail-mark")).to_have_attribute("data-mark", "verified")
+    await expect(external.locator(".detail-mark")).to_have_attribute("data-mark", "verified")
+    await expect(name_mark).to_have_count(0)
+    await expect(console.locator("#side-email")).to_have_text("nia@example.com")

@@ -347,6 +347,11 @@ async def test_a_web_chat_continues_by_email_when_the_visitor_is_away(
     inbox = await make_email_inbox(hub)
     await hub.inboxes.continue_by_email(website.id, inbox.id)
     _visitor, conversation_id = await _chat(hub, website)
+    # The away form's address is only claimed: no mail to it before an agent confirms it.
+    await hub.conversations.reply(agent, conversation_id, "Which town?")
+    assert await hub.email.thread(conversation_id) is None
+    conversation = await hub.conversations.get(conversation_id)
+    await hub.contacts.update(conversation.contact_id, "Nora", "nora@customer.test")
     await hub.conversations.reply(agent, conversation_id, "Yes, we do!")
     [ours] = await _outgoing(hub, conversation_id)
     assert ours.to == ("nora@customer.test",)
@@ -392,8 +397,11 @@ async def test_a_known_address_gets_the_answer_by_email_once_the_visitor_left(
 async def test_an_away_form_answer_goes_by_email_even_while_on_the_site(
     hub: Hub, agent: Agent, website, clock
 ):
+    """To an address typed in the away form that is a real mailbox: one that has
+    written to us before (any other typed address waits for an agent's confirmation)."""
     inbox = await make_email_inbox(hub)
     await hub.inboxes.continue_by_email(website.id, inbox.id)
+    await hub.email.ingest(inbox, inbound(sender="nora@customer.test", name="Nora"))
     visitor, conversation_id = await _chat(hub, website)  # sent with the away form's address
     await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
     await hub.conversations.reply(agent, conversation_id, "Sorry we were out; yes!")

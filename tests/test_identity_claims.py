@@ -115,3 +115,76 @@ async def test_an_agent_reply_is_emailed_only_once_an_agent_confirms_the_claimed
     await hub.conversations.reply(agent, conversation_id, "Sent by email now")
     thread = await hub.email.thread(conversation_id)
     assert thread is not None and thread["participants"] == [VICTIM["email"]]
+
+
+async def test_an_admin_requires_identity_and_unsigned_claims_are_then_refused(
+    live_server: LiveServer, as_admin: Console, as_agent: Console
+) -> None:
+    hub = live_server.hub
+    inbox = await hub.inboxes.create_website("Shop", [ORIGIN])
+    path = f"/console/inboxes/{inbox.id}/identity"
+    page = await as_admin.http.get("/console/inboxes")
+    assert f'action="{path}"' in page.text and inbox.identity_secret in page.text
+    # Not an admin, or no CSRF token: refused, and nothing changes.
+    assert (await as_agent.post_form(path, {"require_identity": "1"})).status_code == 403
+    forged = await as_admin.http.post(path, data={"require_identity": "1"})
+    assert forged.status_code == 403
+    assert (await hub.inboxes.get(inbox.id)).require_identity is False  # type: ignore[union-attr]
+    assert (await as_admin.post_form(path, {"require_identity": "1"})).status_code == 303
+    assert (await hub.inboxes.get(inbox.id)).require_identity is True  # type: ignore[union-attr]
+    async with WidgetClient.connect(live_server.ws_url, inbox.site_token, ORIGIN) as client:
+        await client.hello()
+        await client.send({"type": "identify", "id": VICTIM["id"], "email": VICTIM["email"]})
+        refused = await client.recv_type("error")
+    assert refused["code"] == "unverified_identity"
+    # Unchecked, the box is absent from the form: claims only label the visitor again.
+    assert (await as_admin.post_form(path, {})).status_code == 303
+    assert (await hub.inboxes.get(inbox.id)).require_identity is False  # type: ignore[union-attr]
+    assert (await as_admin.post_form(path, {"require_identity": "maybe"})).status_code == 400
+
+
+async def test_attributes_from_an_unverified_socket_never_edit_a_verified_contact(
+    live_server: LiveServer,
+) -> None:
+    hub = live_server.hub
+    inbox = await hub.inboxes.create_website("Shop", [ORIGIN])
+    signed = identity_hash(inbox.identity_secret, VICTIM["id"])
+    url = live_server.ws_url
+    async with WidgetClient.connect(url, inbox.site_token, ORIGIN) as vera:
+        welcome = await vera.hello()
+        await vera.send({**VICTIM, "type": "identify", "hash": signed})
+        await vera.recv_type("identified")
+        await vera.send({"type": "attributes", "attributes": {"plan": "pro"}})
+        await vera.send({"type": "ping"})
+        await vera.recv_type("pong")
+    contact_id = (await hub.visitors.get(welcome["visitor_id"])).contact_id
+    assert (await hub.visitors.contact(contact_id)).attributes == {"plan": "pro"}
+    # Her visitor token, replayed by a socket that never proved who it is.
+    async with WidgetClient.connect(url, inbox.site_token, ORIGIN) as other:
+        await other.hello(welcome["visitor_token"])
+        await other.send({"type": "attributes", "attributes": {"plan": "free", "vip": True}})
+        await other.send({"type": "ping"})
+        await other.recv_type("pong")
+    assert (await hub.visitors.contact(contact_id)).attributes == {"plan": "pro"}
+
+
+async def test_attributes_after_a_verified_identify_land_on_the_users_contact(
+    live_server: LiveServer,
+) -> None:
+    hub = live_server.hub
+    inbox = await hub.inboxes.create_website("Shop", [ORIGIN])
+    frame = {**VICTIM, "type": "identify", "hash": identity_hash(inbox.identity_secret, "user-42")}
+    url = live_server.ws_url
+    async with WidgetClient.connect(url, inbox.site_token, ORIGIN) as laptop:
+        first = await laptop.hello()
+        await laptop.send(frame)
+        await laptop.recv_type("identified")
+    async with WidgetClient.connect(url, inbox.site_token, ORIGIN) as phone:
+        await phone.hello()
+        await phone.send(frame)  # moves this new visitor onto her contact
+        await phone.recv_type("identified")
+        await phone.send({"type": "attributes", "attributes": {"device": "phone"}})
+        await phone.send({"type": "ping"})
+        await phone.recv_type("pong")
+    contact_id = (await hub.visitors.get(first["visitor_id"])).contact_id
+    assert (await hub.visitors.contact(contact_id)).attributes == {"device": "phone"}

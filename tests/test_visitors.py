@@ -135,7 +135,9 @@ async def test_the_last_seen_time_survives_a_stop_with_stamps_queued(hub, websit
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 async def test_non_finite_custom_attributes_are_refused_by_the_service_and_not_stored(
-    hub, website, value  # type: ignore[no-untyped-def]
+    hub,
+    website,
+    value,  # type: ignore[no-untyped-def]
 ):
     # The widget's JSON reader refuses NaN already; any other caller of the
     # service (an import, a future API) must not store what JSON cannot carry.

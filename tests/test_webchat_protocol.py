@@ -324,7 +324,10 @@ async def test_away_form_sets_the_contact_with_the_message(live_server, website)
             "Call me back", "c-away", contact={"name": "Ada", "email": "Ada@Example.com"}
         )
     conversation = await hub.conversations.get(ack["conversation_id"])
-    assert (conversation.contact_name, conversation.contact_email) == ("Ada", "ada@example.com")
+    # The name labels the contact; the email is only claimed until verified.
+    assert (conversation.contact_name, conversation.contact_email) == ("Ada", None)
+    contact = await hub.visitors.contact(conversation.contact_id)
+    assert contact.claimed == {"name": "Ada", "email": "ada@example.com"}
 
 
 async def test_away_form_with_a_bad_email_stores_nothing(live_server, website):

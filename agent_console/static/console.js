@@ -2,7 +2,7 @@
 // The server sends data (the page's JSON, the socket's frames, the API's answers); the
 // live elements (list rows, messages, call rows, a visitor's pages) are drawn only here.
 
-import { api, ApiError, displayName, goToLogin, refreshTimes, toast } from "./dom.js";
+import { api, ApiError, displayName, el, goToLogin, refreshTimes, toast } from "./dom.js";
 import { ConversationList } from "./list.js";
 import { LiveSocket } from "./live.js";
 import { Thread } from "./thread.js";
@@ -401,11 +401,33 @@ function updateOpenContact(contact) {
   const name = contact.name || contact.email || `Visitor #${contact.id}`;
   document.getElementById("conv-name").textContent = name;
   document.getElementById("side-name").textContent = name;
-  document.getElementById("side-email").textContent = contact.email || "No email yet";
-  document.getElementById("side-contact-name").textContent = contact.name || "—";
-  document.getElementById("side-contact-email").textContent = contact.email || "—";
-  document.getElementById("side-contact-external").textContent = contact.external_id || "—";
+  const claimed = contact.claimed || {};
+  document.getElementById("side-email").textContent =
+    contact.email || (claimed.email ? `${claimed.email} (claimed)` : "No email yet");
+  showDetail("side-contact-name", contact.name, claimed.name, "");
+  showDetail("side-contact-email", contact.email, claimed.email, "verified");
+  showDetail("side-contact-external", contact.external_id, claimed.id, "verified");
   if (thread) thread.contactName = name;
+}
+
+/** One detail of the side panel, as templates/details.html draws it: the verified
+ * value, or what the visitor only claimed, marked "claimed". */
+function showDetail(id, verified, claimed, verifiedMark) {
+  const dd = document.getElementById(id);
+  const fromClaim = Boolean(claimed) && (!verified || verified === claimed);
+  const value = fromClaim ? claimed : verified;
+  const mark = fromClaim ? "claimed" : verifiedMark;
+  if (!value) {
+    dd.replaceChildren("—");
+    return;
+  }
+  dd.replaceChildren(el("span", "detail-value", value));
+  if (mark) {
+    const badge = el("span", "detail-mark", mark);
+    badge.dataset.mark = mark;
+    if (fromClaim) badge.title = "Only claimed by the visitor: not verified";
+    dd.append(" ", badge);
+  }
 }
 
 const STATE_LABELS = { connecting: "Connecting…", online: "Online", offline: "Reconnecting…" };

@@ -303,7 +303,9 @@ class LiveVisitors {
     avatar.className = `avatar avatar-lg av-${who.contact.id % 8}`;
     avatar.textContent = initials(name(who));
     document.getElementById("vd-contact").textContent = who.contact.name || (who.known ? "—" : "Anonymous");
-    document.getElementById("vd-email").textContent = who.contact.email || "—";
+    const claimedEmail = (who.contact.claimed || {}).email;
+    document.getElementById("vd-email").textContent =
+      who.contact.email || (claimedEmail ? `${claimedEmail} (claimed)` : "—");
     document.getElementById("vd-visits").textContent = d.visit_count === 1 ? "First visit" : `${ordinal(d.visit_count)} visit`;
     document.getElementById("vd-first-seen").textContent = dateTime(d.first_seen);
     document.getElementById("vd-device").textContent = DEVICE_LABELS[d.device.kind] || d.device.kind;

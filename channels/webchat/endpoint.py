@@ -116,6 +116,7 @@ class WidgetSession:
         self.track = True
         self._token_expired = False  # the hello's token had expired: a new visitor
         self._present = False
+        self._verified = False  # this socket proved its identity (identify with a valid hash)
         self._left = False  # said `leave` but the socket stays (a page restored from cache)
         self._sender = SocketSender(websocket, send_text_now_of(websocket.scope))
         self._echoes = OwnEchoes()
@@ -406,12 +407,18 @@ class WidgetSession:
             name=frame.get("name"),
             claimed_hash=frame.get("hash"),
         )
+        if frame.get("hash"):  # identify refuses every hash that does not match
+            self._verified = True
+            # A verified identify may move the visitor onto the user's contact.
+            self.visitor = await self.hub.visitors.get(self.visitor.id) or self.visitor
         await self._send({"type": "identified", "contact": told_visitor(contact)})
         await self.hub.tracking.refresh(self.visitor.id)
 
     async def _on_attributes(self, frame: dict[str, Any]) -> None:
         assert self.visitor is not None
-        await self.hub.visitors.set_attributes(self.visitor, frame.get("attributes"))
+        await self.hub.visitors.set_attributes(
+            self.visitor, frame.get("attributes"), verified=self._verified
+        )
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
         # The ping is also the presence heartbeat (hub.visitor_presence).

@@ -211,9 +211,12 @@ class ChatIngest:
         self._db = db
         self._publisher = publisher
         self._pipeline = pipeline
-        # Run inside the transaction of a chat message that carries the away
-        # form's email address (email continues the conversation).
-        self.away_form_hooks: list[Callable[[AsyncConnection, Conversation], Awaitable[None]]] = []
+        # Run inside the transaction of a chat message that carries the away form's
+        # email address (email may continue the conversation): with the address
+        # typed, or None when the form changed nothing (a verified identity's contact).
+        self.away_form_hooks: list[
+            Callable[[AsyncConnection, Conversation, str | None], Awaitable[None]]
+        ] = []
         self._queue: deque[_Queued] = deque()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -365,14 +368,16 @@ class ChatIngest:
             and target.earlier_seq is None
         ):
             return await self._append_to_going(conn, target, inbound, text)
-        if contact_values:  # the away form: never over a verified identity's details
-            await contact_rows.label_unverified(conn, target.contact_id, contact_values)
+        labelled = False
+        if contact_values:  # the away form: a claim, never over a verified identity's details
+            labelled = await contact_rows.label_unverified(conn, target.contact_id, contact_values)
 
         async def record(conn: AsyncConnection, thread: Thread, message: Message) -> list[Message]:
             if contact_values.get("email"):
                 conversation = await self._pipeline.log.get(conn, thread.conversation_id)
+                typed = contact_values["email"] if labelled else None
                 for hook in self.away_form_hooks:
-                    await hook(conn, conversation)
+                    await hook(conn, conversation, typed)
             return []
 
         entry = Entry.from_customer(text, AuthorType.VISITOR, client_id=inbound.client_id)

@@ -155,11 +155,17 @@ class EmailReplies(EmailTicketReads):
         return True
 
     async def _continue_chat_by_email(
-        self, conn: AsyncConnection, conversation: Conversation, away_form: bool = False
+        self,
+        conn: AsyncConnection,
+        conversation: Conversation,
+        away_form: bool = False,
+        address: str | None = None,
     ) -> sa.Row | None:
-        """A web chat goes on by email when its visitor left an address and is not on
-        the site — or left it in the widget's away form, which promises an email."""
-        if conversation.visitor_id is None or not conversation.contact_email:
+        """A web chat goes on by email (to its contact's verified address, or
+        `address`) when its visitor is not on the site — or used the widget's away
+        form, which promises an email."""
+        address = address or conversation.contact_email
+        if conversation.visitor_id is None or not address:
             return None
         website = await inbox_rows.row(conn, conversation.inbox_id)
         email_inbox_id = website.email_inbox_id if website is not None else None
@@ -179,18 +185,25 @@ class EmailReplies(EmailTicketReads):
                 "email_inbox_id": email_inbox_id,
                 "token": new_token(),
                 "subject": subject,
-                "participants": [conversation.contact_email],
+                "participants": [address],
             },
         )
         return await self._thread_row(conn, conversation.id)
 
     async def away_form_left_address(
-        self, conn: AsyncConnection, conversation: Conversation
+        self, conn: AsyncConnection, conversation: Conversation, typed: str | None
     ) -> None:
         """Inside a chat message's transaction: the visitor used the away form, so
-        the answers to this conversation go by email (if the website allows)."""
-        if await self._thread_row(conn, conversation.id, missing_ok=True) is None:
+        the answers to this conversation go by email (if the website allows) — to
+        the contact's verified address, or to the `typed` one if it is a real mailbox
+        that has written to us. Any other typed address is only a claim: email waits
+        until an agent confirms it (anyone can type anyone's address)."""
+        if await self._thread_row(conn, conversation.id, missing_ok=True) is not None:
+            return
+        if typed is None or typed == conversation.contact_email:
             await self._continue_chat_by_email(conn, conversation, away_form=True)
+        elif await mail_rows.has_written_in(conn, typed):
+            await self._continue_chat_by_email(conn, conversation, away_form=True, address=typed)
 
     async def enqueue(
         self,

@@ -33,12 +33,14 @@ Listener = Callable[[DomainEvent], Awaitable[None]]
 
 
 def contact_wire(contact: Contact) -> dict[str, Any]:
-    """A contact as the console's `contact` frame shows it."""
+    """A contact as the console's `contact` frame shows it: `claimed` holds what a
+    visitor only claimed (id, name, email), unverified, beside the verified details."""
     return {
         "id": contact.id,
         "name": contact.name,
         "email": contact.email,
         "external_id": contact.external_id,
+        "claimed": dict(contact.claimed),
     }
 
 

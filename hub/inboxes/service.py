@@ -106,6 +106,18 @@ class InboxService:
         assert inbox is not None
         return inbox
 
+    async def require_identity(self, website_id: int, required: bool) -> Inbox:
+        """Refuse (or allow) identity claims without a valid hash on this website."""
+        async with store_write(self._db) as conn:
+            done = await inbox_rows.update(
+                conn, website_id, {"require_identity": required}, Channel.WEBSITE.value
+            )
+            if not done:
+                raise InvalidInput(f"no website inbox {website_id}")
+        inbox = await self.get(website_id)
+        assert inbox is not None
+        return inbox
+
     async def get(self, inbox_id: int) -> Inbox | None:
         async with self._db.read() as conn:
             row = await inbox_rows.row(conn, inbox_id)

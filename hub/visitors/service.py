@@ -276,9 +276,19 @@ class VisitorService:
             values["name"] = details["name"]
         await contact_rows.update(conn, contact_id, values)
 
-    async def set_attributes(self, visitor: Visitor, attributes: object) -> Contact:
+    async def set_attributes(
+        self, visitor: Visitor, attributes: object, verified: bool = False
+    ) -> Contact:
+        """Merge a site's attributes into the visitor's contact. As with identify, a
+        contact a verified identity owns changes only for a `verified` socket (one
+        that proved that identity); for any other the frame changes nothing."""
         cleaned = clean_attributes(attributes)
         async with store_write(self._db) as conn:
+            own = await contact_rows.row(conn, visitor.contact_id)
+            if own is None:
+                raise NotFound(f"no contact {visitor.contact_id}")
+            if own.external_id is not None and not verified:
+                return _contact(own)
             current = await contact_rows.attributes(conn, visitor.contact_id)
             merged = {**(current or {}), **cleaned}
             if len(merged) > MAX_ATTRIBUTES * 2:

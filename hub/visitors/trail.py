@@ -136,8 +136,14 @@ async def who_of(conn: AsyncConnection, visitor_ids: list[str]) -> dict[str, dic
     for row in await visitor_rows.who(conn, visitor_ids):
         chat = chats.get(row.visitor_id)
         who[row.visitor_id] = {
-            "contact": {"id": row.id, "name": row.name, "email": row.email},
-            "known": bool(row.name or row.email),
+            # `claimed`: what the visitor typed or claimed, not verified.
+            "contact": {
+                "id": row.id,
+                "name": row.name,
+                "email": row.email,
+                "claimed": dict(row.claimed or {}),
+            },
+            "known": bool(row.name or row.email or row.claimed),
             "chatting": chat is not None and chat.status != Status.RESOLVED.value,
             "conversation_id": chat.id if chat else None,
         }

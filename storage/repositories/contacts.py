@@ -79,9 +79,21 @@ async def update(conn: AsyncConnection, contact_id: int, values: dict[str, Any])
     return done.rowcount != 0
 
 
-async def label_unverified(conn: AsyncConnection, contact_id: int, values: dict[str, Any]) -> bool:
-    """Set what a visitor typed on their contact unless a verified identity owns it
-    (then nothing changes); False when nothing was set."""
+async def label_unverified(conn: AsyncConnection, contact_id: int, typed: dict[str, Any]) -> bool:
+    """Label the contact with what a visitor typed (the away form) unless a verified
+    identity owns it (then nothing changes); False when nothing was set. The name
+    labels it; name and email are kept as claimed, never as the contact's email."""
+    own = await row(conn, contact_id)
+    if own is None or own.external_id is not None:
+        return False
+    claimed = dict(own.claimed or {})
+    values: dict[str, Any] = {}
+    if typed.get("name"):
+        values["name"] = claimed["name"] = typed["name"]
+    if typed.get("email") and typed["email"] != own.email:
+        claimed["email"] = typed["email"]
+    values["claimed"] = claimed or None
+    # The guard again: a verified identify may have taken the contact meanwhile.
     done = await conn.execute(
         contacts.update()
         .where(contacts.c.id == contact_id, contacts.c.external_id.is_(None))

@@ -28,6 +28,24 @@ from storage.tables import (
 # ---- threads -------------------------------------------------------------------------
 
 
+async def has_written_in(conn: AsyncConnection, address: str) -> bool:
+    """Whether a mail from `address` reached us, on a contact holding that address (a
+    real mailbox, not a claim): found through the indexed contact email."""
+    found = await conn.scalar(
+        sa.select(email_messages.c.id)
+        .select_from(contacts)
+        .join(conversations, conversations.c.contact_id == contacts.c.id)
+        .join(email_messages, email_messages.c.conversation_id == conversations.c.id)
+        .where(
+            contacts.c.email == address,
+            email_messages.c.direction == "in",
+            email_messages.c.from_address == address,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def insert_thread(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(email_threads.insert().values(values))
 

@@ -111,10 +111,14 @@ async def store_visits(
 
 
 async def who(conn: AsyncConnection, visitor_ids: Sequence[str]) -> list[sa.Row]:
-    """Each visitor's contact: visitor_id, id, name, email."""
+    """Each visitor's contact: visitor_id, id, name, email, claimed."""
     result = await conn.execute(
         sa.select(
-            visitors.c.id.label("visitor_id"), contacts.c.id, contacts.c.name, contacts.c.email
+            visitors.c.id.label("visitor_id"),
+            contacts.c.id,
+            contacts.c.name,
+            contacts.c.email,
+            contacts.c.claimed,
         )
         .select_from(visitors.join(contacts, contacts.c.id == visitors.c.contact_id))
         .where(visitors.c.id.in_(visitor_ids))

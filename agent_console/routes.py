@@ -9,7 +9,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
-from agent_console import bounces, calls, email, email_inboxes, views, visitors, websites
+from agent_console import bounces, calls, email, email_inboxes, login, views, visitors, websites
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders
 
@@ -69,9 +69,9 @@ routes: list = [
         middleware=[Middleware(SecurityHeaders)],
         routes=[
             Route("/", views.inbox, methods=["GET"], name="inbox"),
-            Route("/login", views.login_page, methods=["GET"], name="login_page"),
-            Route("/login", views.login, methods=["POST"], name="login"),
-            Route("/logout", views.logout, methods=["POST"], name="logout"),
+            Route("/login", login.login_page, methods=["GET"], name="login_page"),
+            Route("/login", login.login, methods=["POST"], name="login"),
+            Route("/logout", login.logout, methods=["POST"], name="logout"),
             Route(
                 "/conversations/{conversation_id:id}",
                 views.conversation_page,

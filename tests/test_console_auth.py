@@ -9,7 +9,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from agent_console.views import (
+from agent_console.login import (
     LOGIN_BURST,
     LOGIN_MAX_DELAY_SECONDS,
     LOGIN_RATE_PER_SECOND,

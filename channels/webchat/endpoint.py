@@ -13,11 +13,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.webchat import protocol, tracking
 from channels.webchat.echoes import OwnEchoes
+from channels.webchat.limits import WebchatLimits
 from channels.webchat.protocol import ProtocolError
 from channels.websocket.protocol import send_text_now_of
 from channels.websocket.sender import SocketSender
@@ -25,10 +25,7 @@ from hub.core import Hub
 from hub.errors import HubError, InvalidInput, Unavailable
 from hub.events import topics
 from hub.events.bus import Event, SubscriberDropped, Subscription, batch_frame
-from hub.inboxes.service import normalize_origin
 from hub.models import Conversation, Inbound, Inbox, Visitor, iso
-from hub.ratelimit import RateLimits, TokenBucket
-from hub.settings import Settings
 from hub.visitors.service import told_visitor
 
 log = logging.getLogger(__name__)
@@ -36,71 +33,6 @@ log = logging.getLogger(__name__)
 # Welcome pages through history in chunks so that a long conversation is
 # delivered in full without one huge query.
 HISTORY_CHUNK = 500
-
-
-class WebchatLimits:
-    """Limiters for all widget sockets. Handshakes and open sockets per address
-    and messages per visitor are counted across nodes when Redis is configured
-    (a client's sockets may sit on different ones); frames and pages per socket's
-    visitor are counted per process."""
-
-    def __init__(self, limits: RateLimits, settings: Settings) -> None:
-        self.handshakes = limits.bucket(
-            "widget-handshakes", protocol.HANDSHAKES_PER_SECOND, protocol.HANDSHAKE_BURST
-        )
-        self.connections = limits.connections(
-            "widget-sockets",
-            settings.widget_sockets_per_ip or protocol.MAX_CONNECTIONS_PER_IP,
-            settings.widget_socket_ttl_seconds,
-        )
-        self.messages = limits.bucket(
-            "visitor-messages", protocol.MESSAGES_PER_SECOND, protocol.MESSAGE_BURST
-        )
-        self.frames = TokenBucket(protocol.FRAMES_PER_SECOND, protocol.FRAME_BURST)
-        self.pages = TokenBucket(tracking.PAGES_PER_SECOND, tracking.PAGE_BURST)
-
-
-def origin_allowed(origin: str | None, inbox: Inbox) -> bool:
-    if not origin:
-        return False
-    try:
-        return normalize_origin(origin) in inbox.allowed_origins
-    except HubError:
-        return False
-
-
-async def widget_socket(websocket: WebSocket) -> None:
-    hub: Hub = websocket.app.state.hub
-    limits: WebchatLimits = websocket.app.state.webchat_limits
-    ip = websocket.client.host if websocket.client else "unknown"
-    # Before the site token lookup: a flood of handshakes costs no store query.
-    if not await limits.handshakes.allow(ip):
-        await websocket.send_denial_response(
-            PlainTextResponse("Too many connection attempts from this address.", status_code=429)
-        )
-        return
-    site = websocket.query_params.get("site", "")
-    inbox = await hub.inboxes.by_site_token(site) if 0 < len(site) <= 64 else None
-    if inbox is None or not origin_allowed(websocket.headers.get("origin"), inbox):
-        log.info(
-            "widget handshake refused: site %r origin %r",
-            site[:64],
-            websocket.headers.get("origin"),
-        )
-        await websocket.send_denial_response(
-            PlainTextResponse("Unknown site or origin not allowed for it.", status_code=403)
-        )
-        return
-    if not await limits.connections.acquire(ip):
-        await websocket.send_denial_response(
-            PlainTextResponse("Too many connections from this address.", status_code=429)
-        )
-        return
-    try:
-        await websocket.accept()
-        await WidgetSession(hub, inbox, websocket, limits).run()
-    finally:
-        await limits.connections.release(ip)
 
 
 class WidgetSession:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from channels.webchat.endpoint import widget_socket
+from channels.webchat.handshake import widget_socket
 from hub.core import Hub
 from widget import WIDGET_DIR
 

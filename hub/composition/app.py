@@ -21,7 +21,7 @@ from agent_console.routes import routes as console_routes
 from channels.email.routes import routes as email_routes
 from channels.email.smtp_server import MailListener, start_mail_server
 from channels.voice.routes import routes as voice_routes
-from channels.webchat.endpoint import WebchatLimits
+from channels.webchat.limits import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
 from hub.composition.assemble import start_hub
 from hub.composition.worker import run_background

@@ -47,7 +47,9 @@ async def visitor_says(page: Page, text: str) -> None:
     await composer.fill(text)
     await composer.press("Enter")
     # Delivered (acknowledged after the hub stored it): no longer pending.
-    await expect(page.locator(".log").get_by_text(text, exact=True)).to_be_visible()
+    await expect(
+        page.locator(".log .row:not(.pend):not(.fail)").get_by_text(text, exact=True)
+    ).to_be_visible()
 
 
 async def test_visitor_and_agent_chat_both_ways_and_history_survives_a_reload(

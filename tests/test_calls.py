@@ -260,14 +260,17 @@ async def _at_once(hub, line, *events):  # type: ignore[no-untyped-def]
         await blocker.execute(sa.text("LOCK TABLE contacts IN EXCLUSIVE MODE"))
         racing = asyncio.gather(*(hub.calls.record(line, e) for e in events))
         waiting = 0
-        while waiting < len(events):  # a state of the server, no event to await
-            await asyncio.sleep(0.01)
-            waiting = await watch.scalar(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        async with asyncio.timeout(30):  # only reached when something is broken
+            while waiting < len(events):  # a state of the server, no event to await
+                await asyncio.sleep(0.01)
+                waiting = await watch.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                    )
                 )
-            )
+                # pg_stat_activity is read once per transaction: end it to look again.
+                await watch.rollback()
         await blocker.rollback()  # lets them go
         return await racing
 

@@ -212,3 +212,24 @@ async def test_the_contact_panel_marks_claimed_details_and_then_verified_ones_li
     await expect(external.locator(".detail-mark")).to_have_attribute("data-mark", "verified")
     await expect(name_mark).to_have_count(0)
     await expect(console.locator("#side-email")).to_have_text("nia@example.com")
+
+
+async def test_an_admin_reads_the_log_of_bounces_that_matched_no_sent_mail(
+    hub, live_server, console
+):
+    from tests.test_email_bounces import _deliver, dsn
+
+    await make_email_inbox(hub)
+    await _deliver(
+        hub,
+        dsn(
+            "forged-456@elsewhere.test",
+            [("victim@customer.test", "failed", "5.7.1", "550 5.7.1 <b>rejected</b> as spam")],
+        ),
+    )
+    await _open(console, f"{live_server.url}/console/email-inboxes")
+    await console.locator("a[href='/console/bounces']").first.click()
+    await expect(console).to_have_url(f"{live_server.url}/console/bounces")
+    await expect(console.get_by_text("victim@customer.test").first).to_be_visible()
+    await expect(console.get_by_text("<b>rejected</b>", exact=False).first).to_be_visible()
+    await console.screenshot(path=ARTIFACTS / "bounce-log.png")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -97,23 +98,21 @@ class InboxService:
             if email_inbox_id is not None:
                 if await inbox_rows.channel_of(conn, email_inbox_id) != Channel.EMAIL.value:
                     raise InvalidInput("choose an email inbox", "email_inbox_id")
-            done = await inbox_rows.update(
-                conn, website_id, {"email_inbox_id": email_inbox_id}, Channel.WEBSITE.value
-            )
-            if not done:
-                raise InvalidInput(f"no website inbox {website_id}")
-        inbox = await self.get(website_id)
-        assert inbox is not None
-        return inbox
+            await self._set_website(conn, website_id, {"email_inbox_id": email_inbox_id})
+        return await self._website(website_id)
 
     async def require_identity(self, website_id: int, required: bool) -> Inbox:
         """Refuse (or allow) identity claims without a valid hash on this website."""
         async with store_write(self._db) as conn:
-            done = await inbox_rows.update(
-                conn, website_id, {"require_identity": required}, Channel.WEBSITE.value
-            )
-            if not done:
-                raise InvalidInput(f"no website inbox {website_id}")
+            await self._set_website(conn, website_id, {"require_identity": required})
+        return await self._website(website_id)
+
+    @staticmethod
+    async def _set_website(conn: AsyncConnection, website_id: int, values: dict[str, Any]) -> None:
+        if not await inbox_rows.update(conn, website_id, values, Channel.WEBSITE.value):
+            raise InvalidInput(f"no website inbox {website_id}")
+
+    async def _website(self, website_id: int) -> Inbox:
         inbox = await self.get(website_id)
         assert inbox is not None
         return inbox

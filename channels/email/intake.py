@@ -9,7 +9,14 @@ from hub.settings import MailSettings
 from .parse import unreadable
 from .reader import READER, ReaderLimits, TooComplex, default_workers
 
-__all__ = ["TooComplex", "close_reader", "configure_reader", "parse", "parse_or_keep"]
+__all__ = [
+    "TooComplex",
+    "close_reader",
+    "configure_reader",
+    "parse",
+    "parse_or_keep",
+    "start_reader",
+]
 
 
 def configure_reader(mail: MailSettings) -> None:
@@ -20,6 +27,12 @@ def configure_reader(mail: MailSettings) -> None:
     if limits != READER.limits:
         READER.close()
         READER.limits = limits
+
+
+async def start_reader() -> None:
+    """Start the reading processes now, off the event loop, so that the first
+    mail neither waits for them nor finds the loop busy starting them."""
+    await READER.started()
 
 
 def close_reader() -> None:

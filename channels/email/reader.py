@@ -2,8 +2,8 @@
 time budget per message.
 
 Parsing and sanitizing one hostile message (ten thousand empty MIME parts,
-twenty thousand nested `<div>`s) takes seconds of CPU in the standard parser
-and the HTML cleaner; on the server's one event loop that stalls every
+thousands of HTML parts and links) takes up to seconds of CPU in the standard
+parser and the HTML cleaner; on the server's one event loop that stalls every
 websocket. So:
 
 - `MailReader` reads in worker processes, and the event loop only waits;
@@ -20,7 +20,8 @@ thread would still take the loop's core for most of the budget. The workers
 start from a fork server that has the parser imported once, which keeps each
 new worker cheap and never forks the hub's own threads, and they run at a
 lower priority than the hub, so that a flood of mail waits for the CPU rather
-than the visitors' sockets.
+than the visitors' sockets. The pool starts in a thread (`started`), with the
+hub: a fork server's start waits for a new interpreter.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import multiprocessing
 import os
 import re
 import signal
+import threading
 from dataclasses import dataclass
 
 import pebble
@@ -129,15 +131,30 @@ class MailReader:
         self._pool: pebble.ProcessPool | None = None
         self._slots: asyncio.Semaphore | None = None
         self._slots_loop: asyncio.AbstractEventLoop | None = None
+        self._starting = threading.Lock()
 
-    def _ensure_pool(self) -> pebble.ProcessPool:
-        if self._pool is None or not self._pool.active:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])
-            self._pool = pebble.ProcessPool(
-                max_workers=self.limits.workers, initializer=lower_priority, context=context
-            )
-        return self._pool
+    def start(self) -> pebble.ProcessPool:
+        """The running pool, started if need be: the fork server and every worker
+        up before it returns. Blocking (a fork server's start waits for a new
+        interpreter), so `read` calls it in a thread, never on the event loop."""
+        with self._starting:
+            if self._pool is None or not self._pool.active:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload([__name__])
+                pool = pebble.ProcessPool(
+                    max_workers=self.limits.workers, initializer=lower_priority, context=context
+                )
+                # The pool starts its workers on its first task: give it a cheap one.
+                pool.schedule(prescan, args=(b"",)).result()
+                self._pool = pool
+            return self._pool
+
+    async def started(self) -> pebble.ProcessPool:
+        """`start()` off the event loop, unless the pool already runs."""
+        pool = self._pool
+        if pool is not None and pool.active:
+            return pool
+        return await asyncio.to_thread(self.start)
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -150,7 +167,8 @@ class MailReader:
         """The parsed message; `TooComplex` when the pre-scan or the budget refuses it."""
         future_wait = self.limits.seconds * WALL_CLOCK_FACTOR + WALL_CLOCK_SLACK
         async with self._semaphore():
-            future = self._ensure_pool().schedule(
+            pool = await self.started()
+            future = pool.schedule(
                 read_message,
                 args=(raw, self.limits.seconds),
                 timeout=future_wait,
@@ -172,8 +190,9 @@ class MailReader:
 
     def close(self) -> None:
         """Stop the workers (idempotent); a later `read` starts new ones."""
-        if self._pool is not None:
+        with self._starting:
             pool, self._pool = self._pool, None
+        if pool is not None:
             pool.stop()
             pool.join(timeout=5)
 

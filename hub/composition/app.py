@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from agent_console.routes import routes as console_routes
+from channels.email.intake import start_reader
 from channels.email.routes import routes as email_routes
 from channels.email.smtp_server import MailListener, start_mail_server
 from channels.voice.routes import routes as voice_routes
@@ -127,6 +128,7 @@ def create_app(
         warming = asyncio.create_task(asyncio.to_thread(devices.warm_up))
         app.state.hub = hub if hub is not None else await start_hub(settings)
         await warming
+        await start_reader()  # the mail readers, before the first mail
         app.state.webchat_limits = WebchatLimits(app.state.hub.limits, settings)
         if tune_gc:
             tune_garbage_collector()

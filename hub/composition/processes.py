@@ -78,12 +78,14 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
 def mail(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
+    from channels.email.intake import start_reader
     from channels.email.smtp_server import start_mail_server
     from hub.composition.assemble import start_hub
 
     async def run() -> None:
         hub = await start_hub(settings)
         try:
+            await start_reader()
             listener = await start_mail_server(hub, host=args.host, port=args.port)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from email import policy
 from email.message import Message
 from email.parser import BytesParser
 from typing import TypeVar
@@ -50,6 +49,7 @@ from .headers import (
     parse_message_ids,
     raw_headers,
 )
+from .mail_policy import READING_POLICY
 from .not_mail import as_attachment, not_mail
 from .quotes import visible_text
 from .sanitize import sanitize_html
@@ -101,7 +101,7 @@ def parse_email(
     if (kind := not_mail(raw)) is not None:
         return as_attachment(raw, kind, max_attachment_bytes)
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
+        message = BytesParser(policy=READING_POLICY).parsebytes(raw)
         return _build(raw, message, max_attachment_bytes, max_total_attachment_bytes)
     except Exception as exc:  # a parser bug on hostile input must not lose the mail
         return unreadable(raw, f"unreadable message: {one_line(exc)}")

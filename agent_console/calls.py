@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from agent_console.access import LISTS, acts, reads
 from agent_console.web import Ctx, console_endpoint
 from hub.contacts import phones
 from hub.errors import InvalidInput
@@ -61,6 +62,7 @@ def _call_filter(ctx: Ctx) -> tuple[CallFilter, dict[str, str]]:
             agent=agent or None,
             today=view == "today",
             call_back=view == "callback",
+            inbox_ids=ctx.access.readable,
         ),
         chosen,
     )
@@ -85,11 +87,11 @@ def call_row(call: Call) -> dict[str, Any]:
     }
 
 
-@console_endpoint()
+@console_endpoint(LISTS)
 async def calls_page(ctx: Ctx) -> Response:
     filters, chosen = _call_filter(ctx)
     calls = await ctx.hub.calls.list(filters)
-    lines = await ctx.hub.phone_lines.list()
+    lines = await _lines_i_work_in(ctx)
     prefill = {
         "number": ctx.request.query_params.get("number", "")[:40],
         "direction": "out",
@@ -103,7 +105,7 @@ async def calls_page(ctx: Ctx) -> Response:
             "views": VIEWS,
             "outcomes": OUTCOME_LABELS,
             "agents": await ctx.hub.calls.agents_who_answered(),
-            "waiting": await ctx.hub.calls.count_waiting_for_call_back(),
+            "waiting": await ctx.hub.calls.count_waiting_for_call_back(ctx.access.readable),
             "lines": lines,
             "prefill": prefill,
             "log_open": ctx.request.query_params.get("log") == "1",
@@ -121,7 +123,7 @@ async def calls_page(ctx: Ctx) -> Response:
     )
 
 
-@console_endpoint()
+@console_endpoint(LISTS)
 async def api_calls(ctx: Ctx) -> Response:
     filters, chosen = _call_filter(ctx)
     calls = await ctx.hub.calls.list(filters)
@@ -129,7 +131,7 @@ async def api_calls(ctx: Ctx) -> Response:
         {
             "filter": chosen,
             "calls": [call_row(c) for c in calls],
-            "waiting": await ctx.hub.calls.count_waiting_for_call_back(),
+            "waiting": await ctx.hub.calls.count_waiting_for_call_back(ctx.access.readable),
         },
         headers={"cache-control": "no-store"},
     )
@@ -160,8 +162,13 @@ def _duration(value: str) -> int:
     return seconds
 
 
+async def _lines_i_work_in(ctx: Ctx) -> list[PhoneLine]:
+    return [line for line in await ctx.hub.phone_lines.list() if ctx.access.can_act(line.inbox_id)]
+
+
 async def _line(ctx: Ctx, value: str) -> PhoneLine:
-    lines = await ctx.hub.phone_lines.list()
+    """The phone line a hand-logged call is for: one the agent works in."""
+    lines = await _lines_i_work_in(ctx)
     if not lines:
         raise InvalidInput("there is no phone line yet; an admin adds one under Phone lines")
     if value.isdigit():
@@ -173,7 +180,7 @@ async def _line(ctx: Ctx, value: str) -> PhoneLine:
     raise InvalidInput("choose the phone line", "inbox")
 
 
-@console_endpoint()
+@console_endpoint(LISTS)
 async def log_call(ctx: Ctx) -> Response:
     direction = ctx.text("direction", 3)
     if direction not in {"in", "out"}:
@@ -202,7 +209,7 @@ async def log_call(ctx: Ctx) -> Response:
     return RedirectResponse(f"/console/conversations/{recorded.call.conversation_id}", 303)
 
 
-@console_endpoint()
+@console_endpoint(acts("call", "call_id"))
 async def called_back(ctx: Ctx) -> Response:
     call = await ctx.hub.calls.mark_called_back(ctx.me, ctx.request.path_params["call_id"])
     if ctx.wants_json:
@@ -213,13 +220,18 @@ async def called_back(ctx: Ctx) -> Response:
 # ---- contacts ----------------------------------------------------------------------------
 
 
-@console_endpoint()
+@console_endpoint(reads("contact", "contact_id"))
 async def contact_page(ctx: Ctx) -> Response:
     contact_id = ctx.request.path_params["contact_id"]
     hub = ctx.hub
     contact = await hub.contacts.get(contact_id)
-    conversations = await hub.conversations.for_contact(contact_id)
-    calls = await hub.calls.list(CallFilter(contact_id=contact_id))
+    # Only what happened in inboxes the agent may read.
+    conversations = [
+        c
+        for c in await hub.conversations.for_contact(contact_id)
+        if ctx.access.can_read(c.inbox_id)
+    ]
+    calls = await hub.calls.list(CallFilter(contact_id=contact_id, inbox_ids=ctx.access.readable))
     timeline: list[dict[str, Any]] = sorted(
         [{"kind": "call", "at": c.started_at, "call": call_row(c)} for c in calls]
         + [
@@ -253,7 +265,7 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-@console_endpoint()
+@console_endpoint(acts("contact", "contact_id"))
 async def add_contact_phone(ctx: Ctx) -> Response:
     contact_id = ctx.request.path_params["contact_id"]
     lines = await ctx.hub.phone_lines.list()
@@ -264,7 +276,7 @@ async def add_contact_phone(ctx: Ctx) -> Response:
     return RedirectResponse(f"/console/contacts/{contact_id}?saved=1", status_code=303)
 
 
-@console_endpoint()
+@console_endpoint(acts("contact", "contact_id"))
 async def update_contact(ctx: Ctx) -> Response:
     contact_id = ctx.request.path_params["contact_id"]
     contact = await ctx.hub.contacts.update(

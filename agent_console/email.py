@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from agent_console.access import acts, reads
 from agent_console.web import Ctx, console_endpoint
 from channels.http.edge import Refused
 from hub.core import Hub
@@ -112,7 +113,7 @@ def _id(ctx: Ctx, name: str) -> int:
     return ctx.request.path_params[name]
 
 
-@console_endpoint()
+@console_endpoint(reads("attachment", "attachment_id"))
 async def attachment(ctx: Ctx) -> Response:
     attachment_id = _id(ctx, "attachment_id")
     _conversation_id, file = await ctx.hub.email.attachment(attachment_id)
@@ -121,7 +122,7 @@ async def attachment(ctx: Ctx) -> Response:
     return download(file.data, name, file.content_type)
 
 
-@console_endpoint()
+@console_endpoint(reads("email", "email_id"))
 async def raw_email(ctx: Ctx) -> Response:
     email_id = _id(ctx, "email_id")
     _conversation_id, data = await ctx.hub.email.raw(email_id)
@@ -181,7 +182,7 @@ blockquote {{ margin: 0 0 0 4px; padding-left: 12px; border-left: 3px solid #d9d
 </style></head><body>{body}</body></html>"""
 
 
-@console_endpoint()
+@console_endpoint(reads("email", "email_id"))
 async def email_html(ctx: Ctx) -> Response:
     email_id = _id(ctx, "email_id")
     _conversation_id, _text, html = await ctx.hub.email.body(email_id)
@@ -204,7 +205,7 @@ async def email_html(ctx: Ctx) -> Response:
     )
 
 
-@console_endpoint()
+@console_endpoint(reads("email", "email_id"))
 async def api_email(ctx: Ctx) -> Response:
     """The full text of one email ("Show original")."""
     email_id = _id(ctx, "email_id")
@@ -220,7 +221,7 @@ async def api_email(ctx: Ctx) -> Response:
     )
 
 
-@console_endpoint()
+@console_endpoint(reads("conversation", "conversation_id"))
 async def api_conversation_emails(ctx: Ctx) -> Response:
     """The email side of a conversation: the thread and each message's details by seq."""
     conversation = await ctx.hub.conversations.get(_id(ctx, "conversation_id"))
@@ -230,7 +231,7 @@ async def api_conversation_emails(ctx: Ctx) -> Response:
     )
 
 
-@console_endpoint()
+@console_endpoint(acts("conversation", "conversation_id"))
 async def retry(ctx: Ctx) -> Response:
     conversation_id = _id(ctx, "conversation_id")
     seq = _id(ctx, "seq")

@@ -7,6 +7,7 @@ import asyncio
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from agent_console import auth
+from agent_console.access import ANYONE, OWN
 from agent_console.web import Ctx, console_endpoint
 from hub.ratelimit import RateLimits
 
@@ -53,7 +54,7 @@ def _login_limits(ctx: Ctx) -> LoginLimits:
     return limits
 
 
-@console_endpoint(login_required=False)
+@console_endpoint(ANYONE)
 async def login_page(ctx: Ctx) -> Response:
     next_path = auth.safe_next(ctx.request.query_params.get("next"))
     if ctx.agent is not None:
@@ -61,7 +62,7 @@ async def login_page(ctx: Ctx) -> Response:
     return ctx.render("login.html", {"next": next_path, "email": "", "error": None})
 
 
-@console_endpoint(login_required=False)
+@console_endpoint(ANYONE)
 async def login(ctx: Ctx) -> Response:
     next_path = auth.safe_next(ctx.text("next", auth.MAX_NEXT_CHARS))
     email = ctx.text("email", 10_000).strip()
@@ -101,7 +102,7 @@ async def login(ctx: Ctx) -> Response:
     return RedirectResponse(next_path, status_code=303)
 
 
-@console_endpoint()
+@console_endpoint(OWN)
 async def logout(ctx: Ctx) -> Response:
     await auth.log_out(ctx.request)
     if ctx.wants_json:

@@ -9,7 +9,17 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
-from agent_console import bounces, calls, email, email_inboxes, login, views, visitors, websites
+from agent_console import (
+    bounces,
+    calls,
+    email,
+    email_inboxes,
+    login,
+    teams,
+    views,
+    visitors,
+    websites,
+)
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders
 
@@ -106,6 +116,11 @@ routes: list = [
             Route("/agents", views.agents_page, methods=["GET"], name="agents"),
             Route("/agents", views.create_agent, methods=["POST"], name="create_agent"),
             Route("/inboxes", views.inboxes_page, methods=["GET"], name="inboxes"),
+            # Teams and who works in which inbox (agent_console/teams.py)
+            Route("/teams", teams.teams_page, methods=["GET"], name="teams"),
+            Route("/teams", teams.create_team, methods=["POST"]),
+            Route("/teams/{team_id:id}", teams.update_team, methods=["POST"]),
+            Route("/inboxes/{inbox_id:id}/members", teams.set_inbox_members, methods=["POST"]),
             # Live visitors and campaigns (agent_console/visitors.py)
             Route("/visitors", visitors.visitors_page, methods=["GET"], name="visitors"),
             Route("/api/visitors", visitors.api_visitors, methods=["GET"]),

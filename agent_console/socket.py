@@ -6,8 +6,10 @@ Handshake: the socket is accepted, then closed at once with
     4401  no agent is logged in (or the agent has been deleted since)
 
 Hub → console: `{"type": "ready", "agent": {...}}` once subscribed, then every
-event of the `agents` and `visitors` channels and of this agent's own channel
-(a ringing call's screen pop) as published (already JSON, serialized once;
+event of the `agents` channel, of the inbox and live-visitor channels of every
+inbox the agent may read (hub/agents/access.py: no event of another inbox ever
+reaches the socket), and of this agent's own channel (a ringing call's screen
+pop) as published (already JSON, serialized once;
 events published together — a group commit's messages — come as one
 `{"type": "batch", "events": [...]}` frame, in order):
 live visitors send `visitor` (a snapshot, with the new `page_view` if any) and
@@ -38,12 +40,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from agent_console import auth
 from channels.websocket.protocol import send_text_now_of
 from channels.websocket.sender import SocketSender
+from hub.agents.access import Access
 from hub.core import Hub
 from hub.errors import HubError, InvalidInput
 from hub.events import json_text, topics
 from hub.events.bus import SUBSCRIBER_QUEUE_SIZE, SubscriberDropped, Subscription, batch_frame
 from hub.events.json_text import compact
-from hub.models import Agent
 from hub.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -84,22 +86,29 @@ async def console_socket(websocket: WebSocket) -> None:
     if agent is None:
         await websocket.close(CLOSE_UNAUTHENTICATED, "log in first")
         return
-    channels = (topics.AGENTS, topics.VISITORS, topics.agent_channel(agent.id))
+    access = await hub.access.of(agent)
+    readable = access.readable
+    if readable is None:  # admins and managers: every inbox there is now
+        readable = frozenset(inbox.id for inbox in await hub.inboxes.list())
+    channels = [topics.AGENTS, topics.agent_channel(agent.id)]
+    for inbox_id in sorted(readable):
+        channels += [topics.inbox_channel(inbox_id), topics.site_visitors(inbox_id)]
     async with hub.bus.subscribe(*channels, max_queue=QUEUE_SIZE) as subscription:
         await hub.presence.connected(agent.id)
         try:
-            await _ConsoleSocket(websocket, hub, agent, subscription).run()
+            await _ConsoleSocket(websocket, hub, access, subscription).run()
         finally:
             await hub.presence.disconnected(agent.id)
 
 
 class _ConsoleSocket:
     def __init__(
-        self, websocket: WebSocket, hub: Hub, agent: Agent, subscription: Subscription
+        self, websocket: WebSocket, hub: Hub, access: Access, subscription: Subscription
     ) -> None:
         self.websocket = websocket
         self.hub = hub
-        self.agent = agent
+        self.access = access
+        self.agent = access.agent
         self.subscription = subscription
         self._sender = SocketSender(websocket, send_text_now_of(websocket.scope))
         self._frames = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST)
@@ -196,6 +205,7 @@ class _ConsoleSocket:
         if not isinstance(on, bool):
             raise InvalidInput('"on" must be true or false')
         conversation = await self.hub.conversations.get(_conversation_id(frame))
+        self.access.check_act([conversation.inbox_id], "That conversation")
         await self.hub.conversations.typing(conversation, on, agent=self.agent)
         return None
 
@@ -203,7 +213,9 @@ class _ConsoleSocket:
         seq = frame.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_ID:
             raise InvalidInput('"seq" must be a message seq (a whole number)')
-        await self.hub.conversations.mark_read_by_agent(self.agent, _conversation_id(frame), seq)
+        conversation = await self.hub.conversations.get(_conversation_id(frame))
+        self.access.check_read([conversation.inbox_id], "That conversation")
+        await self.hub.conversations.mark_read_by_agent(self.agent, conversation.id, seq)
         return None
 
     async def _ping(self, frame: dict[str, Any]) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from agent_console.access import LISTS, acts, reads
 from agent_console.email import attachments_from, email_view
 from agent_console.login import MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS
 from agent_console.web import Ctx, console_endpoint
@@ -73,16 +74,19 @@ def conversation_url(conversation_id: int, status: str, scope: str) -> str:
 
 async def _conversations(ctx: Ctx, status: str, scope: Scope) -> list[Conversation]:
     return await ctx.hub.conversations.list_for_agent(
-        ctx.me, status=None if status == "all" else Status(status), scope=scope
+        ctx.me,
+        status=None if status == "all" else Status(status),
+        scope=scope,
+        inbox_ids=ctx.access.readable,
     )
 
 
-@console_endpoint()
+@console_endpoint(LISTS)
 async def inbox(ctx: Ctx) -> Response:
     return await _inbox_page(ctx, None)
 
 
-@console_endpoint()
+@console_endpoint(reads("conversation", "conversation_id"))
 async def conversation_page(ctx: Ctx) -> Response:
     return await _inbox_page(ctx, ctx.request.path_params["conversation_id"])
 
@@ -97,7 +101,7 @@ async def _inbox_page(ctx: Ctx, conversation_id: int | None) -> Response:
         await hub.conversations.mark_read_by_agent(ctx.me, conversation.id, conversation.last_seq)
         open_view = await _open_view(ctx, conversation)
     conversations = await _conversations(ctx, status, scope)
-    counts = await hub.conversations.counts_by_status()
+    counts = await hub.conversations.counts_by_status(ctx.access.readable)
     counts["all"] = sum(counts.values())
     query = _list_query(status, scope)
     page_data = {
@@ -158,6 +162,8 @@ async def _open_view(ctx: Ctx, conversation: Conversation) -> dict[str, Any]:
         "email": await email_view(hub, conversation),
         "agents": await hub.agents.list(),
         "online": hub.presence.online_agent_ids(),
+        # A manager reads every inbox but replies only in their own.
+        "can_act": ctx.access.can_act(conversation.inbox_id),
         # A fresh id per rendered form: submitting the same form twice
         # (double click, resubmit after reload) stores one message.
         "client_id": "f-" + secrets.token_urlsafe(12),
@@ -171,11 +177,11 @@ def _current_page(visitor: Visitor | None) -> dict[str, str | None] | None:
     return {"url": visitor.last_page_url, "title": visitor.last_page_title}
 
 
-@console_endpoint()
+@console_endpoint(LISTS)
 async def api_conversations(ctx: Ctx) -> Response:
     status, scope = _filters(ctx)
     conversations = await _conversations(ctx, status, scope)
-    counts = await ctx.hub.conversations.counts_by_status()
+    counts = await ctx.hub.conversations.counts_by_status(ctx.access.readable)
     counts["all"] = sum(counts.values())
     return JSONResponse(
         {
@@ -187,7 +193,7 @@ async def api_conversations(ctx: Ctx) -> Response:
     )
 
 
-@console_endpoint()
+@console_endpoint(reads("conversation", "conversation_id"))
 async def api_messages(ctx: Ctx) -> Response:
     conversation_id = ctx.request.path_params["conversation_id"]
     after_text = ctx.request.query_params.get("after", "0")
@@ -222,7 +228,7 @@ def _flag(value: object) -> bool:
     return isinstance(value, str) and value.lower() in {"1", "true", "on", "yes"}
 
 
-@console_endpoint(uploads=True)
+@console_endpoint(acts("conversation", "conversation_id"), uploads=True)
 async def post_message(ctx: Ctx) -> Response:
     conversation_id = ctx.request.path_params["conversation_id"]
     text = ctx.data.get("text", "")  # the hub checks it: 1-20,000 characters
@@ -263,7 +269,7 @@ def _assignee(ctx: Ctx) -> int | None:
     raise InvalidInput("assignee_id must be an agent id, 'me' or empty")
 
 
-@console_endpoint()
+@console_endpoint(acts("conversation", "conversation_id"))
 async def assign(ctx: Ctx) -> Response:
     conversation_id = ctx.request.path_params["conversation_id"]
     conversation = await ctx.hub.conversations.assign(ctx.me, conversation_id, _assignee(ctx))
@@ -272,7 +278,7 @@ async def assign(ctx: Ctx) -> Response:
     return _back_to_conversation(ctx, conversation_id)
 
 
-@console_endpoint()
+@console_endpoint(acts("conversation", "conversation_id"))
 async def set_status(ctx: Ctx) -> Response:
     conversation_id = ctx.request.path_params["conversation_id"]
     snooze = ctx.text("snooze", 8)

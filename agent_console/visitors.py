@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from agent_console.access import LISTS, acts, reads
 from agent_console.web import Ctx, console_endpoint
 from hub.errors import InvalidInput, NotFound
 from hub.inboxes.business_hours import DAY_NAMES, DAYS, BusinessHours
@@ -49,9 +50,14 @@ def _visitor_id(ctx: Ctx) -> str:
 # ---- live visitors ----------------------------------------------------------------
 
 
-@console_endpoint()
+async def _online(ctx: Ctx) -> list[dict[str, Any]]:
+    """The live visitors of the sites the agent may read."""
+    return [v for v in await ctx.hub.tracking.online() if ctx.access.can_read(v["inbox_id"])]
+
+
+@console_endpoint(LISTS)
 async def visitors_page(ctx: Ctx) -> Response:
-    online = await ctx.hub.tracking.online()
+    online = await _online(ctx)
     return ctx.render(
         "visitors.html",
         {
@@ -65,20 +71,18 @@ async def visitors_page(ctx: Ctx) -> Response:
     )
 
 
-@console_endpoint()
+@console_endpoint(LISTS)
 async def api_visitors(ctx: Ctx) -> Response:
-    return JSONResponse(
-        {"visitors": await ctx.hub.tracking.online()}, headers={"cache-control": "no-store"}
-    )
+    return JSONResponse({"visitors": await _online(ctx)}, headers={"cache-control": "no-store"})
 
 
-@console_endpoint()
+@console_endpoint(reads("visitor", "visitor_id"))
 async def api_visitor(ctx: Ctx) -> Response:
     view = await ctx.hub.tracking.visitor_view(_visitor_id(ctx))
     return JSONResponse(view, headers={"cache-control": "no-store"})
 
 
-@console_endpoint()
+@console_endpoint(acts("visitor", "visitor_id"))
 async def start_chat(ctx: Ctx) -> Response:
     """ "Start chat" on a live visitor: any logged-in agent."""
     visitor_id = _visitor_id(ctx)

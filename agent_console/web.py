@@ -1,9 +1,10 @@
 """The console's HTTP plumbing: one wrapper around every endpoint.
 
 `console_endpoint` does, in order: the Origin check for POSTs, the login
-check (a redirect for pages, 401 JSON for fetch calls), the admin check, the
-body size limit, parsing (form, JSON, or multipart for endpoints declared
-`uploads=True`) and the CSRF check. It is also the one place where hub errors
+check (a redirect for pages, 401 JSON for fetch calls), the endpoint's access
+guard (agent_console/access.py: admins only, or the inbox of the thing the path
+names), the body size limit, parsing (form, JSON, or multipart for endpoints
+declared `uploads=True`) and the CSRF check. It is also the one place where hub errors
 become HTTP answers (with the status each `HubError` class carries; the
 refusal type, capped body read and form/JSON parsing are the HTTP edge kit's,
 channels/http/edge.py).
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_console import auth
+from agent_console.access import ADMIN, ANYONE, Guard
 from agent_console.templating import templates
 from channels.http.edge import (
     Refused,
@@ -33,10 +35,12 @@ from channels.http.edge import (
     json_object,
     read_capped,
 )
+from hub.agents.access import Access
 from hub.core import Hub
 from hub.errors import (
     HubError,
     InvalidInput,
+    NotFound,
     TooLarge,
 )
 from hub.models import Agent
@@ -120,6 +124,8 @@ class Ctx:
 
     request: Request
     agent: Agent | None
+    # What the agent may read and work in (None on endpoints open to anyone).
+    access_of_agent: Access | None = None
     data: dict[str, Any] = field(default_factory=dict)
     is_json: bool = False
     # Files of a multipart POST (endpoints declared `uploads=True`), non-empty ones only.
@@ -137,6 +143,11 @@ class Ctx:
     def me(self) -> Agent:
         assert self.agent is not None, "this endpoint is declared login_required=False"
         return self.agent
+
+    @property
+    def access(self) -> Access:
+        assert self.access_of_agent is not None, "this endpoint is open to anyone"
+        return self.access_of_agent
 
     @property
     def wants_json(self) -> bool:
@@ -286,18 +297,24 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 
 
 def console_endpoint(
-    *, login_required: bool = True, admin: bool = False, uploads: bool = False
+    access: Guard | None = None, *, admin: bool = False, uploads: bool = False
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a console handler with the checks every endpoint needs (see module doc).
 
-    With `uploads` a POST may also be multipart/form-data carrying files (`ctx.files`).
+    `access` says who may use it (agent_console/access.py); `admin=True` is
+    short for `access=ADMIN`. There is no default: an endpoint that declares
+    nothing is a TypeError at import. With `uploads` a POST may also be
+    multipart/form-data carrying files (`ctx.files`).
     """
+    guard = ADMIN if admin else access
+    if guard is None:
+        raise TypeError("a console endpoint declares its access (agent_console/access.py)")
 
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @wraps(handler)
         async def endpoint(request: Request) -> Response:
             try:
-                return await _run(request, handler, login_required, admin, uploads)
+                return await _run(request, handler, guard, uploads)
             except LoginRequired:
                 if wants_json(request):
                     return error_response(request, 401, "login_required", "Log in first.")
@@ -307,24 +324,25 @@ def console_endpoint(
             except HubError as exc:
                 return error_response(request, exc.status, exc.code, exc.message)
 
+        endpoint.access = guard  # type: ignore[attr-defined]  # read by the route walk
         return endpoint
 
     return decorate
 
 
-async def _run(
-    request: Request, handler: Handler, login_required: bool, admin: bool, uploads: bool
-) -> Response:
+async def _run(request: Request, handler: Handler, guard: Guard, uploads: bool) -> Response:
     settings: Settings = request.app.state.settings
     posting = request.method == "POST"
     if posting and not auth.origin_allowed(request.headers, settings.public_url, required=False):
         raise Refused(403, "bad_origin", "This request came from another site and was refused.")
     agent = await auth.current_agent(request)
-    if agent is None and login_required:
+    if agent is None and guard.login_required:
         raise LoginRequired
-    if admin and (agent is None or not agent.is_admin):
+    if guard.admin_only and (agent is None or not agent.is_admin):
         raise Refused(403, "forbidden", "Only admins can open this page.")
     ctx = Ctx(request, agent)
+    if agent is not None and guard is not ANYONE:
+        ctx.access_of_agent = await _guarded(request, agent, guard)
     if posting and uploads and _is_multipart(request):
         # A fetch sends the CSRF header: a forged upload is then refused unread.
         # A plain form sends the field, which can only be checked once parsed.
@@ -343,6 +361,28 @@ async def _run(
         ctx.data, ctx.is_json = parse_body(request, await read_body(request))
         _check_csrf(request, request.headers.get(auth.CSRF_HEADER) or ctx.data.get(auth.CSRF_FIELD))
     return await handler(ctx)
+
+
+async def _guarded(request: Request, agent: Agent, guard: Guard) -> Access:
+    """The agent's access, once the thing the path names is found in an inbox
+    they may read (or work in): else NotFound / Forbidden."""
+    hub: Hub = request.app.state.hub
+    access = await hub.access.of(agent)
+    if guard.kind is not None and guard.param is not None:
+        key = request.path_params[guard.param]
+        inbox_ids = await hub.access.inboxes_of(guard.kind, key)
+        what = f"That {guard.kind}"
+        if not inbox_ids and not access.reads_everything:
+            raise NotFound(f"{what} was not found.")  # none such, or in no inbox
+        if guard.kind == "contact" and not guard.act:
+            # A contact reached through any of the agent's inboxes; the page then
+            # shows only what happened in inboxes they may read.
+            inbox_ids = {i for i in inbox_ids if access.can_read(i)} or inbox_ids
+        if guard.act:
+            access.check_act(inbox_ids, what)
+        else:
+            access.check_read(inbox_ids, what)
+    return access
 
 
 def _check_csrf(request: Request, presented: object) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub.agents.access import AccessService
 from hub.agents.presence import AgentPresence, shared_presence
 from hub.agents.service import AgentService
 from hub.backends import Backends
@@ -60,6 +61,7 @@ class Hub:
         previous_keys = [key.get() for key in settings.previous_secret_keys]
         self.sealer = Sealer(settings.secret_key.get(), previous_keys)
         self.agents = AgentService(db)
+        self.access = AccessService(db)
         self.inboxes = InboxService(db, self.sealer)
         self.visitors = VisitorService(self.writes)
         # Every channel's inbound items enter through one pipeline (contact,

@@ -64,7 +64,11 @@ class AuthorType(enum.StrEnum):
 
 
 class Role(enum.StrEnum):
+    """admin: everything; manager: reads every inbox, works in their own; agent:
+    reads and works in their own inboxes only (hub/agents/access.py)."""
+
     ADMIN = "admin"
+    MANAGER = "manager"
     AGENT = "agent"
 
 
@@ -190,6 +194,8 @@ class Inbox:
     require_identity: bool
     # A website's chats continue by email from this email inbox when the visitor is away.
     email_inbox_id: int | None = None
+    # Only its members work in it (hub/agents/access.py); else every agent does.
+    members_only: bool = False
 
 
 @dataclass(frozen=True)

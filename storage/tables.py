@@ -61,6 +61,50 @@ inboxes = sa.Table(
     # A website whose chats continue by email sends from this email inbox (0006).
     # No foreign key: SQLite cannot add one without rebuilding the table.
     sa.Column("email_inbox_id", sa.Integer),
+    # True: only the inbox's members (agents, and agents of its teams) work in
+    # it; false: every agent does (revision 0015).
+    sa.Column("members_only", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+)
+
+# Teams and who works in which inbox (revision 0015; hub/agents/access.py).
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column(
+        "team_id", sa.Integer, sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "agent_id",
+        sa.Integer,
+        sa.ForeignKey("agents.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+# An inbox's members: each row one agent or one team.
+inbox_members = sa.Table(
+    "inbox_members",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "inbox_id",
+        sa.Integer,
+        sa.ForeignKey("inboxes.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE")),
+    sa.Column("team_id", sa.Integer, sa.ForeignKey("teams.id", ondelete="CASCADE")),
+    sa.UniqueConstraint("inbox_id", "agent_id", "team_id", name="uq_inbox_member"),
 )
 
 visitors = sa.Table(

@@ -233,3 +233,27 @@ async def test_an_admin_reads_the_log_of_bounces_that_matched_no_sent_mail(
     await expect(console.get_by_text("victim@customer.test").first).to_be_visible()
     await expect(console.get_by_text("<b>rejected</b>", exact=False).first).to_be_visible()
     await console.screenshot(path=ARTIFACTS / "bounce-log.png")
+
+
+async def test_an_admin_keeps_an_inbox_to_a_team_and_an_outsider_no_longer_sees_it(
+    hub, live_server, website, agent, console, browser
+):
+    await visitor_says(hub, website, "A question only sales should see")
+    await _open(console, f"{live_server.url}/console/teams")
+    await console.get_by_placeholder("Sales").fill("Sales")
+    await console.get_by_role("button", name="Add team").click()
+    await expect(console.get_by_text("Saved.")).to_be_visible()
+    form = console.locator(f"#access-{website.id}")
+    await form.get_by_text("Only these members").click()
+    await form.get_by_text("Sales", exact=False).first.click()
+    await form.get_by_role("button", name="Save").click()
+    await expect(console.get_by_text("Saved.")).to_be_visible()
+    await console.screenshot(path=ARTIFACTS / "teams-and-access.png", full_page=True)
+
+    context = await browser.new_context(viewport={"width": 390, "height": 800})
+    outsider = await context.new_page()
+    await log_in(outsider, live_server.url, agent.email)
+    await _open(outsider, f"{live_server.url}/console/")
+    await expect(outsider.get_by_text("A question only sales should see")).to_have_count(0)
+    await outsider.screenshot(path=ARTIFACTS / "teams-outsider-inbox.png")
+    await context.close()

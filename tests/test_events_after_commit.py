@@ -651,7 +651,7 @@ class Witness:
                 elif frame == COMMIT_MARKER:
                     committed.add(event.channel)
                 else:
-                    seen = (labels[event.channel], frame["type"])
+                    seen = (labels[event.channel].split("#")[0], frame["type"])
                     (late if event.channel in committed else early).append(seen)
         return early, late
 
@@ -726,8 +726,13 @@ async def stored(hub: Hub, event: DomainEvent) -> bool:
     raise AssertionError(f"teach this test what a {event.name} event says is stored")
 
 
-def channels_of(stage: Stage) -> dict[str, str]:
-    channels = {"agents": topics.AGENTS, "visitors": topics.VISITORS, "outbox": topics.EMAIL_OUTBOX}
+async def channels_of(hub: Hub, stage: Stage) -> dict[str, str]:
+    """Labels and the channels they stand for: every inbox's channels count as
+    "agents" and "visitors" (a label's `#n` suffix keeps them apart)."""
+    channels = {"agents": topics.AGENTS, "outbox": topics.EMAIL_OUTBOX}
+    for inbox in await hub.inboxes.list():
+        channels[f"agents#{inbox.id}"] = topics.inbox_channel(inbox.id)
+        channels[f"visitors#{inbox.id}"] = topics.site_visitors(inbox.id)
     if stage.visitor_id is not None:
         channels["visitor"] = topics.visitor_channel(stage.visitor_id)
     if stage.agent_id is not None:
@@ -808,7 +813,7 @@ async def test_told_only_after_its_commit(hub: Hub, write: Write) -> None:
     """The call with its COMMIT refused tells nothing and stores nothing; the same
     call allowed tells what it did, and nothing of it before its COMMIT."""
     stage = await write.arrange(hub)
-    witness = Witness(hub, channels_of(stage))
+    witness = Witness(hub, await channels_of(hub, stage))
     # No SQLAlchemy "commit" event where SQLite's inline path commits on its own connection.
     inline = write.inline_on_sqlite and hub.db.is_sqlite
 

@@ -178,7 +178,7 @@ async def test_events_go_out_after_the_commit_in_seq_order(hub, website, monkeyp
     visible_when_published = []
 
     async def checking_publish(channel, payload):  # type: ignore[no-untyped-def]
-        if channel == topics.AGENTS and payload["type"] == "message":
+        if channel == topics.inbox_channel(website.id) and payload["type"] == "message":
             message = payload["message"]
             # Another connection sees only committed rows.
             stored = await hub.conversations.messages(
@@ -188,7 +188,7 @@ async def test_events_go_out_after_the_commit_in_seq_order(hub, website, monkeyp
         await publish(channel, payload)
 
     monkeypatch.setattr(hub.bus, "publish", checking_publish)
-    async with hub.bus.subscribe(topics.AGENTS) as sub:
+    async with hub.bus.subscribe(topics.inbox_channel(website.id)) as sub:
         results = await asyncio.gather(
             *[hub.conversations.ingest(inbound(website, people[n % 5], f"m{n}")) for n in range(40)]
         )
@@ -396,11 +396,12 @@ def aware(moment: datetime) -> str:
     return "aware" if moment.tzinfo is not None else "naive"
 
 
-async def agent_events(hub, run):  # type: ignore[no-untyped-def]
-    """What `run()` returns, and every event agents got while it ran, in order."""
-    async with hub.bus.subscribe(topics.AGENTS) as sub:
+async def agent_events(hub, run, inbox_id):  # type: ignore[no-untyped-def]
+    """What `run()` returns, and every event the inbox's agents got while it ran, in order."""
+    channel = topics.inbox_channel(inbox_id)
+    async with hub.bus.subscribe(channel) as sub:
         result = await run()
-        await hub.bus.publish(topics.AGENTS, {"type": "end of test"})
+        await hub.bus.publish(channel, {"type": "end of test"})
         seen = []
         async with asyncio.timeout(10):
             while (payload := (await sub.get()).json())["type"] != "end of test":
@@ -428,7 +429,7 @@ async def test_a_mixed_batch_answers_each_caller_as_one_at_a_time_would(
     people, batch = await mixed_chat(hub, website, agent)
     with monkeypatch.context() as patch:
         patch.setattr(hub.conversations.chat, "_store_common_run", no_run)
-        expected, expected_events = await agent_events(hub, one_at_a_time)
+        expected, expected_events = await agent_events(hub, one_at_a_time, website.id)
     reference = await Names.of(hub, people)
 
     people, batch = await mixed_chat(hub, website, agent)
@@ -438,6 +439,7 @@ async def test_a_mixed_batch_answers_each_caller_as_one_at_a_time_would(
         lambda: asyncio.gather(
             *[hub.conversations.ingest(message) for message in batch], return_exceptions=True
         ),
+        website.id,
     )
     assert transactions["writes"] == before + 1  # one batch
     names = await Names.of(hub, people)

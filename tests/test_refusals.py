@@ -109,7 +109,7 @@ async def test_a_widget_handshake_without_an_origin_is_refused_and_stores_nothin
     live_server: LiveServer, website: Inbox, headers: dict[str, str]
 ) -> None:
     hub = live_server.hub
-    async with hub.bus.subscribe(topics.VISITORS) as live_view:
+    async with hub.bus.subscribe(topics.site_visitors(website.id)) as live_view:
         with pytest.raises(InvalidStatus) as refused:
             # No `origin=`: the client sends no Origin header of its own.
             async with connect(
@@ -119,7 +119,7 @@ async def test_a_widget_handshake_without_an_origin_is_refused_and_stores_nothin
                 # Only reached when the socket was opened: what it would be served.
                 await ws.send(json.dumps({"type": "hello", "visitor_token": None, "last_seq": 0}))
                 await next_event(ws, WAIT_SECONDS)
-        await hub.bus.publish(topics.VISITORS, MARKER)
+        await hub.bus.publish(topics.site_visitors(website.id), MARKER)
         shown = await until_marker(live_view)
     assert refused.value.response.status_code == 403
     assert await stored_visitors(hub) == 0

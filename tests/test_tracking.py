@@ -72,7 +72,7 @@ async def test_page_views_form_the_trail_in_order_with_time_on_each_page(
 
 
 async def test_each_page_view_is_published_to_agents_after_it_is_stored(hub, website, visitor):
-    async with hub.bus.subscribe(topics.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.site_visitors(website.id)) as subscription:
         await hub.tracking.arrive(visitor, website, "https://shop.test/a", "A")
         frames = await drain(subscription)
     assert frames[-1]["type"] == "visitor"
@@ -130,7 +130,7 @@ async def test_idle_after_minutes_without_activity_and_active_again_on_a_page(
     hub, website, visitor, clock
 ):
     await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
-    async with hub.bus.subscribe(topics.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.site_visitors(website.id)) as subscription:
         for step in (60, 60, IDLE_AFTER_SECONDS - 121):
             clock.advance(step)
             await hub.tracking.heartbeat(visitor, website)  # a heartbeat is not activity
@@ -162,7 +162,7 @@ async def test_visitor_leaves_after_missed_heartbeats_and_time_on_last_page_is_k
     clock.advance(LEAVE_AFTER_SECONDS - 5)
     await hub.tracking.sweep()
     assert len(await hub.tracking.online()) == 1  # the heartbeat kept them
-    async with hub.bus.subscribe(topics.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.site_visitors(website.id)) as subscription:
         clock.advance(5)
         await hub.tracking.sweep()
         left = await drain(subscription)
@@ -308,7 +308,7 @@ async def test_visits_begun_together_share_one_transaction_and_each_is_as_if_alo
     await hub.tracking.arrive(reloading, website, "https://shop.test/cart", "Cart")
     await gone_for(hub, website, reloading, clock, 0)  # (as after a restart of the hub)
     before = transactions["write"]
-    async with hub.bus.subscribe(topics.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.site_visitors(website.id)) as subscription:
         snapshots = await asyncio.gather(
             hub.tracking.arrive(back_later, website, "https://shop.test/again", "Again"),
             hub.tracking.arrive(reloading, website, "https://shop.test/cart", "Cart"),
@@ -345,7 +345,7 @@ async def test_a_failed_visit_batch_fails_its_arrivals_and_stores_and_shows_noth
     people = [await hub.visitors.create(website, "pytest") for _ in range(3)]
     before = [await stored_visit(hub, p.id) for p in people]
     write_faults.fail()  # the rows are updated … and rolled back
-    async with hub.bus.subscribe(topics.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.site_visitors(website.id)) as subscription:
         results = await asyncio.gather(
             *(hub.tracking.arrive(p, website, "https://shop.test/", "Home") for p in people),
             return_exceptions=True,
@@ -380,7 +380,7 @@ async def test_page_views_stored_together_share_one_transaction_in_order(
     for person in (visitor, other):
         await hub.tracking.arrive(person, website, "https://shop.test/", "Home")
     before = transactions["write"]
-    async with hub.bus.subscribe(topics.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.site_visitors(website.id)) as subscription:
         await asyncio.gather(
             hub.tracking.page_view(visitor, website, "https://shop.test/a", "A"),
             hub.tracking.page_view(other, website, "https://shop.test/x", "X"),
@@ -409,7 +409,7 @@ async def test_a_failed_page_view_batch_stores_and_shows_none_of_it(
 ):
     await hub.tracking.arrive(visitor, website, "https://shop.test/", "Home")
     write_faults.fail()  # inserted … and rolled back
-    async with hub.bus.subscribe(topics.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.site_visitors(website.id)) as subscription:
         with pytest.raises(Unavailable, match="The page view was not stored"):
             await hub.tracking.page_view(visitor, website, "https://shop.test/lost", "Lost")
         assert await drain(subscription) == []
@@ -511,7 +511,7 @@ async def test_a_failed_departure_write_stores_none_of_it_and_the_agents_hear_al
             raise ConnectionResetError("injected: the store went away")
 
     monkeypatch.setattr(hub.db, "write", failing)
-    async with hub.bus.subscribe(topics.VISITORS) as subscription:
+    async with hub.bus.subscribe(topics.site_visitors(website.id)) as subscription:
         await hub.tracking.sweep()
         left = await drain(subscription)
     monkeypatch.setattr(hub.db, "write", write)

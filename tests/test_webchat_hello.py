@@ -98,7 +98,9 @@ async def test_a_storm_of_hellos_each_gets_exactly_the_messages_after_its_last_s
     started = datetime.now(UTC).replace(microsecond=0)
     async with contextlib.AsyncExitStack() as stack:
         clients = await widgets(stack, live_server, website, STORM)
-        live_view = await stack.enter_async_context(hub.bus.subscribe(topics.VISITORS))
+        live_view = await stack.enter_async_context(
+            hub.bus.subscribe(topics.site_visitors(website.id))
+        )
         welcomes = await asyncio.gather(
             *(hello(c, p, n % 5) for n, (c, p) in enumerate(zip(clients, people, strict=True)))
         )

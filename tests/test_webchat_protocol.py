@@ -400,7 +400,10 @@ async def test_custom_attributes_are_stored_on_the_contact(live_server, website)
 
 async def test_visitor_typing_and_read_reach_the_agents(live_server, website, agent):
     hub = live_server.hub
-    async with hub.bus.subscribe(topics.AGENTS) as agents, widget(live_server, website) as client:
+    async with (
+        hub.bus.subscribe(topics.inbox_channel(website.id)) as agents,
+        widget(live_server, website) as client,
+    ):
         await client.hello()
         ack = await client.say("Hi", "c-1")
         reply = await hub.conversations.reply(agent, ack["conversation_id"], "Hello")

@@ -30,7 +30,10 @@ async def pages(hub, visitor_id):  # type: ignore[no-untyped-def]
 
 async def test_hello_and_spa_navigation_store_the_trail_and_reach_agents(live_server, website):
     hub = live_server.hub
-    async with hub.bus.subscribe(topics.VISITORS) as agents, widget(live_server, website) as c:
+    async with (
+        hub.bus.subscribe(topics.site_visitors(website.id)) as agents,
+        widget(live_server, website) as c,
+    ):
         welcome = await hello(c, referrer="https://search.test/?q=shoes")
         await c.send(
             {"type": "page", "url": HOME + "pricing", "title": "Pricing", "referrer": HOME}
@@ -53,7 +56,10 @@ async def test_hello_and_spa_navigation_store_the_trail_and_reach_agents(live_se
 
 async def test_do_not_track_stores_no_trail_and_chat_still_works(live_server, website):
     hub = live_server.hub
-    async with hub.bus.subscribe(topics.VISITORS) as agents, widget(live_server, website) as c:
+    async with (
+        hub.bus.subscribe(topics.site_visitors(website.id)) as agents,
+        widget(live_server, website) as c,
+    ):
         welcome = await hello(c, url=HOME + "secret-page", track=False)
         await c.send({"type": "page", "url": HOME + "other", "title": "Other"})
         await c.send({"type": "visibility", "visible": False})

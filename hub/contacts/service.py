@@ -11,6 +11,7 @@ from hub.events.unit_of_work import UnitOfWork, Writes
 from hub.models import Contact
 from hub.text import clean_email, clean_optional
 from hub.visitors.service import VisitorService, contact_in
+from storage.repositories import access as access_rows
 from storage.repositories import contacts as contact_rows
 
 
@@ -75,5 +76,6 @@ class ContactService:
             await contact_rows.update(work.conn, contact_id, {**values, "claimed": claimed or None})
             contact = await contact_in(work.conn, contact_id)
             assert contact is not None  # updated just now, in this transaction
-            work.emit(ContactUpdated(contact))
+            inbox_ids = await access_rows.inboxes_of(work.conn, "contact", contact_id)
+            work.emit(ContactUpdated(contact, tuple(sorted(inbox_ids))))
         return contact

@@ -4,6 +4,7 @@ widget's history (returning widgets' hellos read together)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -118,8 +119,10 @@ class ConversationReads:
         status: Status | None = Status.OPEN,
         scope: Scope = "all",
         limit: int = DEFAULT_PAGE,
+        inbox_ids: Collection[int] | None = None,
     ) -> list[Conversation]:
-        """Conversations across inboxes, newest activity first, with unread counts."""
+        """Conversations across inboxes (`inbox_ids` only, unless None), newest
+        activity first, with unread counts."""
         async with self._db.read() as conn:
             found = await rows.rows_for_agent(
                 conn,
@@ -129,10 +132,11 @@ class ConversationReads:
                 status=Status(status).value if status is not None else None,
                 assigned_to_agent=scope == "mine",
                 unassigned=scope == "unassigned",
+                inbox_ids=inbox_ids,
             )
         return [conversation_of(row, unread=row.unread) for row in found]
 
-    async def counts_by_status(self) -> dict[str, int]:
+    async def counts_by_status(self, inbox_ids: Collection[int] | None = None) -> dict[str, int]:
         async with self._db.read() as conn:
-            found = await rows.counts_by_status(conn)
+            found = await rows.counts_by_status(conn, inbox_ids)
         return {status.value: found.get(status.value, 0) for status in Status}

@@ -289,12 +289,13 @@ class ConversationService(ConversationReads):
             if owner is None or owner != visitor_id:
                 raise Forbidden("that conversation is not yours")
             last_seq = await rows.column(conn, conversation_id, "last_seq")
+            inbox_id = await rows.column(conn, conversation_id, "inbox_id")
             seq = min(seq, last_seq or 0)
             await rows.raise_visitor_read(conn, conversation_id, seq)
             work.after_commit(
                 functools.partial(
                     self._bus.publish,
-                    topics.AGENTS,
+                    topics.inbox_channel(inbox_id),
                     {
                         "type": "read",
                         "by": "visitor",
@@ -308,9 +309,10 @@ class ConversationService(ConversationReads):
         self, conversation: Conversation, on: bool, agent: Agent | None = None
     ) -> None:
         """Relay a typing indicator; nothing is stored."""
+        channel = topics.inbox_channel(conversation.inbox_id)
         if agent is None:
             await self._bus.publish(
-                topics.AGENTS,
+                channel,
                 {
                     "type": "typing",
                     "conversation_id": conversation.id,
@@ -320,7 +322,7 @@ class ConversationService(ConversationReads):
             )
             return
         await self._bus.publish(
-            topics.AGENTS,
+            channel,
             {
                 "type": "typing",
                 "conversation_id": conversation.id,

@@ -25,6 +25,7 @@ from hub.events import topics
 from hub.events.unit_of_work import UnitOfWork, Writes
 from hub.models import Conversation, Direction, Message, utcnow
 from hub.visitors.presence import PresenceBackend
+from storage.repositories import access as access_rows
 from storage.repositories import email as mail_rows
 from storage.repositories import inboxes as inbox_rows
 from storage.repositories import outbox as outbox_rows
@@ -87,11 +88,13 @@ class EmailReplies(EmailTicketReads):
     async def publish_state(self, conversation_id: int, seq: int) -> None:
         """Tell consoles an outgoing message's delivery state (queued, sent, failed)."""
         details = (await self.details(conversation_id)).get(seq)
-        if details is not None:
-            await self._bus.publish(
-                topics.AGENTS,
-                {"type": "email", "conversation_id": conversation_id, "email": details.to_wire()},
-            )
+        if details is None:
+            return
+        async with self._db.read() as conn:
+            inbox_ids = await access_rows.inboxes_of(conn, "conversation", conversation_id)
+        frame = {"type": "email", "conversation_id": conversation_id, "email": details.to_wire()}
+        for inbox_id in inbox_ids:
+            await self._bus.publish(topics.inbox_channel(inbox_id), frame)
 
     async def reply_by_email(
         self,

@@ -78,6 +78,8 @@ class ContactCreated(DomainEvent):
 class ContactUpdated(DomainEvent):
     name: ClassVar[str] = "contact.updated"
     contact: Contact
+    # The inboxes the contact is in: their consoles are told (hub/agents/access.py).
+    inbox_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 The frames are the wire the console and the widget read (docs/widget-protocol.md
 for the widget's); which topic a frame goes to is decided here and nowhere else:
-agents see everything on `topics.AGENTS`, a visitor sees only the public part of
-their own conversation on their own topic.
+agents see an inbox's events on `topics.inbox_channel(inbox_id)` (their consoles
+subscribe to the inboxes they may read, hub/agents/access.py), a visitor sees
+only the public part of their own conversation on their own topic.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ def contact_wire(contact: Contact) -> dict[str, Any]:
 
 def _conversation_frames(conversation: Conversation) -> list[Frame]:
     frames: list[Frame] = [
-        (topics.AGENTS, {"type": "conversation", "conversation": conversation.to_wire()})
+        (
+            topics.inbox_channel(conversation.inbox_id),
+            {"type": "conversation", "conversation": conversation.to_wire()},
+        )
     ]
     if conversation.visitor_id:
         frames.append(
@@ -64,7 +68,7 @@ def frames_of(event: DomainEvent) -> list[Frame]:
         conversation, wire = event.conversation, event.message.to_wire()
         frames: list[Frame] = [
             (
-                topics.AGENTS,
+                topics.inbox_channel(conversation.inbox_id),
                 {"type": "message", "conversation": conversation.to_wire(), "message": wire},
             )
         ]
@@ -79,9 +83,15 @@ def frames_of(event: DomainEvent) -> list[Frame]:
     if isinstance(event, ConversationCreated | ConversationUpdated | StatusChanged | Assigned):
         return _conversation_frames(event.conversation)
     if isinstance(event, ContactUpdated):
-        return [(topics.AGENTS, {"type": "contact", "contact": contact_wire(event.contact)})]
+        frame = {"type": "contact", "contact": contact_wire(event.contact)}
+        return [(topics.inbox_channel(inbox_id), frame) for inbox_id in event.inbox_ids]
     if isinstance(event, CallUpdated):
-        return [(topics.AGENTS, {"type": "call", "call": event.call.to_wire()})]
+        return [
+            (
+                topics.inbox_channel(event.call.inbox_id),
+                {"type": "call", "call": event.call.to_wire()},
+            )
+        ]
     return []
 
 

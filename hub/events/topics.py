@@ -1,8 +1,22 @@
 """Event channel names. Only the services publish, and only after commit."""
 
-# Every agent console subscribes here: conversation and message events,
-# including private notes and activity, which never go to visitors.
+# Every agent console subscribes here: what is no inbox's own (agents' presence,
+# calls imported in bulk). Conversation events go to their inbox's channel.
 AGENTS = "agents"
+
+
+def inbox_channel(inbox_id: int) -> str:
+    """An inbox's conversation and message events, including private notes and
+    activity, which never go to visitors: the consoles of the agents who may
+    read the inbox subscribe (hub/agents/access.py)."""
+    return f"inbox:{inbox_id}"
+
+
+def site_visitors(inbox_id: int) -> str:
+    """A website's live visitors (page views, presence): the consoles of the
+    agents who may read that website's inbox subscribe."""
+    return f"visitors:{inbox_id}"
+
 
 # Every widget socket subscribes here: whether any agent is online.
 WIDGETS = "widgets"
@@ -14,12 +28,6 @@ PRESENCE_SYNC = "presence-sync"
 def visitor_channel(visitor_id: str) -> str:
     """Events one visitor may see: their messages, typing and read receipts."""
     return f"visitor:{visitor_id}"
-
-
-# Every agent console subscribes here too: live visitors (page views,
-# presence), which can be many; kept apart from AGENTS so that a later
-# consumer of conversation events alone need not filter them out.
-VISITORS = "visitors"
 
 
 def agent_channel(agent_id: int) -> str:

@@ -278,6 +278,7 @@ class CampaignService:
             },
         )
         await self._bus.publish(
-            topics.AGENTS, {"type": "campaign_shown", "campaign_id": campaign.id}
+            topics.inbox_channel(campaign.inbox_id),
+            {"type": "campaign_shown", "campaign_id": campaign.id},
         )
         return True

@@ -238,7 +238,7 @@ class VisitorService:
             contact = await contact_in(conn, contact_id)
             if contact is None:
                 raise NotFound(f"no contact {contact_id}")
-            work.emit(ContactUpdated(contact))
+            work.emit(ContactUpdated(contact, (visitor.inbox_id,)))
         return contact
 
     async def _verified(

@@ -305,7 +305,7 @@ class TrackingService:
                 log.exception("the departure of %d visitors was not stored", len(gone))
         for site, visitor_id, _ in gone:
             await self._bus.publish(
-                topics.VISITORS,
+                topics.site_visitors(site),
                 {"type": "visitor_left", "visitor_id": visitor_id, "inbox_id": site},
             )
         for snapshot in await self.presence.online():
@@ -449,7 +449,7 @@ class TrackingService:
         ttl = max(0.0, snapshot["_expires"] - self._ts()) if keep else LEAVE_AFTER_SECONDS
         await self._touch(site, snapshot, ttl, seen)
         await self._bus.publish(
-            topics.VISITORS,
+            topics.site_visitors(site),
             {
                 "type": "visitor",
                 "visitor": public(snapshot),

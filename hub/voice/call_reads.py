@@ -4,7 +4,7 @@ and the figures beside it. `CallService` (calls.py) adds the writing."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -58,6 +58,7 @@ class CallReads:
                 since=since,
                 waiting_for_call_back=filters.call_back,
                 contact_id=filters.contact_id,
+                inbox_ids=filters.inbox_ids,
             )
         return [call_of(row) for row in rows]
 
@@ -66,9 +67,10 @@ class CallReads:
         async with self._db.read() as conn:
             return await call_rows.external_ids(conn, inbox_id)
 
-    async def count_waiting_for_call_back(self) -> int:
+    async def count_waiting_for_call_back(self, inbox_ids: Collection[int] | None = None) -> int:
+        """Missed calls not yet called back (in `inbox_ids` only, unless None)."""
         async with self._db.read() as conn:
-            return await call_rows.count_waiting_for_call_back(conn)
+            return await call_rows.count_waiting_for_call_back(conn, inbox_ids)
 
     async def agents_who_answered(self) -> builtins.list[str]:
         async with self._db.read() as conn:

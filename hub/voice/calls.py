@@ -135,7 +135,7 @@ class CallService(CallReads):
                 work.after_commit(
                     functools.partial(
                         self._bus.publish,
-                        topics.AGENTS,
+                        topics.inbox_channel(line.inbox_id),
                         {"type": "calls_imported", "count": changed},
                     )
                 )

@@ -160,6 +160,7 @@ class CallFilter:
     today: bool = False
     call_back: bool = False  # missed, not yet called back
     contact_id: int | None = None
+    inbox_ids: frozenset[int] | None = None  # None: every phone line
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ hub/voice/call_reads.py reads)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -90,8 +91,9 @@ async def page(
     since: datetime | None = None,
     waiting_for_call_back: bool = False,
     contact_id: int | None = None,
+    inbox_ids: Collection[int] | None = None,
 ) -> list[sa.Row]:
-    """Calls matching every filter given, newest first."""
+    """Calls matching every filter given (`inbox_ids`: unless None), newest first."""
     query = _call_query().order_by(calls.c.started_at.desc(), calls.c.id.desc()).limit(limit)
     if direction is not None:
         query = query.where(calls.c.direction == direction)
@@ -105,6 +107,8 @@ async def page(
         query = query.where(calls.c.call_back.is_(True)).where(calls.c.called_back_at.is_(None))
     if contact_id is not None:
         query = query.where(calls.c.contact_id == contact_id)
+    if inbox_ids is not None:
+        query = query.where(calls.c.inbox_id.in_(sorted(inbox_ids)))
     return list(await conn.execute(query))
 
 
@@ -113,13 +117,18 @@ async def external_ids(conn: AsyncConnection, inbox_id: int) -> set[str]:
     return {r[0] for r in rows}
 
 
-async def count_waiting_for_call_back(conn: AsyncConnection) -> int:
-    count = await conn.scalar(
+async def count_waiting_for_call_back(
+    conn: AsyncConnection, inbox_ids: Collection[int] | None = None
+) -> int:
+    query = (
         sa.select(sa.func.count())
         .select_from(calls)
         .where(calls.c.call_back.is_(True))
         .where(calls.c.called_back_at.is_(None))
     )
+    if inbox_ids is not None:
+        query = query.where(calls.c.inbox_id.in_(sorted(inbox_ids)))
+    count = await conn.scalar(query)
     return count or 0
 
 

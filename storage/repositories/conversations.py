@@ -3,7 +3,7 @@ and what the console and widget read of them (reads of messages: messages.py).""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -167,11 +167,14 @@ async def still_snoozed(
     return found is not None
 
 
-async def counts_by_status(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(
-        sa.select(conversations.c.status, sa.func.count()).group_by(conversations.c.status)
-    )
-    return {found[0]: found[1] for found in rows}
+async def counts_by_status(
+    conn: AsyncConnection, inbox_ids: Collection[int] | None = None
+) -> dict[str, int]:
+    """Conversations by status, in `inbox_ids` only unless it is None."""
+    query = sa.select(conversations.c.status, sa.func.count()).group_by(conversations.c.status)
+    if inbox_ids is not None:
+        query = query.where(conversations.c.inbox_id.in_(sorted(inbox_ids)))
+    return {found[0]: found[1] for found in await conn.execute(query)}
 
 
 async def settle_call_backs(conn: AsyncConnection, contact_id: int) -> None:
@@ -231,9 +234,10 @@ async def rows_for_agent(
     status: str | None = None,
     assigned_to_agent: bool = False,
     unassigned: bool = False,
+    inbox_ids: Collection[int] | None = None,
 ) -> list[sa.Row]:
     """Conversations newest activity first, each with `unread`: the messages of
-    direction `inbound` after the agent's read mark."""
+    direction `inbound` after the agent's read mark; in `inbox_ids` only unless None."""
     read_seq = (
         sa.select(agent_reads.c.read_seq)
         .where(agent_reads.c.agent_id == agent_id)
@@ -256,6 +260,8 @@ async def rows_for_agent(
         query = query.where(conversations.c.assignee_id == agent_id)
     elif unassigned:
         query = query.where(conversations.c.assignee_id.is_(None))
+    if inbox_ids is not None:
+        query = query.where(conversations.c.inbox_id.in_(sorted(inbox_ids)))
     query = query.order_by(
         conversations.c.last_activity_at.desc(), conversations.c.id.desc()
     ).limit(limit)

@@ -9,7 +9,17 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
-from agent_console import bounces, calls, email, email_inboxes, login, views, visitors, websites
+from agent_console import (
+    archiving,
+    bounces,
+    calls,
+    email,
+    email_inboxes,
+    login,
+    views,
+    visitors,
+    websites,
+)
 from agent_console.socket import console_socket
 from agent_console.web import SecurityHeaders
 
@@ -27,6 +37,7 @@ call_routes = [
     Route("/phone-lines", calls.create_phone_line, methods=["POST"]),
     Route("/phone-lines/{inbox_id:id}", calls.update_phone_line, methods=["POST"]),
     Route("/phone-lines/{inbox_id:id}/rotate", calls.rotate_cti_token, methods=["POST"]),
+    Route("/phone-lines/{inbox_id:id}/archive", archiving.archive_phone_line, methods=["POST"]),
 ]
 
 email_routes = [
@@ -41,6 +52,7 @@ email_routes = [
     Route(
         "/email-inboxes/{inbox_id:id}/rotate", email_inboxes.rotate_intake_token, methods=["POST"]
     ),
+    Route("/email-inboxes/{inbox_id:id}/archive", archiving.archive_email_inbox, methods=["POST"]),
     Route(
         "/inboxes/{inbox_id:id}/continue-by-email",
         email_inboxes.continue_by_email,
@@ -60,6 +72,18 @@ email_routes = [
         email.retry,
         methods=["POST"],
     ),
+]
+
+# Website inboxes (agent_console/websites.py)
+website_routes = [
+    Route("/inboxes", websites.websites_page, methods=["GET"], name="inboxes"),
+    Route("/inboxes", websites.create_website, methods=["POST"]),
+    Route("/inboxes/new", websites.new_website_page, methods=["GET"]),
+    Route("/inboxes/{inbox_id:id}", websites.website_page, methods=["GET"]),
+    Route("/inboxes/{inbox_id:id}", websites.update_website, methods=["POST"]),
+    Route("/inboxes/{inbox_id:id}/check", websites.check_website, methods=["POST"]),
+    Route("/inboxes/{inbox_id:id}/archive", websites.archive_website, methods=["POST"]),
+    Route("/inboxes/{inbox_id:id}/identity", websites.require_identity, methods=["POST"]),
 ]
 
 routes: list = [
@@ -105,7 +129,7 @@ routes: list = [
             Route("/api/conversations", views.api_conversations, methods=["GET"], name="api"),
             Route("/agents", views.agents_page, methods=["GET"], name="agents"),
             Route("/agents", views.create_agent, methods=["POST"], name="create_agent"),
-            Route("/inboxes", views.inboxes_page, methods=["GET"], name="inboxes"),
+            *website_routes,
             # Live visitors and campaigns (agent_console/visitors.py)
             Route("/visitors", visitors.visitors_page, methods=["GET"], name="visitors"),
             Route("/api/visitors", visitors.api_visitors, methods=["GET"]),
@@ -116,7 +140,6 @@ routes: list = [
             Route("/campaigns/{campaign_id:id}", visitors.campaign_page, methods=["GET"]),
             Route("/campaigns/{campaign_id:id}", visitors.update_campaign, methods=["POST"]),
             Route("/inboxes/{inbox_id:id}/hours", visitors.set_hours, methods=["POST"]),
-            Route("/inboxes/{inbox_id:id}/identity", websites.require_identity, methods=["POST"]),
             *call_routes,
             *email_routes,
             WebSocketRoute("/ws", console_socket, name="socket"),

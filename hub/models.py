@@ -190,6 +190,14 @@ class Inbox:
     require_identity: bool
     # A website's chats continue by email from this email inbox when the visitor is away.
     email_inbox_id: int | None = None
+    # A website's widget settings as stored (hub/inboxes/widget_settings.py reads them).
+    widget_settings: dict[str, Any] | None = None
+    # Archived: out of the lists, taking no new chats, mail or calls; history stays.
+    archived_at: datetime | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,10 @@ inboxes = sa.Table(
     # A website whose chats continue by email sends from this email inbox (0006).
     # No foreign key: SQLite cannot add one without rebuilding the table.
     sa.Column("email_inbox_id", sa.Integer),
+    # A website's widget settings set in the console (0012; hub/inboxes/widget_settings.py).
+    sa.Column("widget_settings", sa.JSON),
+    # An archived inbox is out of the lists and takes no new chats, mail or calls (0012).
+    sa.Column("archived_at", TIMESTAMP),
 )
 
 visitors = sa.Table(

@@ -15,7 +15,8 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.browser import ARTIFACTS, chromium
+from hub.inboxes.widget_settings import clean_settings
+from tests.browser import ARTIFACTS, chromium, shop_site
 from tests.test_browser_chat import log_in
 
 PHONE = {"width": 390, "height": 844}
@@ -145,3 +146,23 @@ async def test_an_admin_adds_a_site_and_a_visitor_chats_through_its_snippet(
         await phone_visitor.screenshot(
             path=ARTIFACTS / "widget-site-settings-phone.png", animations="disabled"
         )
+
+
+async def test_the_widget_speaks_the_sites_language_and_away_message(live_server, browser):
+    hub = live_server.hub
+    widget = clean_settings(
+        {"language": "fr", "away_message": "Retour à 9 h.", "prechat": {"name": "required"}}
+    )
+    site = await hub.inboxes.create_website("Boulangerie", ["http://x.test"], widget=widget)
+    async with shop_site(live_server.url, site.site_token) as shop_url:
+        await hub.inboxes.set_allowed_origins(site.id, [shop_url])
+        visitor = await (await browser.new_context(viewport=PHONE)).new_page()
+        await visitor.goto(shop_url)
+        await visitor.get_by_role("button", name="Open chat").click()
+        away = visitor.locator("form.away")  # no agent online: the away form
+        await expect(away).to_be_visible()
+        await expect(away.locator("p")).to_contain_text("Retour à 9 h.")
+        await expect(away.get_by_role("button", name="Envoyer")).to_be_visible()
+        await expect(away.locator("input[name=email]")).to_be_visible()
+        await expect(visitor.locator(".st")).to_have_text("Nous sommes absents")
+        await visitor.screenshot(path=ARTIFACTS / "widget-away-fr-phone.png", animations="disabled")

@@ -286,6 +286,16 @@ async def test_an_archived_site_refuses_new_chats_and_keeps_its_history(
     assert (await as_admin.post_json(f"/console/inboxes/{site.id}", FORM)).status_code == 400
 
 
+async def test_a_socket_opened_before_the_archive_cannot_start_a_chat(live_server):
+    hub = live_server.hub
+    site = await hub.inboxes.create_website("Shop", [ORIGIN])
+    async with WidgetClient.connect(live_server.ws_url, site.site_token, ORIGIN) as client:
+        await client.hello()
+        await hub.inboxes.archive(site.id, Channel.WEBSITE)
+        refused = await client.say("Hello?", "c-1")
+    assert refused["code"] == "archived"
+
+
 async def test_an_email_inbox_or_a_phone_line_is_not_a_website(live_server, as_admin: Console):
     line, _token = await live_server.hub.phone_lines.create("Line", ["020 7946 0000"], "GB")
     assert (await as_admin.http.get(f"/console/inboxes/{line.inbox_id}")).status_code == 404

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 # Welcome pages through history in chunks so that a long conversation is
 # delivered in full without one huge query.
 HISTORY_CHUNK = 500
-# A site whose inbox an admin archived (read at the handshake): history stays readable.
+# A site whose inbox an admin archived (read at the handshake, and again before a
+# socket's first chat opens): history stays readable.
 ARCHIVED_MESSAGE = "This chat is closed: the site no longer takes messages here."
 
 
@@ -283,6 +284,10 @@ class WidgetSession:
     async def _on_message(self, frame: dict[str, Any]) -> None:
         assert self.visitor is not None
         message = protocol.parse_message(frame)
+        if self.conversation_id is None and not self.inbox.archived:
+            # A new chat: the site may have been archived since this socket opened.
+            fresh = await self.hub.inboxes.by_site_token(self.inbox.site_token or "")
+            self.inbox = fresh or self.inbox
         if self.inbox.archived:
             raise ProtocolError("archived", ARCHIVED_MESSAGE, message.client_id)
         if not await self.limits.messages.allow(self.visitor.id):

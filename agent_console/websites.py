@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from agent_console.web import Ctx, console_endpoint
 from agent_console.website_form import WebsiteForm, choices, read_form
 from hub.errors import InvalidInput, NotFound
+from hub.inboxes.service import normalize_origin
 from hub.inboxes.site_check import SiteCheck, check_site
 from hub.models import Channel, Inbox
 
@@ -143,7 +144,9 @@ async def check_website(ctx: Ctx) -> Response:
     carry this website's snippet? Private addresses are refused (site_check.py)."""
     inbox = await _website(ctx)
     one = ctx.text("origin", 300)
-    origins = [one] if one else list(inbox.allowed_origins)
+    if one and normalize_origin(one) not in inbox.allowed_origins:
+        raise InvalidInput("test one of this website's allowed origins", "origin")
+    origins = [normalize_origin(one)] if one else list(inbox.allowed_origins)
     allow_private = ctx.settings.site_check_allow_private
     assert inbox.site_token is not None
     results = await asyncio.gather(

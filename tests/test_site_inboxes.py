@@ -185,6 +185,11 @@ async def test_the_console_check_reports_a_refusal_and_fetches_nothing(
     [check] = answer.json()["checks"]
     assert check["refused"] is True and check["answered"] is False
     assert "private" in check["problem"]
+    other = await as_admin.post_json(
+        f"/console/inboxes/{site.id}/check", {"origin": "https://elsewhere.example"}
+    )
+    assert other.status_code == 400
+    assert "allowed origins" in other.json()["error"]["message"]
 
 
 # ---- the console -----------------------------------------------------------------------

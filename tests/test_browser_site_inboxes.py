@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from hub.email.inboxes import EmailInboxConfig
 from hub.inboxes.widget_settings import clean_settings
 from tests.browser import ARTIFACTS, chromium, shop_site
 from tests.test_browser_chat import log_in
@@ -104,6 +105,10 @@ async def test_an_admin_adds_a_site_and_a_visitor_chats_through_its_snippet(
         await log_in(phone_console, live_server.url, admin.email)
         await phone_console.goto(console.url.split("#")[0].replace("/check", ""))
         await phone_console.screenshot(path=ARTIFACTS / "website-form-phone.png", full_page=True)
+        await phone_console.locator("#identity").scroll_into_view_if_needed()
+        await phone_console.screenshot(path=ARTIFACTS / "website-form-phone-lower.png")
+        await console.locator("#identity").scroll_into_view_if_needed()
+        await console.screenshot(path=ARTIFACTS / "website-form-lower.png")
         await phone_console.goto(f"{live_server.url}/console/inboxes")
         await phone_console.screenshot(path=ARTIFACTS / "websites-phone.png", full_page=True)
         await console.goto(f"{live_server.url}/console/")
@@ -166,3 +171,31 @@ async def test_the_widget_speaks_the_sites_language_and_away_message(live_server
         await expect(away.locator("input[name=email]")).to_be_visible()
         await expect(visitor.locator(".st")).to_have_text("Nous sommes absents")
         await visitor.screenshot(path=ARTIFACTS / "widget-away-fr-phone.png", animations="disabled")
+
+
+async def test_an_admin_archives_an_email_inbox_and_a_phone_line(live_server, admin, browser):
+    hub = live_server.hub
+    inbox, _token = await hub.email_inboxes.create(
+        EmailInboxConfig(name="Old support", address="old@shop.test")
+    )
+    line, _cti = await hub.phone_lines.create("Old line", ["020 7946 0000"], "GB")
+    for viewport, suffix in ((DESKTOP, ""), (PHONE, "-phone")):
+        page = await (await browser.new_context(viewport=viewport)).new_page()
+        await log_in(page, live_server.url, admin.email)
+        await page.goto(f"{live_server.url}/console/email-inboxes/{inbox.id}")
+        await page.locator("#archive").scroll_into_view_if_needed()
+        await page.screenshot(path=ARTIFACTS / f"email-inbox-archive{suffix}.png")
+        await page.goto(f"{live_server.url}/console/phone-lines")
+        await page.locator("details.secret summary").first.click()
+        archive = page.get_by_role("button", name="Archive this phone line")
+        await archive.scroll_into_view_if_needed()
+        await page.screenshot(path=ARTIFACTS / f"phone-line-archive{suffix}.png")
+    await archive.click()
+    await page.wait_for_url(f"{live_server.url}/console/phone-lines")
+    await expect(page.get_by_text("No phone lines yet.")).to_be_visible()
+    await page.goto(f"{live_server.url}/console/email-inboxes/{inbox.id}")
+    await page.get_by_role("button", name="Archive this email inbox").click()
+    await page.wait_for_url(f"{live_server.url}/console/email-inboxes")
+    await expect(page.locator(f"#inbox-{inbox.id}")).to_have_count(0)
+    assert (await hub.inboxes.get(line.inbox_id)).archived
+    assert (await hub.inboxes.get(inbox.id)).archived

@@ -17,6 +17,7 @@ from hub.inboxes.site_check import check_site
 from hub.inboxes.widget_settings import WidgetSettings, clean_settings
 from hub.models import Channel
 from tests.console_client import Console
+from tests.engines import settings  # noqa: F401 - runs every test on both engines
 from tests.widget_client import WidgetClient
 
 ORIGIN = "http://127.0.0.2:1"

@@ -320,4 +320,4 @@ async def continue_by_email(ctx: Ctx) -> Response:
     await ctx.hub.inboxes.continue_by_email(website_id, int(value) if value else None)
     if ctx.wants_json:
         return JSONResponse({"inbox": {"id": website_id, "email_inbox_id": value or None}})
-    return RedirectResponse(f"/console/inboxes#inbox-{website_id}", status_code=303)
+    return RedirectResponse(f"/console/inboxes/{website_id}#continue", status_code=303)

@@ -10,6 +10,7 @@ from starlette.staticfiles import StaticFiles
 
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
 from agent_console import (
+    archiving,
     bounces,
     calls,
     email,
@@ -37,6 +38,7 @@ call_routes = [
     Route("/phone-lines", calls.create_phone_line, methods=["POST"]),
     Route("/phone-lines/{inbox_id:id}", calls.update_phone_line, methods=["POST"]),
     Route("/phone-lines/{inbox_id:id}/rotate", calls.rotate_cti_token, methods=["POST"]),
+    Route("/phone-lines/{inbox_id:id}/archive", archiving.archive_phone_line, methods=["POST"]),
 ]
 
 email_routes = [
@@ -51,6 +53,7 @@ email_routes = [
     Route(
         "/email-inboxes/{inbox_id:id}/rotate", email_inboxes.rotate_intake_token, methods=["POST"]
     ),
+    Route("/email-inboxes/{inbox_id:id}/archive", archiving.archive_email_inbox, methods=["POST"]),
     Route(
         "/inboxes/{inbox_id:id}/continue-by-email",
         email_inboxes.continue_by_email,
@@ -70,6 +73,18 @@ email_routes = [
         email.retry,
         methods=["POST"],
     ),
+]
+
+# Website inboxes (agent_console/websites.py)
+website_routes = [
+    Route("/inboxes", websites.websites_page, methods=["GET"], name="inboxes"),
+    Route("/inboxes", websites.create_website, methods=["POST"]),
+    Route("/inboxes/new", websites.new_website_page, methods=["GET"]),
+    Route("/inboxes/{inbox_id:id}", websites.website_page, methods=["GET"]),
+    Route("/inboxes/{inbox_id:id}", websites.update_website, methods=["POST"]),
+    Route("/inboxes/{inbox_id:id}/check", websites.check_website, methods=["POST"]),
+    Route("/inboxes/{inbox_id:id}/archive", websites.archive_website, methods=["POST"]),
+    Route("/inboxes/{inbox_id:id}/identity", websites.require_identity, methods=["POST"]),
 ]
 
 routes: list = [
@@ -115,12 +130,12 @@ routes: list = [
             Route("/api/conversations", views.api_conversations, methods=["GET"], name="api"),
             Route("/agents", views.agents_page, methods=["GET"], name="agents"),
             Route("/agents", views.create_agent, methods=["POST"], name="create_agent"),
-            Route("/inboxes", views.inboxes_page, methods=["GET"], name="inboxes"),
             # Teams and who works in which inbox (agent_console/teams.py)
             Route("/teams", teams.teams_page, methods=["GET"], name="teams"),
             Route("/teams", teams.create_team, methods=["POST"]),
             Route("/teams/{team_id:id}", teams.update_team, methods=["POST"]),
             Route("/inboxes/{inbox_id:id}/members", teams.set_inbox_members, methods=["POST"]),
+            *website_routes,
             # Live visitors and campaigns (agent_console/visitors.py)
             Route("/visitors", visitors.visitors_page, methods=["GET"], name="visitors"),
             Route("/api/visitors", visitors.api_visitors, methods=["GET"]),
@@ -131,7 +146,6 @@ routes: list = [
             Route("/campaigns/{campaign_id:id}", visitors.campaign_page, methods=["GET"]),
             Route("/campaigns/{campaign_id:id}", visitors.update_campaign, methods=["POST"]),
             Route("/inboxes/{inbox_id:id}/hours", visitors.set_hours, methods=["POST"]),
-            Route("/inboxes/{inbox_id:id}/identity", websites.require_identity, methods=["POST"]),
             *call_routes,
             *email_routes,
             WebSocketRoute("/ws", console_socket, name="socket"),

@@ -21,7 +21,7 @@ from agent_console.login import MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS
 from agent_console.web import Ctx, console_endpoint
 from hub.conversations.reads import Scope
 from hub.errors import InvalidInput
-from hub.models import Agent, Channel, Conversation, Role, Status, Visitor, utcnow
+from hub.models import Agent, Conversation, Role, Status, Visitor, utcnow
 
 MAX_NAME_CHARS = 100
 # Same shape as the widget's client ids (docs/widget-protocol.md).
@@ -361,23 +361,3 @@ async def create_agent(ctx: Ctx) -> Response:
             status_code=201,
         )
     return RedirectResponse(f"/console/agents?created={agent.id}", status_code=303)
-
-
-@console_endpoint(admin=True)
-async def inboxes_page(ctx: Ctx) -> Response:
-    public_url = ctx.settings.public_url
-    email_inboxes = await ctx.hub.email_inboxes.list()
-    inboxes = [
-        {
-            "inbox": inbox,
-            "snippet": (
-                f'<script src="{public_url}/widget.js" data-site="{inbox.site_token}" '
-                "async></script>"
-            ),
-        }
-        for inbox in await ctx.hub.inboxes.list()
-        if inbox.channel is Channel.WEBSITE  # phone lines have their own page
-    ]
-    return ctx.render(
-        "inboxes.html", {"nav": "inboxes", "inboxes": inboxes, "email_inboxes": email_inboxes}
-    )

@@ -196,6 +196,14 @@ class Inbox:
     email_inbox_id: int | None = None
     # Only its members work in it (hub/agents/access.py); else every agent does.
     members_only: bool = False
+    # A website's widget settings as stored (hub/inboxes/widget_settings.py reads them).
+    widget_settings: dict[str, Any] | None = None
+    # Archived: out of the lists, taking no new chats, mail or calls; history stays.
+    archived_at: datetime | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
 
 @dataclass(frozen=True)

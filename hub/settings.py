@@ -119,6 +119,9 @@ class Settings:
     # Keys secrets were sealed under before HUB_SECRET_KEY changed: they still
     # open them until `hub rotate-secret-key` re-seals (docs/deploy.md).
     previous_secret_keys: tuple[Secret, ...] = ()
+    # The console's "test this site" may fetch pages on loopback, link-local or
+    # private addresses (HUB_SITE_CHECK_ALLOW_PRIVATE); refused by default.
+    site_check_allow_private: bool = False
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, env_file: str = ".env") -> Settings:
@@ -170,6 +173,7 @@ class Settings:
             ),
             mail=_mail_settings(get),
             previous_secret_keys=_previous_keys(get("PREVIOUS_SECRET_KEYS", "")),
+            site_check_allow_private=_flag(env, "HUB_SITE_CHECK_ALLOW_PRIVATE", False),
         )
 
 

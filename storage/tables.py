@@ -64,6 +64,10 @@ inboxes = sa.Table(
     # True: only the inbox's members (agents, and agents of its teams) work in
     # it; false: every agent does (revision 0015).
     sa.Column("members_only", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    # A website's widget settings set in the console (0012; hub/inboxes/widget_settings.py).
+    sa.Column("widget_settings", sa.JSON),
+    # An archived inbox is out of the lists and takes no new chats, mail or calls (0012).
+    sa.Column("archived_at", TIMESTAMP),
 )
 
 # Teams and who works in which inbox (revision 0015; hub/agents/access.py).
@@ -105,6 +109,7 @@ inbox_members = sa.Table(
     sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE")),
     sa.Column("team_id", sa.Integer, sa.ForeignKey("teams.id", ondelete="CASCADE")),
     sa.UniqueConstraint("inbox_id", "agent_id", "team_id", name="uq_inbox_member"),
+
 )
 
 visitors = sa.Table(

@@ -167,18 +167,18 @@ async def test_the_call_log_opens_with_the_calls_already_made(hub, live_server, 
     await expect(console.locator("#calls-empty")).to_be_hidden()
 
 
-async def test_an_admin_ticks_require_identity_on_the_inboxes_page(hub, live_server, console):
+async def test_an_admin_ticks_require_identity_on_the_website_page(hub, live_server, console):
     website = await hub.inboxes.create_website("Corner shop", ["http://shop.test"])
-    await _open(console, f"{live_server.url}/console/inboxes")
-    form = console.locator(f"form[action='/console/inboxes/{website.id}/identity']")
+    await _open(console, f"{live_server.url}/console/inboxes/{website.id}")
+    form = console.locator(f"form[action='/console/inboxes/{website.id}']")
     box = form.locator("input[name=require_identity]")
     await expect(box).not_to_be_checked()
     await box.check()
-    await form.locator("button[type=submit]").click()
-    await expect(console.locator("#me-presence")).to_have_attribute("data-state", "online")
+    await form.get_by_role("button", name="Save changes").click()
+    await expect(console.locator(".alert-success")).to_have_text("Saved.")
     await expect(form.locator("input[name=require_identity]")).to_be_checked()
     assert (await hub.inboxes.get(website.id)).require_identity is True
-    await form.scroll_into_view_if_needed()
+    await form.locator("#identity").scroll_into_view_if_needed()
     await console.screenshot(path=ARTIFACTS / "inboxes-require-identity.png")
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -43,6 +45,8 @@ def test_help_lists_the_commands(tmp_path):
         "migrate-store",
         "cleanup",
         "rotate-secret-key",
+        "create-site",
+        "create-phone-line",
     ):
         assert command in result.stdout
 
@@ -65,6 +69,56 @@ def test_bootstrap_creates_one_admin_and_the_demo_site_once(tmp_path):
     assert second.returncode == 0
     assert "password: " not in second.stdout
     assert "support@demo-shop.test" in second.stdout  # still there, not made twice
+
+
+def _origins(tmp_path, site_token: str) -> list[str]:
+    with sqlite3.connect(tmp_path / "data" / "hub.db") as db:
+        [(stored,)] = db.execute(
+            "SELECT allowed_origins FROM inboxes WHERE site_token = ?", (site_token,)
+        )
+    return json.loads(stored)  # type: ignore[no-any-return]
+
+
+def test_create_site_prints_the_snippet_and_refuses_a_bad_origin(tmp_path):
+    assert hub(tmp_path, "migrate").returncode == 0
+    made = hub(
+        tmp_path,
+        "create-site",
+        "My shop",
+        "--origin",
+        "https://Shop.example/",
+        "--origin",
+        "http://localhost:3000",
+    )
+    assert made.returncode == 0, made.stderr
+    token = re.search(
+        r'<script src="http://127.0.0.1:8000/widget.js" data-site="([^"]+)" async>', made.stdout
+    )
+    assert token, made.stdout
+    assert _origins(tmp_path, token.group(1)) == ["http://localhost:3000", "https://shop.example"]
+    bad = hub(
+        tmp_path, "create-site", "Other", "--origin", "https://ok.example", "--origin", "shop"
+    )
+    assert bad.returncode == 2
+    assert "line 2: 'shop' is not an origin" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_the_demo_sites_origins_follow_the_public_url(tmp_path):
+    assert hub(tmp_path, "migrate").returncode == 0
+    assert hub(tmp_path, "bootstrap").returncode == 0
+    assert _origins(tmp_path, "demo") == ["http://127.0.0.1:8000", "http://localhost:8000"]
+    moved = hub(
+        tmp_path,
+        "bootstrap",
+        extra_env={"HUB_PORT": "9001", "HUB_PUBLIC_URL": "https://hub.example"},
+    )
+    assert moved.returncode == 0, moved.stderr
+    assert _origins(tmp_path, "demo") == [
+        "http://127.0.0.1:9001",
+        "http://localhost:9001",
+        "https://hub.example",
+    ]
 
 
 def test_create_agent_and_set_password(tmp_path):

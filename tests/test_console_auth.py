@@ -468,6 +468,9 @@ async def test_inboxes_page_shows_the_script_tag_and_identity_secret(
         "async&gt;&lt;/script&gt;"
     )
     assert snippet in page.text
+    # The identity secret is on the website's own page (with its snippet again).
+    page = await as_admin.http.get(f"/console/inboxes/{website.id}")
+    assert snippet in page.text
     assert website.identity_secret and website.identity_secret in page.text
     assert "HMAC-SHA256" in page.text
 

@@ -238,7 +238,7 @@ async def test_posts_without_csrf_or_from_another_site_are_refused(
 async def test_a_website_continues_its_chats_by_email(
     hub: Hub, inbox: EmailInbox, website, as_admin: Console, as_agent: Console
 ):
-    page = await as_admin.http.get("/console/inboxes")
+    page = await as_admin.http.get(f"/console/inboxes/{website.id}")
     assert "Continue chats by email from" in page.text
     assert (
         await as_agent.post_form(

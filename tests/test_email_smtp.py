@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from channels.email.smtp_server import MAX_RECIPIENTS, MailListener, start_mail_server
 from hub.core import Hub
 from hub.email.models import OutboxState
-from hub.models import Agent
+from hub.models import Agent, Channel
 from hub.settings import MailProtocol
 from storage.tables import email_messages
 from tests.email_helpers import SUPPORT, make_email_inbox, passing_auth
@@ -633,3 +633,17 @@ def test_bad_mail_settings_name_the_variable(tmp_path: Path, env: dict[str, str]
 
     with pytest.raises(SettingsError, match=words):
         Settings.load(environ={"HUB_DATA_DIR": str(tmp_path), **env}, env_file="/none")
+
+
+async def test_an_archived_inbox_refuses_mail_at_rcpt_like_an_unknown_one(
+    hub: Hub, smtp: MailListener
+):
+    inbox = await make_email_inbox(hub)
+    await hub.inboxes.archive(inbox.id, Channel.EMAIL)
+    msg = message()
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        await send(smtp.port, msg)
+    code, text = refused.value.recipients[SUPPORT]
+    assert (code, text) == (550, f"5.1.1 <{SUPPORT}>: no such mailbox here".encode())
+    assert await stored(hub, _id(msg)) == []
+    assert await hub.email_inboxes.list() == [] and await hub.email_inboxes.polled() == []

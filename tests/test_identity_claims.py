@@ -123,8 +123,8 @@ async def test_an_admin_requires_identity_and_unsigned_claims_are_then_refused(
     hub = live_server.hub
     inbox = await hub.inboxes.create_website("Shop", [ORIGIN])
     path = f"/console/inboxes/{inbox.id}/identity"
-    page = await as_admin.http.get("/console/inboxes")
-    assert f'action="{path}"' in page.text and inbox.identity_secret in page.text
+    page = await as_admin.http.get(f"/console/inboxes/{inbox.id}")
+    assert 'name="require_identity"' in page.text and inbox.identity_secret in page.text
     # Not an admin, or no CSRF token: refused, and nothing changes.
     assert (await as_agent.post_form(path, {"require_identity": "1"})).status_code == 403
     forged = await as_admin.http.post(path, data={"require_identity": "1"})

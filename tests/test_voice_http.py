@@ -11,8 +11,9 @@ import pytest
 
 from channels.voice import provider
 from channels.voice.routes import FAILED_AUTH_BURST, MAX_BODY_BYTES
-from hub.models import Kind, Status
+from hub.models import Kind, Role, Status
 from hub.voice.models import Outcome, State
+from tests.console_client import log_in
 
 PROVIDER_TOKEN = "provider-auth-token-12345"
 DOCS = Path(__file__).parent.parent / "docs" / "voice.md"
@@ -340,3 +341,24 @@ async def test_the_examples_in_docs_voice_md_are_answered_as_documented(client, 
             assert got["error"].get("field") == expected["error"].get("field")
         else:
             assert got == expected
+
+
+async def test_an_archived_line_refuses_cti_events_with_a_clear_error(
+    hub, client, line_and_token, live_server
+):
+    line, token = line_and_token
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as admin_http:
+        await hub.agents.create("boss@example.com", "Boss", "correct horse battery", Role.ADMIN)
+        console = await log_in(admin_http, "boss@example.com")
+        archived = await console.post_form(f"/console/phone-lines/{line.inbox_id}/archive", {})
+        assert archived.status_code == 303
+        page = (await admin_http.get("/console/phone-lines")).text
+        assert f"/console/phone-lines/{line.inbox_id}/archive" not in page
+    response = await client.post(
+        cti_path(token),
+        json={"event": "newCall", "direction": "in", "from": "+447700900123", "callId": "a"},
+    )
+    assert response.status_code == 410
+    assert response.json()["error"]["code"] == "archived"
+    assert "archived" in response.json()["error"]["message"]
+    assert await hub.calls.list() == []

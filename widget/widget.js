@@ -14,6 +14,9 @@
  * (a regular expression of query parameter names removed from reported
  * addresses; default token|key|password|email|session). The accent colour can
  * also be set from the page's CSS with the custom property --hubchat-accent.
+ * What an admin sets on the site's inbox in the console (colour, position,
+ * greeting, language, away message, pre-chat form) comes in the welcome frame
+ * and is applied by applySettings(); the attributes above win over it.
  *
  * Live visitors: the widget reports each page (load, and single-page-app
  * navigation through pushState/replaceState/popstate/hashchange), tab
@@ -49,7 +52,7 @@
     hubUrl = src.origin + (i > 0 ? src.pathname.slice(0, i) : "");
     wsUrl = hubUrl.replace(/^http/, "ws") + "/widget/ws?site=" + encodeURIComponent(site);
   } catch (e) { warn("cannot derive the hub URL from the script src"); return; }
-  var TITLE = script.getAttribute("data-title") || "Chat with us";
+  var TITLE = script.getAttribute("data-title");
   var COLOR = script.getAttribute("data-color");
   var N = W.navigator || {};
   var TRACK = script.getAttribute("data-track") !== "off" && N.globalPrivacyControl !== true &&
@@ -72,6 +75,59 @@
       return u.href;
     } catch (e) { return null; }
   }
+
+  // ----------------------------------------------------------------- words
+  // The widget's own words in the languages an admin can choose (hub/inboxes/widget_settings.py).
+  var WORDS = {
+    en: { title: "Chat with us", online: "We're online", away: "We're away", on1: "Online", off1: "Away",
+      connecting: "Connecting…", reconnecting: "Reconnecting…", offline: "You're offline. Messages will be sent when you reconnect.",
+      hi: "Hi there!", greet: "Ask us anything — we usually reply in a few minutes.",
+      awayIntro: "We're away right now, but leave a message and we'll get back to you.",
+      awayHead: "We're away right now", awayText: "Leave us a message and we'll get back to you by email.",
+      preHead: "Before we start", preText: "Tell us a little about yourself.",
+      name: "Name", email: "Email", message: "Message", namePh: "Your name", msgPh: "How can we help?",
+      send: "Send message", write: "Write a message…", support: "Support", sending: "Sending…",
+      failed: "Not delivered: ", seen: "Seen", typing: " is typing…", byEmail: "We'll reply by email as soon as we can.",
+      resolved: "This conversation was resolved. Send a message to reopen it.", optional: " (optional)",
+      closed: "This chat is closed: the site no longer takes messages here." },
+    fr: { title: "Discutons", online: "Nous sommes en ligne", away: "Nous sommes absents", on1: "En ligne", off1: "Absent",
+      connecting: "Connexion…", reconnecting: "Reconnexion…", offline: "Vous êtes hors ligne. Les messages partiront à la reconnexion.",
+      hi: "Bonjour !", greet: "Posez-nous vos questions — nous répondons en général en quelques minutes.",
+      awayIntro: "Nous sommes absents, mais laissez un message et nous vous répondrons.",
+      awayHead: "Nous sommes absents", awayText: "Laissez-nous un message, nous vous répondrons par e-mail.",
+      preHead: "Avant de commencer", preText: "Dites-nous qui vous êtes.",
+      name: "Nom", email: "E-mail", message: "Message", namePh: "Votre nom", msgPh: "Comment pouvons-nous aider ?",
+      send: "Envoyer", write: "Écrivez un message…", support: "Support", sending: "Envoi…",
+      failed: "Non remis : ", seen: "Vu", typing: " écrit…", byEmail: "Nous répondrons par e-mail dès que possible.",
+      resolved: "Cette conversation est résolue. Écrivez pour la rouvrir.", optional: " (facultatif)",
+      closed: "Ce chat est fermé : le site ne reçoit plus de messages ici." },
+    de: { title: "Chatten Sie mit uns", online: "Wir sind online", away: "Wir sind nicht da", on1: "Online", off1: "Abwesend",
+      connecting: "Verbinde…", reconnecting: "Verbinde erneut…", offline: "Sie sind offline. Nachrichten werden gesendet, sobald Sie wieder verbunden sind.",
+      hi: "Hallo!", greet: "Fragen Sie uns — wir antworten meist in wenigen Minuten.",
+      awayIntro: "Wir sind gerade nicht da, aber hinterlassen Sie eine Nachricht und wir melden uns.",
+      awayHead: "Wir sind gerade nicht da", awayText: "Hinterlassen Sie uns eine Nachricht, wir antworten per E-Mail.",
+      preHead: "Bevor es losgeht", preText: "Erzählen Sie uns kurz, wer Sie sind.",
+      name: "Name", email: "E-Mail", message: "Nachricht", namePh: "Ihr Name", msgPh: "Wie können wir helfen?",
+      send: "Nachricht senden", write: "Nachricht schreiben…", support: "Support", sending: "Wird gesendet…",
+      failed: "Nicht zugestellt: ", seen: "Gelesen", typing: " schreibt…", byEmail: "Wir antworten so bald wie möglich per E-Mail.",
+      resolved: "Dieses Gespräch ist erledigt. Schreiben Sie, um es wieder zu öffnen.", optional: " (optional)",
+      closed: "Dieser Chat ist geschlossen: Die Website nimmt hier keine Nachrichten mehr an." },
+    es: { title: "Chatea con nosotros", online: "Estamos en línea", away: "No estamos", on1: "En línea", off1: "Ausente",
+      connecting: "Conectando…", reconnecting: "Reconectando…", offline: "Sin conexión. Los mensajes se enviarán al reconectar.",
+      hi: "¡Hola!", greet: "Pregúntanos lo que quieras — solemos responder en pocos minutos.",
+      awayIntro: "Ahora no estamos, pero deja un mensaje y te responderemos.",
+      awayHead: "Ahora no estamos", awayText: "Déjanos un mensaje y te responderemos por correo.",
+      preHead: "Antes de empezar", preText: "Cuéntanos un poco sobre ti.",
+      name: "Nombre", email: "Correo", message: "Mensaje", namePh: "Tu nombre", msgPh: "¿Cómo podemos ayudarte?",
+      send: "Enviar mensaje", write: "Escribe un mensaje…", support: "Soporte", sending: "Enviando…",
+      failed: "No entregado: ", seen: "Visto", typing: " está escribiendo…", byEmail: "Te responderemos por correo lo antes posible.",
+      resolved: "Esta conversación se resolvió. Escribe para reabrirla.", optional: " (opcional)",
+      closed: "Este chat está cerrado: el sitio ya no recibe mensajes aquí." }
+  };
+  var words = WORDS.en;
+  function t(k) { return words[k] || WORDS.en[k]; }
+  // What the site's inbox says (the welcome's settings); defaults until then.
+  var cfg = { greeting: "", away_message: "", prechat: { name: "off", email: "off", question: "off", question_label: "" } };
 
   // --------------------------------------------------------------- storage
   // Falls back to memory when storage is unavailable (private mode, quota,
@@ -107,6 +163,7 @@
     agentReadSeq: 0,        // agents have read up to this seq
     agentTypingName: null, agentTypingTimer: null,
     awayFormClientId: null, // the message sent by the away form
+    archived: false,        // the site's inbox was archived: history only
     panelOpen: SS.get(K_OPEN) === "1",
     socket: null, welcomed: false, everWelcomed: false, firstWelcome: true,
     reconnectAttempt: 0, reconnectTimer: null, pingTimer: null, quiet: false,
@@ -318,6 +375,8 @@
       if (state.resumeSeqSent > 0 && c && c.id !== convId()) { state.fullResumeNext = true; state.conversation = c; state.reconnectAttempt = 0; drop(); return; }
       state.conversation = c;
       state.agentsOnline = f.agents_online !== false;
+      state.archived = f.archived === true;
+      if (f.settings && typeof f.settings === "object") applySettings(f.settings);
       (Array.isArray(f.messages) ? f.messages : []).forEach(function (m) { addMsg(m, !state.firstWelcome); });
       state.firstWelcome = false;
       state.welcomed = true; state.everWelcomed = true; state.reconnectAttempt = 0;
@@ -351,7 +410,7 @@
       if (addMsg(m, true)) markRead();
     },
     typing: function (f) {
-      setTyping(!!f.on, (f.agent && f.agent.name) || "Support");
+      setTyping(!!f.on, (f.agent && f.agent.name) || t("support"));
     },
     read: function (f) {
       if (typeof f.seq === "number" && f.seq > state.agentReadSeq) { state.agentReadSeq = f.seq; state.listDirty = true; }
@@ -375,6 +434,7 @@
     error: function (f) {
       var code = f.code, id = f.client_id;
       if (code === "bad_token") { forget(); drop(); return; }
+      if (code === "archived") state.archived = true;
       if (code === "unverified_identity") { warn(f.message || "identity claim refused (unverified_identity)"); return; }
       if (!id) return;
       if (code === "rate_limited" || code === "internal" || code === "not_ready") {
@@ -473,7 +533,7 @@
     if (ui && focus) {
       setTimeout(guard(function () {
         if (!state.panelOpen) { ui.bub.focus(); return; }
-        var f = ui.away.hidden ? ui.ta : ui.away.querySelector("input");
+        var f = ui.away.hidden ? ui.ta : ui.away.querySelector("label:not([hidden]) input, textarea");
         f.focus();
       }), 30);
     }
@@ -550,7 +610,8 @@
     ".away input:focus,.away textarea:focus{outline:0;border-color:var(--a);box-shadow:0 0 0 3px rgba(37,99,235,.15)}",
     ".btn{margin-top:4px;padding:11px 14px;border:0;border-radius:10px;background:var(--a);color:#fff;font-weight:600}",
     ".btn:hover,.snd:hover{filter:brightness(1.08)}",
-    "@media (max-width:480px){.panel{right:0;bottom:0;width:100%;height:100%;max-height:none;border-radius:0}.open .bub{display:none}.cmp textarea,.away input,.away textarea{font-size:16px}.cmp{padding-bottom:calc(10px + env(safe-area-inset-bottom))}}",
+    ".left .bub,.left .panel{right:auto;left:20px}",
+    "@media (max-width:480px){.panel,.left .panel{right:0;left:0;bottom:0;width:100%;height:100%;max-height:none;border-radius:0}.open .bub{display:none}.cmp textarea,.away input,.away textarea{font-size:16px}.cmp{padding-bottom:calc(10px + env(safe-area-inset-bottom))}}",
     "@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}"
   ].join("\n");
 
@@ -572,11 +633,12 @@
       '<div class="ty" aria-live="polite" hidden><span class="dots" aria-hidden="true"><i></i><i></i><i></i></span><span class="tyt"></span></div>' +
       '<form class="cmp"><textarea rows="1" maxlength="5000" placeholder="Write a message…" aria-label="Message"></textarea>' +
       '<button class="snd" type="submit" aria-label="Send message" disabled>' + I_SEND + '</button></form>' +
-      '<form class="away" hidden><p><b>We\'re away right now</b>Leave us a message and we\'ll get back to you by email.</p>' +
-      '<label>Name<input name="name" autocomplete="name" maxlength="200" placeholder="Your name"></label>' +
-      '<label>Email<input name="email" type="email" required autocomplete="email" maxlength="254" placeholder="you@example.com"></label>' +
-      '<label>Message<textarea name="message" required maxlength="5000" rows="4" placeholder="How can we help?"></textarea></label>' +
-      '<button class="btn" type="submit">Send message</button></form>' +
+      '<form class="away" hidden><p><b class="fh"></b><span class="fp"></span></p>' +
+      '<label class="f-name"><span class="l"></span><input name="name" autocomplete="name" maxlength="200"></label>' +
+      '<label class="f-email"><span class="l"></span><input name="email" type="email" autocomplete="email" maxlength="254" placeholder="you@example.com"></label>' +
+      '<label class="f-question"><span class="l"></span><input name="question" maxlength="500"></label>' +
+      '<label><span class="l l-msg"></span><textarea name="message" required maxlength="5000" rows="4"></textarea></label>' +
+      '<button class="btn" type="submit"></button></form>' +
     '</section>' +
     '<button class="bub" type="button" aria-label="Open chat" aria-expanded="false" aria-controls="hc-panel">' +
       '<span class="i1">' + I_CHAT + '</span><span class="i2">' + I_DOWN + '</span><span class="badge" hidden></span></button>' +
@@ -600,7 +662,9 @@
     var q = function (s) { return root.querySelector(s); };
     ui = { w: q(".w"), panel: q(".panel"), bub: q(".bub"), badge: q(".badge"), x: q(".x"), tt: q(".tt"),
       st: q(".st"), ini: q(".ini"), avs: q(".av svg"), cb: q(".cb"), log: q(".log"), ty: q(".ty"), tyt: q(".tyt"),
-      cmp: q(".cmp"), ta: q(".cmp textarea"), snd: q(".snd"), away: q(".away") };
+      cmp: q(".cmp"), ta: q(".cmp textarea"), snd: q(".snd"), away: q(".away"), fh: q(".fh"), fp: q(".fp"),
+      fName: q(".f-name"), fEmail: q(".f-email"), fQuestion: q(".f-question"), lMsg: q(".l-msg"), btn: q(".btn") };
+    applyWords();
 
     ui.bub.addEventListener("click", guard(function () { setOpen(!state.panelOpen, true); }));
     ui.x.addEventListener("click", guard(function () { setOpen(false, true); }));
@@ -623,15 +687,71 @@
     ui.cmp.addEventListener("submit", guard(function (e) { e.preventDefault(); submit(); }));
     ui.away.addEventListener("submit", guard(function (e) {
       e.preventDefault();
-      var f = ui.away.elements, email = f.email.value.trim(), name = f.name.value.trim();
-      if (!email || !f.message.value.trim() || !ui.away.checkValidity()) { ui.away.reportValidity(); return; }
-      var contact = { email: email };
+      var f = ui.away.elements, mode = formMode();
+      var email = f.email.value.trim(), name = f.name.value.trim(), answer = f.question.value.trim();
+      if (!f.message.value.trim() || !ui.away.checkValidity()) { ui.away.reportValidity(); return; }
+      var contact = {};
+      if (email) contact.email = email;
       if (name) contact.name = name;
-      var id = sendText(f.message.value, contact);
-      if (id) { state.awayFormClientId = id; ui.away.reset(); render(); setTimeout(guard(function () { ui.ta.focus(); }), 30); }
+      if (answer && cfg.prechat.question !== "off" && cfg.prechat.question_label) {
+        var a = {}; a[cfg.prechat.question_label] = answer; api.setAttributes(a);
+      }
+      var id = sendText(f.message.value, email || name ? contact : null);
+      if (id) {
+        if (mode === "away") state.awayFormClientId = id;
+        ui.away.reset(); render(); setTimeout(guard(function () { ui.ta.focus(); }), 30);
+      }
     }));
     D.body.appendChild(host);
     render();
+  }
+
+  // The site's settings from the welcome: words, colour, position, pre-chat form.
+  function applySettings(o) {
+    if (typeof o.language === "string" && WORDS[o.language]) words = WORDS[o.language];
+    cfg.greeting = typeof o.greeting === "string" ? o.greeting : "";
+    cfg.away_message = typeof o.away_message === "string" ? o.away_message : "";
+    var p = o.prechat && typeof o.prechat === "object" ? o.prechat : {};
+    ["name", "email", "question"].forEach(function (k) {
+      cfg.prechat[k] = p[k] === "optional" || p[k] === "required" ? p[k] : "off";
+    });
+    cfg.prechat.question_label = typeof p.question_label === "string" ? p.question_label : "";
+    if (!ui) return;
+    if (!COLOR && typeof o.color === "string" && /^#[0-9a-fA-F]{6}$/.test(o.color)) {
+      ui.w.style.setProperty("--a", "var(--hubchat-accent," + o.color + ")");
+    }
+    ui.w.classList.toggle("left", o.position === "bottom-left");
+    applyWords();
+    state.listDirty = true;
+  }
+  function applyWords() {
+    ui.ta.placeholder = t("write");
+    ui.away.elements.name.placeholder = t("namePh");
+    ui.away.elements.message.placeholder = t("msgPh");
+    ui.lMsg.textContent = t("message");
+    ui.btn.textContent = t("send");
+  }
+  // The form shown instead of the thread: "away" (no agent online: an email address
+  // to answer to), "pre" (the site's pre-chat form), or null (the thread).
+  function formMode() {
+    if (state.archived || hasThread()) return null;
+    if (state.agentsOnline === false) return "away";
+    var p = cfg.prechat;
+    if (state.agentsOnline === true && (p.name !== "off" || p.email !== "off" || (p.question !== "off" && p.question_label))) return "pre";
+    return null;
+  }
+  function field(label, input, mode, text) {
+    label.hidden = mode === "off";
+    input.required = mode === "required";
+    label.querySelector(".l").textContent = text + (mode === "optional" ? t("optional") : "");
+  }
+  function configureForm(mode) {
+    var p = cfg.prechat, f = ui.away.elements;
+    ui.fh.textContent = mode === "away" ? t("awayHead") : t("preHead");
+    ui.fp.textContent = mode === "away" ? (cfg.away_message || t("awayText")) : t("preText");
+    field(ui.fName, f.name, mode === "away" && p.name === "off" ? "optional" : p.name, t("name"));
+    field(ui.fEmail, f.email, mode === "away" ? "required" : p.email, t("email"));
+    field(ui.fQuestion, f.question, p.question_label ? p.question : "off", p.question_label);
   }
 
   function submit() {
@@ -660,23 +780,24 @@
     ui.badge.textContent = n > 99 ? "99+" : String(n);
     if (!state.panelOpen) return;
 
-    ui.tt.textContent = TITLE;
+    ui.tt.textContent = TITLE || t("title");
     ui.st.textContent = (a ? a + " · " : "") +
-      (state.agentsOnline === null ? "Connecting…" : state.agentsOnline ? (a ? "Online" : "We're online") : (a ? "Away" : "We're away"));
+      (state.agentsOnline === null ? t("connecting") : state.agentsOnline ? (a ? t("on1") : t("online")) : (a ? t("off1") : t("away")));
     ui.panel.classList.toggle("on", state.agentsOnline === true);
     ui.ini.textContent = a ? a.charAt(0).toUpperCase() : "";
     ui.avs.style.display = a ? "none" : "";
 
     var offline = W.navigator && navigator.onLine === false;
     ui.cb.hidden = state.welcomed || !(state.reconnectAttempt > 1 || state.everWelcomed || offline);
-    ui.cb.textContent = offline ? "You're offline. Messages will be sent when you reconnect." :
-      state.everWelcomed ? "Reconnecting…" : "Connecting…";
+    ui.cb.textContent = offline ? t("offline") : state.everWelcomed ? t("reconnecting") : t("connecting");
 
-    var form = state.agentsOnline === false && !hasThread();
+    var mode = formMode(), form = mode !== null;
+    if (form) configureForm(mode);
     ui.away.hidden = !form;
-    ui.log.hidden = ui.cmp.hidden = form;
+    ui.log.hidden = form;
+    ui.cmp.hidden = form || state.archived;
     ui.ty.hidden = form || !state.agentTypingName;
-    ui.tyt.textContent = state.agentTypingName ? state.agentTypingName + " is typing…" : "";
+    ui.tyt.textContent = state.agentTypingName ? state.agentTypingName + t("typing") : "";
     if (!form && state.listDirty) drawList();
     if (!form && state.stickToBottom) ui.log.scrollTop = ui.log.scrollHeight;
   }
@@ -694,10 +815,9 @@
     state.failedSends.forEach(function (it) { items.push({ fail: 1, id: it.id, text: it.text, t: it.t, err: it.err }); });
     var frag = D.createDocumentFragment();
     var intro = el("div", "intro");
-    intro.appendChild(el("b", null, "Hi there!"));
+    intro.appendChild(el("b", null, t("hi")));
     intro.appendChild(D.createTextNode(state.agentsOnline === false ?
-      "We're away right now, but leave a message and we'll get back to you." :
-      "Ask us anything — we usually reply in a few minutes."));
+      cfg.away_message || t("awayIntro") : cfg.greeting || t("greet")));
     frag.appendChild(intro);
 
     function who(m) {
@@ -715,7 +835,7 @@
       var first = !prev || who(prev) !== w, last = !next || who(next) !== w;
       var row = el("div", "row " + (w === "me" ? "me" : "agent") + (first ? " first" : "") +
         (m.pend ? " pend" : "") + (m.fail ? " fail" : ""));
-      if (first && w !== "me") row.appendChild(el("div", "nm", (m.author && m.author.name) || "Support"));
+      if (first && w !== "me") row.appendChild(el("div", "nm", (m.author && m.author.name) || t("support")));
       var b = el("div", "b", text);
       if (m.created_at) b.title = new Date(m.created_at).toLocaleString();
       row.appendChild(b);
@@ -723,22 +843,24 @@
       if (m.pend) {
         meta = el("div", "meta");
         meta.innerHTML = I_CLOCK;
-        meta.appendChild(D.createTextNode("Sending…"));
+        meta.appendChild(D.createTextNode(t("sending")));
       } else if (m.fail) {
-        meta = el("div", "meta", "Not delivered: " + m.err);
+        meta = el("div", "meta", t("failed") + m.err);
       } else if (last) {
-        var t = fmtTime(m.created_at);
-        if (m === lastMine && state.agentReadSeq >= m.seq) t += (t ? " · " : "") + "Seen";
-        if (t) meta = el("div", "meta", t);
+        var tm = fmtTime(m.created_at);
+        if (m === lastMine && state.agentReadSeq >= m.seq) tm += (tm ? " · " : "") + t("seen");
+        if (tm) meta = el("div", "meta", tm);
       }
       if (meta) row.appendChild(meta);
       frag.appendChild(row);
       if (m.id && m.id === state.awayFormClientId || m.client_id && m.client_id === state.awayFormClientId) {
-        frag.appendChild(el("div", "sys", "We'll reply by email as soon as we can."));
+        frag.appendChild(el("div", "sys", t("byEmail")));
       }
     });
-    if (state.conversation && state.conversation.status === "resolved" && items.length) {
-      frag.appendChild(el("div", "sys", "This conversation was resolved. Send a message to reopen it."));
+    if (state.archived) {
+      frag.appendChild(el("div", "sys", t("closed")));
+    } else if (state.conversation && state.conversation.status === "resolved" && items.length) {
+      frag.appendChild(el("div", "sys", t("resolved")));
     }
     ui.log.textContent = "";
     ui.log.appendChild(frag);

@@ -471,6 +471,17 @@ if (me) {
 
 refreshTimes();
 
+// ---- colour pickers (website inbox page): the picker and the #rrggbb field agree --------
+
+for (const picker of document.querySelectorAll("input[data-color-for]")) {
+  const field = document.getElementById(picker.dataset.colorFor);
+  if (!field) continue;
+  picker.addEventListener("input", () => { field.value = picker.value; });
+  field.addEventListener("input", () => {
+    if (/^#[0-9a-fA-F]{6}$/.test(field.value)) picker.value = field.value.toLowerCase();
+  });
+}
+
 // ---- copy buttons (inboxes page) ---------------------------------------------------------
 
 for (const button of document.querySelectorAll("button[data-copy]")) {

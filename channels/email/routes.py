@@ -175,10 +175,11 @@ async def _inbox(hub: Hub, token: str) -> EmailInbox | None:
     if not 0 < len(token) <= MAX_TOKEN_CHARS:
         return None
     try:
-        return await hub.email_inboxes.by_intake_token(token)
+        found = await hub.email_inboxes.by_intake_token(token)
     except (SQLAlchemyError, OSError) as exc:
         log.exception("email intake: looking up the token failed")
         raise Refused(503, "unavailable", "The store is unreachable; try again later.") from exc
+    return None if found is None or found.inbox.archived else found  # archived: no new mail
 
 
 async def inbound_email(request: Request) -> JSONResponse:

@@ -127,7 +127,7 @@ class IntakeHandler:
         except Exception:
             log.exception("mail: looking up recipient %s failed", address)
             return TRY_AGAIN
-        if inbox is None:
+        if inbox is None or inbox.inbox.archived:  # an archived inbox takes no new mail
             log.info("mail: refused unknown recipient %s from %s", address, _client_ip(session))
             return _no_such_mailbox(address)
         envelope.rcpt_tos.append(address)

@@ -116,6 +116,13 @@ async def cti_webhook(request: Request, hub: Hub, limits: VoiceLimits, ip: str) 
         raise limits.failed(
             ip, 401, "bad_token", "Unknown CTI token. Copy the URL from the console."
         )
+    if line.inbox.archived:
+        raise Refused(
+            410,
+            "archived",
+            "This phone line is archived: it takes no call events. "
+            "An admin can add a new phone line in the console.",
+        )
     _line_limit(limits, line)
     fields = _fields(request, await _body(request))
     recorded = await hub.calls.record(line, cti.parse(fields))

@@ -25,6 +25,7 @@ from hub.core import Hub
 from hub.errors import HubError, InvalidInput, Unavailable
 from hub.events import topics
 from hub.events.bus import Event, SubscriberDropped, Subscription, batch_frame
+from hub.inboxes.widget_settings import WidgetSettings
 from hub.models import Conversation, Inbound, Inbox, Visitor, iso
 from hub.visitors.service import told_visitor
 
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 # Welcome pages through history in chunks so that a long conversation is
 # delivered in full without one huge query.
 HISTORY_CHUNK = 500
+# A site whose inbox an admin archived (read at the handshake, and again before a
+# socket's first chat opens): history stays readable.
+ARCHIVED_MESSAGE = "This chat is closed: the site no longer takes messages here."
 
 
 class WidgetSession:
@@ -176,7 +180,11 @@ class WidgetSession:
             "conversation": conversation.to_visitor_wire() if conversation else None,
             "messages": history,
             "agents_online": self.hub.presence.any_online(),
+            # The widget's look, words and pre-chat form, as set in the console.
+            "settings": WidgetSettings.stored(self.inbox.widget_settings).to_wire(),
         }
+        if self.inbox.archived:
+            welcome["archived"] = True
         if self._token_expired:
             welcome["token_expired"] = True
         await self._send(welcome)
@@ -276,6 +284,12 @@ class WidgetSession:
     async def _on_message(self, frame: dict[str, Any]) -> None:
         assert self.visitor is not None
         message = protocol.parse_message(frame)
+        if self.conversation_id is None and not self.inbox.archived:
+            # A new chat: the site may have been archived since this socket opened.
+            fresh = await self.hub.inboxes.by_site_token(self.inbox.site_token or "")
+            self.inbox = fresh or self.inbox
+        if self.inbox.archived:
+            raise ProtocolError("archived", ARCHIVED_MESSAGE, message.client_id)
         if not await self.limits.messages.allow(self.visitor.id):
             raise ProtocolError(
                 "rate_limited", "Too many messages; wait a moment.", message.client_id

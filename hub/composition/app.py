@@ -25,6 +25,7 @@ from channels.voice.routes import routes as voice_routes
 from channels.webchat.limits import WebchatLimits
 from channels.webchat.routes import routes as webchat_routes
 from hub.composition.assemble import start_hub
+from hub.composition.commands import follow_public_url
 from hub.composition.worker import run_background
 from hub.core import Hub
 from hub.errors import Unavailable
@@ -128,6 +129,8 @@ def create_app(
         warming = asyncio.create_task(asyncio.to_thread(devices.warm_up))
         app.state.hub = hub if hub is not None else await start_hub(settings)
         await warming
+        if own:  # the demo site's origins follow this start's public URL and port
+            await follow_public_url(app.state.hub, settings)
         await start_reader()  # the mail readers, before the first mail
         app.state.webchat_limits = WebchatLimits(app.state.hub.limits, settings)
         if tune_gc:

@@ -28,6 +28,7 @@ ASYNC_ONE_SHOT = {
     "set-password": commands.set_password,
     "cleanup": commands.cleanup,
     "create-phone-line": commands.create_phone_line,
+    "create-site": commands.create_site,
     "close-stale-calls": commands.close_stale_calls,
     "rotate-secret-key": commands.rotate_secret_key,
 }
@@ -117,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--provider-token-env",
         metavar="VAR",
         help="read the voice provider's auth token (for signatures) from this variable",
+    )
+    site = commands.add_parser(
+        "create-site",
+        help="add a website inbox and print the script tag to paste into its pages",
+        description="Add a website inbox whose widget may connect from the given origins, "
+        "and print its script tag. Its colour, greeting, language and pre-chat form are set "
+        "in the console (Inboxes).",
+    )
+    site.add_argument("name", help="shown to agents, e.g. My shop")
+    site.add_argument(
+        "--origin",
+        action="append",
+        required=True,
+        metavar="URL",
+        help="a site origin the widget may connect from, e.g. https://shop.example (repeatable)",
     )
     commands.add_parser(
         "close-stale-calls",

@@ -97,20 +97,54 @@ async def bootstrap(settings: Settings, args: argparse.Namespace) -> None:
                 "(forgot the password? `hub set-password EMAIL`)."
             )
         if settings.demo and await hub.inboxes.by_site_token(DEMO_SITE_TOKEN) is None:
-            origins = {
-                settings.public_url,
-                f"http://127.0.0.1:{settings.port}",
-                f"http://localhost:{settings.port}",
-            }
             demo = await hub.inboxes.create_website(
-                "Demo shop", sorted(origins), site_token=DEMO_SITE_TOKEN
+                "Demo shop", demo_origins(settings), site_token=DEMO_SITE_TOKEN
             )
             await hub.campaigns.create(demo.id, DEMO_CAMPAIGN)
+        await follow_public_url(hub, settings)
         if settings.demo:
             print(f"Demo shop with the chat widget: {settings.public_url}/demo")
             await _demo_email_inbox(hub, settings)
     finally:
         await hub.stop()
+
+
+def demo_origins(settings: Settings) -> list[str]:
+    """Where the hub itself serves the demo shop from: its public URL, loopback on its port."""
+    return sorted(
+        {
+            settings.public_url,
+            f"http://127.0.0.1:{settings.port}",
+            f"http://localhost:{settings.port}",
+        }
+    )
+
+
+async def follow_public_url(hub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """The demo site's origins follow HUB_PUBLIC_URL and HUB_PORT (run by bootstrap and at
+    start-up): those the hub added before are replaced, those an admin added stay."""
+    from channels.webchat.routes import DEMO_SITE_TOKEN
+
+    if settings.demo:
+        await hub.inboxes.follow_public_url(DEMO_SITE_TOKEN, demo_origins(settings))
+
+
+async def create_site(settings: Settings, args: argparse.Namespace) -> None:
+    from hub.composition.assemble import start_hub
+
+    hub = await start_hub(settings)
+    try:
+        site = await hub.inboxes.create_website(args.name, args.origin)
+    finally:
+        await hub.stop()
+    print(
+        f"Created website inbox {site.id} ({site.name}) for {', '.join(site.allowed_origins)}.\n"
+        "Paste this into every page of the site, just before </body>:\n"
+        f'    <script src="{settings.public_url}/widget.js" data-site="{site.site_token}" '
+        "async></script>\n"
+        f"Set its colour, greeting and pre-chat form in the console: "
+        f"{settings.public_url}/console/inboxes/{site.id}"
+    )
 
 
 async def _demo_email_inbox(hub, settings: Settings) -> None:  # type: ignore[no-untyped-def]

@@ -290,11 +290,12 @@ class EmailInboxService:
         return found[0] if found else None
 
     async def list(self) -> list[EmailInbox]:
-        return await self._select()
+        """Every email inbox that is not archived."""
+        return [inbox for inbox in await self._select() if not inbox.inbox.archived]
 
     async def polled(self) -> builtins.list[EmailInbox]:
-        """Inboxes whose mail is fetched by IMAP."""
-        return await self._select(imap_enabled=True)
+        """Inboxes whose mail is fetched by IMAP (an archived one's is not)."""
+        return [i for i in await self._select(imap_enabled=True) if not i.inbox.archived]
 
     async def rotate_intake_token(self, inbox_id: int) -> str:
         token = secrets.token_urlsafe(INTAKE_TOKEN_BYTES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,8 +11,9 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import InvalidInput, from_the_store
+from hub.errors import InvalidInput, NotFound, from_the_store
 from hub.events.unit_of_work import store_write
+from hub.inboxes.widget_settings import WidgetSettings
 from hub.models import Channel, Inbox, utcnow
 from hub.records import record_of
 from hub.sealing import Sealer
@@ -23,6 +25,12 @@ from storage.repositories import inboxes as inbox_rows
 # Site tokens looked up per read at most: after a restart every widget
 # reconnects, thousands of handshakes at once, each naming its site.
 SITE_TOKEN_BATCH_MAX = 500
+MAX_ORIGINS = 50
+MAX_ORIGIN_CHARS = 300
+# In a website's stored widget settings: the origins the hub added for itself (the
+# demo site's public URL), replaced when that URL changes (`follow_public_url`).
+MANAGED_ORIGINS_KEY = "managed_origins"
+_LOOPBACK_ORIGIN = re.compile(r"http://(127\.0\.0\.1|localhost)(:\d+)?$")
 
 
 def normalize_origin(value: str) -> str:
@@ -41,6 +49,28 @@ def normalize_origin(value: str) -> str:
         host = f"[{host}]"
     port = f":{port_number}" if port_number and port_number != default_port else ""
     return f"{parts.scheme}://{host}{port}"
+
+
+def clean_origins(lines: list[str]) -> list[str]:
+    """Allowed origins from what an admin typed (one a line): each normalized, blanks
+    and duplicates dropped, at least one; the error names the line at fault."""
+    origins: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if len(line) > MAX_ORIGIN_CHARS:
+            raise InvalidInput(
+                f"line {number}: longer than {MAX_ORIGIN_CHARS} characters", "allowed_origins"
+            )
+        try:
+            origins.add(normalize_origin(line))
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {number}: {exc.message}", "allowed_origins") from None
+    if not origins:
+        raise InvalidInput("a website inbox needs at least one allowed origin", "allowed_origins")
+    if len(origins) > MAX_ORIGINS:
+        raise InvalidInput(f"at most {MAX_ORIGINS} allowed origins", "allowed_origins")
+    return sorted(origins)
 
 
 def inbox_from_row(row: sa.Row, sealer: Sealer | None) -> Inbox:
@@ -71,10 +101,9 @@ class InboxService:
         allowed_origins: list[str],
         require_identity: bool = False,
         site_token: str | None = None,
+        widget: WidgetSettings | None = None,
     ) -> Inbox:
-        origins = sorted({normalize_origin(origin) for origin in allowed_origins})
-        if not origins:
-            raise InvalidInput("a website inbox needs at least one allowed origin")
+        origins = clean_origins(allowed_origins)
         async with store_write(self._db) as conn:
             inbox_id = await inbox_rows.insert(
                 conn,
@@ -85,12 +114,43 @@ class InboxService:
                     "allowed_origins": origins,
                     "identity_secret": self._sealer.seal(secrets.token_hex(32)),
                     "require_identity": require_identity,
+                    "widget_settings": (widget or WidgetSettings()).to_stored(),
                     "created_at": utcnow(),
                 },
             )
-        inbox = await self.get(inbox_id)
-        assert inbox is not None
-        return inbox
+        return await self._website(inbox_id)
+
+    async def update_website(
+        self,
+        website_id: int,
+        name: str,
+        allowed_origins: builtins.list[str],
+        require_identity: bool,
+        widget: WidgetSettings,
+    ) -> Inbox:
+        """Save a website's settings from the console (all at once, or nothing)."""
+        stored = widget.to_stored()
+        current = await self._website(website_id)
+        if current.widget_settings and MANAGED_ORIGINS_KEY in current.widget_settings:
+            stored[MANAGED_ORIGINS_KEY] = current.widget_settings[MANAGED_ORIGINS_KEY]
+        values = {
+            "name": clean_text(name, 100, "name"),
+            "allowed_origins": clean_origins(allowed_origins),
+            "require_identity": require_identity,
+            "widget_settings": stored,
+        }
+        async with store_write(self._db) as conn:
+            await self._set_website(conn, website_id, values)
+        return await self._website(website_id)
+
+    async def archive(self, inbox_id: int, channel: Channel) -> Inbox:
+        """Take an inbox out of the lists; it refuses new chats, mail or calls from now on
+        and its conversations stay readable. Archiving twice keeps the first time."""
+        async with store_write(self._db) as conn:
+            if await inbox_rows.channel_of(conn, inbox_id) != channel.value:
+                raise NotFound(f"no {channel.value} inbox {inbox_id}")
+            await inbox_rows.archive(conn, inbox_id, utcnow())
+        return await self._website(inbox_id)
 
     async def continue_by_email(self, website_id: int, email_inbox_id: int | None) -> Inbox:
         """Let a website's chats go on by email (from `email_inbox_id`) when visitors leave."""
@@ -114,7 +174,8 @@ class InboxService:
 
     async def _website(self, website_id: int) -> Inbox:
         inbox = await self.get(website_id)
-        assert inbox is not None
+        if inbox is None:
+            raise NotFound(f"no inbox {website_id}")
         return inbox
 
     async def get(self, inbox_id: int) -> Inbox | None:
@@ -128,17 +189,39 @@ class InboxService:
         return await from_the_store(self._by_site_token.submit(site_token))
 
     async def list(self) -> list[Inbox]:
+        """Every inbox that is not archived."""
         async with self._db.read() as conn:
             rows = await inbox_rows.all_rows(conn)
-        return [inbox_from_row(row, self._sealer) for row in rows]
+        return [inbox_from_row(row, self._sealer) for row in rows if row.archived_at is None]
 
     async def set_allowed_origins(
         self, inbox_id: int, allowed_origins: builtins.list[str]
     ) -> Inbox:
-        origins = sorted({normalize_origin(origin) for origin in allowed_origins})
+        origins = clean_origins(allowed_origins)
         async with store_write(self._db) as conn:
             await inbox_rows.update(conn, inbox_id, {"allowed_origins": origins})
         inbox = await self.get(inbox_id)
         if inbox is None:
             raise InvalidInput(f"no inbox {inbox_id}")
         return inbox
+
+    async def follow_public_url(self, site_token: str, managed: builtins.list[str]) -> Inbox | None:
+        """Give the website of `site_token` the origins the hub itself serves from
+        (`managed`: its public URL, loopback on its port) in place of the ones it
+        added on an earlier start; the origins an admin added stay."""
+        inbox = await self.by_site_token(site_token)
+        if inbox is None:
+            return None
+        stored = dict(inbox.widget_settings or {})
+        if MANAGED_ORIGINS_KEY in stored:
+            earlier = set(stored[MANAGED_ORIGINS_KEY] or ())
+        else:  # made before the hub kept track: its loopback origins were the hub's own
+            earlier = {o for o in inbox.allowed_origins if _LOOPBACK_ORIGIN.match(o)}
+        new = clean_origins(managed)
+        origins = sorted((set(inbox.allowed_origins) - earlier) | set(new))
+        stored[MANAGED_ORIGINS_KEY] = new
+        async with store_write(self._db) as conn:
+            await inbox_rows.update(
+                conn, inbox.id, {"allowed_origins": origins, "widget_settings": stored}
+            )
+        return await self._website(inbox.id)

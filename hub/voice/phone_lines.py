@@ -135,7 +135,8 @@ class PhoneLineService:
         return lines[0] if lines else None
 
     async def list(self) -> list[PhoneLine]:
-        return await self._select()
+        """Every phone line that is not archived."""
+        return [line for line in await self._select() if not line.inbox.archived]
 
     async def rotate_token(self, inbox_id: int) -> str:
         token = secrets.token_urlsafe(CTI_TOKEN_BYTES)

@@ -56,6 +56,15 @@ async def update(
     return bool(done.rowcount)
 
 
+async def archive(conn: AsyncConnection, inbox_id: int, at: Any) -> None:
+    """Mark the inbox archived at `at`, unless it already is."""
+    await conn.execute(
+        inboxes.update()
+        .where(inboxes.c.id == inbox_id, inboxes.c.archived_at.is_(None))
+        .values(archived_at=at)
+    )
+
+
 # ---- phone lines ---------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 an inbox is for its members only.
 
 Revision ID: 0015_inbox_access
-Revises: 0011_sealed_secrets
+Revises: 0012_website_settings
 Create Date: 2026-12-04
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_inbox_access"
-down_revision = "0011_sealed_secrets"
+down_revision = "0012_website_settings"
 branch_labels = None
 depends_on = None
 

@@ -6,6 +6,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.agents.presence import AgentPresence, shared_presence
 from hub.agents.service import AgentService
+from hub.agents.two_factor import TwoFactorService
 from hub.backends import Backends
 from hub.contacts.resolver import ContactResolver
 from hub.contacts.service import ContactService
@@ -60,6 +61,7 @@ class Hub:
         previous_keys = [key.get() for key in settings.previous_secret_keys]
         self.sealer = Sealer(settings.secret_key.get(), previous_keys)
         self.agents = AgentService(db)
+        self.two_factor = TwoFactorService(db, self.sealer)  # TOTP secrets sealed
         self.inboxes = InboxService(db, self.sealer)
         self.visitors = VisitorService(self.writes)
         # Every channel's inbound items enter through one pipeline (contact,

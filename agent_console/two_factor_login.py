@@ -56,7 +56,10 @@ async def _pending(ctx: Ctx, step: str) -> tuple[auth.PendingLogin, Agent] | Non
     if pending is None or pending.step != step:
         return None
     agent = await ctx.hub.agents.get(pending.agent_id)
-    return (pending, agent) if agent is not None else None
+    # An admin may have reset or stopped requiring it meanwhile: then start again.
+    if agent is None or await ctx.hub.two_factor.login_step(agent.id) != step:
+        return None
+    return pending, agent
 
 
 def _start_again() -> Response:

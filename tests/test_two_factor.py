@@ -391,3 +391,14 @@ async def test_an_admin_resets_an_agents_two_factor(
     async with new_http(live_server) as http:
         await log_in(http, agent.email)  # not required: one step, and set it up again
         assert 'class="qr-code"' in (await http.get("/console/security")).text
+
+
+async def test_a_reset_during_the_second_step_sends_the_agent_back_to_the_password(
+    hub: Hub, http: httpx.AsyncClient, agent: Agent, clock: FakeClock
+) -> None:
+    app, _ = await turn_on(hub, agent, clock)
+    await password_step(http, agent.email)
+    await hub.two_factor.reset(agent.id)
+    page = await http.get("/console/login/code")
+    assert page.status_code == 303 and page.headers["location"] == "/console/login"
+    assert not await _console_opens(http)

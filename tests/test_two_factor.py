@@ -396,7 +396,7 @@ async def test_an_admin_resets_an_agents_two_factor(
 async def test_a_reset_during_the_second_step_sends_the_agent_back_to_the_password(
     hub: Hub, http: httpx.AsyncClient, agent: Agent, clock: FakeClock
 ) -> None:
-    app, _ = await turn_on(hub, agent, clock)
+    await turn_on(hub, agent, clock)
     await password_step(http, agent.email)
     await hub.two_factor.reset(agent.id)
     page = await http.get("/console/login/code")

@@ -10,6 +10,9 @@ The session lives in Starlette's signed, http-only, SameSite=lax cookie
                `csrf_token` or the `X-CSRF-Token` header
     notice     a line the next console page shows once (failed logins since
                the last one), then forgets
+    pending    between the password and the second step of a two-factor login:
+               which agent, which step ("code" or "setup"), where to go next and
+               until when; it opens nothing (no `sid`), and logging in drops it
 
 Logging in rotates the session: it is cleared and gets a fresh token, so a
 token planted before login is worthless afterwards.
@@ -20,7 +23,9 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
@@ -31,6 +36,7 @@ from hub.models import Agent
 SESSION_TOKEN = "sid"  # noqa: S105 - the key name, not a secret
 SESSION_CSRF = "csrf"
 SESSION_NOTICE = "notice"
+SESSION_PENDING = "pending"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -44,6 +50,9 @@ MAX_NEXT_CHARS = 2000
 _SAFE_NEXT = re.compile(r"^/(?![/\\])[^\\\s\x00-\x1f\x7f]*$")
 
 DEFAULT_NEXT = "/console/"
+
+# Time to type the second step's code after the password, then start again.
+PENDING_LOGIN_SECONDS = 300
 
 
 def csrf_token(conn: HTTPConnection) -> str:
@@ -68,6 +77,47 @@ async def log_in(conn: HTTPConnection, agent: Agent) -> None:
     conn.session.clear()
     conn.session[SESSION_TOKEN] = await hub.agents.open_session(agent)
     conn.session[SESSION_CSRF] = secrets.token_urlsafe(CSRF_TOKEN_BYTES)
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    """An agent who gave the right password and owes a second step."""
+
+    agent_id: int
+    step: str  # "code" or "setup" (hub/agents/two_factor.py `login_step`)
+    next: str
+
+
+def begin_second_step(conn: HTTPConnection, agent: Agent, step: str, next_path: str) -> None:
+    """Rotate the session as `log_in` does, but open none: remember who is half-way."""
+    conn.session.clear()
+    conn.session[SESSION_PENDING] = {
+        "agent": agent.id,
+        "step": step,
+        "next": next_path,
+        "until": int(time.time()) + PENDING_LOGIN_SECONDS,
+    }
+    conn.session[SESSION_CSRF] = secrets.token_urlsafe(CSRF_TOKEN_BYTES)
+
+
+def pending_login(conn: HTTPConnection) -> PendingLogin | None:
+    """The half-way login of this session, if it has one that has not run out."""
+    pending = conn.session.get(SESSION_PENDING)
+    if not isinstance(pending, dict):
+        return None
+    agent_id, step, until = pending.get("agent"), pending.get("step"), pending.get("until")
+    if (
+        not isinstance(agent_id, int)
+        or step not in {"code", "setup"}
+        or not isinstance(until, int)
+        or until < time.time()
+    ):
+        conn.session.pop(SESSION_PENDING, None)
+        return None
+    next_path = pending.get("next")
+    return PendingLogin(
+        agent_id, step, safe_next(next_path if isinstance(next_path, str) else None)
+    )
 
 
 def set_notice(conn: HTTPConnection, text: str) -> None:

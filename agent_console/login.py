@@ -9,13 +9,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from agent_console import auth
 from agent_console.access import ANYONE, OWN
 from agent_console.web import Ctx, console_endpoint
+from hub.models import Agent
 from hub.ratelimit import RateLimits
 
 # Login attempts: ten in a row, then one every six seconds, per email address
 # from one IP address; enough for a person who mistypes, far too slow to guess.
 # Per account alone it would let anyone lock an agent out, so an account's
 # failures from everywhere only slow its logins down: free for the first few,
-# then a delay that doubles with each failure up to a few seconds.
+# then a delay that doubles with each failure up to a few seconds. Wrong
+# two-factor codes count the same (agent_console/two_factor_login.py).
 LOGIN_BURST = 10
 LOGIN_RATE_PER_SECOND = 1 / 6
 LOGIN_FREE_FAILURES = 3
@@ -25,6 +27,8 @@ LOGIN_MAX_DELAY_SECONDS = 3.0
 MAX_EMAIL_CHARS = 254
 MAX_PASSWORD_CHARS = 1024
 WRONG_LOGIN = "Email or password is wrong"
+# Where the second step of a two-factor login is (agent_console/two_factor_login.py).
+SECOND_STEPS = {"code": "/console/login/code", "setup": "/console/login/two-factor-setup"}
 
 
 class LoginLimits:
@@ -46,7 +50,7 @@ class LoginLimits:
         return min(self.max_delay, LOGIN_FIRST_DELAY_SECONDS * 2**doublings)
 
 
-def _login_limits(ctx: Ctx) -> LoginLimits:
+def login_limits(ctx: Ctx) -> LoginLimits:
     state = ctx.request.app.state
     limits = getattr(state, "console_login_limits", None)
     if limits is None:
@@ -68,7 +72,7 @@ async def login(ctx: Ctx) -> Response:
     email = ctx.text("email", 10_000).strip()
     password = ctx.text("password", 10_000)
     client = ctx.request.client.host if ctx.request.client else "unknown"
-    limits = _login_limits(ctx)
+    limits = login_limits(ctx)
     if not await limits.allow(client, email.lower()[:MAX_EMAIL_CHARS]):
         return ctx.render(
             "login.html",
@@ -90,6 +94,16 @@ async def login(ctx: Ctx) -> Response:
             {"next": next_path, "email": email[:MAX_EMAIL_CHARS], "error": WRONG_LOGIN},
             status=400,
         )
+    step = await ctx.hub.two_factor.login_step(agent.id)
+    if step is not None:  # the session opens only after the second step
+        auth.begin_second_step(ctx.request, agent, step, next_path)
+        return RedirectResponse(SECOND_STEPS[step], status_code=303)
+    await finish_login(ctx, agent)
+    return RedirectResponse(next_path, status_code=303)
+
+
+async def finish_login(ctx: Ctx, agent: Agent) -> None:
+    """Open the agent's session, and tell them of failed logins since their last."""
     await auth.log_in(ctx.request, agent)
     failed = await ctx.hub.agents.take_failed_logins(agent)
     if failed is not None:
@@ -99,7 +113,6 @@ async def login(ctx: Ctx) -> Response:
             f"{failed.count} failed login {attempts} since your last login (last from "
             f"{failed.last_from} at {failed.last_at:%Y-%m-%d %H:%M} UTC)",
         )
-    return RedirectResponse(next_path, status_code=303)
 
 
 @console_endpoint(OWN)

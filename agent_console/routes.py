@@ -17,6 +17,8 @@ from agent_console import (
     email_inboxes,
     login,
     teams,
+    two_factor,
+    two_factor_login,
     views,
     visitors,
     websites,
@@ -87,6 +89,21 @@ website_routes = [
     Route("/inboxes/{inbox_id:id}/identity", websites.require_identity, methods=["POST"]),
 ]
 
+# Two-factor login: the login's second step, each agent's Security page, the admins' page.
+two_factor_routes = [
+    Route("/login/code", two_factor_login.code_page, methods=["GET"], name="login_code"),
+    Route("/login/code", two_factor_login.check_code, methods=["POST"]),
+    Route("/login/two-factor-setup", two_factor_login.setup_page, methods=["GET"]),
+    Route("/login/two-factor-setup", two_factor_login.confirm_setup, methods=["POST"]),
+    Route("/security", two_factor.security_page, methods=["GET"], name="security"),
+    Route("/security/two-factor", two_factor.confirm, methods=["POST"]),
+    Route("/security/recovery-codes", two_factor.new_recovery_codes, methods=["POST"]),
+    Route("/security/two-factor/off", two_factor.turn_off, methods=["POST"]),
+    Route("/team-security", two_factor.team_page, methods=["GET"], name="team_security"),
+    Route("/team-security/required", two_factor.set_required, methods=["POST"]),
+    Route("/team-security/{agent_id:id}/reset", two_factor.reset, methods=["POST"]),
+]
+
 routes: list = [
     Mount(
         "/console",
@@ -148,6 +165,7 @@ routes: list = [
             Route("/inboxes/{inbox_id:id}/hours", visitors.set_hours, methods=["POST"]),
             *call_routes,
             *email_routes,
+            *two_factor_routes,
             WebSocketRoute("/ws", console_socket, name="socket"),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ],

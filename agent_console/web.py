@@ -141,7 +141,7 @@ class Ctx:
 
     @property
     def me(self) -> Agent:
-        assert self.agent is not None, "this endpoint is declared login_required=False"
+        assert self.agent is not None, "this endpoint is open to anyone (ANYONE)"
         return self.agent
 
     @property

@@ -7,6 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub.agents.access import AccessService
 from hub.agents.presence import AgentPresence, shared_presence
 from hub.agents.service import AgentService
+from hub.agents.two_factor import TwoFactorService
 from hub.backends import Backends
 from hub.contacts.resolver import ContactResolver
 from hub.contacts.service import ContactService
@@ -62,6 +63,7 @@ class Hub:
         self.sealer = Sealer(settings.secret_key.get(), previous_keys)
         self.agents = AgentService(db)
         self.access = AccessService(db)
+        self.two_factor = TwoFactorService(db, self.sealer)  # TOTP secrets sealed
         self.inboxes = InboxService(db, self.sealer)
         self.visitors = VisitorService(self.writes)
         # Every channel's inbound items enter through one pipeline (contact,

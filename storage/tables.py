@@ -109,7 +109,6 @@ inbox_members = sa.Table(
     sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE")),
     sa.Column("team_id", sa.Integer, sa.ForeignKey("teams.id", ondelete="CASCADE")),
     sa.UniqueConstraint("inbox_id", "agent_id", "team_id", name="uq_inbox_member"),
-
 )
 
 visitors = sa.Table(
@@ -470,4 +469,54 @@ email_unmatched_bounces = sa.Table(
     sa.Column("original_message_id", sa.String(255)),
     sa.Column("received_at", TIMESTAMP, nullable=False, index=True),
     sa.UniqueConstraint("email_inbox_id", "message_id"),
+)
+
+
+# ---- two-factor login (revision 0014) ------------------------------------------
+
+# One row an agent while two-factor is on or being set up: the TOTP secret
+# (sealed, hub/sealing.py), when the agent confirmed it (None: set-up not yet
+# confirmed, so not asked at login), and the latest time step a code was
+# accepted for, so that no code counts twice.
+agent_two_factor = sa.Table(
+    "agent_two_factor",
+    metadata,
+    sa.Column(
+        "agent_id",
+        sa.Integer,
+        sa.ForeignKey("agents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("secret", sa.String(500), nullable=False),
+    sa.Column("enabled_at", TIMESTAMP),
+    sa.Column("last_step", sa.BigInteger, nullable=False, server_default="0", default=0),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+)
+
+# Single-use recovery codes: SHA-256 of each (80 random bits: no KDF needed).
+agent_recovery_codes = sa.Table(
+    "agent_recovery_codes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "agent_id",
+        sa.Integer,
+        sa.ForeignKey("agents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("used_at", TIMESTAMP),
+    sa.UniqueConstraint("agent_id", "code_hash"),
+)
+
+# Hub-wide settings that admins change in the console (name -> JSON value),
+# e.g. whether every agent must use two-factor login.
+hub_settings = sa.Table(
+    "hub_settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", TIMESTAMP, nullable=False),
+    sa.Column("updated_by", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL")),
 )

@@ -108,6 +108,7 @@ async def secrets(hub: Hub, website: Inbox) -> Secrets:
         "visitor_id": visitor.id,
         "campaign_id": campaign.id,
         "team_id": team.id,
+        "agent_id": 1,
         "seq": 1,
     }
     return Secrets(ids, site, website)

@@ -31,6 +31,7 @@ ASYNC_ONE_SHOT = {
     "create-site": commands.create_site,
     "close-stale-calls": commands.close_stale_calls,
     "rotate-secret-key": commands.rotate_secret_key,
+    "reset-two-factor": commands.reset_two_factor,
 }
 
 
@@ -141,11 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rotate-secret-key",
         help="re-seal every stored secret under HUB_SECRET_KEY (after changing it)",
-        description="Seal mail passwords, voice-provider auth tokens and website identity "
-        "secrets afresh under HUB_SECRET_KEY, opening them with it or with one of "
-        "HUB_PREVIOUS_SECRET_KEYS. Afterwards the previous keys can be removed. Values no "
-        "key opens are reported and left as they were. See docs/deploy.md.",
+        description="Seal mail passwords, voice-provider auth tokens, website identity "
+        "secrets and agents' two-factor secrets afresh under HUB_SECRET_KEY, opening them "
+        "with it or with one of HUB_PREVIOUS_SECRET_KEYS. Afterwards the previous keys can "
+        "be removed. Values no key opens are reported and left as they were. See "
+        "docs/deploy.md.",
     )
+    reset = commands.add_parser(
+        "reset-two-factor",
+        help="turn an agent's two-factor login off (a locked-out admin); they set it up again",
+        description="Turn off two-factor login for the agent with this email address, for "
+        "one who lost both their phone and their recovery codes (in the console an admin "
+        "can do it for others). Their sessions end; if two-factor is required they set it "
+        "up again right after their password. See docs/deploy.md.",
+    )
+    reset.add_argument("email")
     for name, helptext in (
         ("create-agent", "add an agent or admin"),
         ("set-password", "set an agent's password"),

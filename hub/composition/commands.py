@@ -1,5 +1,5 @@
-"""The hub's one-shot commands: migrate, bootstrap (the demo), agents, clean-up, calls,
-secret-key rotation."""
+"""The hub's one-shot commands: migrate, bootstrap (the demo), agents (and their
+two-factor login), clean-up, calls, secret-key rotation."""
 
 from __future__ import annotations
 
@@ -230,6 +230,17 @@ async def set_password(settings: Settings, args: argparse.Namespace) -> None:
     finally:
         await hub.stop()
     print(f"Password set for {args.email}.")
+
+
+async def reset_two_factor(settings: Settings, args: argparse.Namespace) -> None:
+    from hub.composition.assemble import start_hub
+
+    hub = await start_hub(settings)
+    try:
+        await hub.two_factor.reset_by_email(args.email)
+    finally:
+        await hub.stop()
+    print(f"Two-factor login is off for {args.email}; their sessions have ended.")
 
 
 async def cleanup(settings: Settings, args: argparse.Namespace) -> None:

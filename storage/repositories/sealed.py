@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import email_inboxes, inboxes, voice_lines
+from storage.tables import agent_two_factor, email_inboxes, inboxes, voice_lines
 
 # name -> (the row's key column, the secret's column)
 COLUMNS: dict[str, tuple[sa.Column, sa.Column]] = {
@@ -14,6 +14,7 @@ COLUMNS: dict[str, tuple[sa.Column, sa.Column]] = {
     "provider_auth_token": (voice_lines.c.inbox_id, voice_lines.c.provider_auth_token),
     "smtp_password": (email_inboxes.c.inbox_id, email_inboxes.c.smtp_password),
     "imap_password": (email_inboxes.c.inbox_id, email_inboxes.c.imap_password),
+    "two_factor_secret": (agent_two_factor.c.agent_id, agent_two_factor.c.secret),
 }
 
 

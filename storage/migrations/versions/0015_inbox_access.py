@@ -2,7 +2,7 @@
 an inbox is for its members only.
 
 Revision ID: 0015_inbox_access
-Revises: 0012_website_settings
+Revises: 0014_two_factor
 Create Date: 2026-12-04
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_inbox_access"
-down_revision = "0012_website_settings"
+down_revision = "0014_two_factor"
 branch_labels = None
 depends_on = None
 

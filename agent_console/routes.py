@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
 from agent_console import (
     archiving,
+    audit,
     bounces,
     calls,
     email,
@@ -147,6 +148,7 @@ routes: list = [
             Route("/api/conversations", views.api_conversations, methods=["GET"], name="api"),
             Route("/agents", views.agents_page, methods=["GET"], name="agents"),
             Route("/agents", views.create_agent, methods=["POST"], name="create_agent"),
+            Route("/audit", audit.audit_page, methods=["GET"], name="audit"),
             # Teams and who works in which inbox (agent_console/teams.py)
             Route("/teams", teams.teams_page, methods=["GET"], name="teams"),
             Route("/teams", teams.create_team, methods=["POST"]),

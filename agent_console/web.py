@@ -353,14 +353,28 @@ async def _run(request: Request, handler: Handler, guard: Guard, uploads: bool) 
         try:
             if header is None:
                 _check_csrf(request, ctx.data.get(auth.CSRF_FIELD))
-            return await handler(ctx)
+            response = await handler(ctx)
+            if guard.admin_only and response.status_code < 400:
+                await _audit(ctx, handler)
+            return response
         finally:
             for upload in ctx.files:
                 await upload.close()
     if posting:
         ctx.data, ctx.is_json = parse_body(request, await read_body(request))
         _check_csrf(request, request.headers.get(auth.CSRF_HEADER) or ctx.data.get(auth.CSRF_FIELD))
-    return await handler(ctx)
+    response = await handler(ctx)
+    if posting and guard.admin_only and agent is not None and response.status_code < 400:
+        await _audit(ctx, handler)
+    return response
+
+
+async def _audit(ctx: Ctx, handler: Handler) -> None:
+    """An admin's change that succeeded, into the audit log (hub/audit.py)."""
+    hub: Hub = ctx.request.app.state.hub
+    action = handler.__name__.replace("_", " ")
+    fields = {**ctx.data, **{f"file {i}": f.filename or "" for i, f in enumerate(ctx.files)}}
+    await hub.audit.record(ctx.me, action, ctx.request.url.path, fields)
 
 
 async def _guarded(request: Request, agent: Agent, guard: Guard) -> Access:

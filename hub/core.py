@@ -8,6 +8,7 @@ from hub.agents.access import AccessService
 from hub.agents.presence import AgentPresence, shared_presence
 from hub.agents.service import AgentService
 from hub.agents.two_factor import TwoFactorService
+from hub.audit import AuditLog
 from hub.backends import Backends
 from hub.contacts.resolver import ContactResolver
 from hub.contacts.service import ContactService
@@ -63,6 +64,7 @@ class Hub:
         self.sealer = Sealer(settings.secret_key.get(), previous_keys)
         self.agents = AgentService(db)
         self.access = AccessService(db)
+        self.audit = AuditLog(db)
         self.two_factor = TwoFactorService(db, self.sealer)  # TOTP secrets sealed
         self.inboxes = InboxService(db, self.sealer)
         self.visitors = VisitorService(self.writes)

@@ -520,3 +520,16 @@ hub_settings = sa.Table(
     sa.Column("updated_at", TIMESTAMP, nullable=False),
     sa.Column("updated_by", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL")),
 )
+
+# What admins changed, newest last (revision 0016; hub/audit.py).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", TIMESTAMP, nullable=False, index=True),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL")),
+    sa.Column("agent_name", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+)

@@ -298,3 +298,26 @@ async def test_a_team_name_is_needed_and_unique(hub: Hub, live_server, as_admin:
     again = await as_admin.post_json("/console/teams", {"name": "sales"})
     assert again.status_code == 400 and "already a team" in again.json()["error"]["message"]
     assert [t.name for t in await hub.access.teams()] == ["Sales"]
+
+
+# ---- the audit log ------------------------------------------------------------------
+
+
+async def test_admins_changes_are_in_the_audit_log_without_secrets_and_refusals_are_not(
+    hub: Hub, live_server, as_admin: Console, admin: Agent
+) -> None:
+    assert (await as_admin.post_json("/console/teams", {"name": "Sales"})).status_code == 303
+    new_agent = {"name": "Pat", "email": "pat@example.com", "password": "a long secret pw"}
+    assert (await as_admin.post_json("/console/agents", new_agent)).status_code == 201
+    refused = await as_admin.post_json("/console/teams", {"name": ""})
+    assert refused.status_code == 400
+    entries = await hub.audit.recent()
+    assert [(e.action, e.target, e.agent_name) for e in entries] == [
+        ("create agent", "/console/agents", admin.name),
+        ("create team", "/console/teams", admin.name),
+    ]
+    assert entries[0].details["email"] == "pat@example.com"
+    assert entries[0].details["password"] == "(hidden)"
+    page = await as_admin.http.get("/console/audit")
+    assert page.status_code == 200 and "Create team" in page.text
+    assert "a long secret pw" not in page.text

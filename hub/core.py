@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub.agents.accounts import AgentAccounts
+from hub.agents.invitations import InvitationLinks
 from hub.agents.presence import AgentPresence, shared_presence
 from hub.agents.service import AgentService
 from hub.backends import Backends
@@ -67,6 +69,10 @@ class Hub:
         self.pipeline = InboundPipeline(ConversationLog(), ContactResolver())
         self.pipeline.route(Channel.WEBSITE, WebChatThreading(self.pipeline.log))
         self.conversations = ConversationService(self.writes, self.pipeline)
+        # The team as admins and agents manage it (invitations, deactivation, profiles).
+        self.accounts = AgentAccounts(
+            db, self.agents, self.conversations, bus, InvitationLinks(settings.secret_key.get())
+        )
         # One registry for shared state, and one Redis client behind it (hub/backends.py).
         self.backends = Backends(settings.bus_url)
         self.presence = AgentPresence(bus, shared_presence(self.backends))

@@ -245,4 +245,4 @@ def test_writers_are_held_back_only_when_that_lets_the_wal_start_over(row, helps
 
 
 def test_there_is_one_head_revision():
-    assert head_revision() == "0011_sealed_secrets"
+    assert head_revision() == "0013_agent_accounts"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -14,7 +15,9 @@ from websockets.asyncio.client import ClientConnection
 
 from hub.agents.invitations import Invitation, InvitationLinks
 from hub.core import Hub
-from hub.models import Agent, Inbox, Role, Status
+from hub.errors import InvalidInput
+from hub.models import Agent, Direction, Inbox, Role, Status, utcnow
+from hub.voice.models import Outcome
 from tests.conftest import LiveServer
 from tests.console_client import AGENT_PASSWORD, Console, csrf_from, log_in, new_http, visitor_says
 from tests.test_console_socket import WAIT_SECONDS, console_socket, receive
@@ -389,3 +392,23 @@ async def test_a_short_reset_password_is_refused(hub: Hub, as_admin: Console, ag
     response = await as_admin.post_form(f"/console/agents/{agent.id}/password", {"password": "1"})
     assert response.status_code == 400 and "at least 8 characters" in response.text
     assert await hub.agents.authenticate(agent.email, AGENT_PASSWORD) == agent
+
+
+async def test_deleting_an_agent_who_answered_a_logged_call_is_refused(
+    hub: Hub, admin: Agent, agent: Agent
+) -> None:
+    line, _ = await hub.phone_lines.create("Support line", ["+44 20 7946 0000"], "GB")
+    await hub.calls.log_by_hand(
+        agent,
+        line,
+        direction=Direction.OUT,
+        number="07700 900123",
+        started_at=utcnow() - timedelta(minutes=5),
+        duration_seconds=95,
+        outcome=Outcome.ANSWERED,
+        notes=None,
+        client_id="form-1",
+    )
+    with pytest.raises(InvalidInput, match="Deactivate them instead"):
+        await hub.accounts.delete(admin, agent.id)
+    assert await hub.agents.get(agent.id) == agent

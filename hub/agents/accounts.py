@@ -146,7 +146,7 @@ class AgentAccounts:
         async with store_write(self._db) as conn:
             row = await _row(conn, agent_id)
             await _not_last_admin(conn, row, "deleted")
-            if await agent_rows.has_history(conn, agent_id, AuthorType.AGENT.value):
+            if await agent_rows.has_history(conn, agent_id, AuthorType.AGENT.value, row.name):
                 raise InvalidInput(
                     f"{row.name} has history (messages, notes, calls or conversations), "
                     "so they cannot be deleted. Deactivate them instead: they can no longer "

@@ -13,6 +13,7 @@ from storage.tables import (
     agent_reads,
     agent_sessions,
     agents,
+    calls,
     conversations,
     messages,
 )
@@ -68,14 +69,18 @@ async def take_invitation(
     return bool(result.rowcount)
 
 
-async def has_history(conn: AsyncConnection, agent_id: int, agent_author: str) -> bool:
-    """Whether the agent wrote anything (messages, notes, logged calls, activity)
-    or holds a conversation; `agent_author` is the author type of agents."""
+async def has_history(
+    conn: AsyncConnection, agent_id: int, agent_author: str, name: str
+) -> bool:
+    """Whether the agent wrote anything (messages, notes, activity), holds a
+    conversation, or answered a call (calls name who answered, as text);
+    `agent_author` is the author type of agents."""
     wrote = sa.exists().where(
         messages.c.author_type == agent_author, messages.c.author_id == agent_id
     )
     holds = sa.exists().where(conversations.c.assignee_id == agent_id)
-    return bool(await conn.scalar(sa.select(sa.or_(wrote, holds))))
+    answered = sa.exists().where(calls.c.answered_by == name)
+    return bool(await conn.scalar(sa.select(sa.or_(wrote, holds, answered))))
 
 
 async def assigned_not_in(conn: AsyncConnection, agent_id: int, statuses: list[str]) -> list[int]:

@@ -62,6 +62,7 @@ async def _agents_page(
     error: str | None = None,
     invite_error: str | None = None,
     notice: str | None = None,
+    mail_problem: str | None = None,
     invitation: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -78,6 +79,7 @@ async def _agents_page(
             "error": error,
             "invite_error": invite_error,
             "notice": notice,
+            "mail_problem": mail_problem,
             "invitation": invitation,
         },
         status,
@@ -136,11 +138,17 @@ async def invite_agent(ctx: Ctx) -> Response:
             raise
         return await _agents_page(ctx, form=form, invite_error=exc.message, status=400)
     link = invitation_url(ctx, token)
+    not_mailed = await ctx.hub.invitation_mail.send(agent, ctx.me, link)
     if ctx.wants_json:
-        return JSONResponse({"agent": agent_wire(agent), "link": link}, status_code=201)
+        return JSONResponse(
+            {"agent": agent_wire(agent), "link": link, "emailed": not_mailed is None},
+            status_code=201,
+        )
+    mailed = f"An email with this link went to {agent.email}. " if not_mailed is None else ""
     return await _agents_page(
         ctx,
-        notice=f"{agent.name} is invited. Send them this link; it works once, for 7 days.",
+        notice=f"{agent.name} is invited. {mailed}The link works once, for 7 days.",
+        mail_problem=not_mailed,
         invitation=link,
     )
 
@@ -154,6 +162,7 @@ async def _agent_page(
     *,
     error: str | None = None,
     notice: str | None = None,
+    mail_problem: str | None = None,
     invitation: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -166,6 +175,7 @@ async def _agent_page(
             "roles": [r.value for r in Role],
             "error": error,
             "notice": notice,
+            "mail_problem": mail_problem,
             "invitation": invitation,
         },
         status,
@@ -261,10 +271,17 @@ async def reinvite_agent(ctx: Ctx) -> Response:
         raise InvalidInput(f"{agent.name} has already joined")
     _, token = await ctx.hub.accounts.invite(ctx.me, agent.email, agent.name, agent.role)
     link = invitation_url(ctx, token)
+    not_mailed = await ctx.hub.invitation_mail.send(agent, ctx.me, link)
     if ctx.wants_json:
-        return JSONResponse({"agent": agent_wire(agent), "link": link})
+        return JSONResponse(
+            {"agent": agent_wire(agent), "link": link, "emailed": not_mailed is None}
+        )
     return await _agent_page(
-        ctx, agent, notice="A new link: the earlier one no longer works.", invitation=link
+        ctx,
+        agent,
+        notice="A new link: the earlier one no longer works.",
+        mail_problem=not_mailed,
+        invitation=link,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.agents.accounts import AgentAccounts
+from hub.agents.invitation_mail import InvitationMail
 from hub.agents.invitations import InvitationLinks
 from hub.agents.presence import AgentPresence, shared_presence
 from hub.agents.service import AgentService
@@ -124,6 +125,7 @@ class Hub:
         self.conversations.away_form_hooks.append(self.email.away_form_left_address)
         self.outbox = EmailOutbox(db, bus, self.email_inboxes, self.email.publish_state, mail)
         self.email.on_queued = self.outbox.notify
+        self.invitation_mail = InvitationMail(self.email_inboxes, self.outbox)
         self.bounce_log = BounceLog(db)  # bounces that matched no sent mail (admins)
 
     @classmethod

@@ -20,6 +20,8 @@ from hub.models import Agent, Direction, Inbox, Role, Status, utcnow
 from hub.voice.models import Outcome
 from tests.conftest import LiveServer
 from tests.console_client import AGENT_PASSWORD, Console, csrf_from, log_in, new_http, visitor_says
+from tests.email_helpers import make_email_inbox
+from tests.mail_servers import smtp_sink
 from tests.test_console_socket import WAIT_SECONDS, console_socket, receive
 
 NEW_PASSWORD = "a brand new password"
@@ -412,3 +414,48 @@ async def test_deleting_an_agent_who_answered_a_logged_call_is_refused(
     with pytest.raises(InvalidInput, match="Deactivate them instead"):
         await hub.accounts.delete(admin, agent.id)
     assert await hub.agents.get(agent.id) == agent
+
+
+# ---- the invitation email ---------------------------------------------------------------
+
+
+async def test_the_invitation_is_mailed_from_an_email_inbox_that_can_send(
+    hub: Hub, as_admin: Console, live_server: LiveServer
+) -> None:
+    async with smtp_sink() as sink:
+        await make_email_inbox(hub, smtp_port=sink.port)
+        link = await invite(as_admin)
+        async with asyncio.timeout(WAIT_SECONDS):
+            mail = await sink.next_message()
+    assert mail.recipients == ["ivy@example.com"]
+    assert mail.message["Auto-Submitted"] == "auto-generated"
+    body = mail.message.get_content()
+    assert link in body
+    # The mailed link is the one that works.
+    async with new_http(live_server) as http:
+        assert (await join(http, token_of(link))).status_code == 303
+
+
+async def test_without_a_sending_inbox_the_admin_is_told_and_shown_the_link(
+    as_admin: Console,
+) -> None:
+    response = await as_admin.post_form(
+        "/console/agents/invite", {"name": "Ivy", "email": "ivy@example.com", "role": "agent"}
+    )
+    assert response.status_code == 200
+    assert "No email inbox has an outgoing server" in response.text
+    assert 'id="invitation-link"' in response.text
+
+
+async def test_a_mail_server_that_refuses_is_said_and_the_link_still_shown(
+    hub: Hub, as_admin: Console
+) -> None:
+    async with smtp_sink() as sink:
+        sink.handler.answer = "554 no thanks"
+        await make_email_inbox(hub, smtp_port=sink.port)
+        response = await as_admin.post_form(
+            "/console/agents/invite", {"name": "Ivy", "email": "ivy@example.com", "role": "agent"}
+        )
+    assert response.status_code == 200
+    assert "could not be sent" in response.text
+    assert 'id="invitation-link"' in response.text

@@ -69,9 +69,7 @@ async def take_invitation(
     return bool(result.rowcount)
 
 
-async def has_history(
-    conn: AsyncConnection, agent_id: int, agent_author: str, name: str
-) -> bool:
+async def has_history(conn: AsyncConnection, agent_id: int, agent_author: str, name: str) -> bool:
     """Whether the agent wrote anything (messages, notes, activity), holds a
     conversation, or answered a call (calls name who answered, as text);
     `agent_author` is the author type of agents."""

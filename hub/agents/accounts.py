@@ -231,7 +231,9 @@ class AgentAccounts:
         return updated
 
     async def _sessions_ended(self, agent_id: int, reason: str) -> None:
-        await self._bus.publish(topics.agent_sessions_channel(agent_id), {"reason": reason})
+        await self._bus.publish(
+            topics.agent_sessions_channel(agent_id), {"type": "sessions_ended", "reason": reason}
+        )
 
 
 def _admin(actor: Agent) -> None:

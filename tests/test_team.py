@@ -459,3 +459,13 @@ async def test_a_mail_server_that_refuses_is_said_and_the_link_still_shown(
     assert response.status_code == 200
     assert "could not be sent" in response.text
     assert 'id="invitation-link"' in response.text
+
+
+async def test_conversations_cannot_be_given_to_a_deactivated_agent(
+    hub: Hub, website: Inbox, admin: Agent, agent: Agent
+) -> None:
+    _, posted = await visitor_says(hub, website, "Hello?")
+    await hub.accounts.deactivate(admin, agent.id)
+    with pytest.raises(InvalidInput, match="no active agent"):
+        await hub.conversations.assign(admin, posted.conversation.id, agent.id)
+    assert (await hub.conversations.get(posted.conversation.id)).assignee_id is None

@@ -90,7 +90,9 @@ async def test_an_invited_agent_joins_and_is_signed_out_when_deactivated(
 async def test_team_and_profile_pages_at_each_width(
     hub, live_server, admin, agent, browser, size, viewport
 ):
-    await hub.accounts.set_avatar(agent, PNG_PICTURE)
+    await hub.accounts.set_avatar(
+        admin, PNG_PICTURE
+    )  # the header and list draw it; Sam has initials
     context = await browser.new_context(viewport=viewport)
     page = await context.new_page()
     errors = _watch_errors(page)

@@ -8,6 +8,7 @@ The rules (the last admin, history, sessions ending) are the hub's
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -205,7 +206,9 @@ async def agent_page(ctx: Ctx) -> Response:
     return await _agent_page(ctx, await _the_agent(ctx), notice=_NOTICES.get(done))
 
 
-async def _acting(ctx: Ctx, action: str, run: Any) -> Response:
+async def _acting(
+    ctx: Ctx, action: str, run: Callable[[Agent], Awaitable[Agent | None]]
+) -> Response:
     """Run an admin action on the agent; a refusal is shown on their page (400)."""
     agent = await _the_agent(ctx)
     try:

@@ -11,6 +11,7 @@ Rules kept here, whoever calls:
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.agents.avatars import Avatar, check_avatar
@@ -248,14 +249,14 @@ def _email(email: str) -> str:
     return address
 
 
-async def _row(conn: AsyncConnection, agent_id: int):  # type: ignore[no-untyped-def]
+async def _row(conn: AsyncConnection, agent_id: int) -> sa.Row:
     row = await agent_rows.row(conn, agent_id)
     if row is None:
         raise NotFound(f"no agent {agent_id}")
     return row
 
 
-async def _not_last_admin(conn: AsyncConnection, row, what: str) -> None:  # type: ignore[no-untyped-def]
+async def _not_last_admin(conn: AsyncConnection, row: sa.Row, what: str) -> None:
     active_admin = (
         row.role == Role.ADMIN.value and row.deactivated_at is None and row.invite_nonce is None
     )

@@ -75,6 +75,7 @@ async def _agents_page(
             "nav": "agents",
             "agents": agents,
             "availability": {a.id: availability_of(a, online).value for a in agents},
+            "online": online,
             "roles": [r.value for r in Role],
             "form": form or {"role": Role.AGENT.value},
             "error": error,

@@ -122,3 +122,26 @@ PNG_PICTURE = bytes.fromhex(
     "0000001049444154789c63888ebe06440c100a0029720631f5cb064a"
     "0000000049454e44ae426082"
 )
+
+
+async def test_colleagues_see_availability_change_live(hub, live_server, admin, agent, browser):
+    context = await browser.new_context(viewport=DESKTOP)
+    admin_page = await context.new_page()
+    errors = _watch_errors(admin_page)
+    await log_in(admin_page, live_server.url, admin.email)
+    await admin_page.goto(f"{live_server.url}/console/agents")
+    await expect(admin_page.locator("#me-presence")).to_have_attribute("data-state", "online")
+    sam = admin_page.locator(f'[data-agent-status="{agent.id}"]')
+    await expect(sam).to_have_text("Offline")
+
+    agent_context = await browser.new_context(viewport=DESKTOP)
+    agent_page = await agent_context.new_page()
+    await log_in(agent_page, live_server.url, agent.email)
+    await expect(sam).to_have_text("Online")
+    await agent_page.select_option("#availability", "busy")
+    await expect(sam).to_have_text("Busy")
+    await expect(sam).to_have_class("status-busy")
+    await agent_context.close()  # the last console tab closes
+    await expect(sam).to_have_text("Offline")
+    assert errors == []
+    await context.close()

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from agent_console import auth
 from agent_console.access import ANYONE, OWN
 from agent_console.web import Ctx, console_endpoint
+from hub.agents.service import Deactivated
 from hub.models import Agent
 from hub.ratelimit import RateLimits
 
@@ -87,7 +88,14 @@ async def login(ctx: Ctx) -> Response:
     if 0 < len(email) <= MAX_EMAIL_CHARS and 0 < len(password) <= MAX_PASSWORD_CHARS:
         # Awaited, so a slowed-down account holds up only its own attempt.
         await asyncio.sleep(limits.delay(await ctx.hub.agents.recent_failed_logins(email)))
-        agent = await ctx.hub.agents.authenticate(email, password, address=client)
+        try:
+            agent = await ctx.hub.agents.authenticate(email, password, address=client)
+        except Deactivated as exc:
+            return ctx.render(
+                "login.html",
+                {"next": next_path, "email": email[:MAX_EMAIL_CHARS], "error": exc.message},
+                status=403,
+            )
     if agent is None:
         return ctx.render(
             "login.html",

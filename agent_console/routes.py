@@ -10,6 +10,7 @@ from starlette.staticfiles import StaticFiles
 
 import channels.http.route_ids  # noqa: F401 - registers {name:id}
 from agent_console import (
+    agents,
     archiving,
     audit,
     bounces,
@@ -17,6 +18,7 @@ from agent_console import (
     email,
     email_inboxes,
     login,
+    profile,
     teams,
     two_factor,
     two_factor_login,
@@ -42,6 +44,30 @@ call_routes = [
     Route("/phone-lines/{inbox_id:id}", calls.update_phone_line, methods=["POST"]),
     Route("/phone-lines/{inbox_id:id}/rotate", calls.rotate_cti_token, methods=["POST"]),
     Route("/phone-lines/{inbox_id:id}/archive", archiving.archive_phone_line, methods=["POST"]),
+]
+
+# The team (admins, agent_console/agents.py), the invitation link, and each
+# agent's own profile and availability (agent_console/profile.py).
+agent_routes = [
+    Route("/agents", agents.agents_page, methods=["GET"], name="agents"),
+    Route("/agents", agents.create_agent, methods=["POST"], name="create_agent"),
+    Route("/agents/invite", agents.invite_agent, methods=["POST"], name="invite_agent"),
+    Route("/agents/{agent_id:id}", agents.agent_page, methods=["GET"], name="agent"),
+    Route("/agents/{agent_id:id}", agents.update_agent, methods=["POST"]),
+    Route("/agents/{agent_id:id}/deactivate", agents.deactivate_agent, methods=["POST"]),
+    Route("/agents/{agent_id:id}/reactivate", agents.reactivate_agent, methods=["POST"]),
+    Route("/agents/{agent_id:id}/delete", agents.delete_agent, methods=["POST"]),
+    Route("/agents/{agent_id:id}/password", agents.reset_password, methods=["POST"]),
+    Route("/agents/{agent_id:id}/invite", agents.reinvite_agent, methods=["POST"]),
+    Route("/agents/{agent_id:id}/avatar", agents.avatar, methods=["GET"], name="avatar"),
+    Route("/join", agents.join_page, methods=["GET"], name="join_page"),
+    Route("/join", agents.join, methods=["POST"], name="join"),
+    Route("/profile", profile.profile_page, methods=["GET"], name="profile"),
+    Route("/profile", profile.set_name, methods=["POST"]),
+    Route("/profile/avatar", profile.set_avatar, methods=["POST"]),
+    Route("/profile/password", profile.change_password, methods=["POST"]),
+    Route("/profile/notifications", profile.set_notifications, methods=["POST"]),
+    Route("/availability", profile.set_availability, methods=["POST"], name="availability"),
 ]
 
 email_routes = [
@@ -146,8 +172,7 @@ routes: list = [
                 name="status",
             ),
             Route("/api/conversations", views.api_conversations, methods=["GET"], name="api"),
-            Route("/agents", views.agents_page, methods=["GET"], name="agents"),
-            Route("/agents", views.create_agent, methods=["POST"], name="create_agent"),
+            *agent_routes,
             Route("/audit", audit.audit_page, methods=["GET"], name="audit"),
             # Teams and who works in which inbox (agent_console/teams.py)
             Route("/teams", teams.teams_page, methods=["GET"], name="teams"),

@@ -5,6 +5,11 @@ Handshake: the socket is accepted, then closed at once with
     4403  the Origin header is not this hub's own origin (cross-site hijacking)
     4401  no agent is logged in (or the agent has been deleted since)
 
+Later, when the agent's session ends (logged out, deactivated, password reset or
+changed elsewhere) the socket closes with 4401 and a reason the console shows:
+`deactivated`, `password_reset`, `password_changed`, `deleted` or `signed_out`.
+The hub tells every node on the agent's sessions channel, so this is at once.
+
 Hub → console: `{"type": "ready", "agent": {...}}` once subscribed, then every
 event of the `agents` channel, of the inbox and live-visitor channels of every
 inbox the agent may read (hub/agents/access.py: no event of another inbox ever
@@ -71,7 +76,15 @@ CLOSE_BAD_ORIGIN = 4403
 
 
 class _AgentGone(Exception):
-    """The agent behind this socket no longer exists."""
+    """The session behind this socket is over; the argument says why."""
+
+    def __init__(self, reason: str = "signed_out") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# The reasons a session ends that the console puts into words (static/live.js).
+SESSION_END_REASONS = {"deactivated", "password_reset", "password_changed", "deleted"}
 
 
 async def console_socket(websocket: WebSocket) -> None:
@@ -93,23 +106,34 @@ async def console_socket(websocket: WebSocket) -> None:
     channels = [topics.AGENTS, topics.agent_channel(agent.id)]
     for inbox_id in sorted(readable):
         channels += [topics.inbox_channel(inbox_id), topics.site_visitors(inbox_id)]
-    async with hub.bus.subscribe(*channels, max_queue=QUEUE_SIZE) as subscription:
+    async with (
+        hub.bus.subscribe(*channels, max_queue=QUEUE_SIZE) as subscription,
+        hub.bus.subscribe(topics.agent_sessions_channel(agent.id)) as sessions,
+    ):
+        # Subscribed first: a deactivation between the check above and here is
+        # caught by the check the watcher makes as it starts.
         await hub.presence.connected(agent.id)
         try:
-            await _ConsoleSocket(websocket, hub, access, subscription).run()
+            await _ConsoleSocket(websocket, hub, access, subscription, sessions).run()
         finally:
             await hub.presence.disconnected(agent.id)
 
 
 class _ConsoleSocket:
     def __init__(
-        self, websocket: WebSocket, hub: Hub, access: Access, subscription: Subscription
+        self,
+        websocket: WebSocket,
+        hub: Hub,
+        access: Access,
+        subscription: Subscription,
+        sessions: Subscription,
     ) -> None:
         self.websocket = websocket
         self.hub = hub
         self.access = access
         self.agent = access.agent
         self.subscription = subscription
+        self.sessions = sessions
         self._sender = SocketSender(websocket, send_text_now_of(websocket.scope))
         self._frames = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST)
 
@@ -121,6 +145,7 @@ class _ConsoleSocket:
             asyncio.create_task(self._forward(), name="console-forward"),
             asyncio.create_task(self._receive(), name="console-receive"),
             asyncio.create_task(self._watch_agent(), name="console-watch"),
+            asyncio.create_task(self._watch_sessions(), name="console-sessions"),
         }
         # While nothing is queued, the bus writes events straight to the socket.
         self.subscription.deliver_directly(lambda _group, frame: self._sender.try_now(frame))
@@ -138,7 +163,7 @@ class _ConsoleSocket:
         if isinstance(error, SubscriberDropped):
             await self._close(CLOSE_DROPPED, "fell behind; reload")
         elif isinstance(error, _AgentGone):
-            await self._close(CLOSE_UNAUTHENTICATED, "log in again")
+            await self._close(CLOSE_UNAUTHENTICATED, error.reason)
         else:
             log.error("console socket failed", exc_info=error)
             await self._close(1011, "internal error")
@@ -155,10 +180,17 @@ class _ConsoleSocket:
             await asyncio.sleep(AGENT_RECHECK_SECONDS)
             await self._check_agent()
 
-    async def _check_agent(self) -> None:
+    async def _watch_sessions(self) -> None:
+        """Some of the agent's sessions ended: close if this socket's is one of them."""
+        await self._check_agent()
+        while True:
+            reason = (await self.sessions.get()).json().get("reason")
+            await self._check_agent(reason if reason in SESSION_END_REASONS else "signed_out")
+
+    async def _check_agent(self, reason: str = "signed_out") -> None:
         """The session this socket was opened with is still live (not logged out)."""
         if await auth.current_agent(self.websocket) is None:
-            raise _AgentGone
+            raise _AgentGone(reason)
 
     # ---- console -> hub ---------------------------------------------------------
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import jinja2
 from starlette.templating import Jinja2Templates
 
+from hub.models import Availability
 from hub.visitors.devices import describe
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -75,6 +76,8 @@ def _make_templates() -> Jinja2Templates:
         browser=_browser,
         attribute=_attribute,
     )
+    # The header's availability menu follows the enum: a new choice appears by itself.
+    env.globals["availabilities"] = [a.value for a in Availability]
     return Jinja2Templates(env=env)
 
 

@@ -17,13 +17,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from agent_console.access import LISTS, acts, reads
 from agent_console.email import attachments_from, email_view
-from agent_console.login import MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS
 from agent_console.web import Ctx, console_endpoint
 from hub.conversations.reads import Scope
 from hub.errors import InvalidInput
-from hub.models import Agent, Conversation, Role, Status, Visitor, utcnow
+from hub.models import Conversation, Status, Visitor, utcnow
 
-MAX_NAME_CHARS = 100
 # Same shape as the widget's client ids (docs/widget-protocol.md).
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -105,7 +103,13 @@ async def _inbox_page(ctx: Ctx, conversation_id: int | None) -> Response:
     counts["all"] = sum(counts.values())
     query = _list_query(status, scope)
     page_data = {
-        "me": {"id": ctx.me.id, "name": ctx.me.name, "role": ctx.me.role.value},
+        "me": {
+            "id": ctx.me.id,
+            "name": ctx.me.name,
+            "role": ctx.me.role.value,
+            # Read by the console's notifications (sound, browser) as they come.
+            "notify": {"sound": ctx.me.notify_sound, "browser": ctx.me.notify_browser},
+        },
         "filter": {"status": status, "scope": scope},
         "conversations": [c.to_wire() for c in conversations],
         "open": (
@@ -160,7 +164,7 @@ async def _open_view(ctx: Ctx, conversation: Conversation) -> dict[str, Any]:
         "inbox": await hub.inboxes.get(conversation.inbox_id),
         # An email ticket (or a chat going on by email): subject, addresses, details.
         "email": await email_view(hub, conversation),
-        "agents": await hub.agents.list(),
+        "agents": await hub.agents.list(),  # those who can be assigned
         "online": hub.presence.online_agent_ids(),
         # A manager reads every inbox but replies only in their own.
         "can_act": ctx.access.can_act(conversation.inbox_id),
@@ -298,66 +302,3 @@ async def set_status(ctx: Ctx) -> Response:
     if ctx.wants_json:
         return JSONResponse({"conversation": conversation.to_wire()})
     return _back_to_conversation(ctx, conversation_id)
-
-
-# ---- admin pages -------------------------------------------------------------------
-
-
-async def _agents_page(
-    ctx: Ctx, form: dict[str, str], error: str | None, created: Agent | None, status: int = 200
-) -> Response:
-    return ctx.render(
-        "agents.html",
-        {
-            "nav": "agents",
-            "agents": await ctx.hub.agents.list(),
-            "online": ctx.hub.presence.online_agent_ids(),
-            "roles": [r.value for r in Role],
-            "form": form,
-            "error": error,
-            "created": created,
-        },
-        status,
-    )
-
-
-@console_endpoint(admin=True)
-async def agents_page(ctx: Ctx) -> Response:
-    created = None
-    created_id = ctx.request.query_params.get("created", "")
-    if created_id.isdigit() and len(created_id) < 12:
-        created = await ctx.hub.agents.get(int(created_id))
-    return await _agents_page(ctx, {"role": Role.AGENT.value}, None, created)
-
-
-@console_endpoint(admin=True)
-async def create_agent(ctx: Ctx) -> Response:
-    form = {
-        "name": ctx.text("name", MAX_NAME_CHARS),
-        "email": ctx.text("email", MAX_EMAIL_CHARS),
-        "role": ctx.text("role", 16) or Role.AGENT.value,
-    }
-    password = ctx.text("password", MAX_PASSWORD_CHARS)
-    try:
-        if form["role"] not in {r.value for r in Role}:
-            raise InvalidInput("role must be admin or agent")
-        agent = await ctx.hub.agents.create(
-            form["email"], form["name"], password, Role(form["role"])
-        )
-    except InvalidInput as exc:
-        if ctx.wants_json:
-            raise
-        return await _agents_page(ctx, form, exc.message, None, status=400)
-    if ctx.wants_json:
-        return JSONResponse(
-            {
-                "agent": {
-                    "id": agent.id,
-                    "name": agent.name,
-                    "email": agent.email,
-                    "role": agent.role.value,
-                }
-            },
-            status_code=201,
-        )
-    return RedirectResponse(f"/console/agents?created={agent.id}", status_code=303)

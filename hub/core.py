@@ -5,6 +5,9 @@ from __future__ import annotations
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.agents.access import AccessService
+from hub.agents.accounts import AgentAccounts
+from hub.agents.invitation_mail import InvitationMail
+from hub.agents.invitations import InvitationLinks
 from hub.agents.presence import AgentPresence, shared_presence
 from hub.agents.service import AgentService
 from hub.agents.two_factor import TwoFactorService
@@ -73,6 +76,10 @@ class Hub:
         self.pipeline = InboundPipeline(ConversationLog(), ContactResolver())
         self.pipeline.route(Channel.WEBSITE, WebChatThreading(self.pipeline.log))
         self.conversations = ConversationService(self.writes, self.pipeline)
+        # The team as admins and agents manage it (invitations, deactivation, profiles).
+        self.accounts = AgentAccounts(
+            db, self.agents, self.conversations, bus, InvitationLinks(settings.secret_key.get())
+        )
         # One registry for shared state, and one Redis client behind it (hub/backends.py).
         self.backends = Backends(settings.bus_url)
         self.presence = AgentPresence(bus, shared_presence(self.backends))
@@ -124,6 +131,7 @@ class Hub:
         self.conversations.away_form_hooks.append(self.email.away_form_left_address)
         self.outbox = EmailOutbox(db, bus, self.email_inboxes, self.email.publish_state, mail)
         self.email.on_queued = self.outbox.notify
+        self.invitation_mail = InvitationMail(self.email_inboxes, self.outbox)
         self.bounce_log = BounceLog(db)  # bounces that matched no sent mail (admins)
 
     @classmethod

@@ -72,6 +72,14 @@ class Role(enum.StrEnum):
     AGENT = "agent"
 
 
+class Availability(enum.StrEnum):
+    """What an agent says about themself; offline while no console of theirs is open."""
+
+    ONLINE = "online"
+    BUSY = "busy"
+    OFFLINE = "offline"
+
+
 class Channel(enum.StrEnum):
     WEBSITE = "website"
     VOICE = "voice"
@@ -177,6 +185,15 @@ class Agent:
     email: str
     name: str
     role: Role
+    # False once deactivated: no login, no session, history kept.
+    active: bool = True
+    # True until the invitee has set their password from the link.
+    invited: bool = False
+    availability: Availability = Availability.ONLINE
+    notify_sound: bool = True
+    notify_browser: bool = False
+    # When the avatar last changed; None without one.
+    avatar_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -43,7 +43,7 @@ class TokenCheck:
     expired: bool = False
 
 
-class _ClockSigner(TimestampSigner):
+class ClockSigner(TimestampSigner):
     """itsdangerous' timestamp signer, on the clock its `VisitorTokens` reads."""
 
     def __init__(self, *args: Any, now: Callable[[], float], **kwargs: Any) -> None:
@@ -68,7 +68,7 @@ class VisitorTokens:
         self._serializer = URLSafeTimedSerializer(
             secret_key,
             salt="visitor-token",
-            signer=_ClockSigner,
+            signer=ClockSigner,
             signer_kwargs={"now": lambda: self.clock()},
         )
 

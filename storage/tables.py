@@ -30,6 +30,28 @@ agents = sa.Table(
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0", default=0),
     sa.Column("last_failed_login_at", TIMESTAMP),
     sa.Column("last_failed_login_from", sa.String(45)),
+    # Revision 0013: a deactivated agent cannot log in and keeps their history;
+    # an invited one has this nonce until the invitation is used (single use).
+    sa.Column("deactivated_at", TIMESTAMP),
+    sa.Column("invite_nonce", sa.String(64)),
+    # What the agent chose (online, busy, offline); shown as offline while no
+    # console of theirs is open (hub/agents/presence.py).
+    sa.Column("availability", sa.String(8), nullable=False, server_default="online"),
+    sa.Column("notify_sound", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("notify_browser", sa.Boolean, nullable=False, server_default=sa.false()),
+    # When the avatar last changed (its URL's version), None without one.
+    sa.Column("avatar_at", TIMESTAMP),
+)
+
+# An agent's uploaded picture (a PNG, JPEG or WebP of at most 1 MB).
+agent_avatars = sa.Table(
+    "agent_avatars",
+    metadata,
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("content_type", sa.String(16), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
 contacts = sa.Table(

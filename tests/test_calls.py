@@ -228,7 +228,7 @@ async def test_the_background_job_closes_stale_calls_and_tells_the_agents(hub, l
     hub.calls.clock = Clock(T0)
     await hub.calls.record(line, ev(Step.RING))
     runner = job_runner(hub, clock=lambda: T0 + STALE_CALL_AFTER * 2)
-    async with hub.bus.subscribe(topics.AGENTS) as subscription:
+    async with hub.bus.subscribe(topics.inbox_channel(line.inbox_id)) as subscription:
         results = await runner.run_due()
         while True:
             frame = (await asyncio.wait_for(subscription.get(), 5)).json()

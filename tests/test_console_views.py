@@ -332,7 +332,7 @@ async def test_status_change_is_stored_and_published(
     hub: Hub, website: Inbox, as_agent: Console
 ) -> None:
     _, posted = await visitor_says(hub, website, "hello?")
-    async with hub.bus.subscribe(topics.AGENTS) as agents_channel:
+    async with hub.bus.subscribe(topics.inbox_channel(website.id)) as agents_channel:
         response = await as_agent.post_form(
             f"/console/conversations/{posted.conversation.id}/status", {"status": "pending"}
         )

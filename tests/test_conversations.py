@@ -199,7 +199,9 @@ async def test_unread_counts_are_per_agent_and_drop_when_read(hub, website, agen
 
 async def test_events_go_out_after_commit_and_carry_the_stored_message(hub, website):
     visitor = await new_visitor(hub, website)
-    async with hub.bus.subscribe(topics.AGENTS, topics.visitor_channel(visitor.id)) as sub:
+    async with hub.bus.subscribe(
+        topics.inbox_channel(website.id), topics.visitor_channel(visitor.id)
+    ) as sub:
         posted = await hub.conversations.ingest(inbound(website, visitor, "after commit"))
         async with asyncio.timeout(5):
             event = await sub.get()
@@ -212,10 +214,11 @@ async def test_events_go_out_after_commit_and_carry_the_stored_message(hub, webs
 
 async def test_a_refused_write_publishes_nothing(hub, website):
     visitor = await new_visitor(hub, website)
-    async with hub.bus.subscribe(topics.AGENTS) as sub:
+    channel = topics.inbox_channel(website.id)
+    async with hub.bus.subscribe(channel) as sub:
         with pytest.raises(InvalidInput):
             await hub.conversations.ingest(inbound(website, visitor, ""))
-        await hub.bus.publish(topics.AGENTS, {"type": "marker"})
+        await hub.bus.publish(channel, {"type": "marker"})
         async with asyncio.timeout(5):
             first = (await sub.get()).json()
     assert first == {"type": "marker"}

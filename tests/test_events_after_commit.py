@@ -32,6 +32,8 @@ Covered (test ids in brackets):
   conversation [chat-first-message]; a message to the going conversation
   (SQLite: the inline path of hub/conversations/chat_ingest_sqlite.py)
   [chat-message]; a message reopening a resolved conversation [chat-reopens]
+- AgentAccounts.deactivate, ending the agent's sessions and unassigning their
+  open conversation [deactivate]; set_availability [availability]
 - ConversationService.reply [reply], a private note [private-note],
   start_proactive [start-proactive], assign [assign], set_status
   [resolve, snooze], wake_snoozed [wake-snoozed], mark_read_by_agent
@@ -88,7 +90,7 @@ from hub.events.domain import (
     StatusChanged,
     VisitorStartedChat,
 )
-from hub.models import Agent, Direction, Inbox, Role, Status, Visitor, utcnow
+from hub.models import Agent, Availability, Direction, Inbox, Role, Status, Visitor, utcnow
 from hub.security import hash_password, identity_hash
 from hub.voice.models import CallEvent, Outcome, Step
 from storage.tables import calls, contacts, conversations, messages, metadata
@@ -123,6 +125,7 @@ class Stage:
     act: Callable[[], Awaitable[object]]
     visitor_id: str | None = None  # its visitor's channel is read too
     agent_id: int | None = None  # and its agent's
+    sessions_of: int | None = None  # and the channel that ends this agent's sessions
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,24 @@ async def _start_proactive(hub: Hub) -> Stage:
 async def _assign(hub: Hub) -> Stage:
     agent, _website, visitor, conversation_id = await new_chat(hub)
     return Stage(lambda: hub.conversations.assign(agent, conversation_id, agent.id), visitor.id)
+
+
+@write(
+    "deactivate",
+    told=("message.created", "conversation.assigned"),
+    frames=(("sessions", "sessions_ended"), *NOTE, *CONVERSATION),
+)
+async def _deactivate(hub: Hub) -> Stage:
+    agent, _website, visitor, conversation_id = await new_chat(hub)
+    admin = await hub.agents.create("ada@example.com", "Ada", AGENT_PASSWORD, Role.ADMIN)
+    await hub.conversations.assign(agent, conversation_id, agent.id)
+    return Stage(lambda: hub.accounts.deactivate(admin, agent.id), visitor.id, sessions_of=agent.id)
+
+
+@write("availability", told=(), frames=(("agents", "agent_availability"),))
+async def _availability(hub: Hub) -> Stage:
+    agent = await new_agent(hub)
+    return Stage(lambda: hub.accounts.set_availability(agent, Availability.BUSY))
 
 
 @write(
@@ -737,6 +758,8 @@ async def channels_of(hub: Hub, stage: Stage) -> dict[str, str]:
         channels["visitor"] = topics.visitor_channel(stage.visitor_id)
     if stage.agent_id is not None:
         channels["agent"] = topics.agent_channel(stage.agent_id)
+    if stage.sessions_of is not None:
+        channels["sessions"] = topics.agent_sessions_channel(stage.sessions_of)
     return channels
 
 

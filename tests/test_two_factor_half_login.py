@@ -12,6 +12,7 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
+from agent_console.access import ANYONE
 from agent_console.routes import routes
 from hub.core import Hub
 from hub.models import Agent
@@ -32,6 +33,8 @@ def _console_endpoints() -> list[tuple[str, str]]:
     for route in console.routes:
         if not isinstance(route, Route) or SECOND_STEP.match(route.path):
             continue
+        if getattr(route.endpoint, "access", None) is ANYONE:
+            continue  # open to anyone by declaration (the invitation's join page)
         path = _PARAM.sub(lambda m: "1" if m.group(2) == ":id" else "x", route.path)
         for method in sorted((route.methods or set()) - {"HEAD"}):
             found.append((method, "/console" + path))

@@ -430,7 +430,7 @@ function showDetail(id, verified, claimed, verifiedMark) {
   }
 }
 
-const STATE_LABELS = { connecting: "Connecting…", online: "Online", offline: "Reconnecting…" };
+const STATE_LABELS = { connecting: "Connecting…", online: "Connected", offline: "Reconnecting…" };
 const LIVE_LABELS = { connecting: "Connecting…", online: "Live", offline: "Reconnecting…" };
 
 function showState(state) {
@@ -449,6 +449,36 @@ function showState(state) {
   }
 }
 
+// Sessions an admin or the agent ended elsewhere: say why before the login page.
+const SIGNED_OUT = {
+  deactivated: "An admin has deactivated your account, so you have been signed out.",
+  deleted: "An admin has removed your account, so you have been signed out.",
+  password_reset: "An admin has reset your password, so you have been signed out.",
+  password_changed: "Your password was changed in another browser, so you have been signed out here.",
+};
+
+function signedOut(reason) {
+  const text = SIGNED_OUT[reason];
+  if (!text) {
+    goToLogin();
+    return;
+  }
+  const overlay = el("div", "signed-out");
+  overlay.id = "signed-out";
+  overlay.setAttribute("role", "alertdialog");
+  overlay.setAttribute("aria-labelledby", "signed-out-title");
+  const card = el("div", "signed-out-card");
+  const title = el("h2", "", "You have been signed out");
+  title.id = "signed-out-title";
+  const button = el("button", "button button-primary", "Go to the login page");
+  button.type = "button";
+  button.addEventListener("click", goToLogin);
+  card.append(title, el("p", "", text), button);
+  overlay.append(card);
+  document.body.append(overlay);
+  button.focus();
+}
+
 if (me) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   socket = new LiveSocket(`${scheme}//${location.host}/console/ws`, {
@@ -460,7 +490,7 @@ if (me) {
     },
     onEvent,
     onState: showState,
-    onUnauthenticated: goToLogin,
+    onUnauthenticated: signedOut,
     onError(frame) {
       if (frame.code !== "rate_limited") console.warn("console socket:", frame.code, frame.message);
     },

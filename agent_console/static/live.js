@@ -13,7 +13,7 @@ export const CLOSE_BAD_ORIGIN = 4403;
 export class LiveSocket {
   /**
    * handlers: onReady(frame, isReconnect), onEvent(frame), onState("connecting"|"online"|"offline"),
-   * onUnauthenticated(), onError(frame)
+   * onUnauthenticated(reason), onError(frame)
    */
   constructor(url, handlers) {
     this.url = url;
@@ -104,7 +104,8 @@ export class LiveSocket {
     this.ws = null;
     if (event.code === CLOSE_UNAUTHENTICATED) {
       this.stopped = true;
-      this.handlers.onUnauthenticated();
+      // Why the session ended: "deactivated", "password_reset", ... (console/socket.py).
+      this.handlers.onUnauthenticated(event.reason);
       return;
     }
     this.handlers.onState("offline");

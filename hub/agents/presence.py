@@ -23,6 +23,7 @@ from typing import cast
 from hub.backends import Backends, backends_of
 from hub.events import topics
 from hub.events.bus import EventBus, SubscriberDropped
+from hub.models import Agent, Availability
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +173,11 @@ class AgentPresence:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             await self.refresh()
+
+
+def availability_of(agent: Agent, online_ids: set[int]) -> Availability:
+    """What colleagues see: the agent's choice while a console of theirs is open,
+    offline otherwise (the last tab closing makes them offline by itself)."""
+    if agent.id not in online_ids or not agent.active:
+        return Availability.OFFLINE
+    return agent.availability

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from hub.errors import InvalidInput
+from hub.errors import Forbidden, InvalidInput
 from hub.events.unit_of_work import store_write
 from hub.models import Agent, Role, utcnow
 from hub.records import record_of
@@ -35,8 +35,19 @@ class FailedLogins:
     last_from: str
 
 
-def _agent(row: sa.Row) -> Agent:
-    return record_of(Agent, row)
+class Deactivated(Forbidden):
+    """The right password of a deactivated account: told only to whoever knows it."""
+
+    code = "deactivated"
+
+
+def agent_of(row: sa.Row) -> Agent:
+    return record_of(
+        Agent, row, active=row.deactivated_at is None, invited=row.invite_nonce is not None
+    )
+
+
+_agent = agent_of
 
 
 class AgentService:
@@ -48,7 +59,7 @@ class AgentService:
         if address is None:
             raise InvalidInput("email is required")
         display = clean_text(name, 100, "name")
-        _check_password(password)
+        check_password(password)
         async with store_write(self._db) as conn:
             if await agent_rows.by_email(conn, address) is not None:
                 raise InvalidInput(f"an agent with email {address} already exists")
@@ -65,7 +76,7 @@ class AgentService:
         return Agent(id=agent_id, email=address, name=display, role=Role(role))
 
     async def set_password(self, email: str, password: str) -> None:
-        _check_password(password)
+        check_password(password)
         async with store_write(self._db) as conn:
             agent_id = await agent_rows.update_by_email(
                 conn, email.strip().lower(), {"password_hash": hash_password(password)}
@@ -85,6 +96,10 @@ class AgentService:
             verify_password(DUMMY_HASH, password)
             return None
         if verify_password(row.password_hash, password):
+            if row.deactivated_at is not None:
+                raise Deactivated(
+                    "This account has been deactivated. Ask an admin to reactivate it."
+                )
             return _agent(row)
         if address is not None:
             async with store_write(self._db) as conn:
@@ -114,10 +129,13 @@ class AgentService:
             row = await agent_rows.row(conn, agent_id)
         return _agent(row) if row else None
 
-    async def list(self) -> list[Agent]:
+    async def list(self, *, everyone: bool = False) -> list[Agent]:
+        """The agents who can work (active, invitation accepted), by name; with
+        `everyone`, the deactivated and invited as well."""
         async with self._db.read() as conn:
             rows = await agent_rows.all_by_name(conn)
-        return [_agent(row) for row in rows]
+        agents = [_agent(row) for row in rows]
+        return agents if everyone else [a for a in agents if a.active and not a.invited]
 
     async def count_admins(self) -> int:
         async with self._db.read() as conn:
@@ -131,19 +149,19 @@ class AgentService:
         now = utcnow()
         async with store_write(self._db) as conn:
             await agent_rows.insert_session(
-                conn, _session_id(token), agent.id, now, now + SESSION_LIFETIME
+                conn, session_id(token), agent.id, now, now + SESSION_LIFETIME
             )
         return token
 
     async def session_agent(self, token: str) -> Agent | None:
         """The agent of a live session, or None if it ended, expired or never existed."""
         async with self._db.read() as conn:
-            row = await agent_rows.of_session(conn, _session_id(token), utcnow())
+            row = await agent_rows.of_session(conn, session_id(token), utcnow())
         return _agent(row) if row else None
 
     async def close_session(self, token: str) -> None:
         async with store_write(self._db) as conn:
-            await agent_rows.delete_session(conn, _session_id(token))
+            await agent_rows.delete_session(conn, session_id(token))
 
     async def delete_expired_sessions(self, now: datetime) -> int:
         """Forget sessions past their end (a worker job); how many."""
@@ -151,11 +169,11 @@ class AgentService:
             return await agent_rows.delete_sessions_expired_by(conn, now)
 
 
-def _session_id(token: str) -> str:
+def session_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > 1024:

@@ -164,9 +164,9 @@ class ConversationService(ConversationReads):
             current = await self._log.get(conn, conversation_id)
             assignee_name = None
             if assignee_id is not None:
-                assignee_name = await rows.agent_name(conn, assignee_id)
+                assignee_name = await rows.assignable_agent_name(conn, assignee_id)
                 if assignee_name is None:
-                    raise InvalidInput(f"no agent {assignee_id}")
+                    raise InvalidInput(f"no active agent {assignee_id}")
             if current.assignee_id == assignee_id:
                 return current
             if assignee_id is None:

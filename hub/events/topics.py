@@ -37,3 +37,9 @@ def agent_channel(agent_id: int) -> str:
 
 # Outgoing mail was queued: outbox senders (in `hub worker` or `hub serve`) wake up.
 EMAIL_OUTBOX = "email-outbox"
+
+
+def agent_sessions_channel(agent_id: int) -> str:
+    """Some of one agent's sessions ended (deactivated, password changed): each of
+    their console sockets, on every node, checks its own session and closes if it is over."""
+    return f"agent-sessions:{agent_id}"

@@ -97,6 +97,17 @@ async def agent_name(conn: AsyncConnection, agent_id: int) -> str | None:
     return name
 
 
+async def assignable_agent_name(conn: AsyncConnection, agent_id: int) -> str | None:
+    """The agent's name if conversations may be given to them (active, joined)."""
+    name: str | None = await conn.scalar(
+        sa.select(agents.c.name)
+        .where(agents.c.id == agent_id)
+        .where(agents.c.deactivated_at.is_(None))
+        .where(agents.c.invite_nonce.is_(None))
+    )
+    return name
+
+
 async def latest_in_inbox(conn: AsyncConnection, inbox_id: int, contact_id: int) -> int | None:
     """The contact's newest conversation in this inbox."""
     found: int | None = await conn.scalar(

@@ -2,7 +2,7 @@
 hub-wide settings (whether admins require two-factor for every agent).
 
 Revision ID: 0014_two_factor
-Revises: 0012_website_settings
+Revises: 0013_agent_accounts
 Create Date: 2026-12-04
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_two_factor"
-down_revision = "0012_website_settings"
+down_revision = "0013_agent_accounts"
 branch_labels = None
 depends_on = None
 

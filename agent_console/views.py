@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from agent_console.access import LISTS, acts, reads
+from agent_console.checklist import checklist_for
 from agent_console.email import attachments_from, email_view
 from agent_console.web import Ctx, console_endpoint
 from hub.conversations.reads import Scope
@@ -145,6 +146,7 @@ async def _inbox_page(ctx: Ctx, conversation_id: int | None) -> Response:
             "statuses": [s.value for s in Status],
             "snooze_choices": [(key, label) for key, (_, label) in SNOOZE_DURATIONS.items()],
             "demo": ctx.settings.demo,
+            "checklist": None if open_view else await checklist_for(hub, ctx.me.is_admin),
             # Counts help where work waits; resolved and all only ever grow.
             "counted": ("open", "pending", "snoozed"),
         },

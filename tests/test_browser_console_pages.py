@@ -257,3 +257,16 @@ async def test_an_admin_keeps_an_inbox_to_a_team_and_an_outsider_no_longer_sees_
     await expect(outsider.get_by_text("A question only sales should see")).to_have_count(0)
     await outsider.screenshot(path=ARTIFACTS / "teams-outsider-inbox.png")
     await context.close()
+
+
+async def test_a_new_admin_sees_the_first_run_checklist(hub, live_server, console):
+    await hub.inboxes.create_website("My shop", ["https://my-shop.test"])
+    await _open(console, f"{live_server.url}/console/")
+    checklist = console.locator(".checklist")
+    await expect(checklist).to_contain_text("1 of 4 done")
+    await checklist.get_by_role("link", name="Connect your email").click()
+    await expect(console).to_have_url(f"{live_server.url}/console/email-inboxes/new")
+    await _open(console, f"{live_server.url}/console/")
+    await console.screenshot(path=ARTIFACTS / "first-run-checklist.png")
+    await console.set_viewport_size({"width": 390, "height": 800})
+    await console.screenshot(path=ARTIFACTS / "first-run-checklist-phone.png")

@@ -308,3 +308,24 @@ async def test_an_email_inbox_or_a_phone_line_is_not_a_website(live_server, as_a
     archive = await as_admin.post_form(f"/console/email-inboxes/{line.inbox_id}/archive", {})
     assert archive.status_code == 404
     assert not (await live_server.hub.inboxes.get(line.inbox_id)).archived
+
+
+async def test_a_required_pre_chat_field_is_held_by_the_hub_for_any_client(live_server):
+    """The widget asks first; a client that skips the form is refused, nothing is
+    stored, and the same message with the field (or from a known contact) is taken."""
+    hub = live_server.hub
+    site = await hub.inboxes.create_website("Shop", [ORIGIN])
+    settings = clean_settings({"prechat": {"name": "required", "email": "optional"}})
+    await hub.inboxes.update_website(site.id, "Shop", [ORIGIN], False, settings)
+    async with WidgetClient.connect(live_server.ws_url, site.site_token, ORIGIN) as client:
+        welcome = await client.hello()
+        refused = await client.say("Hi", "c-1", contact={"email": "ada@example.com"})
+        assert refused["type"] == "error" and refused["code"] == "prechat_required"
+        assert "your name" in refused["message"]
+        assert await hub.conversations.latest_for_visitor(welcome["visitor_id"]) is None
+        taken = await client.say("Hi", "c-2", contact={"name": "Ada"})
+        assert taken["type"] == "ack"
+    # Known by name now: a later socket needs no form again.
+    async with WidgetClient.connect(live_server.ws_url, site.site_token, ORIGIN) as client:
+        await client.hello(welcome["visitor_token"])
+        assert (await client.say("Me again", "c-3"))["type"] == "ack"

@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from channels.webchat import protocol, tracking
 from channels.webchat.echoes import OwnEchoes
 from channels.webchat.limits import WebchatLimits
+from channels.webchat.prechat import check_prechat
 from channels.webchat.protocol import ProtocolError
 from channels.websocket.protocol import send_text_now_of
 from channels.websocket.sender import SocketSender
@@ -290,6 +291,8 @@ class WidgetSession:
             self.inbox = fresh or self.inbox
         if self.inbox.archived:
             raise ProtocolError("archived", ARCHIVED_MESSAGE, message.client_id)
+        if self.conversation_id is None and message.conversation_id is None:
+            await check_prechat(self.hub, self.inbox, self.visitor, message)
         if not await self.limits.messages.allow(self.visitor.id):
             raise ProtocolError(
                 "rate_limited", "Too many messages; wait a moment.", message.client_id

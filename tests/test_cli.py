@@ -492,3 +492,33 @@ async def test_the_data_directory_and_database_files_are_private(tmp_path):
         assert (data / "hub.db-wal").stat().st_mode & 0o777 == 0o600
         assert (data / "hub.db-shm").stat().st_mode & 0o777 == 0o600
     await db.dispose()
+
+
+def test_email_inboxes_are_created_listed_and_archived_from_the_command_line(tmp_path):
+    assert hub(tmp_path, "migrate").returncode == 0
+    made = hub(
+        tmp_path,
+        "create-email-inbox",
+        "Support",
+        "support@shop.example",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        "587",
+        "--smtp-password-env",
+        "SMTP_PASSWORD",
+        extra_env={"HUB_MAIL_ALLOW_PRIVATE_HOSTS": "true"},
+    )
+    assert made.returncode == 0, made.stderr
+    assert "replies go out through 127.0.0.1:587" in made.stdout
+    assert re.search(r"http://127.0.0.1:8000/email/inbound/\S{20,}", made.stdout)
+    [inbox_id] = re.findall(r"Created email inbox (\d+)", made.stdout)
+    again = hub(tmp_path, "create-email-inbox", "Copy", "support@shop.example")
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    listed = hub(tmp_path, "list-inboxes")
+    assert re.search(rf"^\s*{inbox_id}\s+email\s+Support$", listed.stdout, re.M), listed.stdout
+    archived = hub(tmp_path, "archive-inbox", inbox_id)
+    assert archived.returncode == 0 and "Archived email inbox" in archived.stdout
+    assert "(archived)" in hub(tmp_path, "list-inboxes").stdout
+    missing = hub(tmp_path, "archive-inbox", "999")
+    assert missing.returncode == 2 and "no inbox 999" in missing.stderr

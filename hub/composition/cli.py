@@ -29,6 +29,9 @@ ASYNC_ONE_SHOT = {
     "cleanup": commands.cleanup,
     "create-phone-line": commands.create_phone_line,
     "create-site": commands.create_site,
+    "create-email-inbox": commands.create_email_inbox,
+    "list-inboxes": commands.list_inboxes,
+    "archive-inbox": commands.archive_inbox,
     "close-stale-calls": commands.close_stale_calls,
     "rotate-secret-key": commands.rotate_secret_key,
     "reset-two-factor": commands.reset_two_factor,
@@ -135,6 +138,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="a site origin the widget may connect from, e.g. https://shop.example (repeatable)",
     )
+    mail_inbox = commands.add_parser(
+        "create-email-inbox",
+        help="add an email inbox for a support address and print its intake URL (once)",
+        description="Add an email inbox: mail to ADDRESS becomes tickets (over the hub's "
+        "SMTP/LMTP port, IMAP or the HTTP intake), answered from the console. Without "
+        "--smtp-host replies wait in the outbox until an outgoing server is set in the "
+        "console. IMAP polling, the signature and acknowledgements are set in the console.",
+    )
+    mail_inbox.add_argument("name", help="shown to agents, e.g. Support")
+    mail_inbox.add_argument("address", help="the support address, e.g. support@shop.example")
+    mail_inbox.add_argument("--display-name", help="the From name on replies")
+    mail_inbox.add_argument("--smtp-host", help="outgoing server for replies")
+    mail_inbox.add_argument("--smtp-port", type=int, help="its port (587, 465, 25...)")
+    mail_inbox.add_argument(
+        "--smtp-tls",
+        choices=["starttls", "tls", "none"],
+        default="starttls",
+        help="how it is secured",
+    )
+    mail_inbox.add_argument("--smtp-user", help="its login")
+    mail_inbox.add_argument(
+        "--smtp-password-env",
+        metavar="VAR",
+        help="read its password from this variable at send time",
+    )
+    commands.add_parser("list-inboxes", help="list every inbox: id, channel, name, archived")
+    archive = commands.add_parser(
+        "archive-inbox",
+        help="archive a website, email inbox or phone line: it takes no new chats, mail "
+        "or calls; its history stays",
+    )
+    archive.add_argument("inbox_id", type=int, help="the inbox's id (see hub list-inboxes)")
     commands.add_parser(
         "close-stale-calls",
         help="close calls whose hangup never came (the background jobs do it every 5 minutes)",

@@ -327,3 +327,67 @@ async def close_stale_calls(settings: Settings, args: argparse.Namespace) -> Non
     finally:
         await hub.stop()
     print(f"Closed {closed} call(s) with no event for {STALE_CALL_AFTER}.")
+
+
+async def create_email_inbox(settings: Settings, args: argparse.Namespace) -> None:
+    """An email inbox for a support address, with its outgoing server if given."""
+    from hub.composition.assemble import start_hub
+    from hub.email.inboxes import EmailInboxConfig, MailServer
+    from hub.email.models import TlsMode
+
+    smtp = MailServer(args.smtp_host, args.smtp_port, TlsMode(args.smtp_tls), args.smtp_user)
+    hub = await start_hub(settings)
+    try:
+        inbox, token = await hub.email_inboxes.create(
+            EmailInboxConfig(
+                name=args.name,
+                address=args.address,
+                display_name=args.display_name,
+                smtp=smtp,
+                smtp_password_env=args.smtp_password_env,
+            )
+        )
+    finally:
+        await hub.stop()
+    sending = (
+        f"replies go out through {smtp.host}:{smtp.port}"
+        if smtp.configured
+        else "replies wait in the outbox until it has an outgoing server (set it in the console)"
+    )
+    print(
+        f"Created email inbox {inbox.id} ({inbox.name}) for {inbox.address}; {sending}.\n"
+        "Mail reaches it over the hub's SMTP/LMTP port, IMAP, or posted as raw MIME to "
+        f"(shown once; keep it secret):\n    {settings.public_url}/email/inbound/{token}"
+    )
+
+
+async def list_inboxes(settings: Settings, args: argparse.Namespace) -> None:
+    from hub.composition.assemble import start_hub
+
+    hub = await start_hub(settings)
+    try:
+        inboxes = await hub.inboxes.everything()
+    finally:
+        await hub.stop()
+    for inbox in inboxes:
+        state = "archived" if inbox.archived else ("members only" if inbox.members_only else "")
+        print(
+            f"{inbox.id:>5}  {inbox.channel.value:<8}  {inbox.name}"
+            + (f"  ({state})" if state else "")
+        )
+    if not inboxes:
+        print("No inboxes yet.")
+
+
+async def archive_inbox(settings: Settings, args: argparse.Namespace) -> None:
+    from hub.composition.assemble import start_hub
+
+    hub = await start_hub(settings)
+    try:
+        inbox = await hub.inboxes.get(args.inbox_id)
+        if inbox is None:
+            raise HubError(f"no inbox {args.inbox_id} (hub list-inboxes shows them)")
+        await hub.inboxes.archive(inbox.id, inbox.channel)
+    finally:
+        await hub.stop()
+    print(f"Archived {inbox.channel.value} inbox {inbox.id} ({inbox.name}); its history stays.")

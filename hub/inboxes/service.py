@@ -190,9 +190,13 @@ class InboxService:
 
     async def list(self) -> list[Inbox]:
         """Every inbox that is not archived."""
+        return [inbox for inbox in await self.everything() if not inbox.archived]
+
+    async def everything(self) -> builtins.list[Inbox]:
+        """Every inbox, archived ones too (`hub list-inboxes`)."""
         async with self._db.read() as conn:
             rows = await inbox_rows.all_rows(conn)
-        return [inbox_from_row(row, self._sealer) for row in rows if row.archived_at is None]
+        return [inbox_from_row(row, self._sealer) for row in rows]
 
     async def set_allowed_origins(
         self, inbox_id: int, allowed_origins: builtins.list[str]

@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("email")
     for name, helptext in (
-        ("create-agent", "add an agent or admin"),
+        ("create-agent", "add an agent, manager or admin"),
         ("set-password", "set an agent's password"),
     ):
         sub = commands.add_parser(name, help=helptext)

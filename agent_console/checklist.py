@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from channels.webchat.routes import DEMO_SITE_TOKEN
 from hub.core import Hub
+from hub.inboxes.service import DEMO_SITE_TOKEN
 from hub.models import Channel
 
 

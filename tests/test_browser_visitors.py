@@ -203,8 +203,8 @@ async def test_a_campaign_opens_the_widget_after_its_seconds_and_a_reply_is_coun
 async def test_the_demo_shop_menu_shows_up_live_as_pages(live_server, admin, hub, browser):
     from dataclasses import replace
 
-    from channels.webchat.routes import DEMO_SITE_TOKEN
     from hub.composition.commands import DEMO_CAMPAIGN
+    from hub.inboxes.service import DEMO_SITE_TOKEN
 
     demo = await hub.inboxes.create_website("Demo", [live_server.url], site_token=DEMO_SITE_TOKEN)
     await hub.campaigns.create(demo.id, DEMO_CAMPAIGN)

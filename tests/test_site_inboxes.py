@@ -315,8 +315,8 @@ async def test_a_required_pre_chat_field_is_held_by_the_hub_for_any_client(live_
     stored, and the same message with the field (or from a known contact) is taken."""
     hub = live_server.hub
     site = await hub.inboxes.create_website("Shop", [ORIGIN])
-    settings = clean_settings({"prechat": {"name": "required", "email": "optional"}})
-    await hub.inboxes.update_website(site.id, "Shop", [ORIGIN], False, settings)
+    widget = clean_settings({"prechat": {"name": "required", "email": "optional"}})
+    await hub.inboxes.update_website(site.id, "Shop", [ORIGIN], False, widget)
     async with WidgetClient.connect(live_server.ws_url, site.site_token, ORIGIN) as client:
         welcome = await client.hello()
         refused = await client.say("Hi", "c-1", contact={"email": "ada@example.com"})

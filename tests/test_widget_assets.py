@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import httpx
 
-from channels.webchat.routes import DEMO_SITE_TOKEN
+from hub.inboxes.service import DEMO_SITE_TOKEN
 from widget import WIDGET_DIR
 
 # The budget for everything the widget loads (script with its styles).

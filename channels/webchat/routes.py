@@ -8,10 +8,10 @@ from starlette.routing import Route, WebSocketRoute
 
 from channels.webchat.handshake import widget_socket
 from hub.core import Hub
+from hub.inboxes.service import DEMO_SITE_TOKEN
 from widget import WIDGET_DIR
 
 # The demo site created by `hub bootstrap`; its token is public by design.
-DEMO_SITE_TOKEN = "demo"  # noqa: S105 - public by design
 
 # Browsers may reuse the script for a few minutes; a new release shows up soon.
 WIDGET_CACHE_SECONDS = 300

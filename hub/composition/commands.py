@@ -77,8 +77,8 @@ async def rotate_secret_key(settings: Settings, args: argparse.Namespace) -> Non
 
 
 async def bootstrap(settings: Settings, args: argparse.Namespace) -> None:
-    from channels.webchat.routes import DEMO_SITE_TOKEN
     from hub.composition.assemble import start_hub
+    from hub.inboxes.service import DEMO_SITE_TOKEN
 
     hub = await start_hub(settings)
     try:
@@ -123,7 +123,7 @@ def demo_origins(settings: Settings) -> list[str]:
 async def follow_public_url(hub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     """The demo site's origins follow HUB_PUBLIC_URL and HUB_PORT (run by bootstrap and at
     start-up): those the hub added before are replaced, those an admin added stay."""
-    from channels.webchat.routes import DEMO_SITE_TOKEN
+    from hub.inboxes.service import DEMO_SITE_TOKEN
 
     if settings.demo:
         await hub.inboxes.follow_public_url(DEMO_SITE_TOKEN, demo_origins(settings))

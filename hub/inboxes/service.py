@@ -22,6 +22,9 @@ from storage.batching import GroupRead
 from storage.db import Database
 from storage.repositories import inboxes as inbox_rows
 
+# The demo shop's site token (`hub bootstrap`, /demo); public by design.
+DEMO_SITE_TOKEN = "demo"  # noqa: S105
+
 # Site tokens looked up per read at most: after a restart every widget
 # reconnects, thousands of handshakes at once, each naming its site.
 SITE_TOKEN_BATCH_MAX = 500

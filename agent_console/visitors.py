@@ -52,7 +52,7 @@ def _visitor_id(ctx: Ctx) -> str:
 
 async def _online(ctx: Ctx) -> list[dict[str, Any]]:
     """The live visitors of the sites the agent may read."""
-    return [v for v in await ctx.hub.tracking.online() if ctx.access.can_read(v["inbox_id"])]
+    return [v for v in await ctx.hub.tracking.online() if ctx.access.can_read(v["inbox"]["id"])]
 
 
 @console_endpoint(LISTS)

@@ -50,6 +50,7 @@ class Secrets:
 async def secrets(hub: Hub, website: Inbox) -> Secrets:
     site = await hub.inboxes.create_website("Secret site", ["http://secret.test"])
     visitor, posted = await visitor_says(hub, site, SECRET_CHAT)
+    await hub.tracking.arrive(visitor, site, "http://secret.test/board-page", "Secret site page")
     mail_inbox = await make_email_inbox(hub, address="board@shop.test", name="Board")
     received = await hub.email.ingest(
         mail_inbox,
@@ -174,7 +175,14 @@ async def test_an_agent_outside_an_inbox_is_refused_on_every_route(
             assert response.status_code == 403, f"{method} {path}: {response.status_code}"
         elif guard is LISTS:
             assert response.status_code in (200, 201, 400), f"{method} {path}"
-            for secret in (SECRET_CHAT, SECRET_MAIL, "Secret site", "secret-call", "7946 0999"):
+            for secret in (
+                SECRET_CHAT,
+                SECRET_MAIL,
+                "Secret site",
+                "secret-call",
+                "7946 0999",
+                "board-page",
+            ):
                 assert secret not in response.text, f"{method} {path} shows {secret!r}"
         else:
             assert response.status_code == 404, (
@@ -321,3 +329,14 @@ async def test_admins_changes_are_in_the_audit_log_without_secrets_and_refusals_
     page = await as_admin.http.get("/console/audit")
     assert page.status_code == 200 and "Create team" in page.text
     assert "a long secret pw" not in page.text
+
+
+async def test_live_visitors_show_only_the_sites_the_agent_may_read(
+    hub: Hub, live_server, secrets: Secrets, as_outsider: Console, as_admin: Console
+) -> None:
+    visitor = await hub.visitors.create(secrets.open_site)
+    await hub.tracking.arrive(visitor, secrets.open_site, "http://shop.test/open-page", "Open")
+    mine = (await as_outsider.http.get("/console/api/visitors")).json()["visitors"]
+    everyone = (await as_admin.http.get("/console/api/visitors")).json()["visitors"]
+    assert [v["id"] for v in mine] == [visitor.id]
+    assert len(everyone) == 2 and secrets.ids["visitor_id"] in {v["id"] for v in everyone}

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from hub.core import Hub
+from hub.events import topics
 from hub.email.models import OutboxState
 from hub.email.outbox import FIRST_RETRY, EmailOutbox, Permanent
 from hub.models import Agent, utcnow
@@ -75,7 +76,7 @@ async def test_a_reply_arrives_threaded_and_is_marked_sent(hub: Hub, agent: Agen
     async with smtp_sink() as sink:
         inbox = await make_email_inbox(hub, smtp_port=sink.port)
         conversation_id = await _ticket_with_reply(hub, agent, inbox)
-        async with hub.bus.subscribe("agents") as events:
+        async with hub.bus.subscribe(topics.inbox_channel(inbox.id)) as events:
             assert await outbox_for(hub, MovableClock()).deliver_due() == 1
             event = await asyncio.wait_for(events.get(), 5)
         [received] = sink.received

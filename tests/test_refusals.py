@@ -440,7 +440,9 @@ async def test_a_reply_resent_through_the_service_is_a_duplicate_published_once(
         await visitor.hello()
         conversation_id = (await visitor.say("Hello?", "c-q"))["conversation_id"]
         console = await stack.enter_async_context(console_socket(live_server, as_agent))
-        agents_bus = await stack.enter_async_context(hub.bus.subscribe(topics.AGENTS))
+        agents_bus = await stack.enter_async_context(
+            hub.bus.subscribe(topics.inbox_channel(website.id))
+        )
         first = await hub.conversations.reply(agent, conversation_id, "On it!", client_id="c-r")
         again = await hub.conversations.reply(agent, conversation_id, "On it!", client_id="c-r")
         await hub.conversations.reply(agent, conversation_id, "Found it.", client_id="c-s")

@@ -40,7 +40,11 @@ async def _security_page(ctx: Ctx, error: str | None = None, status: int = 200) 
         "done": DONE.get(ctx.request.query_params.get("done", "")),
     }
     if not state.enabled:
-        context.update(enrollment_context(await ctx.hub.two_factor.begin(ctx.me)))
+        # A refusal changes nothing: it shows a set-up already begun, never begins one.
+        two_factor = ctx.hub.two_factor
+        enrollment = await (two_factor.waiting(ctx.me) if error else two_factor.begin(ctx.me))
+        if enrollment is not None:
+            context.update(enrollment_context(enrollment))
     return ctx.render("two_factor.html", context, status)
 
 

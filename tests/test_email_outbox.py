@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from hub.core import Hub
-from hub.events import topics
 from hub.email.models import OutboxState
 from hub.email.outbox import FIRST_RETRY, EmailOutbox, Permanent
+from hub.events import topics
 from hub.models import Agent, utcnow
 from storage.db import Database
 from tests.email_helpers import SUPPORT, inbound, make_email_inbox

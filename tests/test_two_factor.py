@@ -402,3 +402,13 @@ async def test_a_reset_during_the_second_step_sends_the_agent_back_to_the_passwo
     page = await http.get("/console/login/code")
     assert page.status_code == 303 and page.headers["location"] == "/console/login"
     assert not await _console_opens(http)
+
+
+async def test_a_refused_request_for_new_recovery_codes_begins_no_set_up(
+    hub, live_server, as_agent, agent
+):
+    """Asking for new codes without two-factor on is refused and stores nothing
+    (the page it shows used to begin a set-up: found by the fuzz suite)."""
+    answer = await as_agent.post_form("/console/security/recovery-codes", {"code": "123456"})
+    assert answer.status_code == 400 and "Turn two-factor login on first" in answer.text
+    assert await hub.two_factor.waiting(agent) is None

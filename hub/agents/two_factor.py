@@ -95,17 +95,25 @@ class TwoFactorService:
     async def begin(self, agent: Agent) -> Enrollment:
         """The secret to set up (the unconfirmed one if there is one, so that a reload
         shows what the agent may already have scanned)."""
+        waiting = await self.waiting(agent)
+        if waiting is not None:
+            return waiting
+        secret = pyotp.random_base32()
+        async with store_write(self._db) as conn:
+            await rows.put_pending(conn, agent.id, self._sealer.seal(secret), utcnow())
+        return Enrollment(secret, self._uri(agent, secret))
+
+    async def waiting(self, agent: Agent) -> Enrollment | None:
+        """The unconfirmed set-up, if one was begun; writes nothing."""
         async with self._db.read() as conn:
             row = await rows.of_agent(conn, agent.id)
         if row is not None and row.enabled_at is not None:
             raise InvalidInput("Two-factor login is already on.")
         secret = self._sealer.open(row.secret) if row is not None else None
-        if not secret:
-            secret = pyotp.random_base32()
-            async with store_write(self._db) as conn:
-                await rows.put_pending(conn, agent.id, self._sealer.seal(secret), utcnow())
-        uri = pyotp.TOTP(secret).provisioning_uri(name=agent.email, issuer_name=ISSUER)
-        return Enrollment(secret, uri)
+        return Enrollment(secret, self._uri(agent, secret)) if secret else None
+
+    def _uri(self, agent: Agent, secret: str) -> str:
+        return pyotp.TOTP(secret).provisioning_uri(name=agent.email, issuer_name=ISSUER)
 
     async def confirm(self, agent: Agent, code: str) -> list[str]:
         """Turn two-factor on if `code` is the app's current one; the recovery codes."""

@@ -270,3 +270,23 @@ async def test_a_new_admin_sees_the_first_run_checklist(hub, live_server, consol
     await console.screenshot(path=ARTIFACTS / "first-run-checklist.png")
     await console.set_viewport_size({"width": 390, "height": 800})
     await console.screenshot(path=ARTIFACTS / "first-run-checklist-phone.png")
+
+
+async def test_a_conversation_fills_a_phone_and_the_list_is_one_tap_back(
+    hub, live_server, website, console
+):
+    visitor, posted = await visitor_says(hub, website, "Is my parcel on its way?")
+    await console.set_viewport_size({"width": 390, "height": 800})
+    await _open(console, f"{live_server.url}/console/conversations/{posted.conversation.id}")
+    message = console.locator("#thread").get_by_text("Is my parcel on its way?")
+    await expect(message).to_be_in_viewport()
+    await expect(console.locator("#conv-list")).to_be_hidden()
+    await expect(console.locator("#composer-text")).to_be_in_viewport()
+    box = await console.locator("#conv").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    await console.screenshot(path=ARTIFACTS / "conversation-phone.png")
+    await console.get_by_role("link", name="Back to the list").click()
+    await expect(console.locator("#conv")).to_have_count(0)
+    await expect(
+        console.locator("#conv-list").get_by_text("Is my parcel on its way?")
+    ).to_be_visible()

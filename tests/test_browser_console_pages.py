@@ -275,7 +275,7 @@ async def test_a_new_admin_sees_the_first_run_checklist(hub, live_server, consol
 async def test_a_conversation_fills_a_phone_and_the_list_is_one_tap_back(
     hub, live_server, website, console
 ):
-    visitor, posted = await visitor_says(hub, website, "Is my parcel on its way?")
+    _, posted = await visitor_says(hub, website, "Is my parcel on its way?")
     await console.set_viewport_size({"width": 390, "height": 800})
     await _open(console, f"{live_server.url}/console/conversations/{posted.conversation.id}")
     message = console.locator("#thread").get_by_text("Is my parcel on its way?")

@@ -118,10 +118,11 @@ async def test_an_admin_adds_a_site_and_a_visitor_chats_through_its_snippet(
         await visitor.goto(site_url)
         bubble = visitor.get_by_role("button", name="Open chat")
         await expect(bubble).to_be_visible()
+        # The settings come with the welcome, after the bubble first shows: wait for them.
+        await expect(bubble).to_have_css("background-color", "rgb(15, 118, 110)")
+        await expect(bubble).to_have_css("left", "20px")  # bottom-left
         box = await bubble.bounding_box()
-        assert box is not None and box["x"] < 200  # bottom-left
-        colour = await bubble.evaluate("b => getComputedStyle(b).backgroundColor")
-        assert colour == "rgb(15, 118, 110)"
+        assert box is not None and box["x"] < 200
         await bubble.click()
         prechat = visitor.locator("form.away")
         await expect(prechat).to_be_visible()

@@ -197,10 +197,25 @@ async def test_under_steady_writes_the_wal_still_starts_over(tmp_path, monkeypat
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     checkpoint = storage_db._checkpoint
 
+    finishing = False
+    finish = db._finish_checkpoint
+
+    async def finish_marked(raw: sqlite3.Connection, row: tuple[int, int, int]):  # type: ignore[no-untyped-def]
+        nonlocal finishing
+        finishing = True
+        try:
+            return await finish(raw, row)
+        finally:
+            finishing = False
+
     def with_a_commit_during_it(raw: sqlite3.Connection) -> tuple[int, int, int]:
         """A writer began before the copy finished and commits after it, as a
-        busy hub's next batch does (its frames then go after the copied ones)."""
-        if db._write_lock.locked():  # this process's writers are held back
+        busy hub's next batch does (its frames then go after the copied ones);
+        every time but while the checkpointer finishes with the writers held back
+        (told by the flag, not by the lock: this process's own writes hold the
+        lock too, and under load they did at every turn, so no commit came
+        during any copy and the WAL never grew)."""
+        if finishing:
             return checkpoint(raw)
         other.execute("BEGIN IMMEDIATE")
         try:
@@ -211,6 +226,7 @@ async def test_under_steady_writes_the_wal_still_starts_over(tmp_path, monkeypat
         return row
 
     monkeypatch.setattr(storage_db, "_checkpoint", with_a_commit_during_it)
+    monkeypatch.setattr(db, "_finish_checkpoint", finish_marked)
     monkeypatch.setattr(storage_db, "WAL_CHECKPOINT_SECONDS", 0.0)
     monkeypatch.setattr(storage_db, "WAL_RESTART_FRAMES", 20)
     frames: list[int] = []

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_console import auth
-from agent_console.access import ADMIN, ANYONE, Guard
+from agent_console.access import ADMIN, LISTS, Guard
 from agent_console.templating import templates
 from channels.http.edge import (
     Refused,
@@ -124,7 +124,7 @@ class Ctx:
 
     request: Request
     agent: Agent | None
-    # What the agent may read and work in (None on endpoints open to anyone).
+    # What the agent may read and work in (LISTS and reads/acts endpoints only).
     access_of_agent: Access | None = None
     data: dict[str, Any] = field(default_factory=dict)
     is_json: bool = False
@@ -146,7 +146,7 @@ class Ctx:
 
     @property
     def access(self) -> Access:
-        assert self.access_of_agent is not None, "this endpoint is open to anyone"
+        assert self.access_of_agent is not None, "only LISTS and reads/acts endpoints get access"
         return self.access_of_agent
 
     @property
@@ -341,7 +341,9 @@ async def _run(request: Request, handler: Handler, guard: Guard, uploads: bool) 
     if guard.admin_only and (agent is None or not agent.is_admin):
         raise Refused(403, "forbidden", "Only admins can open this page.")
     ctx = Ctx(request, agent)
-    if agent is not None and guard is not ANYONE:
+    # Only lists and things in inboxes read the agent's inboxes: an OWN page (an
+    # avatar, shown in every list row) or an admin page costs no query for them.
+    if agent is not None and (guard is LISTS or guard.kind is not None):
         ctx.access_of_agent = await _guarded(request, agent, guard)
     if posting and uploads and _is_multipart(request):
         # A fetch sends the CSRF header: a forged upload is then refused unread.
